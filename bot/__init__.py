@@ -1,0 +1,1 @@
+"""The edges and the wiring: channels, the web app, the CLI."""

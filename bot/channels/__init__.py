@@ -1,0 +1,1 @@
+"""Channel adapters: each turns platform input into an IncomingMessage and renders neutral replies."""

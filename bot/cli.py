@@ -1,0 +1,147 @@
+"""The `madoguchi` command: serve, chat, database and student administration, and the NLU tools."""
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from bot.runtime import StartupError, build_pipeline, load_settings, prepare
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from bot.web.logfilter import install_log_filters
+
+    install_log_filters()
+
+
+def _fail(error: Exception) -> None:
+    click.echo(f"madoguchi: {error}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """madoguchi: a 24-hour helpdesk bot for the university's certificate issuance service."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=None, help="Port (default: $PORT, else 8000).")
+def serve(host: str, port: int | None) -> None:
+    """Run the web app: chat API, link pages, sandbox payments, health check."""
+    import uvicorn
+
+    from bot.web.app import create_app
+
+    try:
+        settings = load_settings()
+        _configure_logging(settings.log_level)
+        core = prepare(settings)
+        pipeline = build_pipeline(core, settings)
+        port = port or int(os.environ.get("PORT", "8000"))
+    except (StartupError, ValueError) as error:
+        _fail(error)
+    click.echo(f"madoguchi is serving on http://{host}:{port}  (mail outbox: {settings.outbox_dir})")
+    uvicorn.run(create_app(core, pipeline), host=host, port=port, log_config=None, proxy_headers=True)
+
+
+@main.command()
+def chat() -> None:
+    """Talk to the bot in the terminal; with piped input, one message per line."""
+    from bot.channels import terminal
+    from handlers.turn import Channel, IncomingMessage
+
+    try:
+        settings = load_settings()
+        logging.basicConfig(level=logging.WARNING)
+        core = prepare(settings)
+        pipeline = build_pipeline(core, settings)
+    except StartupError as error:
+        _fail(error)
+    interactive = sys.stdin.isatty()
+    if interactive:
+        click.echo("madoguchi — type a question (Ctrl-D to quit). 質問を入力してください。")
+    buttons: list[str] = []
+    for line in sys.stdin if not interactive else iter(lambda: click.prompt("you", default="", show_default=False), None):
+        text = line.strip()
+        if not text:
+            continue
+        payload = buttons[int(text) - 1] if text.isdigit() and 0 < int(text) <= len(buttons) else None
+        message = IncomingMessage(channel=Channel.TERMINAL, user_id="terminal", conversation_id="terminal:local",
+                                  text=None if payload else text, payload=payload)
+        replies = pipeline.handle(message)
+        buttons = terminal.last_buttons(replies)
+        click.echo(terminal.render(replies))
+        click.echo("")
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema (the release step)."""
+    from core import migrate
+    from core.db import make_engine
+
+    try:
+        settings = load_settings()
+    except StartupError as error:
+        _fail(error)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url)
+    migrate.upgrade(engine)
+    click.echo(f"database at migration {migrate.current_revision(engine)}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the database's migration and the code's."""
+    from core import migrate
+    from core.db import make_engine
+
+    try:
+        settings = load_settings()
+    except StartupError as error:
+        _fail(error)
+    engine = make_engine(settings.effective_database_url)
+    click.echo(f"database: {migrate.current_revision(engine)}  code: {migrate.head_revision()}")
+
+
+@main.group()
+def students() -> None:
+    """Student administration."""
+
+
+@students.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def students_import(csv_file: Path) -> None:
+    """Import or update students from CSV (student_number, department, year[, name, email, language])."""
+    from core.students import StudentImportError, import_students_csv
+
+    try:
+        core = prepare(load_settings())
+        with core.transaction() as session:
+            result = import_students_csv(session, csv_file, core.profile, core.now())
+    except StudentImportError as error:
+        click.echo(f"madoguchi: {error.source}: nothing imported", err=True)
+        for row_error in error.errors:
+            click.echo(f"  {row_error}", err=True)
+        sys.exit(1)
+    except StartupError as error:
+        _fail(error)
+    click.echo(f"imported {result.created} new and updated {result.updated} existing students")
+
+
+def _mount_nlu() -> None:
+    from intents.cli import nlu
+
+    main.add_command(nlu)
+
+
+_mount_nlu()

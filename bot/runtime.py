@@ -1,0 +1,69 @@
+"""Start-up: read settings, prepare the database on first run, and build the core and the pipeline."""
+
+import logging
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+
+from bot.pipeline import Pipeline
+from bot.wiring import build_registry
+from core import migrate
+from core.models import Student
+from core.profile import ProfileError
+from core.services import Core, build_core
+from core.settings import Settings
+from core.students import load_demo_students
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A setting, the profile or the database is not usable; the message says which and why."""
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and .env.
+
+    Raises:
+        StartupError: naming each bad setting by its environment variable.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        raise StartupError(f"bad setting(s): {problems}") from exc
+
+
+def prepare(settings: Settings, *, migrate_sqlite: bool = True) -> Core:
+    """Build the core; on SQLite create and migrate the database; load demo students into an empty one.
+
+    Raises:
+        StartupError: for a bad profile, or a non-SQLite database behind the code's migrations.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        core = build_core(settings)
+    except ProfileError as exc:
+        raise StartupError(str(exc)) from exc
+    if core.engine.dialect.name == "sqlite" and migrate_sqlite:
+        migrate.upgrade(core.engine)
+    elif migrate.current_revision(core.engine) != migrate.head_revision():
+        raise StartupError(
+            f"the database is at migration {migrate.current_revision(core.engine)!r}, the code needs "
+            f"{migrate.head_revision()!r}: run `madoguchi db upgrade` first"
+        )
+    if settings.demo_data:
+        with core.transaction() as session:
+            if session.scalar(select(func.count()).select_from(Student)) == 0:
+                result = load_demo_students(session, core.profile, core.now())
+                log.info("loaded %d demo students into the empty database", result.created)
+    return core
+
+
+def build_pipeline(core: Core, settings: Settings) -> Pipeline:
+    """The conversation pipeline with the trained intent model (trained now if missing or stale)."""
+    from intents import load_understander  # imported here: loading the model is start-up work
+
+    return Pipeline(core, load_understander(settings.nlu_model_path), build_registry())

@@ -1,0 +1,1 @@
+"""The web edge: the Starlette app, its pages and its JSON endpoints."""

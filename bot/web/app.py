@@ -1,0 +1,79 @@
+"""The Starlette application: routes from each page module, security headers and error pages."""
+
+import logging
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bot.pipeline import Pipeline
+from bot.web import chat, links, payments
+from core.services import Core
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).parent
+
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"no-referrer",
+    b"content-security-policy": b"default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                                b"script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+}
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response (pages carry one-time tokens in their URLs)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [
+                    (name, value) for name, value in SECURITY_HEADERS.items() if name not in present
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness and database reachability, for load balancers and `madoguchi doctor`."""
+    core: Core = request.app.state.core
+    try:
+        with core.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except Exception:
+        log.exception("health check: database unreachable")
+        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "ok"})
+
+
+def create_app(core: Core, pipeline: Pipeline | None = None) -> Starlette:
+    """The web app for one core and its conversation pipeline."""
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        *chat.routes(),
+        *links.routes(),
+        *payments.routes(),
+        Mount("/static", app=StaticFiles(directory=WEB / "static"), name="static"),
+    ]
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+    app.state.core = core
+    app.state.templates = Jinja2Templates(directory=WEB / "templates")
+    app.state.pipeline = pipeline  # None only in page tests that never chat
+    return app

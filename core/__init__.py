@@ -1,0 +1,1 @@
+"""madoguchi's domain core: profile, catalog, students, links, calendar, orders, payments, mail."""

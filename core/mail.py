@@ -1,0 +1,73 @@
+"""Mail: an SMTP sender for production and a local outbox folder of .eml files by default."""
+
+import logging
+import smtplib
+import uuid
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Protocol
+
+from core.masking import mask_email
+
+log = logging.getLogger(__name__)
+
+
+class Mailer(Protocol):
+    """Sends one composed message."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Deliver the message or raise."""
+        ...
+
+
+def compose(*, sender: str, to: str, subject: str, body: str, at: datetime) -> EmailMessage:
+    """A plain-text UTF-8 mail."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(at)
+    message["Message-ID"] = make_msgid(domain="madoguchi.invalid")
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: do not auto-reply to us
+    message.set_content(body, charset="utf-8")
+    return message
+
+
+class SmtpMailer:
+    """Sends through an SMTP server, with optional STARTTLS and login."""
+
+    def __init__(self, host: str, port: int = 25, *, starttls: bool = False, username: str | None = None,
+                 password: str | None = None, timeout: float = 10.0) -> None:
+        self.host, self.port, self.starttls = host, port, starttls
+        self.username, self.password, self.timeout = username, password, timeout
+
+    def send(self, message: EmailMessage) -> None:
+        """Open a connection, send one message, close."""
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password or "")
+            smtp.send_message(message)
+        log.info("mail sent to %s via %s:%s", mask_email(str(message["To"])), self.host, self.port)
+
+
+class OutboxMailer:
+    """Writes each message as an .eml file into a folder, for local use without a mail server."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: EmailMessage) -> None:
+        """Write the message to `<folder>/<time>-<id>.eml` and log where."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = self.folder / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
+        path.write_bytes(bytes(message))
+        log.info("mail to %s written to %s", mask_email(str(message["To"])), path)
+
+    def messages(self) -> list[Path]:
+        """The .eml files in the outbox, oldest first."""
+        return sorted(self.folder.glob("*.eml")) if self.folder.exists() else []

@@ -1,0 +1,131 @@
+"""The tables: students, one-time links, orders with their items, events and payments."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.db import Base, UTCDateTime
+from core.enums import DeliveryMethod, Language, LinkPurpose, OrderStatus, PaymentMethod, PaymentStatus
+
+
+def enum_column(enum: type[StrEnum]) -> Enum:
+    """A portable string column for a StrEnum: stores the value, no native database enum to migrate."""
+    return Enum(enum, native_enum=False, length=32, values_callable=lambda members: [m.value for m in members])
+
+
+class Student(Base):
+    """A student of the university, as the certificate service knows them."""
+
+    __tablename__ = "students"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_number: Mapped[str] = mapped_column(String(32), unique=True)  # 学籍番号, the service's user ID
+    name: Mapped[str | None] = mapped_column(String(200))
+    department: Mapped[str] = mapped_column(String(64))  # a department code of the university profile
+    year: Mapped[int] = mapped_column(Integer)
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    second_password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id, never the password
+    preferred_language: Mapped[Language] = mapped_column(enum_column(Language), default=Language.JA)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    orders: Mapped[list["Order"]] = relationship(back_populates="student")
+
+
+class OneTimeLink(Base):
+    """A mailed one-time URL; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "one_time_links"
+    __table_args__ = (Index("ix_one_time_links_student_purpose", "student_id", "purpose", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    purpose: Mapped[LinkPurpose] = mapped_column(enum_column(LinkPurpose))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(320))  # the address the link was mailed to
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    student: Mapped[Student] = relationship()
+
+
+class Order(Base):
+    """An application on the certificate service: items, delivery, payment and status."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)  # short and readable, e.g. "K7PM-3QXA"
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
+    delivery_method: Mapped[DeliveryMethod] = mapped_column(enum_column(DeliveryMethod))
+    payment_method: Mapped[PaymentMethod] = mapped_column(enum_column(PaymentMethod))
+    status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus), index=True)
+    total_yen: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    student: Mapped[Student] = relationship(back_populates="orders")
+    items: Mapped[list["OrderItem"]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
+    )
+    events: Mapped[list["OrderEvent"]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderEvent.id"
+    )
+    payments: Mapped[list["Payment"]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="Payment.id"
+    )
+
+
+class OrderItem(Base):
+    """One catalog item of an order, with its copies and the price when ordered."""
+
+    __tablename__ = "order_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    item_code: Mapped[str] = mapped_column(String(64))
+    copies: Mapped[int] = mapped_column(Integer)
+    unit_price_yen: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="items")
+
+
+class OrderEvent(Base):
+    """One status change of an order, kept for the student's and the agents' history."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[OrderStatus | None] = mapped_column(enum_column(OrderStatus))
+    to_status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(64))  # "student", "gateway", "staff:<name>", "system"
+
+    order: Mapped[Order] = relationship(back_populates="events")
+
+
+class Payment(Base):
+    """A payment attempt at the gateway for one order."""
+
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    gateway: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str] = mapped_column(String(64), unique=True)  # random; names the payment page
+    method: Mapped[PaymentMethod] = mapped_column(enum_column(PaymentMethod))
+    amount_yen: Mapped[int] = mapped_column(Integer)
+    status: Mapped[PaymentStatus] = mapped_column(enum_column(PaymentStatus))
+    konbini_number: Mapped[str | None] = mapped_column(String(32))  # 払込票番号 for convenience-store cash
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    order: Mapped[Order] = relationship(back_populates="payments")

@@ -1,0 +1,84 @@
+"""The core's composition: one object holding the profile, database, clock, mailer, calendar and gateway."""
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.calendar import BusinessCalendar
+from core.clock import Clock, SystemClock
+from core.db import make_engine, make_session_factory
+from core.mail import Mailer, OutboxMailer, SmtpMailer, compose
+from core.payments import PaymentGateway, make_gateway
+from core.profile import UniversityProfile, load_profile
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Core:
+    """What handlers and pages use to reach the domain; built once per process by `build_core`."""
+
+    profile: UniversityProfile
+    engine: Engine
+    sessions: sessionmaker[Session]
+    clock: Clock
+    mailer: Mailer
+    calendar: BusinessCalendar
+    payments: PaymentGateway
+    base_url: str
+    mail_from: str
+
+    def now(self) -> datetime:
+        """The current time from the injected clock."""
+        return self.clock.now()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on any error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def url(self, path: str) -> str:
+        """An absolute URL on our public base URL (never built from a request's Host header)."""
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def send_mail(self, *, to: str, subject: str, body: str) -> None:
+        """Compose and send one mail from the configured sender."""
+        self.mailer.send(self.compose(to=to, subject=subject, body=body))
+
+    def compose(self, *, to: str, subject: str, body: str) -> EmailMessage:
+        """A mail from the configured sender, dated by the clock."""
+        return compose(sender=self.mail_from, to=to, subject=subject, body=body, at=self.now())
+
+
+def make_mailer(settings: Settings) -> Mailer:
+    """SMTP when SMTP_HOST is set, else the local outbox folder."""
+    if settings.smtp_host:
+        return SmtpMailer(settings.smtp_host, settings.smtp_port, starttls=settings.smtp_starttls,
+                          username=settings.smtp_username, password=settings.smtp_password)
+    return OutboxMailer(settings.outbox_dir)
+
+
+def build_core(settings: Settings, *, clock: Clock | None = None, mailer: Mailer | None = None,
+               engine: Engine | None = None, profile: UniversityProfile | None = None) -> Core:
+    """Wire the core from settings; tests pass their own clock, mailer, engine or profile."""
+    profile = profile or load_profile(settings.university_profile)
+    engine = engine or make_engine(settings.effective_database_url)
+    return Core(
+        profile=profile,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        clock=clock or SystemClock(),
+        mailer=mailer or make_mailer(settings),
+        calendar=BusinessCalendar(profile),
+        payments=make_gateway(settings.payment_gateway, base_url=settings.base_url, profile=profile),
+        base_url=settings.base_url,
+        mail_from=settings.mail_from,
+    )

@@ -1,0 +1,64 @@
+"""Settings: one typed object read once at start-up from the environment and an optional .env file."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting madoguchi reads; a missing or bad value stops start-up with its name."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the SQLite database, outbox and model live.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in data_dir.")
+    university_profile: Path | None = Field(None, description="Profile YAML; default: the shipped one.")
+    base_url: str = Field("http://127.0.0.1:8000", description="Public URL used in links; never the Host header.")
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "madoguchi <no-reply@madoguchi.invalid>"
+
+    payment_gateway: str = Field("sandbox", description="Which PaymentGateway adapter to use.")
+    demo_data: bool = Field(True, description="Load demo students into an empty database on first run.")
+    log_level: str = "INFO"
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_absolute(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("payment_gateway")
+    @classmethod
+    def _known_gateway(cls, value: str) -> str:
+        if value != "sandbox":
+            raise ValueError(f"unknown payment gateway {value!r}; known: sandbox")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database URL, or a SQLite file inside data_dir."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'madoguchi.sqlite3').as_posix()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Folder where mail is written as .eml files when no SMTP host is set."""
+        return self.data_dir / "outbox"
+
+    @property
+    def nlu_model_path(self) -> Path:
+        """Where `madoguchi nlu train` writes the intent model and the service loads it."""
+        return self.data_dir / "nlu-model.joblib"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read on first use (never at import time)."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""What the bot does for each intent: plain functions from a turn context to neutral replies."""

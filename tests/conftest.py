@@ -1,0 +1,159 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL with TEST_DATABASE_URL), a real SMTP
+server on loopback, a settable clock, the core, and a live app served by uvicorn on loopback."""
+
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from sqlalchemy import Engine, text
+
+from core import migrate
+from core.clock import TOKYO, FixedClock
+from core.db import Base, make_engine
+from core.mail import SmtpMailer
+from core.services import Core, build_core
+from core.settings import Settings
+
+# A Tuesday, a business day, within every office's hours.
+DEFAULT_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {_database_url_label()}"
+
+
+def _database_url_label() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    return url.split("@")[-1] if url else "sqlite (temporary file)"
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A database migrated to head once per test session."""
+    url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:  # a clean schema, whatever an earlier run left
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _empty_tables(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+@dataclass
+class Inbox:
+    """Mail received by the test SMTP server."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        return "250 OK"
+
+    def only(self) -> EmailMessage:
+        """The one message received; fails if there are none or several."""
+        assert len(self.messages) == 1, f"expected one mail, got {len(self.messages)}"
+        return self.messages[0]
+
+    @staticmethod
+    def body(message: EmailMessage) -> str:
+        """The plain-text body of a received message."""
+        part = message.get_body(preferencelist=("plain",))
+        assert part is not None
+        return part.get_content()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[Controller, Inbox]]:
+    """A real SMTP server (aiosmtpd) on loopback for the whole session."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, inbox
+    controller.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: tuple[Controller, Inbox]) -> Inbox:
+    """The mail received during this test."""
+    smtp_server[1].messages.clear()
+    return smtp_server[1]
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock standing at DEFAULT_NOW until the test moves it."""
+    return FixedClock(DEFAULT_NOW)
+
+
+@pytest.fixture
+def make_core(engine: Engine, smtp_server: tuple[Controller, Inbox], clock: FixedClock,
+              tmp_path: Path) -> Iterator[Callable[..., Core]]:
+    """Build a core on the test database, mailing through the test SMTP server; tables emptied after."""
+    controller, _ = smtp_server
+
+    def build(base_url: str = "https://madoguchi.example.ac.jp", **overrides: object) -> Core:
+        settings = Settings(data_dir=tmp_path, base_url=base_url, _env_file=None)  # type: ignore[call-arg]
+        mailer = SmtpMailer(controller.hostname, controller.port)
+        return build_core(settings, clock=clock, mailer=mailer, engine=engine, **overrides)  # type: ignore[arg-type]
+
+    yield build
+    _empty_tables(engine)
+
+
+@pytest.fixture
+def core(make_core: Callable[..., Core], inbox: Inbox) -> Core:
+    """The core most tests use."""
+    return make_core()
+
+
+@dataclass
+class LiveServer:
+    """The app served by uvicorn on loopback, with an HTTP client pointed at it."""
+
+    url: str
+    core: Core
+    client: httpx.Client
+
+
+@pytest.fixture
+def live_server(make_core: Callable[..., Core], inbox: Inbox) -> Iterator[LiveServer]:
+    """Serve the real app on a loopback socket bound before the server starts, so no waiting is needed."""
+    from bot.web.app import create_app
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections queue in the backlog until uvicorn accepts them
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    core = make_core(base_url=url)
+    server = uvicorn.Server(uvicorn.Config(create_app(core), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    with httpx.Client(base_url=url, timeout=10, follow_redirects=False) as client:
+        yield LiveServer(url=url, core=core, client=client)
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
