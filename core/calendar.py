@@ -67,10 +67,10 @@ class BusinessCalendar:
 
     def is_open(self, service: Service, at: datetime) -> bool:
         """True if `service` answers at `at` (its profile hours, on business days where it keeps them)."""
+        local = require_aware(at).astimezone(TOKYO)
         hours = self.profile.contact(service).hours
         if hours.always:
             return True
-        local = require_aware(at).astimezone(TOKYO)
         if hours.days == "business_days" and not self.is_business_day(local.date()):
             return False
         return hours.open <= local.time() < hours.close

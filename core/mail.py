@@ -2,6 +2,7 @@
 
 import logging
 import smtplib
+import ssl
 import uuid
 from datetime import datetime
 from email.message import EmailMessage
@@ -39,15 +40,17 @@ class SmtpMailer:
     """Sends through an SMTP server, with optional STARTTLS and login."""
 
     def __init__(self, host: str, port: int = 25, *, starttls: bool = False, username: str | None = None,
-                 password: str | None = None, timeout: float = 10.0) -> None:
+                 password: str | None = None, timeout: float = 10.0, tls_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port, self.starttls = host, port, starttls
         self.username, self.password, self.timeout = username, password, timeout
+        # Verify the server's certificate and host name: without a context, smtplib would accept any.
+        self.tls_context = tls_context or ssl.create_default_context()
 
     def send(self, message: EmailMessage) -> None:
         """Open a connection, send one message, close."""
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
-                smtp.starttls()
+                smtp.starttls(context=self.tls_context)
             if self.username:
                 smtp.login(self.username, self.password or "")
             smtp.send_message(message)

@@ -2,8 +2,13 @@
 
 import re
 
+from core.identifiers import normalize_student_number
+
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _LINK_TOKEN = re.compile(r"(/links/)[A-Za-z0-9_-]{8,}")
+# A run of half- or full-width letters and digits, hyphens allowed between them: how students type numbers.
+_ALNUM = "0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a"
+_ID_LIKE = re.compile(rf"[{_ALNUM}](?:[{_ALNUM}]|[-\uff0d\u2010\u2212\u30fc](?=[{_ALNUM}]))+")
 
 
 def mask_email(email: str | None) -> str:
@@ -25,7 +30,9 @@ def mask_student_number(number: str | None) -> str:
 
 def mask_token(token: str | None) -> str:
     """A secret token shown only by its first four characters."""
-    return f"{token[:4]}…" if token else "-"
+    if not token:
+        return "-"
+    return f"{token[:4]}…" if len(token) > 8 else "…"  # a short token shown by four would be half shown
 
 
 def mask_text(text: str, student_number_pattern: str | None = None) -> str:
@@ -33,6 +40,11 @@ def mask_text(text: str, student_number_pattern: str | None = None) -> str:
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     text = _LINK_TOKEN.sub(r"\1[token]", text)
     if student_number_pattern:
-        text = re.sub(student_number_pattern, lambda m: mask_student_number(m.group(0)), text,
-                      flags=re.IGNORECASE)
+        number = re.compile(student_number_pattern, re.IGNORECASE)
+
+        def mask_if_number(match: re.Match[str]) -> str:
+            normalized = normalize_student_number(match.group(0))
+            return mask_student_number(normalized) if number.search(normalized) else match.group(0)
+
+        text = _ID_LIKE.sub(mask_if_number, text)
     return text

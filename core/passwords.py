@@ -15,7 +15,7 @@ MAX_LENGTH = 64  # ours: bounds hashing cost and pasted garbage
 RULES = ("too_short", "too_long", "no_upper", "no_lower", "no_digit", "invalid_char",
          "contains_student_number", "too_common")
 
-_HALF_WIDTH_ALNUM = re.compile(r"^[A-Za-z0-9]*$")
+_HALF_WIDTH_ALNUM = re.compile(r"[A-Za-z0-9]*")
 
 
 @cache
@@ -42,7 +42,7 @@ def check_second_password(password: str, student_number: str | None = None) -> l
         violations.append("no_lower")
     if not re.search(r"[0-9]", password):
         violations.append("no_digit")
-    if not _HALF_WIDTH_ALNUM.match(password):
+    if not _HALF_WIDTH_ALNUM.fullmatch(password):
         violations.append("invalid_char")
     if student_number and student_number.strip() and student_number.strip().lower() in password.lower():
         violations.append("contains_student_number")

@@ -4,10 +4,10 @@ import re
 from datetime import date, time
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.catalog import Catalog, LocalizedText
 from core.enums import PaymentMethod, Service
@@ -23,12 +23,25 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _wall_clock(value: object) -> object:
+    """Accept only quoted "HH:MM": YAML reads an unquoted 9:00 as the number 540, and an offset would
+    make the time aware, which cannot be compared with Tokyo wall-clock times."""
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
+        raise ValueError(f'{value!r} is not a time like "09:00" (quote it in YAML)')
+    return time.fromisoformat(value)
+
+
+WallClock = Annotated[time, BeforeValidator(_wall_clock)]
+
+
 class OpeningHours(_Model):
     """When an office answers: on business days only or every day, between two times (Asia/Tokyo)."""
 
     days: Literal["business_days", "every_day"]
-    open: time
-    close: time
+    open: WallClock
+    close: WallClock
 
     @model_validator(mode="after")
     def _opens_before_closing(self) -> "OpeningHours":
@@ -81,11 +94,17 @@ class Browsers(_Model):
 class PickupRules(_Model):
     """The guide's window-pickup rule: ready from `ready_at` on the next business day; later after `cutoff`."""
 
-    ready_at: time = time(13, 0)
-    cutoff: time = time(15, 0)
+    ready_at: WallClock = time(13, 0)
+    cutoff: WallClock = time(15, 0)
 
 
-_CLOSURE = re.compile(r"^(?:\d{4}-)?\d{2}-\d{2}(?:\.\.(?:\d{4}-)?\d{2}-\d{2})?$")
+# A date (YYYY-MM-DD) or a yearly day (MM-DD), or a range of two of the same form.
+_CLOSURE = re.compile(r"^(\d{4}-\d{2}-\d{2}(\.\.\d{4}-\d{2}-\d{2})?|\d{2}-\d{2}(\.\.\d{2}-\d{2})?)$")
+
+
+def _closure_day(text: str) -> date:
+    # A yearly day is checked in a leap year so that 02-29 is allowed.
+    return date.fromisoformat(text if len(text) == 10 else f"2000-{text}")
 
 
 class UniversityProfile(_Model):
@@ -112,7 +131,14 @@ class UniversityProfile(_Model):
     def _closure_format(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for entry in value:
             if not _CLOSURE.match(entry):
-                raise ValueError(f"{entry!r} is not MM-DD, YYYY-MM-DD or a range FROM..TO of those")
+                raise ValueError(f"{entry!r} is not MM-DD, YYYY-MM-DD or a range FROM..TO of one of those forms")
+            start, _, end = entry.partition("..")
+            try:
+                first, last = _closure_day(start), _closure_day(end or start)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not a real date: {exc}") from exc
+            if len(start) == 10 and last < first:
+                raise ValueError(f"{entry!r} ends before it starts")
         return value
 
     @field_validator("student_number_pattern")
@@ -164,7 +190,7 @@ def _in_closure(entry: str, day: date) -> bool:
     start, _, end = entry.partition("..")
     end = end or start
     if len(start) == 10:  # YYYY-MM-DD dates are compared as dates
-        return date.fromisoformat(start) <= day <= date.fromisoformat(end if len(end) == 10 else start)
+        return date.fromisoformat(start) <= day <= date.fromisoformat(end)
     md = day.strftime("%m-%d")
     if start <= end:
         return start <= md <= end

@@ -2,7 +2,7 @@
 
 import csv
 import io
-import unicodedata
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -12,17 +12,16 @@ from sqlalchemy.orm import Session
 
 from core.enums import Language
 from core.errors import WeakSecondPassword
+from core.identifiers import normalize_student_number
 from core.models import Student
 from core.passwords import check_second_password, hash_second_password
 from core.profile import UniversityProfile
 
+EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL = 320  # the column sizes of core.models.Student
+MAX_NAME = 200
 CSV_COLUMNS = ("student_number", "department", "year", "name", "email", "language")
 REQUIRED_COLUMNS = ("student_number", "department", "year")
-
-
-def normalize_student_number(text: str) -> str:
-    """Full-width to half-width, spaces and hyphens removed, upper-cased: `２４ｍ-1001` → `24M1001`."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if ch not in " -\u3000").upper()
 
 
 def find_student(session: Session, student_number: str) -> Student | None:
@@ -56,6 +55,11 @@ def set_second_password(session: Session, student: Student, password: str, now: 
         raise WeakSecondPassword(tuple(violations))
     student.second_password_hash = hash_second_password(password)
     student.updated_at = now
+
+
+def text_lines_in(row: dict[str | None, object]) -> int:
+    """How many physical lines a parsed row spans (quoted fields may hold newlines)."""
+    return 1 + sum(str(value).count("\n") for value in row.values() if isinstance(value, str))
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,12 @@ def import_students_csv(session: Session, path: Path, profile: UniversityProfile
     Raises:
         StudentImportError: naming each bad line; the session is left unchanged.
     """
-    text = path.read_text(encoding="utf-8-sig")  # Excel writes a BOM
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # Excel writes a BOM
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise StudentImportError(str(path), [RowError(line, "not UTF-8 text; save the file as 'CSV UTF-8'")]) from exc
     reader = csv.DictReader(io.StringIO(text))
     header = [column.strip() for column in reader.fieldnames or []]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -118,10 +127,14 @@ def import_students_csv(session: Session, path: Path, profile: UniversityProfile
     errors: list[RowError] = []
     seen: dict[str, int] = {}
     departments = {department.code: department for department in profile.departments}
-    for line, raw in enumerate(reader, start=2):
+    for raw in reader:
+        line = reader.line_num - text_lines_in(raw) + 1  # the row's first line, counting blank lines
+        if None in raw:  # csv files surplus values under the key None
+            errors.append(RowError(line, "more fields than the header (an unquoted comma?)"))
+            continue
         row = {key.strip(): (value or "").strip() for key, value in raw.items() if key}
         if not any(row.values()):
-            continue  # blank line
+            continue  # a line of empty fields
         problems = []
         number = normalize_student_number(row.get("student_number", ""))
         if not profile.student_number_regex.match(number):
@@ -132,13 +145,17 @@ def import_students_csv(session: Session, path: Path, profile: UniversityProfile
         if department is None:
             problems.append(f"department {row.get('department')!r} is not one of {', '.join(departments)}")
         year_text = row.get("year", "")
-        year = int(year_text) if year_text.isdigit() else 0
+        year = int(year_text) if re.fullmatch(r"[0-9]{1,2}", year_text) else 0
         if year < 1 or (department and year > department.years):
             limit = department.years if department else 10
             problems.append(f"year {year_text!r} is not a whole number from 1 to {limit}")
         email = row.get("email") or None
-        if email and ("@" not in email or " " in email):
+        if email and not EMAIL_ADDRESS.fullmatch(email):
             problems.append("email is not an address")
+        elif email and len(email) > MAX_EMAIL:
+            problems.append(f"email is longer than {MAX_EMAIL} characters")
+        if len(row.get("name") or "") > MAX_NAME:
+            problems.append(f"name is longer than {MAX_NAME} characters")
         language = row.get("language") or "ja"
         if language not in {lang.value for lang in Language}:
             problems.append(f"language {language!r} is not ja or en")

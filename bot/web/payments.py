@@ -1,0 +1,178 @@
+"""Sandbox payment pages: the local stand-in for a payment provider's page, so the whole flow runs offline."""
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import urlencode
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from core import orders
+from core.enums import DeliveryMethod, Language, PaymentMethod, PaymentStatus
+from core.errors import InvalidTransition, PaymentExpired, PaymentNotFound
+from core.i18n import t
+from core.models import Payment
+from core.sandbox_gateway import SandboxGateway
+from core.services import Core
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    """What a sandbox page shows of one payment, as ready-made texts in one language."""
+
+    reference: str
+    state: PaymentStatus
+    number: str
+    lines: tuple[str, ...]
+    total: str
+    delivery: str
+    method: str
+    status: str
+    prices_are_examples: bool
+    konbini: bool
+    cash_only: bool
+    konbini_number: str | None
+    deadline: str | None
+    stores: str | None
+    state_message: str | None
+    pickup: str | None
+    pickup_steps: tuple[str, ...]
+
+
+def _language(request: Request, payment: Payment) -> Language:
+    """`?lang=` when it names a language, else the student's preferred language."""
+    asked = request.query_params.get("lang", "")
+    if asked in {lang.value for lang in Language}:
+        return Language(asked)
+    return payment.order.student.preferred_language
+
+
+def _sandbox_payment(session: Session, reference: str) -> Payment | None:
+    # Only payments taken by the sandbox have a page here; a real gateway's reference is not ours to show.
+    try:
+        payment = orders.find_payment(session, reference)
+    except PaymentNotFound:
+        return None
+    return payment if payment.gateway == SandboxGateway.name else None
+
+
+def _view(core: Core, payment: Payment, lang: Language) -> PaymentView:
+    order = payment.order
+    summary = orders.summarize(order, core.profile, core.calendar)
+    state = orders.payment_state(payment, core.now())
+    option = core.profile.payment_option(payment.method)
+    konbini = payment.method is PaymentMethod.CONVENIENCE_STORE
+    state_message = None
+    if state is PaymentStatus.PAID:
+        paid_at = order.paid_at or payment.paid_at
+        state_message = t("payments.state.paid", lang, paid_at=orders.format_datetime(paid_at, lang)
+                          if paid_at else "-")
+    elif state is PaymentStatus.EXPIRED:
+        deadline = orders.format_datetime(payment.deadline, lang) if payment.deadline else "-"
+        state_message = t("payments.state.expired", lang, deadline=deadline)
+    elif state is PaymentStatus.CANCELLED:
+        state_message = t("payments.state.cancelled", lang)
+    window_pickup = order.delivery_method is DeliveryMethod.WINDOW_PICKUP
+    return PaymentView(
+        reference=payment.reference, state=state, number=order.number,
+        lines=tuple(t("payments.page.line", lang, item=line.name(lang), copies=line.copies,
+                      subtotal=orders.format_yen(line.subtotal_yen, lang)) for line in summary.lines),
+        total=orders.format_yen(payment.amount_yen, lang),
+        delivery=orders.delivery_label(order.delivery_method, lang),
+        method=orders.payment_label(payment.method, lang, core.profile),
+        status=orders.status_label(order.status, lang),
+        prices_are_examples=summary.prices_are_examples,
+        konbini=konbini, cash_only=bool(option and option.cash_only), konbini_number=payment.konbini_number,
+        deadline=orders.format_datetime(payment.deadline, lang) if payment.deadline else None,
+        stores=option.brands(lang) if option and option.brands else None,
+        state_message=state_message,
+        pickup=(orders.pickup_window_text(summary.pickup_window, lang, core.profile)
+                if summary.pickup_window and state in {PaymentStatus.PENDING, PaymentStatus.PAID} else None),
+        pickup_steps=(t("orders.window_pickup.bring_id", lang), t("orders.window_pickup.done_mail", lang))
+        if window_pickup else (),
+    )
+
+
+def _render(request: Request, template: str, lang: Language, title_key: str, status_code: int = 200,
+            **context: object) -> Response:
+    tr = partial(t, lang=lang)
+    other = Language.EN if lang is Language.JA else Language.JA
+    return request.app.state.templates.TemplateResponse(
+        request, template,
+        {"lang": lang.value, "title": tr(title_key), "tr": tr, "other_lang": other.value, **context},
+        status_code=status_code,
+    )
+
+
+def _not_found(request: Request) -> Response:
+    # The page does not know whose payment was meant, so it answers in both languages.
+    return request.app.state.templates.TemplateResponse(
+        request, "pay_not_found.html",
+        {"lang": Language.JA.value, "title": t("payments.not_found.title", Language.JA),
+         "texts": [(lang.value, t("payments.not_found.title", lang), t("payments.not_found.body", lang))
+                   for lang in Language]},
+        status_code=404,
+    )
+
+
+def pay_page(request: Request) -> Response:
+    """GET /sandbox/pay/{reference}: the order summary and a button to pay (or the payment's state)."""
+    core: Core = request.app.state.core
+    with core.transaction() as session:
+        payment = _sandbox_payment(session, request.path_params["reference"])
+        if payment is None:
+            return _not_found(request)
+        lang = _language(request, payment)
+        view = _view(core, payment, lang)
+    return _render(request, "pay_page.html", lang, "payments.page.title", view=view,
+                   action=f"{request.url.path}?{urlencode({'lang': lang.value})}")
+
+
+def pay(request: Request) -> Response:
+    """POST /sandbox/pay/{reference}: mark the order paid, then redirect to the result page."""
+    core: Core = request.app.state.core
+    reference = request.path_params["reference"]
+    with core.transaction() as session:
+        payment = _sandbox_payment(session, reference)
+        if payment is None:
+            return _not_found(request)
+        lang = _language(request, payment)
+    try:
+        with core.transaction() as session:
+            result = orders.mark_paid(session, reference, core.now())
+            log.info("sandbox payment for order %s: %s", result.order.number,
+                     "paid" if result.newly_paid else "already paid")
+    except (PaymentExpired, InvalidTransition) as refusal:
+        # The result page explains the refusal from the payment's state; nothing was written.
+        log.info("sandbox payment refused: %s", refusal.code)
+    return RedirectResponse(f"{request.url.path}/result?{urlencode({'lang': lang.value})}", status_code=303)
+
+
+def result_page(request: Request) -> Response:
+    """GET /sandbox/pay/{reference}/result: paid, or why the payment could not be made."""
+    core: Core = request.app.state.core
+    reference = request.path_params["reference"]
+    with core.transaction() as session:
+        payment = _sandbox_payment(session, reference)
+        if payment is None:
+            return _not_found(request)
+        lang = _language(request, payment)
+        view = _view(core, payment, lang)
+    if view.state is PaymentStatus.PENDING:  # nothing paid yet: back to the page with the button
+        return RedirectResponse(f"/sandbox/pay/{reference}?{urlencode({'lang': lang.value})}", status_code=303)
+    title = "payments.result.paid_title" if view.state is PaymentStatus.PAID else "payments.result.failed_title"
+    return _render(request, "pay_result.html", lang, title, view=view)
+
+
+def routes() -> list[BaseRoute]:
+    """The payment pages."""
+    return [
+        Route("/sandbox/pay/{reference}", pay_page, methods=["GET"]),
+        Route("/sandbox/pay/{reference}", pay, methods=["POST"]),
+        Route("/sandbox/pay/{reference}/result", result_page, methods=["GET"]),
+    ]

@@ -1,0 +1,177 @@
+"""The sandbox payment pages over real HTTP: summary, paying, konbini, expiry, cancellation, 404, ja/en."""
+
+import re
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core import orders
+from core.clock import TOKYO
+from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
+from core.i18n import core_messages
+from core.models import Order, OrderEvent
+from core.orders import OrderLine
+from core.students import create_student
+
+TEMPLATES = Path(__file__).parents[2] / "bot" / "web" / "templates"
+
+
+def add_student(core, language=Language.JA, number="24M1001"):
+    with core.transaction() as session:
+        return create_student(session, student_number=number, department="medicine", year=3, now=core.now(),
+                              language=language)
+
+
+TWO_CERTIFICATES = (OrderLine("enrollment_certificate", 2),)
+
+
+def place(core, student, lines=TWO_CERTIFICATES, delivery=DeliveryMethod.CAMPUS_PRINTER,
+          payment=PaymentMethod.CREDIT_CARD) -> orders.PlacedOrder:
+    with core.transaction() as session:
+        return orders.create_order(session, student=student, lines=list(lines), delivery=delivery, payment=payment,
+                                   profile=core.profile, gateway=core.payments, now=core.now())
+
+
+def path_of(placed: orders.PlacedOrder, live_server) -> str:
+    assert placed.payment_url and placed.payment_url.startswith(live_server.url)
+    return placed.payment_url.removeprefix(live_server.url)
+
+
+def order_state(core, order_id) -> tuple[OrderStatus, list[str]]:
+    with core.transaction() as session:
+        order = session.get(Order, order_id)
+        steps = session.scalars(select(OrderEvent.to_status).where(OrderEvent.order_id == order_id)
+                                .order_by(OrderEvent.id))
+        return order.status, [step.value for step in steps]
+
+
+def test_pay_online_in_japanese(live_server):
+    core = live_server.core
+    placed = place(core, add_student(core))
+    page = live_server.client.get(path_of(placed, live_server))
+    assert page.status_code == 200
+    html = page.text
+    assert '<html lang="ja">' in html
+    for words in [placed.order.number, "在学証明書 ×2：400円", "400円", "学内印刷機で印刷", "クレジットカード決済",
+                  "お支払い待ち", "サンドボックス", "実際のお金は動きません", "理由の如何によらず返金はできません",
+                  "支払う（サンドボックス）", 'method="post"']:
+        assert words in html, words
+
+    paid = live_server.client.post(path_of(placed, live_server))
+    assert paid.status_code == 303
+    assert paid.headers["location"] == f"{path_of(placed, live_server)}/result?lang=ja"
+    result = live_server.client.get(paid.headers["location"])
+    assert result.status_code == 200
+    assert f"ご注文 {placed.order.number} のお支払いが完了しました。" in result.text
+    assert "お支払い済み" in result.text
+    assert order_state(core, placed.order.id) == (OrderStatus.PAID, ["awaiting_payment", "paid"])
+
+    again = live_server.client.get(path_of(placed, live_server))
+    assert "このご注文は2026年11月24日（火）10:00にお支払い済みです。" in again.text
+    assert 'method="post"' not in again.text
+    assert live_server.client.post(path_of(placed, live_server)).status_code == 303  # paying twice is harmless
+    assert order_state(core, placed.order.id) == (OrderStatus.PAID, ["awaiting_payment", "paid"])
+
+
+def test_language_follows_the_student_unless_asked(live_server):
+    core = live_server.core
+    placed = place(core, add_student(core, Language.EN))
+    english = live_server.client.get(path_of(placed, live_server))
+    assert '<html lang="en">' in english.text
+    for words in ["Certificate of Enrollment ×2: ¥400", "Credit card", "No real money is involved",
+                  "cannot be refunded for any reason", "Pay (sandbox)", "Awaiting payment"]:
+        assert words in english.text, words
+    japanese = live_server.client.get(path_of(placed, live_server), params={"lang": "ja"})
+    assert "在学証明書" in japanese.text and 'action="' + path_of(placed, live_server) + '?lang=ja"' in japanese.text
+    unknown = live_server.client.get(path_of(placed, live_server), params={"lang": "fr"})
+    assert '<html lang="en">' in unknown.text
+    paid = live_server.client.post(path_of(placed, live_server), params={"lang": "ja"})
+    assert paid.headers["location"].endswith("/result?lang=ja")
+    result = live_server.client.get(paid.headers["location"].replace("lang=ja", "lang=en"))
+    assert f"The payment for order {placed.order.number} is complete." in result.text
+
+
+def test_konbini_page_shows_number_deadline_and_cash_only(live_server):
+    core = live_server.core
+    placed = place(core, add_student(core), payment=PaymentMethod.CONVENIENCE_STORE)
+    html = live_server.client.get(path_of(placed, live_server)).text
+    for words in [placed.konbini_number, "2026年11月27日（金）23:59", "現金でのお支払いのみ",
+                  "コンビニでのカードやPayPay等でのお支払いはできません",
+                  "ローソン / ファミリーマート / セブンイレブン", "コンビニ店頭での支払いをシミュレートする",
+                  "コンビニ現金払い"]:
+        assert words in html, words
+    english = live_server.client.get(path_of(placed, live_server), params={"lang": "en"}).text
+    for words in ["cash only; cards, PayPay etc. cannot be used at the store", "Simulate paying at the store",
+                  "Fri, Nov 27, 2026, 23:59 (Japan time)", placed.konbini_number]:
+        assert words in english, words
+    assert live_server.client.post(path_of(placed, live_server)).status_code == 303
+    assert order_state(core, placed.order.id)[0] is OrderStatus.PAID
+
+
+def test_expired_konbini_payment_says_so_and_cannot_be_paid(live_server, clock):
+    core = live_server.core
+    placed = place(core, add_student(core), payment=PaymentMethod.CONVENIENCE_STORE)
+    clock.set(datetime(2026, 11, 28, 9, 0, tzinfo=TOKYO))
+    page = live_server.client.get(path_of(placed, live_server))
+    assert "お支払い期限（2026年11月27日（金）23:59）を過ぎたため" in page.text
+    assert 'method="post"' not in page.text
+    refused = live_server.client.post(path_of(placed, live_server))
+    assert refused.status_code == 303
+    result = live_server.client.get(refused.headers["location"])
+    assert "お支払いできませんでした" in result.text and "を過ぎたため" in result.text
+    assert order_state(core, placed.order.id) == (OrderStatus.AWAITING_PAYMENT, ["awaiting_payment"])
+
+
+def test_cancelled_order_says_so_and_cannot_be_paid(live_server):
+    core = live_server.core
+    placed = place(core, add_student(core))
+    with core.transaction() as session:
+        orders.cancel_order(session, session.get(Order, placed.order.id), core.now())
+    page = live_server.client.get(path_of(placed, live_server), params={"lang": "en"})
+    assert "This order has been cancelled, so it cannot be paid." in page.text
+    assert 'method="post"' not in page.text
+    live_server.client.post(path_of(placed, live_server))
+    assert order_state(core, placed.order.id)[0] is OrderStatus.CANCELLED
+
+
+def test_window_pickup_page_shows_when_to_collect(live_server):
+    core = live_server.core
+    placed = place(core, add_student(core), [OrderLine("student_id_reissue")], DeliveryMethod.WINDOW_PICKUP,
+                   PaymentMethod.PAYPAY)
+    html = live_server.client.get(path_of(placed, live_server)).text
+    assert "学生支援課窓口で2026年11月25日（水）13:00から受取可能です。" in html
+    assert "「郵送対応完了」" in html and "学生証" in html
+
+
+def test_result_page_before_paying_goes_back_to_the_payment_page(live_server):
+    placed = place(live_server.core, add_student(live_server.core))
+    response = live_server.client.get(f"{path_of(placed, live_server)}/result")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{path_of(placed, live_server)}?lang=ja"
+
+
+@pytest.mark.parametrize(("method", "suffix"), [("GET", ""), ("POST", ""), ("GET", "/result")])
+def test_unknown_reference_is_a_404_page_in_both_languages(live_server, method, suffix):
+    response = live_server.client.request(method, f"/sandbox/pay/no-such-reference{suffix}")
+    assert response.status_code == 404
+    assert "お支払い情報が見つかりません" in response.text and "Payment not found" in response.text
+
+
+def test_input_is_escaped(live_server):
+    placed = place(live_server.core, add_student(live_server.core))
+    response = live_server.client.get(path_of(placed, live_server), params={"lang": '"><script>alert(1)</script>'})
+    assert response.status_code == 200
+    assert "<script>" not in response.text
+    assert live_server.client.get("/sandbox/pay/<b>x</b>").status_code == 404
+
+
+def test_every_text_the_pages_use_exists_in_both_languages():
+    catalog = core_messages()
+    used = set()
+    for template in TEMPLATES.glob("pay_*.html"):
+        used |= set(re.findall(r"""tr\(["']([a-z_.]+)["']""", template.read_text(encoding="utf-8")))
+    assert "payments.page.no_refund" in used and "payments.konbini.cash_only" in used
+    for key in used:
+        assert key in catalog.keys(Language.JA) and key in catalog.keys(Language.EN), key
