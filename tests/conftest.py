@@ -2,9 +2,11 @@
 server on loopback, a settable clock, the core, and a live app served by uvicorn on loopback."""
 
 import os
+import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
@@ -15,7 +17,7 @@ import httpx
 import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 
 from core import migrate
 from core.clock import TOKYO, FixedClock
@@ -41,13 +43,28 @@ def _database_url_label() -> str:
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """A database migrated to head once per test session."""
     url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
-    engine = make_engine(url)
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:  # a clean schema, whatever an earlier run left
-            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    migrate.upgrade(engine)
-    yield engine
-    engine.dispose()
+    if not url.startswith("postgresql"):
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        yield engine
+        engine.dispose()
+        return
+    # On PostgreSQL each session gets a schema of its own, so runs on one server never see each other.
+    schema = f"test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    # In the URL rather than connect_args, so subprocesses given engine.url use the same schema.
+    engine = make_engine(make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+                         .render_as_string(hide_password=False))
+    try:
+        migrate.upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def _empty_tables(engine: Engine) -> None:
@@ -62,7 +79,7 @@ class Inbox:
 
     messages: list[EmailMessage] = field(default_factory=list)
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
         return "250 OK"
 
@@ -138,8 +155,8 @@ class LiveServer:
     client: httpx.Client
 
 
-@pytest.fixture
-def live_server(make_core: Callable[..., Core], inbox: Inbox) -> Iterator[LiveServer]:
+@contextmanager
+def serve(make_core: Callable[..., Core], with_pipeline: Callable[[Core], object] | None) -> Iterator[LiveServer]:
     """Serve the real app on a loopback socket bound before the server starts, so no waiting is needed."""
     from bot.web.app import create_app
 
@@ -149,11 +166,45 @@ def live_server(make_core: Callable[..., Core], inbox: Inbox) -> Iterator[LiveSe
     sock.listen(128)  # connections queue in the backlog until uvicorn accepts them
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     core = make_core(base_url=url)
-    server = uvicorn.Server(uvicorn.Config(create_app(core), log_level="warning", lifespan="off"))
+    app = create_app(core, with_pipeline(core) if with_pipeline else None)  # type: ignore[arg-type]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    with httpx.Client(base_url=url, timeout=10, follow_redirects=False) as client:
-        yield LiveServer(url=url, core=core, client=client)
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    try:
+        with httpx.Client(base_url=url, timeout=10, follow_redirects=False) as client:
+            yield LiveServer(url=url, core=core, client=client)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def live_server(make_core: Callable[..., Core], inbox: Inbox) -> Iterator[LiveServer]:
+    """The app's pages served on loopback (no chat pipeline: page tests need no intent model)."""
+    with serve(make_core, None) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def understander(tmp_path_factory: pytest.TempPathFactory):
+    """The intent model, trained once per test session from the shipped training data."""
+    from intents.understander import load_understander
+
+    return load_understander(tmp_path_factory.mktemp("nlu") / "model.joblib")
+
+
+@pytest.fixture
+def pipeline_for(understander) -> Callable[[Core], object]:
+    """Builds the full conversation pipeline for a core."""
+    from bot.pipeline import Pipeline
+    from bot.wiring import build_registry
+
+    return lambda core: Pipeline(core, understander, build_registry())
+
+
+@pytest.fixture
+def chat_server(make_core: Callable[..., Core], inbox: Inbox, pipeline_for) -> Iterator[LiveServer]:
+    """The whole app, chat included, served on loopback."""
+    with serve(make_core, pipeline_for) as server:
+        yield server
