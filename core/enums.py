@@ -76,3 +76,13 @@ class Service(StrEnum):
     STUDENT_SUPPORT = "student_support"  # 学生支援課
     CALL_CENTER = "call_center"  # 証明書発行サービスコールセンター
     CHAT_SUPPORT = "chat_support"  # the service's own 24-hour chat
+
+
+class LinkState(StrEnum):
+    """What opening a one-time link would find."""
+
+    VALID = "valid"
+    EXPIRED = "expired"
+    USED = "used"
+    SUPERSEDED = "superseded"  # voided because a newer link of the same purpose was sent
+    UNKNOWN = "unknown"

@@ -123,7 +123,7 @@ class RateLimited(DomainError):
 
 @dataclass
 class LinkInvalid(DomainError):
-    """A one-time link cannot be used: `reason` is expired, used or unknown."""
+    """A one-time link cannot be used: `reason` is expired, used, superseded or unknown."""
 
     reason: str
     code = "link_invalid"
@@ -188,3 +188,25 @@ class PaymentExpired(DomainError):
 
     def message_args(self) -> dict[str, object]:
         return {"order": self.order_number, "deadline": self.deadline}
+
+
+@dataclass
+class InvalidEmailAddress(DomainError):
+    """The address cannot be used; `reason` is format, full_width, spaces or same_as_current."""
+
+    reason: str
+    code = "invalid_email"
+
+    def message_args(self) -> dict[str, object]:
+        return {"reason": self.reason}
+
+
+@dataclass
+class PasswordMismatch(DomainError):
+    """The two entries of a new second password differ; `violations` are the rules the first also breaks."""
+
+    violations: tuple[str, ...] = ()
+    code = "second_password_mismatch"
+
+    def message_args(self) -> dict[str, object]:
+        return {"violations": self.violations}

@@ -15,6 +15,10 @@ from core.masking import mask_email
 log = logging.getLogger(__name__)
 
 
+class MailDeliveryError(Exception):
+    """The mail server could not be reached or refused the message; the message names the server."""
+
+
 class Mailer(Protocol):
     """Sends one composed message."""
 
@@ -47,13 +51,21 @@ class SmtpMailer:
         self.tls_context = tls_context or ssl.create_default_context()
 
     def send(self, message: EmailMessage) -> None:
-        """Open a connection, send one message, close."""
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-            if self.starttls:
-                smtp.starttls(context=self.tls_context)
-            if self.username:
-                smtp.login(self.username, self.password or "")
-            smtp.send_message(message)
+        """Open a connection, send one message, close.
+
+        Raises:
+            MailDeliveryError: naming the server, when it cannot be reached or refuses the message.
+        """
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=self.tls_context)
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            log.error("mail to %s via %s:%s failed: %s", mask_email(str(message["To"])), self.host, self.port, exc)
+            raise MailDeliveryError(f"could not send mail via {self.host}:{self.port}: {exc}") from exc
         log.info("mail sent to %s via %s:%s", mask_email(str(message["To"])), self.host, self.port)
 
 

@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('students',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('student_number', sa.String(length=32), nullable=False),
@@ -115,11 +115,11 @@ def upgrade() -> None:
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payments_order_id'), ['order_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_payments_order_id'))
 
@@ -142,4 +142,4 @@ def downgrade() -> None:
 
     op.drop_table('one_time_links')
     op.drop_table('students')
-    
+

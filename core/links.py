@@ -1,0 +1,434 @@
+"""One-time links: mailed URLs for email registration, email change and second-password reset."""
+
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from core.clock import TOKYO
+from core.enums import Language, LinkPurpose, LinkState, Service
+from core.errors import (
+    DomainError,
+    InvalidEmailAddress,
+    LinkInvalid,
+    PasswordMismatch,
+    RateLimited,
+    WeakSecondPassword,
+)
+from core.i18n import t
+from core.masking import mask_email, mask_student_number
+from core.models import OneTimeLink, Student
+from core.passwords import check_second_password
+from core.profile import Contact, OpeningHours
+from core.services import Core
+from core.students import find_student, set_second_password
+
+log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32  # 256 bits from `secrets`; the requirement is at least 128
+PER_MINUTE = 1
+PER_HOUR = 3
+EMAIL_PURPOSES = frozenset({LinkPurpose.EMAIL_REGISTRATION, LinkPurpose.EMAIL_CHANGE})
+
+# token_urlsafe(32) gives 43 characters; anything far off that shape is unknown without a query.
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+# Deliberately plain: one @, a dotted domain, printable ASCII only. Anything subtler is for the mail server.
+_EMAIL_SHAPE = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+@dataclass(frozen=True)
+class ResetRequestOutcome:
+    """The public answer to a reset request: the same whether or not a mail was sent, so it reveals nothing."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class EmailLinkSent:
+    """A confirmation link was mailed to `email`; `text` is the reply with the guide's checklist."""
+
+    email: str
+    expires_at: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What a link is and whether it can be used, without consuming it."""
+
+    state: LinkState
+    purpose: LinkPurpose | None = None
+    student_number: str | None = None
+    language: Language | None = None  # the student's preferred language
+    email: str | None = None  # the address the link was mailed to
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EmailConfirmation:
+    """The outcome of opening an email link: newly confirmed, or already confirmed by an earlier opening."""
+
+    email: str
+    already_confirmed: bool
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest under which a token is stored; the token itself never is."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def link_url(core: Core, token: str, lang: Language | str) -> str:
+    """The absolute URL of a link page, on the configured base URL and in the mail's language."""
+    return core.url(f"links/{token}?lang={Language(lang).value}")
+
+
+def format_local_time(at: datetime, lang: Language | str) -> str:
+    """A time as students read it, in Japan time: `11月24日 10:30` or `10:30 on 24 November (Japan time)`."""
+    local = at.astimezone(TOKYO)
+    if Language(lang) is Language.JA:
+        return f"{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{local:%H:%M} on {local.day} {_MONTHS[local.month - 1]} (Japan time)"
+
+
+def normalize_email(text: str) -> str:
+    """The address with surrounding spaces removed, checked for the mistakes the guide's checklist names.
+
+    Raises:
+        InvalidEmailAddress: `full_width` for non-ASCII characters, `spaces` for inner spaces, else `format`.
+    """
+    email = text.strip()
+    if not email.isascii():
+        raise InvalidEmailAddress("full_width")
+    if any(ch.isspace() for ch in email):
+        raise InvalidEmailAddress("spaces")
+    local = email.rpartition("@")[0]
+    if len(email) > 254 or not _EMAIL_SHAPE.match(email) or local.startswith(".") or local.endswith(".") \
+            or ".." in local:
+        raise InvalidEmailAddress("format")
+    return email
+
+
+def request_second_password_reset(core: Core, student_number: str, lang: Language | str) -> ResetRequestOutcome:
+    """Mail a reset link to the student's registered address, if there is one; answer the same either way.
+
+    Unknown students, students without a verified address and rate limits all get the same outcome, so the
+    answer never tells who exists; the real reason is logged with the student number masked. Mail is only
+    ever sent to the address on record, never to one the requester supplies.
+
+    Args:
+        core: the core services.
+        student_number: as typed; it is normalized before the lookup.
+        lang: the language of the mail and of the reply.
+
+    Returns:
+        The public outcome, identical for every case.
+    """
+    lang = Language(lang)
+    outcome = ResetRequestOutcome(_reset_reply(core, lang))
+    masked = mask_student_number(student_number.strip())
+    try:
+        with core.transaction() as session:
+            student = find_student(session, student_number)
+            if student is None:
+                log.info("second-password reset for unknown student %s: no mail", masked)
+                return outcome
+            if not student.email or student.email_verified_at is None:
+                log.info("second-password reset for %s: no registered email, no mail", masked)
+                return outcome
+            email = student.email
+            expires_at = _issue_link(core, session, student.id, LinkPurpose.SECOND_PASSWORD_RESET, email, lang)
+    except RateLimited as limited:
+        log.info("second-password reset for %s: rate limited until %s", masked, limited.retry_after)
+        return outcome
+    except Exception:
+        # The same answer on a mail or database failure too (an error only for real students would reveal
+        # them); the transaction was rolled back and the operators see the traceback.
+        log.exception("second-password reset for %s: sending failed", masked)
+        return outcome
+    log.info("second-password reset link for %s mailed to %s, expires %s", masked, mask_email(email), expires_at)
+    return outcome
+
+
+def request_email_registration(core: Core, student: Student, email: str, lang: Language | str) -> EmailLinkSent:
+    """Mail a confirmation link to the address the student wants to register.
+
+    Args:
+        core: the core services.
+        student: the identified student.
+        email: the address as typed; surrounding spaces are removed.
+        lang: the language of the mail and of the reply.
+
+    Returns:
+        Where the mail went, when its link expires and the reply text with the guide's checklist.
+
+    Raises:
+        InvalidEmailAddress: if the address is malformed.
+        RateLimited: after 1 request in the last minute or 3 in the last hour; `retry_after` says when.
+    """
+    return _request_email_link(core, student, email, lang, LinkPurpose.EMAIL_REGISTRATION)
+
+
+def request_email_change(core: Core, student: Student, new_email: str, lang: Language | str) -> EmailLinkSent:
+    """Mail a confirmation link to the new address; the registered one stays until the link is opened.
+
+    Args:
+        core: the core services.
+        student: the identified student.
+        new_email: the new address as typed.
+        lang: the language of the mail and of the reply.
+
+    Returns:
+        Where the mail went, when its link expires and the reply text with the guide's checklist.
+
+    Raises:
+        InvalidEmailAddress: if the address is malformed or is the one already registered.
+        RateLimited: after 1 request in the last minute or 3 in the last hour; `retry_after` says when.
+    """
+    return _request_email_link(core, student, new_email, lang, LinkPurpose.EMAIL_CHANGE)
+
+
+def inspect_link(core: Core, token: str) -> LinkView:
+    """What a link is and whether it is still valid; does not consume it.
+
+    Args:
+        core: the core services.
+        token: the token from the URL.
+
+    Returns:
+        The link's view; state UNKNOWN (and nothing else) when no such link exists.
+    """
+    if not _TOKEN_SHAPE.match(token):
+        return LinkView(LinkState.UNKNOWN)
+    with core.transaction() as session:
+        link = _find_link(session, token)
+        if link is None:
+            return LinkView(LinkState.UNKNOWN)
+        student = link.student
+        return LinkView(state=_state(link, core.now()), purpose=link.purpose,
+                        student_number=student.student_number, language=student.preferred_language,
+                        email=link.email, expires_at=link.expires_at)
+
+
+def confirm_email(core: Core, token: str) -> EmailConfirmation:
+    """Consume an email registration or change link and make its address the student's verified one.
+
+    Opening a used link again answers `already_confirmed` while that address is still the registered one,
+    because mail scanners often open links before the student does.
+
+    Args:
+        core: the core services.
+        token: the token from the URL.
+
+    Returns:
+        The confirmed address and whether an earlier opening had already confirmed it.
+
+    Raises:
+        LinkInvalid: with reason expired, used, superseded or unknown.
+    """
+    now = core.now()
+    with core.transaction() as session:
+        link = _find_link(session, token) if _TOKEN_SHAPE.match(token) else None
+        if link is None or link.purpose not in EMAIL_PURPOSES:
+            raise LinkInvalid(LinkState.UNKNOWN.value)
+        if not _consume(session, link.id, now):
+            session.refresh(link)  # another request may have just used it
+            student = link.student
+            if link.used_at is not None and student.email == link.email and student.email_verified_at:
+                return EmailConfirmation(email=link.email, already_confirmed=True)
+            raise LinkInvalid(_state(link, now).value)
+        student = session.scalars(select(Student).where(Student.id == link.student_id)
+                                  .with_for_update().execution_options(populate_existing=True)).one()
+        student.email, student.email_verified_at, student.updated_at = link.email, now, now
+        # A reset link mailed to the previous address must not outlive the change.
+        session.execute(
+            update(OneTimeLink)
+            .where(OneTimeLink.student_id == student.id,
+                   OneTimeLink.purpose == LinkPurpose.SECOND_PASSWORD_RESET,
+                   OneTimeLink.email != link.email,
+                   OneTimeLink.used_at.is_(None), OneTimeLink.voided_at.is_(None))
+            .values(voided_at=now).execution_options(synchronize_session=False))
+        log.info("email of %s confirmed as %s by link %s", mask_student_number(student.student_number),
+                 mask_email(link.email), link.id)
+        return EmailConfirmation(email=link.email, already_confirmed=False)
+
+
+def reset_second_password(core: Core, token: str, password: str, password_confirmation: str) -> None:
+    """Set a new second password through a reset link; the link is consumed only if the password is accepted.
+
+    Args:
+        core: the core services.
+        token: the token from the URL.
+        password: the new second password.
+        password_confirmation: the same, typed again.
+
+    Raises:
+        LinkInvalid: with reason expired, used, superseded or unknown.
+        PasswordMismatch: if the two entries differ (with the rules the first entry breaks).
+        WeakSecondPassword: with the broken rule codes, if the entries match but break rules.
+    """
+    now = core.now()
+    with core.transaction() as session:
+        link = _find_link(session, token) if _TOKEN_SHAPE.match(token) else None
+        if link is None or link.purpose is not LinkPurpose.SECOND_PASSWORD_RESET:
+            raise LinkInvalid(LinkState.UNKNOWN.value)
+        state = _state(link, now)
+        if state is not LinkState.VALID:
+            raise LinkInvalid(state.value)
+        student = link.student
+        violations = tuple(check_second_password(password, student.student_number))
+        if password != password_confirmation:
+            raise PasswordMismatch(violations)
+        if violations:
+            raise WeakSecondPassword(violations)
+        if not _consume(session, link.id, now):
+            session.refresh(link)
+            raise LinkInvalid(_state(link, now).value)
+        set_second_password(session, student, password, now)
+        log.info("second password of %s reset by link %s", mask_student_number(student.student_number), link.id)
+
+
+def error_text(error: DomainError, lang: Language | str) -> str:
+    """The student-facing text for an error raised here (RateLimited, InvalidEmailAddress, LinkInvalid).
+
+    Raises:
+        KeyError: for any other error, which has its messages elsewhere.
+    """
+    if isinstance(error, RateLimited):
+        return t("links.errors.rate_limited", lang, per_hour=PER_HOUR,
+                 retry_at=format_local_time(error.retry_after, lang))
+    if isinstance(error, InvalidEmailAddress):
+        return t(f"links.errors.invalid_email.{error.reason}", lang)
+    if isinstance(error, LinkInvalid):
+        return t(f"links.invalid.{error.reason}.body", lang)
+    raise KeyError(error.code)
+
+
+def _request_email_link(core: Core, student: Student, email: str, lang: Language | str,
+                        purpose: LinkPurpose) -> EmailLinkSent:
+    lang = Language(lang)
+    address = normalize_email(email)
+    masked = mask_student_number(student.student_number)
+    with core.transaction() as session:
+        if purpose is LinkPurpose.EMAIL_CHANGE:
+            current = session.get(Student, student.id)
+            if current is not None and current.email_verified_at and (current.email or "").lower() == \
+                    address.lower():
+                raise InvalidEmailAddress("same_as_current")
+        try:
+            expires_at = _issue_link(core, session, student.id, purpose, address, lang)
+        except RateLimited as limited:
+            log.info("%s link for %s: rate limited until %s", purpose.value, masked, limited.retry_after)
+            raise
+    log.info("%s link for %s mailed to %s, expires %s", purpose.value, masked, mask_email(address), expires_at)
+    text = "\n\n".join((t("links.reply.email_link_sent", lang, email=address,
+                          minutes=core.profile.one_time_link_minutes,
+                          expires_at=format_local_time(expires_at, lang)),
+                        t("links.reply.checklist", lang, **_contact_values(core, lang))))
+    return EmailLinkSent(email=address, expires_at=expires_at, text=text)
+
+
+def _issue_link(core: Core, session: Session, student_id: int, purpose: LinkPurpose, email: str,
+                lang: Language) -> datetime:
+    """Check the rate limits, void older links of the purpose, store a new one and mail it.
+
+    The mail goes out inside the transaction: if sending fails, nothing is stored, the older link stays valid
+    and the failed attempt does not count against the limits.
+    """
+    now = core.now()
+    # Locking the student row serializes concurrent requests on PostgreSQL; SQLite's BEGIN IMMEDIATE
+    # already holds the database's write lock.
+    session.execute(select(Student.id).where(Student.id == student_id).with_for_update()).one()
+    _check_rate(session, student_id, purpose, now)
+    session.execute(
+        update(OneTimeLink)
+        .where(OneTimeLink.student_id == student_id, OneTimeLink.purpose == purpose,
+               OneTimeLink.used_at.is_(None), OneTimeLink.voided_at.is_(None))
+        .values(voided_at=now).execution_options(synchronize_session=False))
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    expires_at = now + timedelta(minutes=core.profile.one_time_link_minutes)
+    session.add(OneTimeLink(student_id=student_id, purpose=purpose, token_hash=hash_token(token), email=email,
+                            created_at=now, expires_at=expires_at))
+    session.flush()
+    subject, body = _link_mail(core, purpose, lang, link_url(core, token, lang), expires_at)
+    core.send_mail(to=email, subject=subject, body=body)
+    return expires_at
+
+
+def _check_rate(session: Session, student_id: int, purpose: LinkPurpose, now: datetime) -> None:
+    # Counted per purpose: anyone who knows a student number can request resets, and that must not use up
+    # the student's own email registration or change.
+    recent = select(OneTimeLink.created_at).where(
+        OneTimeLink.student_id == student_id, OneTimeLink.purpose == purpose,
+        OneTimeLink.created_at > now - timedelta(hours=1))
+    created = sorted(session.scalars(recent))
+    minute_ago = now - timedelta(minutes=1)
+    in_last_minute = [at for at in created if at > minute_ago]
+    if len(in_last_minute) >= PER_MINUTE:
+        raise RateLimited(retry_after=in_last_minute[-PER_MINUTE] + timedelta(minutes=1))
+    if len(created) >= PER_HOUR:
+        raise RateLimited(retry_after=created[-PER_HOUR] + timedelta(hours=1))
+
+
+def _consume(session: Session, link_id: int, now: datetime) -> bool:
+    """Mark a link used if it still can be; True for exactly one of any number of concurrent callers."""
+    result = session.execute(
+        update(OneTimeLink)
+        .where(OneTimeLink.id == link_id, OneTimeLink.used_at.is_(None), OneTimeLink.voided_at.is_(None),
+               OneTimeLink.expires_at > now)
+        .values(used_at=now).execution_options(synchronize_session=False))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _find_link(session: Session, token: str) -> OneTimeLink | None:
+    return session.scalars(select(OneTimeLink).where(OneTimeLink.token_hash == hash_token(token))).one_or_none()
+
+
+def _state(link: OneTimeLink, now: datetime) -> LinkState:
+    if link.used_at is not None:
+        return LinkState.USED
+    if link.voided_at is not None:
+        return LinkState.SUPERSEDED
+    if now >= link.expires_at:
+        return LinkState.EXPIRED
+    return LinkState.VALID
+
+
+def _link_mail(core: Core, purpose: LinkPurpose, lang: Language, url: str,
+               expires_at: datetime) -> tuple[str, str]:
+    service = core.profile.service_name(lang)
+    subject = t(f"mail.{purpose.value}.subject", lang, service=service)
+    body = t(f"mail.{purpose.value}.body", lang, service=service, url=url,
+             minutes=core.profile.one_time_link_minutes, expires_at=format_local_time(expires_at, lang))
+    footer = t("mail.footer", lang, **_contact_values(core, lang))
+    return subject, f"{body}\n\n{footer}\n"
+
+
+def _reset_reply(core: Core, lang: Language) -> str:
+    return t("links.reply.reset_requested", lang, **_contact_values(core, lang))
+
+
+def _contact_values(core: Core, lang: Language) -> dict[str, object]:
+    contact: Contact = core.profile.contact(Service.CALL_CENTER)
+    return {"sender": parseaddr(core.mail_from)[1] or core.mail_from,
+            "minutes": core.profile.one_time_link_minutes,
+            "call_center": contact.name(lang), "call_center_phone": contact.phone or "-",
+            "call_center_hours": _hours(contact.hours, lang)}
+
+
+def _hours(hours: OpeningHours, lang: Language) -> str:
+    if hours.always:
+        return t("mail.hours.always", lang)
+    # Written as the guide writes them: 9:00, not 09:00.
+    return t(f"mail.hours.{hours.days}", lang, open=f"{hours.open.hour}:{hours.open.minute:02d}",
+             close=f"{hours.close.hour}:{hours.close.minute:02d}")

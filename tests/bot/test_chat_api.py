@@ -1,0 +1,82 @@
+"""POST /api/chat over real HTTP: answers through the pipeline, and refuses bad bodies with a 4xx."""
+
+import pytest
+
+from core.clock import TOKYO
+
+
+def chat(server, **body):
+    return server.client.post("/api/chat", json=body)
+
+
+def test_greeting_gets_the_welcome_and_the_main_menu(chat_server):
+    response = chat(chat_server, user="u1", text="こんにちは")
+    assert response.status_code == 200
+    replies = response.json()["replies"]
+    assert "証明書発行サービス" in replies[0]["text"]
+    payloads = [button["payload"] for button in replies[0]["quick_replies"]]
+    assert "intent:payment_methods" in payloads and "intent:contact" in payloads
+    assert all(button["label"] for button in replies[0]["quick_replies"])
+
+
+def test_tapping_a_menu_button_answers_that_topic_in_the_chosen_language(chat_server):
+    response = chat(chat_server, user="u1", payload="intent:payment_methods", lang="en")
+    text = response.json()["replies"][0]["text"]
+    assert "PayPay" in text and "Lawson" in text
+    assert "cash" in text.lower() and "refund" in text.lower()
+
+
+def test_payment_methods_in_japanese_quote_the_guide(chat_server):
+    text = chat(chat_server, user="u2", text="支払い方法は何がありますか")
+    text = text.json()["replies"][0]["text"]
+    for method in ("クレジットカード", "PayPay", "メルペイ", "ローソン", "現金支払いのみ"):
+        assert method in text
+    assert "返金できません" in text
+
+
+def test_contacts_say_whether_the_office_is_open_now(chat_server, clock):
+    clock.set(clock.now().replace(hour=10))  # Tuesday 10:00: both offices open
+    text = chat(chat_server, user="u3", payload="intent:contact").json()["replies"][0]["text"]
+    assert "093-691-7211" in text and "082-207-4262" in text
+    assert text.count("ただいま受付中です") == 2
+    from datetime import datetime
+    clock.set(datetime(2026, 11, 20, 17, 30, tzinfo=TOKYO))  # Friday after hours; Monday 11/23 is a holiday
+    text = chat(chat_server, user="u3", payload="intent:contact", lang="en").json()["replies"][0]["text"]
+    assert "opens Tue 11/24 9:00" in text and "opens Tue 11/24 8:30" in text
+
+
+def test_an_unrelated_question_gets_an_honest_fallback_with_contacts(chat_server):
+    text = chat(chat_server, user="u4", text="明日の天気はどうですか").json()["replies"][0]["text"]
+    assert "理解できませんでした" in text and "082-207-4262" in text
+
+
+def test_empty_text_gets_a_polite_reply(chat_server):
+    response = chat(chat_server, user="u5", text="   ")
+    assert response.status_code == 200
+    assert "空" in response.json()["replies"][0]["text"]
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"text": "hi"}, 422, "user"),
+    ({"user": "", "text": "hi"}, 422, "user"),
+    ({"user": "u"}, 422, "text"),
+    ({"user": "u", "text": 5}, 422, "text"),
+    ({"user": "u", "text": "x" * 2001}, 422, "text"),
+    ({"user": "u", "text": "hi", "lang": "fr"}, 422, "lang"),
+    (["not", "an", "object"], 422, "body"),
+])
+def test_bad_bodies_are_refused_naming_the_field(chat_server, body, status, field):
+    response = chat_server.client.post("/api/chat", json=body)
+    assert response.status_code == status
+    assert response.json()["field"] == field
+
+
+def test_malformed_json_is_a_400(chat_server):
+    response = chat_server.client.post("/api/chat", content=b"{nope", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+
+
+def test_an_oversized_body_is_a_413(chat_server):
+    response = chat_server.client.post("/api/chat", content=b"{" + b" " * 20_000 + b"}",
+                                       headers={"content-type": "application/json"})
+    assert response.status_code == 413
