@@ -3,11 +3,16 @@
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from bot.runtime import StartupError, build_pipeline, load_settings, prepare
+
+if TYPE_CHECKING:
+    from bot.pipeline import Pipeline
 
 
 def _configure_logging(level: str) -> None:
@@ -51,9 +56,6 @@ def serve(host: str, port: int | None) -> None:
 @main.command()
 def chat() -> None:
     """Talk to the bot in the terminal; with piped input, one message per line."""
-    from bot.channels import terminal
-    from handlers.turn import Channel, IncomingMessage
-
     try:
         settings = load_settings()
         logging.basicConfig(level=logging.WARNING)
@@ -64,8 +66,19 @@ def chat() -> None:
     interactive = sys.stdin.isatty()
     if interactive:
         click.echo("madoguchi — type a question (Ctrl-D to quit). 質問を入力してください。")
+    lines = iter(lambda: click.prompt("you", default="", show_default=False), None) if interactive else sys.stdin
+    try:
+        _converse(pipeline, lines)
+    except (click.Abort, EOFError, KeyboardInterrupt):
+        click.echo("")
+
+
+def _converse(pipeline: "Pipeline", lines: Iterable[str]) -> None:
+    from bot.channels import terminal
+    from handlers.turn import Channel, IncomingMessage
+
     buttons: list[str] = []
-    for line in sys.stdin if not interactive else iter(lambda: click.prompt("you", default="", show_default=False), None):
+    for line in lines:
         text = line.strip()
         if not text:
             continue
@@ -136,6 +149,25 @@ def students_import(csv_file: Path) -> None:
     except StartupError as error:
         _fail(error)
     click.echo(f"imported {result.created} new and updated {result.updated} existing students")
+
+
+@main.group()
+def links() -> None:
+    """One-time links, as a student would request them (for staff and for trying the service)."""
+
+
+@links.command("send-reset")
+@click.argument("student_number")
+@click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
+def links_send_reset(student_number: str, lang: str) -> None:
+    """Mail a second-password reset link to the student's registered address (same answer either way)."""
+    from core.links import request_second_password_reset
+
+    try:
+        core = prepare(load_settings())
+    except StartupError as error:
+        _fail(error)
+    click.echo(request_second_password_reset(core, student_number, lang).text)
 
 
 def _mount_nlu() -> None:

@@ -4,6 +4,7 @@ import logging
 import smtplib
 import ssl
 import uuid
+from copy import deepcopy
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -69,6 +70,15 @@ class SmtpMailer:
         log.info("mail sent to %s via %s:%s", mask_email(str(message["To"])), self.host, self.port)
 
 
+def _readable(message: EmailMessage) -> EmailMessage:
+    """A copy whose text body is plain 8-bit UTF-8, so a person can read the .eml and copy its link."""
+    copy = deepcopy(message)
+    body = message.get_body(preferencelist=("plain",))
+    if body is not None and not message.is_multipart():
+        copy.set_content(body.get_content(), charset="utf-8", cte="8bit")
+    return copy
+
+
 class OutboxMailer:
     """Writes each message as an .eml file into a folder, for local use without a mail server."""
 
@@ -80,7 +90,7 @@ class OutboxMailer:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = self.folder / f"{stamp}-{uuid.uuid4().hex[:8]}.eml"
-        path.write_bytes(bytes(message))
+        path.write_bytes(bytes(_readable(message)))
         log.info("mail to %s written to %s", mask_email(str(message["To"])), path)
 
     def messages(self) -> list[Path]:

@@ -108,3 +108,16 @@ def test_students_import_adds_students_and_refuses_a_bad_file_whole(core, tmp_pa
     with core.transaction() as session:
         numbers = set(session.scalars(select(Student.student_number)))
     assert numbers == {"24M2001", "24N2002"}  # nothing of the bad file, not even its good first row
+
+
+def test_links_send_reset_mails_a_registered_student_and_answers_alike_for_anyone(tmp_path):
+    runner = CliRunner()
+    env = clean_env(tmp_path)  # a fresh SQLite database with the demo students; mail goes to the outbox
+    known = runner.invoke(main, ["links", "send-reset", "24M1001"], env=env)
+    unknown = runner.invoke(main, ["links", "send-reset", "99Z9999"], env=env)
+    assert known.exit_code == unknown.exit_code == 0, known.output
+    assert known.output == unknown.output  # no account enumeration, even for staff tools
+    mails = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(mails) == 1
+    body = mails[0].read_bytes()
+    assert b"/links/" in body
