@@ -11,7 +11,6 @@ from email.utils import parseaddr
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from core.clock import TOKYO
 from core.enums import Language, LinkPurpose, LinkState, Service
 from core.errors import (
     DomainError,
@@ -21,7 +20,9 @@ from core.errors import (
     RateLimited,
     WeakSecondPassword,
 )
+from core.formatting import format_short
 from core.i18n import t
+from core.identifiers import normalize_email
 from core.masking import mask_email, mask_student_number
 from core.models import OneTimeLink, Student
 from core.passwords import check_second_password
@@ -38,15 +39,6 @@ EMAIL_PURPOSES = frozenset({LinkPurpose.EMAIL_REGISTRATION, LinkPurpose.EMAIL_CH
 
 # token_urlsafe(32) gives 43 characters; anything far off that shape is unknown without a query.
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
-# Deliberately plain: one @, a dotted domain, printable ASCII only. Anything subtler is for the mail server.
-_EMAIL_SHAPE = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December")
-
-
 @dataclass(frozen=True)
 class ResetRequestOutcome:
     """The public answer to a reset request: the same whether or not a mail was sent, so it reveals nothing."""
@@ -91,32 +83,6 @@ def hash_token(token: str) -> str:
 def link_url(core: Core, token: str, lang: Language | str) -> str:
     """The absolute URL of a link page, on the configured base URL and in the mail's language."""
     return core.url(f"links/{token}?lang={Language(lang).value}")
-
-
-def format_local_time(at: datetime, lang: Language | str) -> str:
-    """A time as students read it, in Japan time: `11月24日 10:30` or `10:30 on 24 November (Japan time)`."""
-    local = at.astimezone(TOKYO)
-    if Language(lang) is Language.JA:
-        return f"{local.month}月{local.day}日 {local:%H:%M}"
-    return f"{local:%H:%M} on {local.day} {_MONTHS[local.month - 1]} (Japan time)"
-
-
-def normalize_email(text: str) -> str:
-    """The address with surrounding spaces removed, checked for the mistakes the guide's checklist names.
-
-    Raises:
-        InvalidEmailAddress: `full_width` for non-ASCII characters, `spaces` for inner spaces, else `format`.
-    """
-    email = text.strip()
-    if not email.isascii():
-        raise InvalidEmailAddress("full_width")
-    if any(ch.isspace() for ch in email):
-        raise InvalidEmailAddress("spaces")
-    local = email.rpartition("@")[0]
-    if len(email) > 254 or not _EMAIL_SHAPE.match(email) or local.startswith(".") or local.endswith(".") \
-            or ".." in local:
-        raise InvalidEmailAddress("format")
-    return email
 
 
 def request_second_password_reset(core: Core, student_number: str, lang: Language | str) -> ResetRequestOutcome:
@@ -306,7 +272,7 @@ def error_text(error: DomainError, lang: Language | str) -> str:
     """
     if isinstance(error, RateLimited):
         return t("links.errors.rate_limited", lang, per_hour=PER_HOUR,
-                 retry_at=format_local_time(error.retry_after, lang))
+                 retry_at=format_short(error.retry_after, lang))
     if isinstance(error, InvalidEmailAddress):
         return t(f"links.errors.invalid_email.{error.reason}", lang)
     if isinstance(error, LinkInvalid):
@@ -333,7 +299,7 @@ def _request_email_link(core: Core, student: Student, email: str, lang: Language
     log.info("%s link for %s mailed to %s, expires %s", purpose.value, masked, mask_email(address), expires_at)
     text = "\n\n".join((t("links.reply.email_link_sent", lang, email=address,
                           minutes=core.profile.one_time_link_minutes,
-                          expires_at=format_local_time(expires_at, lang)),
+                          expires_at=format_short(expires_at, lang)),
                         t("links.reply.checklist", lang, **_contact_values(core, lang))))
     return EmailLinkSent(email=address, expires_at=expires_at, text=text)
 
@@ -409,7 +375,7 @@ def _link_mail(core: Core, purpose: LinkPurpose, lang: Language, url: str,
     service = core.profile.service_name(lang)
     subject = t(f"mail.{purpose.value}.subject", lang, service=service)
     body = t(f"mail.{purpose.value}.body", lang, service=service, url=url,
-             minutes=core.profile.one_time_link_minutes, expires_at=format_local_time(expires_at, lang))
+             minutes=core.profile.one_time_link_minutes, expires_at=format_short(expires_at, lang))
     footer = t("mail.footer", lang, **_contact_values(core, lang))
     return subject, f"{body}\n\n{footer}\n"
 

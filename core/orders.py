@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.calendar import BusinessCalendar
 from core.catalog import CatalogItem, LocalizedText
-from core.clock import TOKYO, require_aware
+from core.clock import require_aware
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod, PaymentStatus
 from core.errors import (
     DeliveryNotAllowed,
@@ -30,6 +30,7 @@ from core.errors import (
     RefundNotPossible,
     UnknownItem,
 )
+from core.formatting import format_datetime, format_yen, join_list
 from core.i18n import t
 from core.masking import mask_student_number
 from core.models import Order, OrderEvent, OrderItem, Payment, Student
@@ -617,20 +618,6 @@ def _item_name(code: str, profile: UniversityProfile) -> LocalizedText:
         return LocalizedText(ja=code, en=code)
 
 
-def format_yen(amount: int, lang: Language | str) -> str:
-    """`1200` → `1,200円` / `¥1,200`."""
-    return t("orders.format.yen", lang, amount=f"{amount:,}")
-
-
-def format_datetime(at: datetime, lang: Language | str) -> str:
-    """A time in Asia/Tokyo for students: `2026年11月27日（金）23:59` / `Fri, Nov 27, 2026, 23:59 (JST)`."""
-    local = require_aware(at).astimezone(TOKYO)
-    weekdays = t("orders.format.weekdays", lang).split(",")
-    months = t("orders.format.months", lang).split(",")
-    return t("orders.format.datetime", lang, year=local.year, month=months[local.month - 1], day=local.day,
-             weekday=weekdays[local.weekday()], time=f"{local:%H:%M}")
-
-
 def status_label(status: OrderStatus, lang: Language | str) -> str:
     """The student-facing name of a status."""
     return t(f"orders.status.{OrderStatus(status).value}", lang)
@@ -701,7 +688,7 @@ def explain(error: DomainError, lang: Language | str, profile: UniversityProfile
         return _item_name(code, profile)(lang)
 
     def joined(labels: Sequence[str]) -> str:
-        return t("orders.format.list_separator", lang).join(labels)
+        return join_list(labels, lang)
 
     match error:
         case UnknownItem():

@@ -11,15 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.enums import Language
-from core.errors import WeakSecondPassword
-from core.identifiers import normalize_student_number
+from core.errors import InvalidEmailAddress, WeakSecondPassword
+from core.identifiers import normalize_email, normalize_student_number
 from core.models import Student
 from core.passwords import check_second_password, hash_second_password
 from core.profile import UniversityProfile
 
-EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-MAX_EMAIL = 320  # the column sizes of core.models.Student
-MAX_NAME = 200
+MAX_NAME = 200  # the column size of core.models.Student.name
 CSV_COLUMNS = ("student_number", "department", "year", "name", "email", "language")
 REQUIRED_COLUMNS = ("student_number", "department", "year")
 
@@ -150,10 +148,10 @@ def import_students_csv(session: Session, path: Path, profile: UniversityProfile
             limit = department.years if department else 10
             problems.append(f"year {year_text!r} is not a whole number from 1 to {limit}")
         email = row.get("email") or None
-        if email and not EMAIL_ADDRESS.fullmatch(email):
-            problems.append("email is not an address")
-        elif email and len(email) > MAX_EMAIL:
-            problems.append(f"email is longer than {MAX_EMAIL} characters")
+        try:
+            email = normalize_email(email) if email else None
+        except InvalidEmailAddress as bad:
+            problems.append(f"email is not a usable address ({bad.reason})")
         if len(row.get("name") or "") > MAX_NAME:
             problems.append(f"name is longer than {MAX_NAME} characters")
         language = row.get("language") or "ja"

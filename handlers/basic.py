@@ -1,9 +1,7 @@
 """Small talk, the main menu, contacts and payment methods, and the fallback for anything else."""
 
-from datetime import datetime
-
-from core.clock import TOKYO
 from core.enums import Language, Service
+from core.formatting import format_short
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text, intent_payload
@@ -49,7 +47,7 @@ def contact_lines(ctx: TurnContext) -> str:
             status = say("contact.open_now", ctx.lang)
         else:
             opening = calendar.next_opening(service, ctx.now)
-            status = say("contact.opens_at", ctx.lang, when=format_when(opening, ctx.lang))
+            status = say("contact.opens_at", ctx.lang, when=format_short(opening, ctx.lang))
         lines.append(say(
             "contact.entry", ctx.lang, name=contact.name(ctx.lang), handles=contact.handles(ctx.lang),
             phone=contact.phone or "-", hours=f"{hours.open:%H:%M}–{hours.close:%H:%M}", status=status,
@@ -78,18 +76,6 @@ def payment_methods(ctx: TurnContext) -> list[Reply]:
 def fallback(ctx: TurnContext) -> list[Reply]:
     """When no handler answers: say so, offer the menu and the contacts."""
     return [Text(say("basic.fallback", ctx.lang) + "\n\n" + contact_lines(ctx), main_menu(ctx.lang))]
-
-
-WEEKDAYS = {Language.JA: "月火水木金土日", Language.EN: ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
-
-
-def format_when(at: datetime, lang: Language) -> str:
-    """`11/24(火) 9:00` in Japanese, `Tue 11/24 9:00` in English, in Asia/Tokyo."""
-    local = at.astimezone(TOKYO)
-    weekday = WEEKDAYS[lang][local.weekday()]
-    if lang is Language.JA:
-        return f"{local.month}/{local.day}({weekday}) {local:%-H:%M}"
-    return f"{weekday} {local.month}/{local.day} {local:%-H:%M}"
 
 
 def register(registry: HandlerRegistry) -> None:

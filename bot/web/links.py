@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from core.enums import Language, LinkPurpose
 from core.errors import LinkInvalid, WeakSecondPassword
+from core.formatting import format_short
 from core.i18n import t
 from core.links import (
     EMAIL_PURPOSES,
@@ -17,7 +18,6 @@ from core.links import (
     LinkView,
     PasswordMismatch,
     confirm_email,
-    format_local_time,
     inspect_link,
     reset_second_password,
 )
@@ -114,7 +114,7 @@ def _rule_messages(violations: tuple[str, ...], lang: Language) -> list[str]:
 
 def _reset_form(request: Request, lang: Language, view: LinkView, *, errors: list[str]) -> Response:
     # The form is always rendered empty: a submitted password is never echoed back.
-    expires_at = format_local_time(view.expires_at, lang) if view.expires_at else ""
+    expires_at = format_short(view.expires_at, lang) if view.expires_at else ""
     return _render(request, "link_reset_form.html", lang, title=t("links.reset.title", lang), errors=errors,
                    rules=[t(f"links.reset.rules.{key}", lang) for key in RULE_KEYS], expires_at=expires_at)
 

@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Route
 from core import orders
 from core.enums import DeliveryMethod, Language, PaymentMethod, PaymentStatus
 from core.errors import InvalidTransition, PaymentExpired, PaymentNotFound
+from core.formatting import format_datetime, format_yen
 from core.i18n import t
 from core.models import Payment
 from core.sandbox_gateway import SandboxGateway
@@ -70,10 +71,10 @@ def _view(core: Core, payment: Payment, lang: Language) -> PaymentView:
     state_message = None
     if state is PaymentStatus.PAID:
         paid_at = order.paid_at or payment.paid_at
-        state_message = t("payments.state.paid", lang, paid_at=orders.format_datetime(paid_at, lang)
+        state_message = t("payments.state.paid", lang, paid_at=format_datetime(paid_at, lang)
                           if paid_at else "-")
     elif state is PaymentStatus.EXPIRED:
-        deadline = orders.format_datetime(payment.deadline, lang) if payment.deadline else "-"
+        deadline = format_datetime(payment.deadline, lang) if payment.deadline else "-"
         state_message = t("payments.state.expired", lang, deadline=deadline)
     elif state is PaymentStatus.CANCELLED:
         state_message = t("payments.state.cancelled", lang)
@@ -81,14 +82,14 @@ def _view(core: Core, payment: Payment, lang: Language) -> PaymentView:
     return PaymentView(
         reference=payment.reference, state=state, number=order.number,
         lines=tuple(t("payments.page.line", lang, item=line.name(lang), copies=line.copies,
-                      subtotal=orders.format_yen(line.subtotal_yen, lang)) for line in summary.lines),
-        total=orders.format_yen(payment.amount_yen, lang),
+                      subtotal=format_yen(line.subtotal_yen, lang)) for line in summary.lines),
+        total=format_yen(payment.amount_yen, lang),
         delivery=orders.delivery_label(order.delivery_method, lang),
         method=orders.payment_label(payment.method, lang, core.profile),
         status=orders.status_label(order.status, lang),
         prices_are_examples=summary.prices_are_examples,
         konbini=konbini, cash_only=bool(option and option.cash_only), konbini_number=payment.konbini_number,
-        deadline=orders.format_datetime(payment.deadline, lang) if payment.deadline else None,
+        deadline=format_datetime(payment.deadline, lang) if payment.deadline else None,
         stores=option.brands(lang) if option and option.brands else None,
         state_message=state_message,
         pickup=(orders.pickup_window_text(summary.pickup_window, lang, core.profile)

@@ -42,7 +42,7 @@ def test_contacts_say_whether_the_office_is_open_now(chat_server, clock):
     from datetime import datetime
     clock.set(datetime(2026, 11, 20, 17, 30, tzinfo=TOKYO))  # Friday after hours; Monday 11/23 is a holiday
     text = chat(chat_server, user="u3", payload="intent:contact", lang="en").json()["replies"][0]["text"]
-    assert "opens Tue 11/24 9:00" in text and "opens Tue 11/24 8:30" in text
+    assert "opens Tue, Nov 24, 9:00" in text and "opens Tue, Nov 24, 8:30" in text
 
 
 def test_an_unrelated_question_gets_an_honest_fallback_with_contacts(chat_server):

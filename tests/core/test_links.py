@@ -108,7 +108,7 @@ def test_reset_mail_in_japanese_has_link_expiry_and_guide_lines(core, inbox):
     assert "第2パスワード" in message["Subject"]
     assert "ワンタイムURL" in body
     assert "30分以内" in body
-    assert "11月24日 10:30まで" in body  # requested at 10:00 Japan time
+    assert "11月24日（火）10:30まで" in body  # requested at 10:00 Japan time
     assert "お心当たりのない方" in body
     assert "送信専用" in body
 
@@ -120,7 +120,7 @@ def test_reset_mail_in_english(core, inbox):
     body = inbox.body(message)
     assert "second password" in message["Subject"].lower()
     assert "within 30 minutes" in body
-    assert "10:30 on 24 November (Japan time)" in body
+    assert "Tue, Nov 24, 10:30 (Japan time)" in body
     assert "did not request this" in body
     assert "send-only address" in body
 

@@ -23,6 +23,7 @@ from core.errors import (
     RefundNotPossible,
     UnknownItem,
 )
+from core.formatting import format_yen
 from core.i18n import core_messages, t
 from core.models import Order, OrderEvent, Payment, Student
 from core.orders import OrderLine
@@ -556,7 +557,7 @@ def test_summary_text_shows_items_total_and_konbini_details(core):
         card_text = orders.describe(orders.summarize(session.get(Order, card.order.id), core.profile, core.calendar),
                                     Language.EN, core.profile)
     assert "cash only" not in card_text and "Pay by" not in card_text
-    assert orders.format_yen(12000, Language.JA) == "12,000円"
+    assert format_yen(12000, Language.JA) == "12,000円"
 
 
 def test_every_refusal_has_a_polite_text_in_both_languages(core):

@@ -66,7 +66,7 @@ def test_reset_link_from_the_mail_shows_the_form(live_server, inbox):
     assert html.count('autocomplete="new-password"') == 2
     assert page_text("links.reset.password_label", "ja") in html
     assert page_text("links.reset.rules.upper", "ja") in html
-    assert "11月24日 10:30" in html  # when the link expires
+    assert "11月24日（火）10:30" in html  # when the link expires
     assert 'href="?lang=en"' in html
 
 
