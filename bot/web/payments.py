@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from core import orders
+from core import order_texts, orders
 from core.enums import DeliveryMethod, Language, PaymentMethod, PaymentStatus
 from core.errors import InvalidTransition, PaymentExpired, PaymentNotFound
 from core.formatting import format_datetime, format_yen
@@ -64,7 +64,7 @@ def _sandbox_payment(session: Session, reference: str) -> Payment | None:
 
 def _view(core: Core, payment: Payment, lang: Language) -> PaymentView:
     order = payment.order
-    summary = orders.summarize(order, core.profile, core.calendar)
+    summary = order_texts.summarize(order, core.profile, core.calendar)
     state = orders.payment_state(payment, core.now())
     option = core.profile.payment_option(payment.method)
     konbini = payment.method is PaymentMethod.CONVENIENCE_STORE
@@ -84,15 +84,15 @@ def _view(core: Core, payment: Payment, lang: Language) -> PaymentView:
         lines=tuple(t("payments.page.line", lang, item=line.name(lang), copies=line.copies,
                       subtotal=format_yen(line.subtotal_yen, lang)) for line in summary.lines),
         total=format_yen(payment.amount_yen, lang),
-        delivery=orders.delivery_label(order.delivery_method, lang),
-        method=orders.payment_label(payment.method, lang, core.profile),
-        status=orders.status_label(order.status, lang),
+        delivery=order_texts.delivery_label(order.delivery_method, lang),
+        method=order_texts.payment_label(payment.method, lang, core.profile),
+        status=order_texts.status_label(order.status, lang),
         prices_are_examples=summary.prices_are_examples,
         konbini=konbini, cash_only=bool(option and option.cash_only), konbini_number=payment.konbini_number,
         deadline=format_datetime(payment.deadline, lang) if payment.deadline else None,
         stores=option.brands(lang) if option and option.brands else None,
         state_message=state_message,
-        pickup=(orders.pickup_window_text(summary.pickup_window, lang, core.profile)
+        pickup=(order_texts.pickup_window_text(summary.pickup_window, lang, core.profile)
                 if summary.pickup_window and state in {PaymentStatus.PENDING, PaymentStatus.PAID} else None),
         pickup_steps=(t("orders.window_pickup.bring_id", lang), t("orders.window_pickup.done_mail", lang))
         if window_pickup else (),

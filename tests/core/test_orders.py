@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select, update
 
-from core import orders
+from core import order_texts, orders
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod, PaymentStatus
 from core.errors import (
@@ -395,8 +395,8 @@ def test_refund_is_always_refused_with_the_guides_words(core):
         with pytest.raises(RefundNotPossible) as refused:
             orders.request_refund(target)
         assert refused.value.code == "refund_not_possible"
-    assert GUIDE_NO_REFUND_JA in orders.explain(refused.value, Language.JA, core.profile)
-    assert GUIDE_NO_REFUND_EN in orders.explain(refused.value, Language.EN, core.profile)
+    assert GUIDE_NO_REFUND_JA in order_texts.explain(refused.value, Language.JA, core.profile)
+    assert GUIDE_NO_REFUND_EN in order_texts.explain(refused.value, Language.EN, core.profile)
     assert "cannot be refunded for any reason" in t("orders.errors.refund_not_possible", Language.EN)
 
 
@@ -512,29 +512,30 @@ def test_window_pickup_order_exposes_its_pickup_window(core, clock):
     with core.transaction() as session:
         order = session.get(Order, placed.order.id)
         # Applied Tuesday 10:00: from 13:00 the next business day.
-        window = orders.pickup_window(order, core.calendar)
+        window = order_texts.pickup_window(order, core.calendar)
         assert window == (datetime(2026, 11, 25, 13, 0, tzinfo=TOKYO),) * 2
-        summary = orders.summarize(order, core.profile, core.calendar)
+        summary = order_texts.summarize(order, core.profile, core.calendar)
         assert summary.pickup_window == window
-        assert "2026年11月25日（水）13:00から受取可能" in orders.describe(summary, Language.JA, core.profile)
+        assert "2026年11月25日（水）13:00から受取可能" in order_texts.describe(summary, Language.JA, core.profile)
     clock.set(datetime(2026, 11, 24, 16, 0, tzinfo=TOKYO))  # paid after the 15:00 cutoff
     with core.transaction() as session:
         order = orders.mark_paid(session, placed.payment.reference, core.now()).order
-        window = orders.pickup_window(order, core.calendar)
+        window = order_texts.pickup_window(order, core.calendar)
         assert window == (datetime(2026, 11, 25, 13, 0, tzinfo=TOKYO), datetime(2026, 11, 26, 13, 0, tzinfo=TOKYO))
-        text = orders.describe(orders.summarize(order, core.profile, core.calendar), Language.EN, core.profile)
+        summary = order_texts.summarize(order, core.profile, core.calendar)
+        text = order_texts.describe(summary, Language.EN, core.profile)
     assert "Wed, Nov 25, 2026, 13:00 (Japan time)" in text and "Thu, Nov 26, 2026, 13:00" in text
     other = place(core, student)
     with core.transaction() as session:
-        assert orders.pickup_window(session.get(Order, other.order.id), core.calendar) is None
+        assert order_texts.pickup_window(session.get(Order, other.order.id), core.calendar) is None
 
 
 def test_window_pickup_instructions_follow_the_guide(core):
-    ja = "\n".join(orders.window_pickup_steps(Language.JA, core.profile))
+    ja = "\n".join(order_texts.window_pickup_steps(Language.JA, core.profile))
     for words in ["「郵送」", "「大学窓口で受取り」", "「窓口受取り」", "郵便番号は入力不要", "翌営業日の13:00",
                   "15:00以降", "学生証", "「郵送対応完了」", "「受取り可能」"]:
         assert words in ja, words
-    en = "\n".join(orders.window_pickup_steps(Language.EN, core.profile))
+    en = "\n".join(order_texts.window_pickup_steps(Language.EN, core.profile))
     for words in ["「郵送」", "「大学窓口で受取り」", "「窓口受取り」", "No postal code", "13:00", "ready to collect"]:
         assert words in en, words
 
@@ -544,18 +545,18 @@ def test_summary_text_shows_items_total_and_konbini_details(core):
     placed = place(core, student, [OrderLine("enrollment_certificate", 2), OrderLine("transcript", 1)],
                    payment=PaymentMethod.CONVENIENCE_STORE)
     with core.transaction() as session:
-        summary = orders.summarize(session.get(Order, placed.order.id), core.profile, core.calendar)
-    ja = orders.describe(summary, Language.JA, core.profile)
+        summary = order_texts.summarize(session.get(Order, placed.order.id), core.profile, core.calendar)
+    ja = order_texts.describe(summary, Language.JA, core.profile)
     assert placed.order.number in ja and "在学証明書 ×2" in ja and "合計：600円" in ja
     assert "コンビニ現金払い" in ja and placed.konbini_number in ja and "2026年11月27日（金）23:59" in ja
     assert "現金でのお支払いのみ" in ja
-    en = orders.describe(summary, Language.EN, core.profile)
+    en = order_texts.describe(summary, Language.EN, core.profile)
     assert "Certificate of Enrollment ×2" in en and "Total: ¥600" in en and "Fri, Nov 27, 2026, 23:59" in en
     assert "cash only (cards, PayPay etc. cannot be used at the store)" in en
     card = place(core, student)
     with core.transaction() as session:
-        card_text = orders.describe(orders.summarize(session.get(Order, card.order.id), core.profile, core.calendar),
-                                    Language.EN, core.profile)
+        summary = order_texts.summarize(session.get(Order, card.order.id), core.profile, core.calendar)
+        card_text = order_texts.describe(summary, Language.EN, core.profile)
     assert "cash only" not in card_text and "Pay by" not in card_text
     assert format_yen(12000, Language.JA) == "12,000円"
 
@@ -574,12 +575,12 @@ def test_every_refusal_has_a_polite_text_in_both_languages(core):
     ]
     for refusal in refusals:
         for lang in Language:
-            text = orders.explain(refusal, lang, core.profile)
+            text = order_texts.explain(refusal, lang, core.profile)
             assert text and "{" not in text, (refusal, lang)
-    assert "学生駐車場使用料は2年次生以上" in orders.explain(refusals[3], Language.JA, core.profile)
-    assert "1部から1部" in orders.explain(refusals[7], Language.JA, core.profile)
-    assert "学生支援課窓口で受取り" in orders.explain(refusals[1], Language.JA, core.profile)
-    assert "PayPay" in orders.explain(refusals[8], Language.EN, core.profile)
+    assert "学生駐車場使用料は2年次生以上" in order_texts.explain(refusals[3], Language.JA, core.profile)
+    assert "1部から1部" in order_texts.explain(refusals[7], Language.JA, core.profile)
+    assert "学生支援課窓口で受取り" in order_texts.explain(refusals[1], Language.JA, core.profile)
+    assert "PayPay" in order_texts.explain(refusals[8], Language.EN, core.profile)
 
 
 def test_order_and_payment_texts_exist_in_both_languages_with_the_same_placeholders():
