@@ -25,6 +25,7 @@ from core.db import Base, make_engine
 from core.mail import SmtpMailer
 from core.services import Core, build_core
 from core.settings import Settings
+from intents import IntentModel, Understander, train
 
 # A Tuesday, a business day, within every office's hours.
 DEFAULT_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)
@@ -187,11 +188,15 @@ def live_server(make_core: Callable[..., Core], inbox: Inbox) -> Iterator[LiveSe
 
 
 @pytest.fixture(scope="session")
-def understander(tmp_path_factory: pytest.TempPathFactory):
+def nlu_model() -> IntentModel:
     """The intent model, trained once per test session from the shipped training data."""
-    from intents.understander import load_understander
+    return train()
 
-    return load_understander(tmp_path_factory.mktemp("nlu") / "model.joblib")
+
+@pytest.fixture(scope="session")
+def understander(nlu_model: IntentModel) -> Understander:
+    """An understander over the session's model."""
+    return Understander(nlu_model)
 
 
 @pytest.fixture

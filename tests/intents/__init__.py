@@ -1,0 +1,1 @@
+"""Tests of the natural-language understanding package `intents`."""
