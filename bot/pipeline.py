@@ -1,23 +1,34 @@
-"""The conversation pipeline: normalized message → understanding → handler → neutral replies."""
+"""The conversation pipeline: normalized message → state → understanding → handler or form → replies,
+with the state and a masked transcript saved after every turn."""
 
 import logging
 from datetime import datetime
 from typing import Protocol
 
+from bot.locks import ConversationLocks
+from core.conversations import ConversationState, load_state, record, save_state
 from core.enums import Language
-from core.errors import DomainError
+from core.masking import find_password_candidates
 from core.services import Core
 from handlers import basic
+from handlers.forms import FormEngine
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
-from handlers.replies import Reply, Text
+from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
 from handlers.turn import IncomingMessage, TurnContext
 from intents.types import Intent, Understanding
 
 log = logging.getLogger(__name__)
 
 PAYLOAD_INTENT_PREFIX = "intent:"
+# Buttons of a topic's own guided steps carry `<prefix>:<choice>`; the prefix names the topic's intent.
+PAYLOAD_TOPICS = {"login": Intent.LOGIN_HELP, "lang": Intent.LANGUAGE}
 MAX_TEXT_CHARS = 2000  # a chat message longer than this is cut before understanding
+MISSES_BEFORE_PERSON = 2
+# "Did you mean" only when the best guess has some weight; a clearly unrelated question (the weather)
+# gets the plain fallback instead of three irrelevant buttons.
+DID_YOU_MEAN_MIN = 0.15
+CANDIDATE_MIN = 0.05
 
 
 class Understands(Protocol):
@@ -29,34 +40,108 @@ class Understands(Protocol):
 
 
 class Pipeline:
-    """Answers one message at a time for any channel."""
+    """Answers one message at a time per conversation, for any channel."""
 
-    def __init__(self, core: Core, understander: Understands, registry: HandlerRegistry) -> None:
+    def __init__(self, core: Core, understander: Understands, registry: HandlerRegistry,
+                 forms: FormEngine | None = None) -> None:
         self.core, self.understander, self.registry = core, understander, registry
+        self.forms = forms or FormEngine()
+        self.locks = ConversationLocks(core.engine)
 
     def handle(self, message: IncomingMessage) -> list[Reply]:
         """The replies to one message; never raises, so a channel always has something to send."""
-        now = self.core.now()
-        understanding = self._understand(message, now)
-        lang = message.lang_hint or understanding.lang
-        ctx = TurnContext(message=message, understanding=understanding, lang=lang, core=self.core, now=now)
-        if not (message.text or "").strip() and not message.payload:
-            return [Text(say("basic.empty", lang), basic.main_menu(lang))]
-        handler = self.registry.get(understanding.intent) or basic.fallback
-        try:
-            return handler(ctx)
-        except DomainError as error:
-            log.info("conversation %s: domain refusal %s", message.conversation_id, error.code)
-            return [Text(say("basic.error", lang) + "\n\n" + basic.contact_lines(ctx))]
-        except Exception:
-            log.exception("conversation %s: handler for %s failed", message.conversation_id, understanding.intent)
-            return [Text(say("basic.error", lang) + "\n\n" + basic.contact_lines(ctx))]
+        with self.locks.hold(message.conversation_id):
+            now = self.core.now()
+            with self.core.transaction() as session:
+                state = load_state(session, message.conversation_id, message.channel.value, message.user_id, now)
+            understanding = self._understand(message, now, state)
+            if message.lang_hint:  # the student chose a language (the web page's switch)
+                state.lang = message.lang_hint
+            lang = state.lang or understanding.lang
+            ctx = TurnContext(message=message, understanding=understanding, lang=lang, state=state,
+                              core=self.core, now=now)
+            replies = self._answer(ctx)
+            self._save(ctx, replies)
+            return replies
 
-    def _understand(self, message: IncomingMessage, now: datetime) -> Understanding:
-        if message.payload and message.payload.startswith(PAYLOAD_INTENT_PREFIX):
-            name = message.payload.removeprefix(PAYLOAD_INTENT_PREFIX)
-            if name in set(Intent):
-                lang = message.lang_hint or Language.JA
-                return Understanding(text=message.payload, intent=Intent(name), confidence=1.0,
-                                     candidates=(), entities=(), lang=lang)
-        return self.understander.understand((message.text or "")[:MAX_TEXT_CHARS], now=now)
+    def _answer(self, ctx: TurnContext) -> list[Reply]:
+        try:
+            if not (ctx.message.text or "").strip() and not ctx.message.payload:
+                return [Text(say("basic.empty", ctx.lang), basic.main_menu(ctx.lang))]
+            in_form = self.forms.handle(ctx, self._answer_intent)
+            return in_form if in_form is not None else self._answer_intent(ctx)
+        except Exception:
+            log.exception("conversation %s: answering %s failed", ctx.message.conversation_id,
+                          ctx.understanding.intent)
+            return [Text(say("basic.error", ctx.lang) + "\n\n" + basic.contact_lines(ctx))]
+
+    def _answer_intent(self, ctx: TurnContext) -> list[Reply]:
+        intent = ctx.understanding.intent
+        if intent is Intent.OUT_OF_SCOPE:
+            return self._fallback(ctx)
+        ctx.state.misses = 0
+        handler = self.registry.get(intent)
+        return handler(ctx) if handler else basic.fallback(ctx)
+
+    def _fallback(self, ctx: TurnContext) -> list[Reply]:
+        """Did-you-mean buttons for a near miss; after two misses in a row, offer a person."""
+        ctx.state.misses += 1
+        if ctx.state.misses >= MISSES_BEFORE_PERSON:
+            buttons = (QuickReply(say("intents.human_agent", ctx.lang), intent_payload(Intent.HUMAN_AGENT)),
+                       *basic.main_menu(ctx.lang)[:5])
+            return [Text(say("fallback.offer_person", ctx.lang) + "\n\n" + basic.contact_lines(ctx), buttons)]
+        candidates = [intent for intent, probability in ctx.understanding.candidates
+                      if intent is not Intent.OUT_OF_SCOPE and probability >= CANDIDATE_MIN]
+        if candidates and ctx.understanding.candidates[0][1] >= DID_YOU_MEAN_MIN:
+            buttons = tuple(QuickReply(say(f"intents.{intent.value}", ctx.lang), intent_payload(intent))
+                            for intent in candidates[:3])
+            menu = QuickReply(say("fallback.menu", ctx.lang), intent_payload(Intent.GREET))
+            return [Text(say("fallback.did_you_mean", ctx.lang), (*buttons, menu))]
+        return basic.fallback(ctx)
+
+    def _understand(self, message: IncomingMessage, now: datetime, state: ConversationState) -> Understanding:
+        payload = message.payload or ""
+        if payload:
+            prefix = payload.split(":", 1)[0]
+            intent: Intent | None = None
+            if payload.startswith(PAYLOAD_INTENT_PREFIX) and payload[len(PAYLOAD_INTENT_PREFIX):] in set(Intent):
+                intent = Intent(payload[len(PAYLOAD_INTENT_PREFIX):])
+            elif prefix in PAYLOAD_TOPICS:
+                intent = PAYLOAD_TOPICS[prefix]
+            lang = message.lang_hint or state.lang or state.last_lang or Language.JA
+            return Understanding(text="", intent=intent or Intent.OUT_OF_SCOPE, confidence=1.0, candidates=(),
+                                 entities=(), lang=lang)
+        understanding = self.understander.understand((message.text or "")[:MAX_TEXT_CHARS], now=now)
+        state.last_lang = understanding.lang
+        return understanding
+
+    def _save(self, ctx: TurnContext, replies: list[Reply]) -> None:
+        """Persist the state and the transcript; the student's own words with any password masked."""
+        state, message, now = ctx.state, ctx.message, ctx.now
+        state.last_intent = ctx.understanding.intent.value
+        pattern = self.core.profile.student_number_pattern
+        said = message.text if message.text is not None else f"[{message.payload}]"
+        secrets = tuple(find_password_candidates(said, pattern))
+        try:
+            with self.core.transaction() as session:
+                record(session, message.conversation_id, "in", said, now, intent=ctx.understanding.intent.value,
+                       confidence=ctx.understanding.confidence, extra_secrets=secrets, student_number_pattern=pattern)
+                for reply in replies:
+                    record(session, message.conversation_id, "out", reply_text(reply), now, extra_secrets=secrets,
+                           student_number_pattern=pattern)
+                save_state(session, state, now)
+        except Exception:
+            # The student still gets the answer; what could not be stored is logged, not lost silently.
+            log.exception("conversation %s: saving the turn failed", message.conversation_id)
+
+
+def reply_text(reply: Reply) -> str:
+    """A reply as one line of transcript text."""
+    match reply:
+        case Text(text=text):
+            return text
+        case Link(label=label, url=url, text=text):
+            return f"{text} {label}: {url}".strip()
+        case Card(title=title, fields=fields, footer=footer):
+            return " / ".join([title, *(f"{k}: {v}" for k, v in fields), footer]).strip(" /")
+    raise TypeError(f"unknown reply {reply!r}")

@@ -1,6 +1,7 @@
-"""The composition root: which handler answers which intent."""
+"""The composition root: which handler answers which intent, and which guided forms exist."""
 
 from handlers import basic
+from handlers.forms import FormEngine
 from handlers.registry import HandlerRegistry
 
 
@@ -9,3 +10,8 @@ def build_registry() -> HandlerRegistry:
     registry = HandlerRegistry()
     basic.register(registry)
     return registry
+
+
+def build_forms() -> FormEngine:
+    """Every guided form, registered once."""
+    return FormEngine()

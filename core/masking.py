@@ -48,3 +48,53 @@ def mask_text(text: str, student_number_pattern: str | None = None) -> str:
 
         text = _ID_LIKE.sub(mask_if_number, text)
     return text
+
+
+# Runs of printable ASCII: how a password or card number stands inside Japanese or English text.
+_ASCII_RUN = re.compile(r"[!-~]+")
+_NOT_A_PASSWORD = (
+    re.compile(r"^[^@\s]+@[^@\s]+$"),  # an email address (masked separately)
+    re.compile(r"^https?://", re.IGNORECASE),  # a URL
+    re.compile(r"^[0-9A-Za-z]{4}-[0-9A-Za-z]{4}$"),  # an order number such as K7PM-3QXA
+    re.compile(r"^[0-9]{1,4}([:/.\-年月日時分])[0-9]{1,4}(\1[0-9]{1,4})?$"),  # 16:10, 11/25, 2026-11-24
+    re.compile(r"^[¥$]?[0-9,]+(円|yen)?$", re.IGNORECASE),  # an amount
+    re.compile(r"^[0-9]+(st|nd|rd|th|pm|am|h|min|copies|copy|x)$", re.IGNORECASE),  # 2nd, 4pm, 3copies
+)
+_CARD = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
+PASSWORD_MASK = "[password]"
+CARD_MASK = "[card]"
+
+
+def find_password_candidates(text: str, student_number_pattern: str | None = None) -> list[str]:
+    """Tokens that look like a password someone pasted: 6–64 printable ASCII with letters and digits.
+
+    Emails, URLs, order numbers, dates, times, amounts and (given the pattern) student numbers are not
+    candidates: they are what students legitimately type to the bot.
+    """
+    number = re.compile(rf"^(?:{student_number_pattern})$", re.IGNORECASE) if student_number_pattern else None
+    found = []
+    for match in _ASCII_RUN.finditer(text):
+        token = match.group(0).strip(".,!?()[]「」\"'")
+        if not 6 <= len(token) <= 64 or not re.search(r"[A-Za-z]", token) or not re.search(r"[0-9]", token):
+            continue
+        if any(pattern.search(token) for pattern in _NOT_A_PASSWORD) or (number and number.match(token)):
+            continue
+        found.append(token)
+    return found
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def mask_secrets(text: str, extra: tuple[str, ...] = (), student_number_pattern: str | None = None) -> str:
+    """Text fit for a stored transcript: passwords, card numbers and link tokens masked, plus `extra`."""
+    for secret in sorted({*extra, *find_password_candidates(text, student_number_pattern)}, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, PASSWORD_MASK)
+    text = _CARD.sub(lambda m: CARD_MASK if _luhn_valid(re.sub(r"[ -]", "", m.group(0))) else m.group(0), text)
+    return _LINK_TOKEN.sub(r"\1[token]", text)

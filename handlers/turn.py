@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from core.conversations import ConversationState
 from core.enums import Language
 from core.services import Core
-from intents.types import Understanding
+from intents.types import Entity, EntityType, Understanding
 
 
 class Channel(StrEnum):
@@ -36,10 +37,21 @@ class IncomingMessage:
 
 @dataclass(frozen=True, slots=True)
 class TurnContext:
-    """Everything a handler may use: the message, what it means, the reply language, the core, the time."""
+    """Everything a handler may use: the message, what it means, the reply language, the conversation's
+    state (which the handler may change; the pipeline saves it), the core and the time."""
 
     message: IncomingMessage
     understanding: Understanding
     lang: Language
+    state: ConversationState
     core: Core
     now: datetime
+
+    @property
+    def entities(self) -> tuple[Entity, ...]:
+        """The entities of this message."""
+        return self.understanding.entities
+
+    def entity(self, kind: EntityType) -> Entity | None:
+        """The first entity of a kind, or None."""
+        return next((entity for entity in self.understanding.entities if entity.type is kind), None)

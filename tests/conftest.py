@@ -203,9 +203,9 @@ def understander(nlu_model: IntentModel) -> Understander:
 def pipeline_for(understander) -> Callable[[Core], object]:
     """Builds the full conversation pipeline for a core."""
     from bot.pipeline import Pipeline
-    from bot.wiring import build_registry
+    from bot.wiring import build_forms, build_registry
 
-    return lambda core: Pipeline(core, understander, build_registry())
+    return lambda core: Pipeline(core, understander, build_registry(), build_forms())
 
 
 @pytest.fixture

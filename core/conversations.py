@@ -1,0 +1,99 @@
+"""Conversation state and transcripts in the database: one row per conversation, expiring after silence."""
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from core.enums import Language
+from core.masking import mask_secrets
+from core.models import Conversation, TranscriptEntry
+
+log = logging.getLogger(__name__)
+
+EXPIRY = timedelta(minutes=30)  # the issue's rule: state is forgotten after 30 minutes of silence
+
+
+@dataclass
+class ConversationState:
+    """What the bot remembers between two messages of one conversation.
+
+    `form` names the guided form in progress and `slots` holds its answers so far (JSON-serializable
+    values only); `misses` counts consecutive messages the bot did not understand.
+    """
+
+    conversation_id: str
+    channel: str
+    user_id: str
+    lang: Language | None = None
+    form: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    misses: int = 0
+    student_id: int | None = None
+    last_intent: str | None = None
+    last_lang: Language | None = None  # the language of the last typed message, for replies to taps
+
+    def start_form(self, name: str, slots: dict[str, Any] | None = None) -> None:
+        """Begin a guided form, dropping any other form in progress."""
+        self.form, self.slots = name, dict(slots or {})
+
+    def end_form(self) -> None:
+        """Leave the form and forget its answers."""
+        self.form, self.slots = None, {}
+
+
+def load_state(session: Session, conversation_id: str, channel: str, user_id: str, now: datetime) -> ConversationState:
+    """The conversation's state; a new one if it never existed or was silent longer than EXPIRY."""
+    row = session.get(Conversation, conversation_id)
+    if row is None or now - row.updated_at >= EXPIRY:
+        return ConversationState(conversation_id=conversation_id, channel=channel, user_id=user_id)
+    data = json.loads(row.state_json or "{}")
+    return ConversationState(
+        conversation_id=conversation_id, channel=row.channel, user_id=row.user_id,
+        lang=Language(row.lang) if row.lang else None, form=data.get("form"), slots=data.get("slots") or {},
+        misses=int(data.get("misses", 0)), student_id=row.student_id, last_intent=data.get("last_intent"),
+        last_lang=Language(data["last_lang"]) if data.get("last_lang") else None,
+    )
+
+
+def save_state(session: Session, state: ConversationState, now: datetime) -> None:
+    """Write the state back; the conversation's silence timer restarts from `now`."""
+    row = session.get(Conversation, state.conversation_id)
+    if row is None:
+        row = Conversation(id=state.conversation_id, channel=state.channel, user_id=state.user_id, created_at=now)
+        session.add(row)
+    row.lang = state.lang.value if state.lang else None
+    row.student_id = state.student_id
+    row.state_json = json.dumps({"form": state.form, "slots": state.slots, "misses": state.misses,
+                                 "last_intent": state.last_intent,
+                                 "last_lang": state.last_lang.value if state.last_lang else None},
+                                ensure_ascii=False)
+    row.updated_at = now
+
+
+def record(session: Session, conversation_id: str, direction: str, text: str, now: datetime, *,
+           intent: str | None = None, confidence: float | None = None, extra_secrets: tuple[str, ...] = (),
+           student_number_pattern: str | None = None) -> None:
+    """Append one line to the transcript, with passwords, card numbers, tokens and `extra_secrets` masked.
+
+    Student numbers (given the profile's pattern) are kept: the agents who take over need them.
+    """
+    masked = mask_secrets(text, extra_secrets, student_number_pattern)
+    session.add(TranscriptEntry(conversation_id=conversation_id, direction=direction, text=masked, intent=intent,
+                                confidence=confidence, at=now))
+
+
+def transcript(session: Session, conversation_id: str) -> list[TranscriptEntry]:
+    """Every stored line of a conversation, oldest first."""
+    return list(session.scalars(select(TranscriptEntry).where(TranscriptEntry.conversation_id == conversation_id)
+                                .order_by(TranscriptEntry.id)))
+
+
+def forget_conversation(session: Session, conversation_id: str) -> None:
+    """Delete a conversation's state and transcript."""
+    session.execute(delete(TranscriptEntry).where(TranscriptEntry.conversation_id == conversation_id))
+    session.execute(delete(Conversation).where(Conversation.id == conversation_id))

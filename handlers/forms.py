@@ -1,0 +1,163 @@
+"""Guided forms: ask for one slot at a time, accept answers typed or tapped, allow change, cancel and detours."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from handlers.messages import say
+from handlers.replies import QuickReply, Reply, Text
+from handlers.turn import TurnContext
+
+FORM_PREFIX = "form:"
+CANCEL = "form:cancel"
+RESUME = "form:resume"
+
+
+def set_payload(slot: str, value: str) -> str:
+    """The payload of a button that answers `slot` with `value`."""
+    return f"form:set:{slot}:{value}"
+
+
+def change_payload(slot: str) -> str:
+    """The payload of a button that asks `slot` again."""
+    return f"form:change:{slot}"
+
+
+def start_payload(form: str) -> str:
+    """The payload of a button that starts a form."""
+    return f"form:start:{form}"
+
+
+class SlotRejected(Exception):
+    """An answer was understood but cannot be used; `key` names the handler message that says why."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.key, self.values = key, values
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One question of a form.
+
+    `parse` returns the answer found in the turn (a tapped `form:set:<slot>:<value>` payload, an entity
+    or the text), None when the turn does not answer it, or raises SlotRejected. `needed` skips the
+    slot when it has nothing to ask (e.g. copies for an item that allows one).
+    """
+
+    name: str
+    ask: Callable[[TurnContext], list[Reply]]
+    parse: Callable[[TurnContext], Any]
+    needed: Callable[[TurnContext], bool] = lambda ctx: True
+
+
+@dataclass(frozen=True)
+class Form:
+    """A guided form: its slots in order and what to do when all are answered."""
+
+    name: str
+    slots: tuple[Slot, ...]
+    finish: Callable[[TurnContext], list[Reply]]
+    prefill: Callable[[TurnContext], dict[str, Any]] = field(default=lambda ctx: {})
+
+    def slot(self, name: str) -> Slot | None:
+        """The slot called `name`, or None."""
+        return next((slot for slot in self.slots if slot.name == name), None)
+
+
+Detour = Callable[[TurnContext], list[Reply]]
+
+
+class FormEngine:
+    """Runs the registered forms over the conversation state (`state.form`, `state.slots`)."""
+
+    def __init__(self) -> None:
+        self._forms: dict[str, Form] = {}
+
+    def register(self, form: Form) -> None:
+        """Add a form; a second form of the same name is a wiring mistake."""
+        if form.name in self._forms:
+            raise ValueError(f"form {form.name} registered twice")
+        self._forms[form.name] = form
+
+    def names(self) -> frozenset[str]:
+        """Every registered form's name."""
+        return frozenset(self._forms)
+
+    def start(self, name: str, ctx: TurnContext) -> list[Reply]:
+        """Begin form `name`, taking what the first message already answers, and ask the first open slot."""
+        form = self._forms[name]
+        ctx.state.start_form(name)
+        ctx.state.slots.update(form.prefill(ctx))
+        return self._advance(form, ctx)
+
+    def active(self, ctx: TurnContext) -> Form | None:
+        """The form in progress, if any."""
+        return self._forms.get(ctx.state.form or "")
+
+    def handle(self, ctx: TurnContext, detour: Detour) -> list[Reply] | None:
+        """Answer a turn inside a form, or None when the turn is not the form's (no form in progress).
+
+        A `form:start:<name>` payload starts a form; `form:cancel`, `form:resume` and `form:change:<slot>`
+        steer the current one. Any other turn is offered to the open slot; a confident question about
+        something else is answered by `detour`, followed by an offer to continue or cancel.
+        """
+        payload = ctx.message.payload or ""
+        if payload.startswith("form:start:") and payload.removeprefix("form:start:") in self._forms:
+            return self.start(payload.removeprefix("form:start:"), ctx)
+        form = self.active(ctx)
+        if form is None:
+            return [Text(say("forms.expired", ctx.lang))] if payload.startswith(FORM_PREFIX) else None
+        if payload == CANCEL:
+            ctx.state.end_form()
+            return [Text(say("forms.cancelled", ctx.lang))]
+        if payload == RESUME:
+            return self._advance(form, ctx)
+        if payload.startswith("form:change:"):
+            name = payload.removeprefix("form:change:")
+            if form.slot(name) is not None:
+                ctx.state.slots.pop(name, None)
+                ctx.state.slots.pop("confirm", None)  # a changed answer needs a new confirmation
+            return self._advance(form, ctx)
+        slot = self._open_slot(form, ctx)
+        if slot is None:
+            return self._advance(form, ctx)
+        try:
+            value = slot.parse(ctx)
+        except SlotRejected as rejected:
+            return [Text(say(rejected.key, ctx.lang, **rejected.values)), *slot.ask(ctx)]
+        if value is not None:
+            ctx.state.slots[slot.name] = value
+            return self._advance(form, ctx)
+        if ctx.understanding.intent.value != "out_of_scope" and not payload.startswith(FORM_PREFIX):
+            return [*detour(ctx), resume_offer(ctx)]
+        return [Text(say("forms.not_understood", ctx.lang)), *slot.ask(ctx)]
+
+    def _open_slot(self, form: Form, ctx: TurnContext) -> Slot | None:
+        return next((slot for slot in form.slots if slot.name not in ctx.state.slots and slot.needed(ctx)), None)
+
+    def _advance(self, form: Form, ctx: TurnContext) -> list[Reply]:
+        slot = self._open_slot(form, ctx)
+        if slot is not None:
+            return slot.ask(ctx)
+        return form.finish(ctx)
+
+
+def resume_offer(ctx: TurnContext) -> Text:
+    """After a detour: continue the form where it stopped, or cancel it."""
+    return Text(say("forms.resume_question", ctx.lang), (
+        QuickReply(say("forms.resume", ctx.lang), RESUME),
+        QuickReply(say("forms.cancel", ctx.lang), CANCEL),
+    ))
+
+
+def tapped(ctx: TurnContext, slot: str) -> str | None:
+    """The value of a tapped `form:set:<slot>:<value>` button for this slot, else None."""
+    prefix = f"form:set:{slot}:"
+    payload = ctx.message.payload or ""
+    return payload.removeprefix(prefix) if payload.startswith(prefix) else None
+
+
+def cancel_button(ctx: TurnContext) -> QuickReply:
+    """A button that leaves the form."""
+    return QuickReply(say("forms.cancel", ctx.lang), CANCEL)

@@ -1,0 +1,100 @@
+"""The pipeline's memory: state saved per conversation, forgotten after 30 minutes of silence, one message
+at a time per conversation, and transcripts stored with secrets masked."""
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from bot.pipeline import Pipeline
+from bot.wiring import build_forms, build_registry
+from core.conversations import load_state
+from core.models import TranscriptEntry
+from handlers.turn import Channel, IncomingMessage
+
+
+def say(pipeline, text, user="u1", **extra):
+    return pipeline.handle(IncomingMessage(channel=Channel.WEB, user_id=user, conversation_id=f"web:{user}",
+                                           text=text, **extra))
+
+
+def state_of(core, user="u1"):
+    with core.transaction() as session:
+        return load_state(session, f"web:{user}", "web", user, core.now())
+
+
+def test_misses_are_remembered_and_expire_after_30_minutes_of_silence(core, clock, pipeline_for):
+    pipeline = pipeline_for(core)
+    say(pipeline, "学食のメニューは何ですか")
+    assert state_of(core).misses == 1
+    clock.advance(minutes=29, seconds=59)
+    assert state_of(core).misses == 1
+    clock.advance(seconds=1)
+    assert state_of(core).misses == 0  # silent for 30 minutes: a fresh conversation
+
+
+def test_the_language_choice_is_kept_for_the_conversation(core, pipeline_for):
+    from core.enums import Language
+
+    pipeline = pipeline_for(core)
+    pipeline.handle(IncomingMessage(channel=Channel.WEB, user_id="u1", conversation_id="web:u1",
+                                    payload="intent:contact", lang_hint=Language.EN))
+    assert state_of(core).lang is Language.EN
+    replies = say(pipeline, "問い合わせ先は？")
+    assert "Student Support Division" in replies[0].text  # the student's choice wins over the message
+
+
+def test_a_pasted_password_is_masked_in_the_transcript(core, pipeline_for):
+    pipeline = pipeline_for(core)
+    say(pipeline, "第2パスワードを Kq7mZp2Lx にしたいのですが大丈夫ですか")
+    with core.transaction() as session:
+        stored = list(session.scalars(select(TranscriptEntry.text)))
+    assert stored, "the turn was not recorded"
+    assert all("Kq7mZp2Lx" not in line for line in stored)
+    assert any("[password]" in line for line in stored)
+
+
+def test_student_numbers_stay_readable_in_the_transcript_for_agents(core, pipeline_for):
+    say(pipeline_for(core), "学籍番号は24M1001です")
+    with core.transaction() as session:
+        first = session.scalars(select(TranscriptEntry.text).order_by(TranscriptEntry.id)).first()
+    assert first == "学籍番号は24M1001です"
+
+
+def concurrent_misses(pipelines, count=6):
+    """Send `count` unrelated questions for one conversation from as many threads at once."""
+    barrier = threading.Barrier(count)
+    errors = []
+
+    def send(index):
+        try:
+            barrier.wait()
+            say(pipelines[index % len(pipelines)], "学食のメニューは何ですか")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_messages_of_one_conversation_are_handled_one_at_a_time(core, pipeline_for):
+    """Six misses at once: without serialization, turns would read the same state and lose counts."""
+    pipeline = pipeline_for(core)
+    concurrent_misses([pipeline])
+    assert state_of(core).misses == 6
+    with core.transaction() as session:
+        directions = list(session.scalars(select(TranscriptEntry.direction).order_by(TranscriptEntry.id)))
+    assert directions == ["in", "out"] * 6  # each question stored right before its own answer
+
+
+def test_two_processes_take_turns_on_postgresql(core, understander):
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("several processes share a conversation only on PostgreSQL; SQLite runs one process")
+    # Two pipelines do not share thread locks, like two web workers: only the advisory lock orders them.
+    pipelines = [Pipeline(core, understander, build_registry(), build_forms()) for _ in range(2)]
+    concurrent_misses(pipelines)
+    assert state_of(core).misses == 6
