@@ -1,0 +1,71 @@
+"""Switching the chat's language (and the service's own language menu), and asking for a person."""
+
+import re
+import unicodedata
+
+from core.enums import Language
+from handlers import basic
+from handlers.messages import say
+from handlers.registry import HandlerRegistry
+from handlers.replies import QuickReply, Reply, Text
+from handlers.turn import TurnContext
+from intents.types import Intent
+
+_ENGLISH = re.compile(r"english|英語|えいご|eigo")
+_JAPANESE = re.compile(r"japanese|日本語|にほんご|nihongo")
+# "other than Japanese", "I can't read Japanese", 「日本語以外」「日本語が苦手」: the student wants English.
+_NOT_JAPANESE = re.compile(
+    r"(other than|besides|except|n't (understand|read|speak)|not (understand|read|speak)|cannot (understand|read))"
+    r"\s+japanese|(日本語|にほんご)(が|は)?(以外|苦手|わから|分から|読めな|話せな)"
+)
+
+
+def requested_language(ctx: TurnContext) -> Language | None:
+    """The language a `lang:<code>` button or the message asks for, or None when it names neither.
+
+    When a message names both, the one named last wins ("the screen turned English, I want Japanese").
+    """
+    payload = ctx.message.payload or ""
+    if payload.startswith(basic.LANG_PAYLOAD_PREFIX):
+        try:
+            return Language(payload.removeprefix(basic.LANG_PAYLOAD_PREFIX))
+        except ValueError:
+            return None
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    if _NOT_JAPANESE.search(text):
+        return Language.EN
+    english = [match.start() for match in _ENGLISH.finditer(text)]
+    japanese = [match.start() for match in _JAPANESE.finditer(text)]
+    if not english and not japanese:
+        return None
+    return Language.EN if max(english, default=-1) > max(japanese, default=-1) else Language.JA
+
+
+def language(ctx: TurnContext) -> list[Reply]:
+    """Switch the chat to the language asked for and answer in it; explain the service's language menu."""
+    target = requested_language(ctx)
+    if target is None:
+        lang = ctx.lang
+        head = say("language.choose", lang)
+        buttons: tuple[QuickReply, ...] = (
+            QuickReply(say("language.japanese", lang), basic.lang_payload(Language.JA)),
+            QuickReply(say("language.english", lang), basic.lang_payload(Language.EN)),
+            basic.menu_button(lang),
+        )
+    else:
+        ctx.state.lang = lang = target
+        head = say("language.switched", lang)
+        buttons = basic.main_menu(lang)
+    return [Text(head + "\n\n" + say("language.service_screens", lang), buttons)]
+
+
+def human_agent(ctx: TurnContext) -> list[Reply]:
+    """No hand-off to a person yet: the offices with hours and open-now, and the bot's menu meanwhile."""
+    text = "\n".join((say("human.answer", ctx.lang), "", basic.contact_lines(ctx), basic.chat_support_line(ctx)))
+    return [Text(text), Text(say("human.bot_can_help", ctx.lang), basic.main_menu(ctx.lang))]
+
+
+def register(registry: HandlerRegistry) -> None:
+    """Wire language (the pipeline also routes `lang:*` button payloads to it) and human_agent."""
+    registry.register(Intent.LANGUAGE, language)
+    registry.register(Intent.HUMAN_AGENT, human_agent)

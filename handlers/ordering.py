@@ -1,0 +1,664 @@
+"""The order form: a certificate or fee item, copies, delivery and payment, a no-refunds confirmation, the order.
+
+One form, `order`, serves both the order_certificate and fee_items intents; `slots["kind"]` (certificate or
+fee) decides which items the first question offers. Answers the first message already gives (「成績証明書を
+2通、コンビニ払いで」) are kept as pending answers and taken once they can be checked: an item needs the
+identified student (eligibility), copies and delivery need the item.
+"""
+
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from core.catalog import CatalogItem
+from core.enums import DeliveryMethod, PaymentMethod
+from core.errors import (
+    DeliveryNotAllowed,
+    DomainError,
+    InvalidOrderLine,
+    NotEligible,
+    PaymentMethodNotOffered,
+    UnknownItem,
+)
+from core.formatting import format_datetime, format_yen
+from core.i18n import t
+from core.identifiers import normalize_student_number
+from core.masking import find_password_candidates
+from core.models import Student
+from core.order_texts import delivery_label, explain, payment_label, pickup_window_text
+from core.orders import OrderLine, check_eligible, create_order
+from core.students import find_student
+from handlers import basic
+from handlers.forms import (
+    Form,
+    FormEngine,
+    Slot,
+    SlotRejected,
+    cancel_button,
+    change_payload,
+    set_payload,
+    start_payload,
+    tapped,
+)
+from handlers.messages import handler_messages, say
+from handlers.registry import HandlerRegistry
+from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
+from handlers.turn import TurnContext
+from intents.types import EntityType, Intent
+
+log = logging.getLogger(__name__)
+
+ORDER = "order"
+STUDENT, ITEM, COPIES, DELIVERY, PAYMENT, CONFIRM = "student", "item", "copies", "delivery", "payment", "confirm"
+KIND = "kind"  # certificate or fee: which items the item question offers
+NOTICE = "notice"  # a refusal of a pending answer, shown before the next question
+PENDING = "pending_"  # prefix of answers given early, waiting until they can be checked
+CONFIRMED = "yes"
+
+MAX_BUTTON_CHARS = 20
+MAX_BUTTONS = 13
+MAX_COPY_BUTTONS = 10
+# The entity that answers each slot when a message carries it.
+ORDER_INTENTS = frozenset({Intent.ORDER_CERTIFICATE, Intent.FEE_ITEMS})
+ENTITY_SLOTS = {EntityType.ITEM: ITEM, EntityType.COPIES: COPIES, EntityType.DELIVERY_METHOD: DELIVERY,
+                EntityType.PAYMENT_METHOD: PAYMENT}
+_BARE_COPIES = re.compile(r"^([0-9]{1,3})\s*(?:通|部|枚|copies|copy)?[。.!！]?$", re.IGNORECASE)
+# A store named without a cue word: at the delivery question it means printing there, at payment paying there.
+_KONBINI = re.compile(r"コンビニ|ローソン|ファミマ|ファミリーマート|セブン|konbini|conbini|convenience", re.IGNORECASE)
+_TYPED_YES = re.compile(r"^(はい|ええ|お願いします|おねがいします|申請します|申請する|ok|okay|yes|sure|confirm)"
+                        r"[。.!！]?$", re.IGNORECASE)
+_NUMBER_LIKE = re.compile(r"(?=.*[0-9])[0-9A-Z]{4,12}")
+
+
+# --- identification, shared with the reset and status forms -----------------------------------------------
+
+
+def typed_student_number(ctx: TurnContext, area: str) -> str | None:
+    """The student number this message gives (an entity or the bare text), normalized; None if it gives none.
+
+    Args:
+        ctx: the turn.
+        area: the catalog area whose `no_passwords` and `student_number_format` texts explain a refusal.
+
+    Raises:
+        SlotRejected: `<area>.no_passwords` when the message holds something that looks like a password (it
+            is neither used nor repeated), `<area>.student_number_format` for a number of the wrong shape.
+    """
+    text = ctx.message.text or ""
+    profile = ctx.core.profile
+    if find_password_candidates(text, profile.student_number_pattern):
+        raise SlotRejected(f"{area}.no_passwords")
+    entity = ctx.entity(EntityType.STUDENT_NUMBER)
+    if entity is not None:
+        return normalize_student_number(str(entity.value))
+    number = normalize_student_number(text)
+    if profile.student_number_regex.match(number):
+        return number
+    if _NUMBER_LIKE.fullmatch(number):
+        raise SlotRejected(f"{area}.student_number_format")
+    return None
+
+
+def current_student(ctx: TurnContext) -> Student | None:
+    """The student this conversation has identified, or None."""
+    if ctx.state.student_id is None:
+        return None
+    with ctx.core.transaction() as session:
+        return session.get(Student, ctx.state.student_id)
+
+
+def mentions_password(ctx: TurnContext) -> bool:
+    """True if the message holds something that looks like a pasted password."""
+    return bool(find_password_candidates(ctx.message.text or "", ctx.core.profile.student_number_pattern))
+
+
+# --- labels -----------------------------------------------------------------------------------------------
+
+
+def _button_label(key: str, fallback: str, ctx: TurnContext) -> str:
+    """A short catalog label if there is one, else the profile's name cut to a button's length."""
+    if handler_messages().has(key):
+        return say(key, ctx.lang)
+    return fallback if len(fallback) <= MAX_BUTTON_CHARS else fallback[:MAX_BUTTON_CHARS - 1] + "…"
+
+
+def _item_button(item: CatalogItem, ctx: TurnContext) -> QuickReply:
+    return QuickReply(_button_label(f"order.item_button.{item.code}", item.name(ctx.lang), ctx),
+                      set_payload(ITEM, item.code))
+
+
+def _price(amount: int, example: bool, ctx: TurnContext) -> str:
+    price = format_yen(amount, ctx.lang)
+    return say("order.example_price", ctx.lang, price=price) if example else price
+
+
+def _item(ctx: TurnContext, code: str | None) -> CatalogItem | None:
+    if code is None:
+        return None
+    try:
+        return ctx.core.profile.catalog.get(code)
+    except UnknownItem:
+        return None
+
+
+def _chosen_item(ctx: TurnContext) -> CatalogItem | None:
+    return _item(ctx, ctx.state.slots.get(ITEM))
+
+
+# --- checking answers -------------------------------------------------------------------------------------
+
+
+def _refused(error: DomainError, ctx: TurnContext) -> SlotRejected:
+    return SlotRejected("order.refused", reason=explain(error, ctx.lang, ctx.core.profile))
+
+
+def _check_item(ctx: TurnContext, code: str) -> CatalogItem:
+    """The item, if the catalog has it and the identified student may order it."""
+    try:
+        item = ctx.core.profile.catalog.get(code)
+    except UnknownItem as unknown:
+        raise _refused(unknown, ctx) from None
+    student = current_student(ctx)
+    if student is not None:
+        try:
+            check_eligible(item, student, ctx.core.profile)
+        except NotEligible as refused:
+            raise _refused(refused, ctx) from None
+    return item
+
+
+def _set_item(ctx: TurnContext, item: CatalogItem) -> None:
+    """Take the item and drop earlier answers it does not allow (copies above its maximum, a delivery it lacks)."""
+    slots = ctx.state.slots
+    slots[ITEM], slots[KIND] = item.code, item.kind.value
+    if item.max_copies == 1 or slots.get(COPIES, 1) > item.max_copies:
+        slots.pop(COPIES, None)
+    if slots.get(DELIVERY) is not None and DeliveryMethod(slots[DELIVERY]) not in item.deliveries:
+        slots.pop(DELIVERY, None)
+
+
+def _check_copies(ctx: TurnContext, item: CatalogItem, copies: int) -> int:
+    if item.max_copies == 1 and copies != 1:
+        raise SlotRejected("order.one_copy_only", item=item.name(ctx.lang))
+    if not 1 <= copies <= item.max_copies:
+        raise _refused(InvalidOrderLine("copies_out_of_range", item_code=item.code, copies=copies,
+                                        max_copies=item.max_copies), ctx)
+    return copies
+
+
+def _check_delivery(ctx: TurnContext, item: CatalogItem, value: str) -> str:
+    allowed = tuple(method.value for method in item.deliveries)
+    if value not in allowed:
+        raise _refused(DeliveryNotAllowed(item.code, value, allowed), ctx)
+    return value
+
+
+def _check_payment(ctx: TurnContext, value: str) -> str:
+    profile = ctx.core.profile
+    try:
+        method = PaymentMethod(value)
+    except ValueError:
+        method = None
+    if method is None or profile.payment_option(method) is None:
+        offered = tuple(option.method.value for option in profile.payment_methods)
+        raise _refused(PaymentMethodNotOffered(value, offered), ctx)
+    return method.value
+
+
+# --- answers given before their question --------------------------------------------------------------------
+
+
+def _remember(ctx: TurnContext, skip: str | None = None) -> None:
+    """Keep what this message says about other questions (the first entity of each kind) as pending answers."""
+    seen: set[str] = set()
+    for entity in ctx.entities:
+        slot = ENTITY_SLOTS.get(entity.type)
+        if slot is None or slot == skip or slot in seen:
+            continue
+        seen.add(slot)
+        ctx.state.slots[PENDING + slot] = entity.value if isinstance(entity.value, int) else str(entity.value)
+
+
+def _adopt(ctx: TurnContext) -> None:
+    """Take the pending answers that can be checked now; a refused one becomes a notice for the next question."""
+    slots = ctx.state.slots
+    notices: list[str] = [slots.pop(NOTICE)] if slots.get(NOTICE) else []
+
+    def attempt(slot: str, check: Callable[[Any], Any]) -> None:
+        value = slots.pop(PENDING + slot)
+        try:
+            slots[slot] = check(value)
+        except SlotRejected as refused:
+            notices.append(say(refused.key, ctx.lang, **refused.values))
+
+    if PENDING + ITEM in slots and ctx.state.student_id is not None:
+        code = slots.pop(PENDING + ITEM)
+        try:
+            _set_item(ctx, _check_item(ctx, code))
+        except SlotRejected as refused:
+            notices.append(say(refused.key, ctx.lang, **refused.values))
+    item = _chosen_item(ctx)
+    if item is not None and PENDING + COPIES in slots:
+        attempt(COPIES, lambda copies: _check_copies(ctx, item, int(copies)))
+        if item.max_copies == 1:
+            slots.pop(COPIES, None)  # nothing to ask or show: one is the only choice
+    if item is not None and PENDING + DELIVERY in slots:
+        attempt(DELIVERY, lambda value: _check_delivery(ctx, item, str(value)))
+    if PENDING + PAYMENT in slots:
+        attempt(PAYMENT, lambda value: _check_payment(ctx, str(value)))
+    if notices:
+        slots[NOTICE] = "\n".join(notices)
+
+
+def _prefill(ctx: TurnContext) -> dict[str, object]:
+    """The kind of item asked about and what the first message already answers."""
+    slots = ctx.state.slots
+    intent = ctx.understanding.intent
+    if intent is Intent.FEE_ITEMS:
+        slots[KIND] = "fee"
+    elif intent is Intent.ORDER_CERTIFICATE:
+        slots[KIND] = "certificate"
+    entity = ctx.entity(EntityType.ITEM)
+    item = _item(ctx, str(entity.value)) if entity else None
+    if item is not None:
+        slots[KIND] = item.kind.value
+    _remember(ctx)
+    _adopt(ctx)
+    return dict(slots)
+
+
+# --- the questions ----------------------------------------------------------------------------------------
+
+
+def _question(ctx: TurnContext, text: str, buttons: tuple[QuickReply, ...]) -> list[Reply]:
+    """One question with its buttons and a cancel button, after any notice about an earlier answer."""
+    notice = ctx.state.slots.pop(NOTICE, None)
+    body = f"{notice}\n\n{text}" if notice else text
+    return [Text(body, (*buttons[:MAX_BUTTONS - 1], cancel_button(ctx)))]
+
+
+def _ask_student(ctx: TurnContext) -> list[Reply]:
+    return _question(ctx, say("order.identify", ctx.lang), ())
+
+
+def _parse_student(ctx: TurnContext) -> str | None:
+    number = typed_student_number(ctx, "order")
+    if number is None:
+        return None
+    with ctx.core.transaction() as session:
+        student = find_student(session, number)
+        if student is None:
+            raise SlotRejected("order.unknown_student")
+        ctx.state.student_id = student.id
+    _remember(ctx)
+    _adopt(ctx)
+    return number
+
+
+def _offered_items(ctx: TurnContext) -> list[CatalogItem]:
+    """The items of the kind asked about that the student may order (all of them if none would be left)."""
+    catalog, kind = ctx.core.profile.catalog, ctx.state.slots.get(KIND)
+    items = [item for item in catalog.items if kind is None or item.kind.value == kind] or list(catalog.items)
+    student = current_student(ctx)
+    if student is None:
+        return items
+    eligible = []
+    for item in items:
+        try:
+            check_eligible(item, student, ctx.core.profile)
+        except NotEligible:
+            continue
+        eligible.append(item)
+    return eligible or items
+
+
+def _ask_item(ctx: TurnContext) -> list[Reply]:
+    kind = ctx.state.slots.get(KIND) or "any"
+    items = _offered_items(ctx)
+    lines = [say(f"order.ask_item.{kind}", ctx.lang)]
+    for item in items:
+        line = say("order.item_line", ctx.lang, item=item.name(ctx.lang),
+                   price=_price(item.price_yen, item.price_is_example, ctx))
+        if item.note is not None:
+            line += say("order.item_note", ctx.lang, note=item.note(ctx.lang))
+        lines.append(line)
+    if any(item.price_is_example for item in items):
+        lines.append(say("order.prices_are_examples", ctx.lang))
+    buttons = tuple(_item_button(item, ctx) for item in items[:MAX_BUTTONS - 1])
+    return _question(ctx, "\n".join(lines), buttons)
+
+
+def _parse_item(ctx: TurnContext) -> str | None:
+    code = tapped(ctx, ITEM)
+    if code is None:
+        entity = ctx.entity(EntityType.ITEM)
+        code = str(entity.value) if entity else None
+    if code is None:
+        return None
+    item = _check_item(ctx, code)
+    _set_item(ctx, item)
+    _remember(ctx, skip=ITEM)
+    _adopt(ctx)
+    return item.code
+
+
+def _copies_needed(ctx: TurnContext) -> bool:
+    item = _chosen_item(ctx)
+    return item is None or item.max_copies > 1
+
+
+def _ask_copies(ctx: TurnContext) -> list[Reply]:
+    item = _chosen_item(ctx)
+    assert item is not None  # the item is asked first
+    buttons = tuple(QuickReply(say("order.copies_button", ctx.lang, copies=n), set_payload(COPIES, str(n)))
+                    for n in range(1, min(item.max_copies, MAX_COPY_BUTTONS) + 1))
+    return _question(ctx, say("order.ask_copies", ctx.lang, item=item.name(ctx.lang), max=item.max_copies), buttons)
+
+
+def _bare_copies(text: str) -> int | None:
+    match = _BARE_COPIES.match(unicodedata.normalize("NFKC", text).strip())
+    return int(match.group(1)) if match else None
+
+
+def _parse_copies(ctx: TurnContext) -> int | None:
+    item = _chosen_item(ctx)
+    if item is None:
+        return None
+    value = tapped(ctx, COPIES)
+    if value is None:
+        entity = ctx.entity(EntityType.COPIES)
+        value = entity.value if entity else _bare_copies(ctx.message.text or "")
+    if value is None or not str(value).isdigit():
+        return None
+    copies = _check_copies(ctx, item, int(value))
+    ctx.state.slots[COPIES] = copies
+    _remember(ctx, skip=COPIES)
+    _adopt(ctx)
+    return copies
+
+
+def _delivery_needed(ctx: TurnContext) -> bool:
+    item = _chosen_item(ctx)
+    return item is None or len(item.deliveries) > 1
+
+
+def _ask_delivery(ctx: TurnContext) -> list[Reply]:
+    item = _chosen_item(ctx)
+    assert item is not None
+    lines = [say("order.ask_delivery", ctx.lang)]
+    lines += [say("order.delivery_line", ctx.lang, delivery=delivery_label(method, ctx.lang))
+              for method in item.deliveries]
+    buttons = tuple(QuickReply(_button_label(f"order.delivery_button.{method.value}", delivery_label(method, ctx.lang),
+                                             ctx), set_payload(DELIVERY, method.value))
+                    for method in item.deliveries)
+    return _question(ctx, "\n".join(lines), buttons)
+
+
+def _only_konbini(ctx: TurnContext) -> bool:
+    """True if the message names a convenience store and nothing that says paying or printing there."""
+    has_method = any(entity.type in (EntityType.DELIVERY_METHOD, EntityType.PAYMENT_METHOD)
+                     for entity in ctx.entities)
+    return not has_method and bool(_KONBINI.search(ctx.message.text or ""))
+
+
+def _parse_delivery(ctx: TurnContext) -> str | None:
+    item = _chosen_item(ctx)
+    if item is None:
+        return None
+    value = tapped(ctx, DELIVERY)
+    if value is None:
+        entity = ctx.entity(EntityType.DELIVERY_METHOD)
+        value = str(entity.value) if entity else None
+    if value is None and _only_konbini(ctx):
+        value = DeliveryMethod.CONVENIENCE_STORE.value
+    if value is None:
+        return None
+    delivery = _check_delivery(ctx, item, value)
+    ctx.state.slots[DELIVERY] = delivery
+    _remember(ctx, skip=DELIVERY)
+    _adopt(ctx)
+    return delivery
+
+
+def _ask_payment(ctx: TurnContext) -> list[Reply]:
+    lines = [say("order.ask_payment", ctx.lang)]
+    cash_only = False
+    for option in ctx.core.profile.payment_methods:
+        name = option.name(ctx.lang)
+        if option.brands is not None:
+            lines.append(say("order.payment_brands", ctx.lang, payment=name, brands=option.brands(ctx.lang)))
+        else:
+            lines.append(say("order.payment_line", ctx.lang, payment=name))
+        cash_only = cash_only or option.cash_only
+    if cash_only:
+        lines.append(say("order.cash_only", ctx.lang))
+    buttons = tuple(QuickReply(_button_label(f"order.payment_button.{option.method.value}", option.name(ctx.lang), ctx),
+                               set_payload(PAYMENT, option.method.value))
+                    for option in ctx.core.profile.payment_methods)
+    return _question(ctx, "\n".join(lines), buttons[:MAX_BUTTONS - 1])
+
+
+def _parse_payment(ctx: TurnContext) -> str | None:
+    value = tapped(ctx, PAYMENT)
+    if value is None:
+        entity = ctx.entity(EntityType.PAYMENT_METHOD)
+        value = str(entity.value) if entity else None
+    if value is None and _only_konbini(ctx):
+        value = PaymentMethod.CONVENIENCE_STORE.value
+    if value is None:
+        return None
+    payment = _check_payment(ctx, value)
+    ctx.state.slots[PAYMENT] = payment
+    _remember(ctx, skip=PAYMENT)
+    _adopt(ctx)
+    return payment
+
+
+# --- the summary and the order ----------------------------------------------------------------------------
+
+
+def _copies(item: CatalogItem, ctx: TurnContext) -> int:
+    return int(ctx.state.slots.get(COPIES, 1)) if item.max_copies > 1 else 1
+
+
+def _delivery(item: CatalogItem, ctx: TurnContext) -> DeliveryMethod:
+    value = ctx.state.slots.get(DELIVERY)
+    return DeliveryMethod(value) if value else item.deliveries[0]
+
+
+def _ask_confirm(ctx: TurnContext) -> list[Reply]:
+    item = _chosen_item(ctx)
+    assert item is not None
+    profile, lang = ctx.core.profile, ctx.lang
+    copies, delivery = _copies(item, ctx), _delivery(item, ctx)
+    method = PaymentMethod(ctx.state.slots[PAYMENT])
+    option = profile.payment_option(method)
+
+    def label(key: str) -> str:
+        return say(f"order.summary.{key}", lang)
+
+    fields: list[tuple[str, str]] = [(label("item"), item.name(lang))]
+    if item.max_copies > 1:
+        fields.append((label("copies"), say("order.copies_value", lang, copies=copies)))
+    fields += [
+        (label("unit_price"), _price(item.price_yen, item.price_is_example, ctx)),
+        (label("total"), _price(item.price_yen * copies, item.price_is_example, ctx)),
+        (label("delivery"), delivery_label(delivery, lang)),
+        (label("payment"), payment_label(method, lang, profile)),
+    ]
+    if delivery is DeliveryMethod.WINDOW_PICKUP:
+        fields.append((label("pickup"), pickup_window_text(ctx.core.calendar.pickup_window(ctx.now), lang, profile)))
+    if option is not None and option.cash_only:
+        fields.append((label("note"), label("cash_only")))
+    footer = [label("no_refunds")]
+    if item.price_is_example:
+        footer.append(say("order.prices_are_examples", lang))
+    footer.append(label("prompt"))
+    buttons = [QuickReply(say("order.confirm_button", lang), set_payload(CONFIRM, CONFIRMED)),
+               QuickReply(say("order.change_button.item", lang), change_payload(ITEM))]
+    if item.max_copies > 1:
+        buttons.append(QuickReply(say("order.change_button.copies", lang), change_payload(COPIES)))
+    if len(item.deliveries) > 1:
+        buttons.append(QuickReply(say("order.change_button.delivery", lang), change_payload(DELIVERY)))
+    buttons += [QuickReply(say("order.change_button.payment", lang), change_payload(PAYMENT)), cancel_button(ctx)]
+    notice = ctx.state.slots.pop(NOTICE, None)
+    card = Card(label("title"), tuple(fields), "\n".join(footer), tuple(buttons))
+    return [Text(notice), card] if notice else [card]
+
+
+def _parse_confirm(ctx: TurnContext) -> str | None:
+    if tapped(ctx, CONFIRM) == CONFIRMED:
+        return CONFIRMED
+    if any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
+        _absorb(ctx, "order.updated")  # a change typed at the summary (「3通にしたい」)
+    if _TYPED_YES.match(unicodedata.normalize("NFKC", ctx.message.text or "").strip()):
+        raise SlotRejected("order.confirm_with_button")
+    return None
+
+
+def _finish(ctx: TurnContext) -> list[Reply]:
+    """Place the order and say how to pay; the form ends either way."""
+    profile, lang = ctx.core.profile, ctx.lang
+    item = _chosen_item(ctx)
+    slots = dict(ctx.state.slots)
+    ctx.state.end_form()
+    if item is None or ctx.state.student_id is None:
+        return [Text(say("order.not_identified", lang), (_start_button(ctx),))]
+    copies = int(slots.get(COPIES, 1)) if item.max_copies > 1 else 1
+    delivery = DeliveryMethod(slots[DELIVERY]) if slots.get(DELIVERY) else item.deliveries[0]
+    method = PaymentMethod(slots[PAYMENT])
+    try:
+        with ctx.core.transaction() as session:
+            student = session.get(Student, ctx.state.student_id)
+            if student is None:
+                ctx.state.student_id = None
+                return [Text(say("order.not_identified", lang), (_start_button(ctx),))]
+            placed = create_order(session, student=student, lines=[OrderLine(item.code, copies)], delivery=delivery,
+                                  payment=method, profile=profile, gateway=ctx.core.payments, now=ctx.now)
+            number, url = placed.order.number, placed.payment_url
+            konbini_number, deadline = placed.konbini_number, placed.deadline
+    except DomainError as refused:
+        log.info("order refused at placing: %s", refused)
+        return [Text(say("order.failed", lang, reason=explain(refused, lang, profile)), (_start_button(ctx),))]
+
+    placed_text = [say("order.placed", lang, number=number)]
+    if delivery is DeliveryMethod.WINDOW_PICKUP:
+        window = pickup_window_text(ctx.core.calendar.pickup_window(ctx.now), lang, profile)
+        placed_text.append(say("order.pickup_estimate", lang, window=window))
+        placed_text += [t("orders.window_pickup.bring_id", lang), t("orders.window_pickup.done_mail", lang)]
+    replies: list[Reply] = [Text("\n".join(placed_text))]
+    option = profile.payment_option(method)
+    if konbini_number:
+        brands = option.brands(lang) if option is not None and option.brands is not None else ""
+        konbini = say("order.konbini", lang, brands=brands, konbini_number=konbini_number,
+                      deadline=format_datetime(deadline, lang) if deadline else "-")
+        if option is not None and option.cash_only:
+            konbini += "\n" + say("order.cash_only", lang)
+        replies.append(Text(konbini))
+        if url:
+            replies.append(Link(say("order.konbini_link", lang), url))
+    elif url:
+        replies.append(Link(say("order.pay_link", lang), url,
+                            say("order.pay_online", lang, payment=payment_label(method, lang, profile))))
+    follow = (QuickReply(say("status.check_button", lang), intent_payload(Intent.ORDER_STATUS)),
+              basic.menu_button(lang))
+    replies.append(Text(say("order.after", lang), follow))
+    return replies
+
+
+def _start_button(ctx: TurnContext) -> QuickReply:
+    return QuickReply(say("order.start_button", ctx.lang), start_payload(ORDER))
+
+
+def _absorb(ctx: TurnContext, key: str) -> NoReturn:
+    """Take what a message about the order says for any question, then ask the open question again.
+
+    Raises:
+        SlotRejected: always: `key` (noted or updated), or the refusal of what was said.
+    """
+    before = {name: ctx.state.slots.get(name) for name in (ITEM, COPIES, DELIVERY, PAYMENT)}
+    _remember(ctx)
+    _adopt(ctx)
+    after = {name: ctx.state.slots.get(name) for name in (ITEM, COPIES, DELIVERY, PAYMENT)}
+    if after == before and ctx.state.slots.get(NOTICE):
+        raise SlotRejected("order.refused", reason=ctx.state.slots.pop(NOTICE))
+    raise SlotRejected(key)
+
+
+def _or_absorbed(parse: Callable[[TurnContext], Any]) -> Callable[[TurnContext], Any]:
+    """A parse that, when the message does not answer its question but restates the order with other answers
+    (「やっぱり成績証明書を3通で」), takes those instead of treating the message as a question about the order."""
+    def parse_or_absorb(ctx: TurnContext) -> Any:
+        value = parse(ctx)
+        if value is None and ctx.understanding.intent in ORDER_INTENTS \
+                and any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
+            _absorb(ctx, "order.noted")
+        return value
+    return parse_or_absorb
+
+
+def _needs_student(ctx: TurnContext) -> bool:
+    return ctx.state.student_id is None
+
+
+def _always(ctx: TurnContext) -> bool:
+    return True
+
+
+# The questions in order: name, ask, parse, needed.
+_STEPS: tuple[tuple[str, Callable[[TurnContext], list[Reply]], Callable[[TurnContext], Any],
+                    Callable[[TurnContext], bool]], ...] = (
+    (STUDENT, _ask_student, _or_absorbed(_parse_student), _needs_student),
+    (ITEM, _ask_item, _or_absorbed(_parse_item), _always),
+    (COPIES, _ask_copies, _or_absorbed(_parse_copies), _copies_needed),
+    (DELIVERY, _ask_delivery, _or_absorbed(_parse_delivery), _delivery_needed),
+    (PAYMENT, _ask_payment, _or_absorbed(_parse_payment), _always),
+    (CONFIRM, _ask_confirm, _parse_confirm, _always),
+)
+
+
+def _ask_open(name: str) -> Callable[[TurnContext], list[Reply]]:
+    """The ask of slot `name`, which asks the first open question instead when an answer taken meanwhile
+    (a change at the summary, an item that allows other deliveries) has moved it; the engine re-asks the slot
+    it was on after a refusal or a detour."""
+    def ask(ctx: TurnContext) -> list[Reply]:
+        step = next((step for step in _STEPS if step[0] not in ctx.state.slots and step[3](ctx)), None)
+        if step is None:
+            step = next(step for step in _STEPS if step[0] == name)
+        return step[1](ctx)
+    return ask
+
+
+_SLOTS = tuple(Slot(name, _ask_open(name), parse, needed) for name, _, parse, needed in _STEPS)
+
+
+def order_form() -> Form:
+    """The `order` form: student (unless identified), item, copies, delivery, payment, confirmation."""
+    return Form(name=ORDER, slots=_SLOTS, finish=_finish, prefill=_prefill)
+
+
+def start_order(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
+    """Begin the order form, unless a form is in progress (then this is a detour: offer it instead)."""
+    if ctx.state.form == ORDER:
+        return [Text(say("order.in_progress", ctx.lang))]
+    if ctx.state.form is not None:
+        return [Text(say("order.start_after", ctx.lang), (_start_button(ctx),))]
+    return forms.start(ORDER, ctx)
+
+
+def register(registry: HandlerRegistry, forms: FormEngine) -> None:
+    """Wire the order form and the two intents that start it: order_certificate and fee_items."""
+    forms.register(order_form())
+
+    def order_certificate(ctx: TurnContext) -> list[Reply]:
+        """Apply for a certificate: the order form, offering certificates first."""
+        return start_order(forms, ctx)
+
+    def fee_items(ctx: TurnContext) -> list[Reply]:
+        """Pay a fee (student ID reissue, parking, insurance): the order form, offering fee items first."""
+        return start_order(forms, ctx)
+
+    registry.register(Intent.ORDER_CERTIFICATE, order_certificate)
+    registry.register(Intent.FEE_ITEMS, fee_items)

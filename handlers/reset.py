@@ -1,0 +1,62 @@
+"""Forgotten second password: the service's own reset steps, and a form that mails the one-time reset URL.
+
+The reply to a reset request is the same whether or not the student exists or has an address on record
+(core.links.request_second_password_reset), so the chat never tells who is a student.
+"""
+
+from core.links import request_second_password_reset
+from handlers import basic
+from handlers.forms import Form, FormEngine, Slot, cancel_button, start_payload
+from handlers.messages import say
+from handlers.ordering import current_student, mentions_password, typed_student_number
+from handlers.registry import HandlerRegistry
+from handlers.replies import QuickReply, Reply, Text
+from handlers.turn import TurnContext
+from intents.types import Intent
+
+RESET = "reset"
+STUDENT_NUMBER = "student_number"
+
+
+def second_password_reset(ctx: TurnContext) -> list[Reply]:
+    """The guide's steps for a forgotten second password, with a button to have the reset URL mailed now."""
+    text = say("reset.steps", ctx.lang, minutes=ctx.core.profile.one_time_link_minutes)
+    if mentions_password(ctx):
+        text = say("reset.password_warning", ctx.lang) + "\n\n" + text
+    buttons = (QuickReply(say("reset.send_button", ctx.lang), start_payload(RESET)),
+               *basic.follow_ups(ctx.lang, Intent.SECOND_PASSWORD_RULES))
+    return [Text(text, buttons)]
+
+
+def _ask_number(ctx: TurnContext) -> list[Reply]:
+    return [Text(say("reset.ask_number", ctx.lang), (cancel_button(ctx),))]
+
+
+def _parse_number(ctx: TurnContext) -> str | None:
+    return typed_student_number(ctx, "reset")
+
+
+def _finish(ctx: TurnContext) -> list[Reply]:
+    """Ask the core to mail the reset URL and pass on its answer, which is the same for everyone."""
+    number = ctx.state.slots.get(STUDENT_NUMBER)
+    if number is None:  # an identified student is not asked
+        student = current_student(ctx)
+        number = student.student_number if student is not None else ""
+    ctx.state.end_form()
+    outcome = request_second_password_reset(ctx.core, number, ctx.lang)
+    return [Text(outcome.text, basic.follow_ups(ctx.lang, Intent.SECOND_PASSWORD_RULES))]
+
+
+def reset_form() -> Form:
+    """The `reset` form: the student number (unless the student is identified), then the reset mail."""
+    return Form(
+        name=RESET,
+        slots=(Slot(STUDENT_NUMBER, _ask_number, _parse_number, needed=lambda ctx: ctx.state.student_id is None),),
+        finish=_finish,
+    )
+
+
+def register(registry: HandlerRegistry, forms: FormEngine) -> None:
+    """Wire the reset form and the second_password_reset intent."""
+    forms.register(reset_form())
+    registry.register(Intent.SECOND_PASSWORD_RESET, second_password_reset)

@@ -1,0 +1,61 @@
+"""The second password's rules, and a check of a password pasted into the chat that never repeats it."""
+
+from core.i18n import t
+from core.masking import find_password_candidates
+from core.passwords import check_second_password
+from handlers import basic
+from handlers.messages import say
+from handlers.registry import HandlerRegistry
+from handlers.replies import Reply, Text
+from handlers.turn import TurnContext
+from intents.types import Intent
+
+# The guide's five rules, in the guide's order, as rule codes of core.passwords.
+GUIDE_RULES = ("too_short", "no_upper", "no_lower", "no_digit", "invalid_char")
+
+
+def pasted_passwords(ctx: TurnContext) -> list[str]:
+    """What in the message looks like a password someone pasted (never to be repeated in a reply)."""
+    return find_password_candidates(ctx.message.text or "", ctx.core.profile.student_number_pattern)
+
+
+def password_warning(ctx: TurnContext) -> str | None:
+    """A request not to share passwords in the chat when the message seems to hold one, else None."""
+    return say("rules.never_share", ctx.lang) if pasted_passwords(ctx) else None
+
+
+def _rules_text(ctx: TurnContext) -> str:
+    rules = "\n".join(basic.bullet(t(f"passwords.rules.{code}", ctx.lang), ctx.lang) for code in GUIDE_RULES)
+    return "\n".join((say("rules.intro", ctx.lang), rules, say("rules.fields", ctx.lang)))
+
+
+def _check_text(ctx: TurnContext, candidates: list[str]) -> str:
+    """Which rules each candidate breaks, naming candidates by position only."""
+    lines = [say("rules.checked", ctx.lang)]
+    for position, candidate in enumerate(candidates, start=1):
+        label = say("rules.candidate", ctx.lang, n=position) if len(candidates) > 1 else ""
+        broken = check_second_password(candidate)
+        if broken:
+            lines.append(label + say("rules.breaks", ctx.lang))
+            lines += [basic.bullet(t(f"passwords.rules.{code}", ctx.lang), ctx.lang) for code in broken]
+        else:
+            lines.append(label + say("rules.meets", ctx.lang))
+    return "\n".join(lines)
+
+
+def second_password_rules(ctx: TurnContext) -> list[Reply]:
+    """The guide's rules; a pasted password is checked against them but never shown, and the student is
+    told not to share passwords in the chat (the pipeline masks it in the stored transcript)."""
+    buttons = basic.follow_ups(ctx.lang, Intent.SECOND_PASSWORD_RESET, Intent.LOGIN_HELP)
+    candidates = pasted_passwords(ctx)
+    if not candidates:
+        return [Text(_rules_text(ctx) + "\n" + say("rules.change", ctx.lang), buttons)]
+    return [
+        Text(_check_text(ctx, candidates) + "\n\n" + say("rules.never_share", ctx.lang)),
+        Text(_rules_text(ctx), buttons),
+    ]
+
+
+def register(registry: HandlerRegistry) -> None:
+    """Wire second_password_rules."""
+    registry.register(Intent.SECOND_PASSWORD_RULES, second_password_rules)

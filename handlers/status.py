@@ -1,0 +1,247 @@
+"""Order status: by the order number in the message, the identified student's recent orders, or a small form.
+
+An order number is the key to its order (it is random and told only to whoever placed it). A student number
+is not: the recent orders of a student number are shown only to the conversation that student is identified
+in, and any other student number gets the same request for an order number, revealing nothing.
+"""
+
+import re
+import unicodedata
+
+from core.enums import DeliveryMethod, OrderStatus, PaymentStatus, Service
+from core.errors import OrderNotFound, UnknownItem
+from core.formatting import format_short, join_list
+from core.i18n import t
+from core.models import Order, Student
+from core.order_texts import delivery_label, describe, explain, status_label, summarize
+from core.orders import find_order, normalize_order_number, payment_state, recent_orders
+from handlers import basic
+from handlers.forms import Form, FormEngine, Slot, SlotRejected, cancel_button, set_payload, start_payload, tapped
+from handlers.messages import say
+from handlers.ordering import ORDER, current_student, typed_student_number
+from handlers.registry import HandlerRegistry
+from handlers.replies import Link, QuickReply, Reply, Text
+from handlers.turn import TurnContext
+from intents.types import Intent
+
+LOOKUP = "order_lookup"
+LOOKUP_SLOT = "lookup"
+MINE = "mine"  # the slot's value when the identified student gave their own student number
+RECENT_LIMIT = 5
+
+# Four and four letters or digits, as order numbers are shown (K7PM-3QXA) or typed (k7pm 3qxa, K7PM3QXA).
+_CANDIDATE = re.compile(r"(?<![0-9A-Za-z])([0-9A-Za-z]{4})([\s\-‐‑‒–—―−ー_.]?)([0-9A-Za-z]{4})(?![0-9A-Za-z])")
+# The service's fixed-wording mail that means "ready to collect" (the guide: read it as 「受取り可能」).
+_DONE_MAIL = re.compile(r"郵送対応完了|郵送対応|mailing\s+complete|mail(?:ed)?\s+complete|shipping\s+complete",
+                        re.IGNORECASE)
+
+
+def order_number_in(text: str) -> str | None:
+    """The first order number in a message, normalized (`K7PM-3QXA`), or None.
+
+    A run of eight letters without a digit or a hyphen counts only as the whole message, so that words such as
+    "payments" or "have them" are not read as order numbers; a run of mixed upper and lower case is more
+    likely a password than an order number, and is skipped.
+    """
+    plain = unicodedata.normalize("NFKC", text)
+    whole = plain.strip()
+    for match in _CANDIDATE.finditer(plain):
+        token, separator = match.group(0), match.group(2)
+        letters = [ch for ch in token if ch.isalpha()]
+        if any(ch.islower() for ch in letters) and any(ch.isupper() for ch in letters):
+            continue
+        number = normalize_order_number(token)
+        if number is None:
+            continue
+        if (separator and not separator.isspace()) or any(ch.isdigit() for ch in token) or token == whole:
+            return number
+    return None
+
+
+def asks_about_done_mail(text: str) -> bool:
+    """True if the message is about the 「郵送対応完了」 mail."""
+    return bool(_DONE_MAIL.search(unicodedata.normalize("NFKC", text)))
+
+
+def _window_hours(ctx: TurnContext) -> str:
+    return say("status.window_hours", ctx.lang, hours=basic.office_hours(ctx, Service.STUDENT_SUPPORT))
+
+
+def _meaning(ctx: TurnContext, order: Order) -> str:
+    """What the order's status means for the student, in the guide's words where it has them."""
+    lang, profile = ctx.lang, ctx.core.profile
+    payment = order.payments[-1] if order.payments else None
+    if order.status is OrderStatus.AWAITING_PAYMENT:
+        if payment is not None and payment_state(payment, ctx.now) is PaymentStatus.EXPIRED:
+            return say("status.meaning.expired", lang)
+        option = profile.payment_option(order.payment_method)
+        if payment is not None and payment.konbini_number:
+            brands = option.brands(lang) if option is not None and option.brands is not None else ""
+            return say("status.meaning.awaiting_payment_konbini", lang, brands=brands)
+        return say("status.meaning.awaiting_payment", lang)
+    if order.status is OrderStatus.READY:
+        return "\n".join([say("status.meaning.ready", lang), t("orders.window_pickup.done_mail", lang),
+                          t("orders.window_pickup.bring_id", lang), _window_hours(ctx)])
+    if order.status is OrderStatus.PRINTED:
+        return say("status.meaning.printed", lang, delivery=delivery_label(order.delivery_method, lang))
+    meaning = say(f"status.meaning.{order.status.value}", lang)
+    if order.status in (OrderStatus.PAID, OrderStatus.PROCESSING) \
+            and order.delivery_method is DeliveryMethod.WINDOW_PICKUP:
+        meaning += "\n" + t("orders.window_pickup.done_mail", lang)
+    return meaning
+
+
+def _order_replies(ctx: TurnContext, order: Order, buttons: tuple[QuickReply, ...]) -> list[Reply]:
+    """The order's summary and what its status means, with the payment link while it can still be paid."""
+    profile, lang = ctx.core.profile, ctx.lang
+    text = "\n\n".join([say("status.heading", lang),
+                        describe(summarize(order, profile, ctx.core.calendar), lang, profile), _meaning(ctx, order)])
+    replies: list[Reply] = [Text(text, buttons)]
+    payment = order.payments[-1] if order.payments else None
+    if order.status is OrderStatus.AWAITING_PAYMENT and payment is not None \
+            and payment_state(payment, ctx.now) is PaymentStatus.PENDING:
+        url = ctx.core.payments.payment_url(payment)
+        if url:
+            key = "order.konbini_link" if payment.konbini_number else "status.pay_link"
+            replies.append(Link(say(key, lang), url))
+    return replies
+
+
+def _follow_ups(ctx: TurnContext) -> tuple[QuickReply, ...]:
+    return basic.follow_ups(ctx.lang, Intent.CONTACT)
+
+
+def show_order(ctx: TurnContext, number: str) -> list[Reply]:
+    """The status of the order with this number.
+
+    Raises:
+        OrderNotFound: if there is no such order.
+    """
+    with ctx.core.transaction() as session:
+        order = find_order(session, number)
+        return _order_replies(ctx, order, _follow_ups(ctx))
+
+
+def _recent_line(ctx: TurnContext, order: Order) -> str:
+    lang = ctx.lang
+    items = join_list([say("status.item_copies", lang, item=_item_name(ctx, item.item_code), copies=item.copies)
+                       for item in order.items], lang)
+    return say("status.recent_line", lang, number=order.number, date=format_short(order.created_at, lang),
+               items=items, status=status_label(order.status, lang))
+
+
+def _item_name(ctx: TurnContext, code: str) -> str:
+    try:
+        return ctx.core.profile.catalog.get(code).name(ctx.lang)
+    except UnknownItem:  # an item since removed from the profile still shows its code
+        return code
+
+
+def recent(ctx: TurnContext, student: Student) -> list[Reply]:
+    """The student's newest order in full, and their other recent orders in one line each."""
+    with ctx.core.transaction() as session:
+        orders = recent_orders(session, student, limit=RECENT_LIMIT)
+        if not orders:
+            start = QuickReply(say("status.order_button", ctx.lang), start_payload(ORDER))
+            return [Text(say("status.recent_none", ctx.lang), (start, basic.menu_button(ctx.lang)))]
+        buttons = _follow_ups(ctx)
+        if len(orders) > 1:
+            buttons = (QuickReply(say("status.details_button", ctx.lang), start_payload(LOOKUP)), *buttons)
+        replies = _order_replies(ctx, orders[0], buttons)
+        if len(orders) > 1:
+            others = [say("status.recent_more", ctx.lang), *(_recent_line(ctx, order) for order in orders[1:])]
+            first = replies[0]
+            assert isinstance(first, Text)
+            replies[0] = Text(first.text + "\n\n" + "\n".join(others), first.quick_replies)
+        return replies
+
+
+def _done_mail(ctx: TurnContext) -> str:
+    """What the 「郵送対応完了」 mail means: ready to collect at the 学生支援課 window, with the student ID."""
+    lang, profile = ctx.lang, ctx.core.profile
+    ready = t("orders.window_pickup.ready", lang, ready_at=f"{profile.pickup.ready_at:%H:%M}",
+              cutoff=f"{profile.pickup.cutoff:%H:%M}")
+    return "\n".join([say("status.done_mail_heading", lang), t("orders.window_pickup.done_mail", lang),
+                      t("orders.window_pickup.bring_id", lang), _window_hours(ctx), ready])
+
+
+def order_status(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
+    """Answer a status question: by order number, the identified student's orders, or ask for the number."""
+    text = ctx.message.text or ""
+    number = order_number_in(text)
+    if number is not None:
+        try:
+            return show_order(ctx, number)
+        except OrderNotFound as missing:
+            reply = Text(say("status.not_found", ctx.lang, reason=explain(missing, ctx.lang, ctx.core.profile)))
+            return [reply, *forms.start(LOOKUP, ctx)] if ctx.state.form is None else [reply]
+    done_mail = _done_mail(ctx) if asks_about_done_mail(text) else None
+    student = current_student(ctx)
+    if student is not None:
+        return ([Text(done_mail)] if done_mail else []) + recent(ctx, student)
+    check = QuickReply(say("status.check_button", ctx.lang), start_payload(LOOKUP))
+    if done_mail:
+        return [Text(done_mail + "\n\n" + say("status.done_mail_check", ctx.lang), (check, *_follow_ups(ctx)))]
+    if ctx.state.form is not None:  # a detour from another form: offer the lookup instead of taking over
+        return [Text(say("status.start_after", ctx.lang), (check,))]
+    return forms.start(LOOKUP, ctx)
+
+
+# --- the lookup form ------------------------------------------------------------------------------------------
+
+
+def _ask_lookup(ctx: TurnContext) -> list[Reply]:
+    buttons: list[QuickReply] = []
+    student = current_student(ctx)
+    if student is not None:
+        with ctx.core.transaction() as session:
+            buttons = [QuickReply(order.number, set_payload(LOOKUP_SLOT, order.number))
+                       for order in recent_orders(session, student, limit=RECENT_LIMIT)]
+    return [Text(say("status.ask_number", ctx.lang), (*buttons, cancel_button(ctx)))]
+
+
+def _parse_lookup(ctx: TurnContext) -> str | None:
+    text = ctx.message.text or ""
+    number = tapped(ctx, LOOKUP_SLOT) or order_number_in(text)
+    if number is not None:
+        with ctx.core.transaction() as session:
+            try:
+                return find_order(session, number).number
+            except OrderNotFound as missing:
+                raise SlotRejected("status.not_found",
+                                   reason=explain(missing, ctx.lang, ctx.core.profile)) from None
+    student_number = typed_student_number(ctx, "status")
+    if student_number is None:
+        return None
+    student = current_student(ctx)
+    if student is not None and student.student_number == student_number:
+        return MINE
+    raise SlotRejected("status.need_order_number")
+
+
+def _finish_lookup(ctx: TurnContext) -> list[Reply]:
+    value = ctx.state.slots.get(LOOKUP_SLOT)
+    ctx.state.end_form()
+    student = current_student(ctx)
+    if value == MINE and student is not None:
+        return recent(ctx, student)
+    try:
+        return show_order(ctx, str(value))
+    except OrderNotFound as missing:
+        return [Text(say("status.not_found", ctx.lang, reason=explain(missing, ctx.lang, ctx.core.profile)))]
+
+
+def lookup_form() -> Form:
+    """The `order_lookup` form: one question, an order number (or the identified student's own number)."""
+    return Form(name=LOOKUP, slots=(Slot(LOOKUP_SLOT, _ask_lookup, _parse_lookup),), finish=_finish_lookup)
+
+
+def register(registry: HandlerRegistry, forms: FormEngine) -> None:
+    """Wire the lookup form and the order_status intent."""
+    forms.register(lookup_form())
+
+    def order_status_handler(ctx: TurnContext) -> list[Reply]:
+        """The status of an order (see `order_status`)."""
+        return order_status(forms, ctx)
+
+    registry.register(Intent.ORDER_STATUS, order_status_handler)
