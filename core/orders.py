@@ -170,7 +170,7 @@ def quote(*, student: Student, lines: Sequence[OrderLine], delivery: DeliveryMet
         if isinstance(copies, bool) or not isinstance(copies, int) or not 1 <= copies <= item.max_copies:
             raise InvalidOrderLine("copies_out_of_range", item_code=item.code,
                                    copies=copies if isinstance(copies, int) else 0, max_copies=item.max_copies)
-        _check_eligible(item, student, profile)
+        check_eligible(item, student, profile)
         if delivery_method not in item.deliveries:
             raise DeliveryNotAllowed(item.code, delivery_method.value, tuple(d.value for d in item.deliveries))
         quoted.append(QuoteLine(item=item, copies=copies, unit_price_yen=item.price_yen))
@@ -199,7 +199,13 @@ def _delivery_method(delivery: DeliveryMethod | str, lines: Sequence[OrderLine],
         raise DeliveryNotAllowed(item.code, str(delivery), tuple(d.value for d in item.deliveries)) from None
 
 
-def _check_eligible(item: CatalogItem, student: Student, profile: UniversityProfile) -> None:
+def check_eligible(item: CatalogItem, student: Student, profile: UniversityProfile) -> None:
+    """Refuse an item the student may not order, as `quote` does (the bot checks before asking further).
+
+    Raises:
+        NotEligible: the item's min_year is above the student's year (reason "min_year"), or a
+            final-year-only item for a student not in their department's final year ("final_year_only").
+    """
     if item.min_year is not None and student.year < item.min_year:
         raise NotEligible(item.code, "min_year", required_year=item.min_year, student_year=student.year)
     if item.final_year_only:
