@@ -2,6 +2,8 @@
 with the state and a masked transcript saved after every turn."""
 
 import logging
+import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
@@ -9,12 +11,14 @@ from bot.locks import ConversationLocks
 from core.conversations import ConversationState, load_state, record, save_state
 from core.enums import Language
 from core.masking import find_password_candidates
+from core.orders import normalize_order_number
 from core.services import Core
 from handlers import basic
 from handlers.forms import FormEngine
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
+from handlers.status import order_number_in
 from handlers.turn import IncomingMessage, TurnContext
 from intents.types import Intent, Understanding
 
@@ -111,8 +115,16 @@ class Pipeline:
             lang = message.lang_hint or state.lang or state.last_lang or Language.JA
             return Understanding(text="", intent=intent or Intent.OUT_OF_SCOPE, confidence=1.0, candidates=(),
                                  entities=(), lang=lang)
-        understanding = self.understander.understand((message.text or "")[:MAX_TEXT_CHARS], now=now)
-        state.last_lang = understanding.lang
+        text = (message.text or "")[:MAX_TEXT_CHARS]
+        understanding = self.understander.understand(text, now=now)
+        if understanding.intent is Intent.OUT_OF_SCOPE and order_number_in(text):
+            # A bare order number is a status question; the classifier has no words to go on.
+            understanding = replace(understanding, intent=Intent.ORDER_STATUS, confidence=1.0)
+        if has_language_signal(text, understanding):
+            state.last_lang = understanding.lang
+        elif state.lang or state.last_lang:
+            # "24M1001" or "2" says nothing about the language: keep the conversation's.
+            understanding = replace(understanding, lang=state.lang or state.last_lang)
         return understanding
 
     def _save(self, ctx: TurnContext, replies: list[Reply]) -> None:
@@ -133,6 +145,24 @@ class Pipeline:
         except Exception:
             # The student still gets the answer; what could not be stored is logged, not lost silently.
             log.exception("conversation %s: saving the turn failed", message.conversation_id)
+
+
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_ORDER_NUMBER_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{4}[\s\-‐ー]?[0-9A-Za-z]{4}(?![0-9A-Za-z])")
+
+
+def has_language_signal(text: str, understanding: Understanding) -> bool:
+    """True if the message has Japanese script or English words outside its entities and order numbers."""
+    residual = list(text)
+    spans = [(entity.start, entity.end) for entity in understanding.entities]
+    # An order number with a digit (so not an English word such as "payments") says nothing about language.
+    spans += [match.span() for match in _ORDER_NUMBER_LIKE.finditer(text)
+              if normalize_order_number(match.group()) and any(ch.isdigit() for ch in match.group())]
+    for start, end in spans:
+        residual[start:end] = [" "] * (end - start)
+    rest = "".join(residual)
+    return bool(_JAPANESE.search(rest) or _LATIN_WORD.search(rest))
 
 
 def reply_text(reply: Reply) -> str:

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from bot.pipeline import Pipeline
-from bot.wiring import build_forms, build_registry
+from bot.wiring import build_handlers
 from core import migrate
 from core.models import Student
 from core.profile import ProfileError
@@ -66,4 +66,4 @@ def build_pipeline(core: Core, settings: Settings) -> Pipeline:
     """The conversation pipeline with the trained intent model (trained now if missing or stale)."""
     from intents import load_understander  # imported here: loading the model is start-up work
 
-    return Pipeline(core, load_understander(settings.nlu_model_path), build_registry(), build_forms())
+    return Pipeline(core, load_understander(settings.nlu_model_path), *build_handlers())

@@ -10,25 +10,11 @@ TOPIC_MODULES = (basic, login, rules, email, money, pickup, info)
 FORM_MODULES = (ordering, reset, status)
 
 
-def _register_form_modules(registry: HandlerRegistry, forms: FormEngine) -> None:
-    for module in FORM_MODULES:
-        module.register(registry, forms)
-
-
-def build_registry() -> HandlerRegistry:
-    """Every handler module registers its handlers here, once; a duplicate fails at start-up."""
-    registry = HandlerRegistry()
+def build_handlers() -> tuple[HandlerRegistry, FormEngine]:
+    """Every handler and form, each registered once; a duplicate fails at start-up."""
+    registry, forms = HandlerRegistry(), FormEngine()
     for module in TOPIC_MODULES:
         module.register(registry)
-    # The form modules' intent handlers start their forms through the engine they were registered with; a
-    # form in progress lives in the conversation state, so build_forms()'s engine (which holds the same
-    # forms) continues it on the next turn.
-    _register_form_modules(registry, FormEngine())
-    return registry
-
-
-def build_forms() -> FormEngine:
-    """Every guided form, registered once."""
-    forms = FormEngine()
-    _register_form_modules(HandlerRegistry(), forms)
-    return forms
+    for module in FORM_MODULES:
+        module.register(registry, forms)
+    return registry, forms

@@ -203,9 +203,9 @@ def understander(nlu_model: IntentModel) -> Understander:
 def pipeline_for(understander) -> Callable[[Core], object]:
     """Builds the full conversation pipeline for a core."""
     from bot.pipeline import Pipeline
-    from bot.wiring import build_forms, build_registry
+    from bot.wiring import build_handlers
 
-    return lambda core: Pipeline(core, understander, build_registry(), build_forms())
+    return lambda core: Pipeline(core, understander, *build_handlers())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels import terminal, web
-from bot.wiring import build_registry
+from bot.wiring import build_handlers
 from handlers import basic
 from handlers.registry import DuplicateHandler, HandlerRegistry
 from handlers.replies import REPLY_KINDS, Card, Link, QuickReply, Text
@@ -31,7 +31,8 @@ def test_registering_an_intent_twice_fails_at_startup():
 
 
 def test_the_composition_root_builds():
-    assert build_registry().intents()
+    registry, forms = build_handlers()
+    assert registry.intents() and forms.names() >= {"order", "reset", "order_lookup"}
 
 
 SAMPLES = {

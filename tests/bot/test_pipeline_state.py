@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.pipeline import Pipeline
-from bot.wiring import build_forms, build_registry
+from bot.wiring import build_handlers
 from core.conversations import load_state
 from core.models import TranscriptEntry
 from handlers.turn import Channel, IncomingMessage
@@ -95,6 +95,28 @@ def test_two_processes_take_turns_on_postgresql(core, understander):
     if core.engine.dialect.name != "postgresql":
         pytest.skip("several processes share a conversation only on PostgreSQL; SQLite runs one process")
     # Two pipelines do not share thread locks, like two web workers: only the advisory lock orders them.
-    pipelines = [Pipeline(core, understander, build_registry(), build_forms()) for _ in range(2)]
+    pipelines = [Pipeline(core, understander, *build_handlers()) for _ in range(2)]
     concurrent_misses(pipelines)
     assert state_of(core).misses == 6
+
+
+@pytest.mark.parametrize("bare", ["24M1001", "2", "k7pm-3qxa", "２４Ｍ１００１"])
+def test_a_message_without_words_keeps_the_conversation_language(core, pipeline_for, bare):
+    pipeline = pipeline_for(core)
+    say(pipeline, "問い合わせ先を教えてください")
+    replies = say(pipeline, bare)
+    assert state_of(core).last_lang.value == "ja"
+    assert not any("Student Support Division" in getattr(reply, "text", "") for reply in replies)
+
+
+def test_an_english_conversation_stays_english_for_a_bare_number(core, pipeline_for):
+    pipeline = pipeline_for(core)
+    say(pipeline, "I forgot my second password")
+    say(pipeline, "25M1002")
+    assert state_of(core).last_lang.value == "en"
+
+
+def test_a_typed_order_number_asks_for_its_status(core, pipeline_for):
+    replies = say(pipeline_for(core), "注文番号はK7PM-3QXAです")
+    text = "\n".join(getattr(reply, "text", "") for reply in replies)
+    assert "K7PM-3QXA" in text and "理解できませんでした" not in text
