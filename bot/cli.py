@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.runtime import StartupError, build_pipeline, load_settings, prepare
+from bot.runtime import StartupError, build_pipeline, load_channel_settings, load_settings, prepare
 
 if TYPE_CHECKING:
     from bot.pipeline import Pipeline
@@ -44,13 +44,15 @@ def serve(host: str, port: int | None) -> None:
     try:
         settings = load_settings()
         _configure_logging(settings.log_level)
+        channel_settings = load_channel_settings()
         core = prepare(settings)
         pipeline = build_pipeline(core, settings)
         port = port or int(os.environ.get("PORT", "8000"))
     except (StartupError, ValueError) as error:
         _fail(error)
     click.echo(f"madoguchi is serving on http://{host}:{port}  (mail outbox: {settings.outbox_dir})")
-    uvicorn.run(create_app(core, pipeline), host=host, port=port, log_config=None, proxy_headers=True)
+    app = create_app(core, pipeline, channel_settings=channel_settings, run_worker=True)
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
 
 
 @main.command()

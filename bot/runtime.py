@@ -1,11 +1,14 @@
 """Start-up: read settings, prepare the database on first run, and build the core and the pipeline."""
 
 import logging
+from typing import TypeVar
 
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from sqlalchemy import func, select
 
 from bot.pipeline import Pipeline
+from bot.settings import ChannelSettings
 from bot.wiring import build_handlers
 from core import migrate
 from core.models import Student
@@ -27,8 +30,24 @@ def load_settings() -> Settings:
     Raises:
         StartupError: naming each bad setting by its environment variable.
     """
+    return _read(Settings)
+
+
+def load_channel_settings() -> ChannelSettings:
+    """LINE and Slack settings from the environment and .env.
+
+    Raises:
+        StartupError: naming each bad setting by its environment variable.
+    """
+    return _read(ChannelSettings)
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def _read(kind: type[SettingsT]) -> SettingsT:
     try:
-        return Settings()
+        return kind()
     except ValidationError as exc:
         problems = "; ".join(
             f"{'_'.join(str(part) for part in error['loc']).upper()}: {error['msg']}" for error in exc.errors()

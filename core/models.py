@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UTCDateTime
@@ -159,3 +159,60 @@ class TranscriptEntry(Base):
     intent: Mapped[str | None] = mapped_column(String(32))
     confidence: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class InboundEvent(Base):
+    """A webhook event stored before it is acknowledged, so it is never lost and is handled once.
+
+    `parts` holds the rendered API calls of the answer (JSON) once the conversation has handled the event,
+    and `sent_parts` how many of them were delivered: a retry resends only the rest and never re-runs the
+    conversation turn.
+    """
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("channel", "event_id", name="uq_inbound_events_channel_event"),
+                      Index("ix_inbound_events_due", "status", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str] = mapped_column(String(128))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, processing, done, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    parts: Mapped[str | None] = mapped_column(Text)
+    sent_parts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ChannelAccount(Base):
+    """A chat user on LINE or Slack, and the student linked to them once they have proved who they are."""
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_channel_accounts_channel_external"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))  # LINE userId or Slack user ID
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="SET NULL"), index=True)
+    following: Mapped[bool] = mapped_column(Boolean, default=True)  # False after a LINE unfollow
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AccountLinkNonce(Base):
+    """A single-use nonce of LINE's account-link flow: issued after the student signs in on our page."""
+
+    __tablename__ = "account_link_nonces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,18 +1,22 @@
 """The Starlette application: routes from each page module, security headers and error pages."""
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.inbox import Inbox
 from bot.pipeline import Pipeline
+from bot.settings import ChannelSettings
 from bot.web import chat, links, payments
 from core.services import Core
 
@@ -63,17 +67,55 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-def create_app(core: Core, pipeline: Pipeline | None = None) -> Starlette:
-    """The web app for one core and its conversation pipeline."""
+def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings: ChannelSettings | None = None,
+               inbox: Inbox | None = None, run_worker: bool = False) -> Starlette:
+    """The web app for one core and its conversation pipeline, with the LINE and Slack webhooks whose
+    credentials are set; `run_worker` starts the inbox worker with the app (tests drain it themselves)."""
+    channel_settings = channel_settings or ChannelSettings(_env_file=None)  # type: ignore[call-arg]
+    inbox = inbox or Inbox(core)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *chat.routes(),
         *links.routes(),
         *payments.routes(),
+        *channel_routes(core, pipeline, channel_settings, inbox),
         Mount("/static", app=StaticFiles(directory=WEB / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)])
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if run_worker:
+            inbox.start()
+        try:
+            yield
+        finally:
+            if run_worker:
+                inbox.stop()
+
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.core = core
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
     app.state.pipeline = pipeline  # None only in page tests that never chat
+    app.state.channel_settings = channel_settings
+    app.state.inbox = inbox
     return app
+
+
+def channel_routes(core: Core, pipeline: Pipeline | None, settings: ChannelSettings, inbox: Inbox) -> list[BaseRoute]:
+    """The webhooks of the channels whose credentials are set, each registered with the inbox."""
+    routes: list[BaseRoute] = []
+    if pipeline is None:
+        return routes
+    if settings.line_enabled:
+        from bot.channels.line import LineChannel  # the SDK is imported only when the channel is used
+
+        line = LineChannel(core, pipeline, settings)
+        inbox.register(line)
+        routes += line.routes()
+    if settings.slack_enabled:
+        from bot.channels.slack import SlackChannel
+
+        slack = SlackChannel(core, pipeline, settings)
+        inbox.register(slack)
+        routes += slack.routes()
+    return routes

@@ -121,3 +121,10 @@ def test_links_send_reset_mails_a_registered_student_and_answers_alike_for_anyon
     assert len(mails) == 1
     body = mails[0].read_bytes()
     assert b"/links/" in body
+
+
+def test_a_bad_channel_setting_stops_start_up_naming_it(tmp_path):
+    result = subprocess.run([MADOGUCHI, "serve"], capture_output=True, text=True, timeout=60, check=False,
+                            env=clean_env(tmp_path, LINE_API_BASE_URL="api.line.me"))
+    assert result.returncode == 2
+    assert "LINE_API_BASE_URL" in result.stderr
