@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from bot.locks import ConversationLocks
-from core.conversations import ConversationState, load_state, record, save_state
+from core.conversations import ConversationState, linked_student_id, load_state, record, save_state
 from core.enums import Language
 from core.masking import find_password_candidates
 from core.orders import normalize_order_number
@@ -58,6 +58,9 @@ class Pipeline:
             now = self.core.now()
             with self.core.transaction() as session:
                 state = load_state(session, message.conversation_id, message.channel.value, message.user_id, now)
+                # A linked account stays identified after the conversation's state has expired.
+                state.student_id = state.student_id or linked_student_id(session, message.channel.value,
+                                                                         message.user_id)
             understanding = self._understand(message, now, state)
             if message.lang_hint:  # the student chose a language (the web page's switch)
                 state.lang = message.lang_hint

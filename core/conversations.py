@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.enums import Language
 from core.masking import mask_secrets
-from core.models import Conversation, TranscriptEntry
+from core.models import ChannelAccount, Conversation, TranscriptEntry
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ def load_state(session: Session, conversation_id: str, channel: str, user_id: st
         misses=int(data.get("misses", 0)), student_id=row.student_id, last_intent=data.get("last_intent"),
         last_lang=Language(data["last_lang"]) if data.get("last_lang") else None,
     )
+
+
+def linked_student_id(session: Session, channel: str, external_id: str) -> int | None:
+    """The student linked to a chat account (LINE account linking), or None."""
+    return session.scalars(select(ChannelAccount.student_id).where(
+        ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)).first()
 
 
 def save_state(session: Session, state: ConversationState, now: datetime) -> None:

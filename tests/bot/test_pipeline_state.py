@@ -120,3 +120,22 @@ def test_a_typed_order_number_asks_for_its_status(core, pipeline_for):
     replies = say(pipeline_for(core), "注文番号はK7PM-3QXAです")
     text = "\n".join(getattr(reply, "text", "") for reply in replies)
     assert "K7PM-3QXA" in text and "理解できませんでした" not in text
+
+
+def test_a_linked_chat_account_stays_identified_after_the_state_expires(core, clock, pipeline_for):
+    from core.models import ChannelAccount
+    from core.students import create_student
+
+    with core.transaction() as session:
+        student = create_student(session, student_number="24M1001", department="medicine", year=3, now=core.now())
+        session.add(ChannelAccount(channel="line", external_id="U123", student_id=student.id, following=True,
+                                   linked_at=core.now(), created_at=core.now(), updated_at=core.now()))
+    pipeline = pipeline_for(core)
+    message = IncomingMessage(channel=Channel.LINE, user_id="U123", conversation_id="line:U123",
+                              text="成績証明書を申請したい")
+    clock.advance(hours=2)
+    replies = pipeline.handle(message)
+    text = "\n".join(getattr(reply, "text", "") for reply in replies)
+    assert "学籍番号（例" not in text  # the order form does not ask who the student is
+    with core.transaction() as session:
+        assert load_state(session, "line:U123", "line", "U123", core.now()).student_id == student.id
