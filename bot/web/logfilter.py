@@ -1,4 +1,5 @@
-"""A logging filter that keeps one-time link tokens out of every log line, access logs included."""
+"""A logging filter that keeps one-time tokens out of every log line, access logs included: mailed link
+tokens (/links/<token>) and LINE account-linking tokens and nonces (?linkToken=…, &nonce=…)."""
 
 import logging
 import re
@@ -7,6 +8,8 @@ from collections.abc import Mapping
 # Everything after /links/ up to the next path, query or quoting boundary is the secret.
 _LINK_PATH = re.compile(r"(/links/)[^/?#\s\"'<>]+")
 REPLACEMENT = r"\1[token]"
+_QUERY_SECRET = re.compile(r"((?:linkToken|nonce)=)[^&#\s\"'<>]+")
+_MARKERS = ("/links/", "linkToken=", "nonce=")
 
 # Loggers whose own records carry request URLs: uvicorn's access log (the path is in the args tuple),
 # uvicorn's error log, and httpx, which logs every URL it requests.
@@ -15,7 +18,7 @@ URL_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn", "httpx", "starlette
 
 def redact(text: str) -> str:
     """`GET /links/AbC…xyz?lang=ja` → `GET /links/[token]?lang=ja`."""
-    return _LINK_PATH.sub(REPLACEMENT, text)
+    return _QUERY_SECRET.sub(r"\1[token]", _LINK_PATH.sub(REPLACEMENT, text))
 
 
 class LinkTokenFilter(logging.Filter):
@@ -38,7 +41,7 @@ def _redact_arg(value: object) -> object:
     if isinstance(value, (int, float)) or value is None:
         return value
     text = value if isinstance(value, str) else str(value)
-    if "/links/" not in text:
+    if not any(marker in text for marker in _MARKERS):
         return value  # untouched, so non-string arguments keep their type for the format string
     return redact(text)
 

@@ -274,3 +274,11 @@ def test_redact_leaves_other_paths_alone():
 def test_install_is_idempotent(log_filters):
     install_log_filters()
     assert logging.getLogger("uvicorn.access").filters.count(install_log_filters()) == 1
+
+
+def test_redact_hides_line_link_tokens_and_nonces():
+    line = ("GET /line/link?linkToken=AbCdEf123456&lang=ja HTTP/1.1 → 303 "
+            "/dialog/bot/accountLink?linkToken=x9&nonce=N0nce42")
+    redacted = redact(line)
+    assert "AbCdEf123456" not in redacted and "N0nce42" not in redacted and "x9&" not in redacted
+    assert "linkToken=[token]&lang=ja" in redacted and "nonce=[token]" in redacted

@@ -1,0 +1,407 @@
+"""The LINE channel: the signed webhook, each stored event turned into one turn, the answer sent by the
+Messaging API (reply token while fresh, else push with a retry key).
+
+The webhook only verifies, stores and acknowledges; the inbox worker calls `prepare` (the turn, rendered
+into API calls that are stored) and then `send` for each call. See bot/inbox.py.
+"""
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from linebot.v3 import SignatureValidator
+from linebot.v3.messaging import (
+    ApiClient,
+    ApiException,
+    Configuration,
+    MessagingApi,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
+)
+from linebot.v3.webhooks import (
+    AccountLinkEvent,
+    Event,
+    EventMode,
+    FollowEvent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+    UnfollowEvent,
+    UnsendEvent,
+    UserSource,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.channels import line_linking as linking
+from bot.channels import line_render
+from bot.inbox import Inbox, PermanentFailure, RetryAfter
+from bot.pipeline import Pipeline
+from bot.settings import ChannelSettings
+from core.conversations import load_state
+from core.enums import Language
+from core.masking import mask_token
+from core.services import Core
+from handlers import basic
+from handlers.messages import say
+from handlers.replies import Link, QuickReply, Reply, Text
+from handlers.turn import Channel, IncomingMessage
+from intents.types import Intent
+
+log = logging.getLogger(__name__)
+
+# Event types that are stored and answered (or recorded); any other type is logged and acknowledged.
+HANDLED_EVENTS = frozenset({"message", "postback", "follow", "unfollow", "accountLink", "unsend"})
+MAX_BODY_BYTES = 1_000_000
+# LINE accepts a reply token for about a minute after the event; past this we push instead.
+REPLY_TOKEN_TTL = timedelta(seconds=50)
+LOADING_SECONDS = 20  # 5 to 60, a multiple of 5; the animation ends when our answer arrives
+DEFAULT_RETRY_AFTER = 30.0  # seconds, when a 429 names no Retry-After
+REQUEST_TIMEOUT = 10.0  # seconds per Messaging API call; a timeout is retried by the inbox
+# Fixed, so that a retry after a crash derives the same X-Line-Retry-Key for the same event and part.
+RETRY_KEY_NAMESPACE = uuid.UUID("6f1b7c2e-3a5d-4e8f-9b0a-1c2d3e4f5a6b")
+GREET_PAYLOAD = f"intent:{Intent.GREET.value}"
+
+
+class LineApiError(Exception):
+    """A Messaging API call failed in a way worth retrying (5xx, or an answer we could not read)."""
+
+
+class _ReplyTokenRefused(Exception):
+    """The reply token was used up or had expired: the same messages go by push instead."""
+
+
+def retry_key(webhook_event_id: str, index: int) -> str:
+    """The X-Line-Retry-Key of one part of an event's answer: the same on every attempt, in any process."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{webhook_event_id}:{index}"))
+
+
+def event_time(payload: dict[str, Any]) -> datetime:
+    """When LINE says the event happened (its `timestamp`, milliseconds since the epoch)."""
+    return datetime.fromtimestamp(int(payload["timestamp"]) / 1000, tz=UTC)
+
+
+class LineChannel:
+    """LINE's webhook, its processor for the inbox, and the account-link page."""
+
+    channel = Channel.LINE.value
+
+    def __init__(self, core: Core, pipeline: Pipeline, settings: ChannelSettings) -> None:
+        """Build the channel; no call is made to LINE until an event needs one.
+
+        Raises:
+            ValueError: if the LINE credentials are not set.
+        """
+        if not (settings.line_channel_secret and settings.line_channel_access_token):
+            raise ValueError("LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN must both be set")
+        self.core, self.pipeline, self.settings = core, pipeline, settings
+        self._validator = SignatureValidator(settings.line_channel_secret)
+        configuration = Configuration(host=settings.line_api_base_url.rstrip("/"),
+                                      access_token=settings.line_channel_access_token)
+        configuration.retries = 0  # the inbox retries, with backoff and a retry key; urllib3 must not
+        self.api = MessagingApi(ApiClient(configuration))
+        self.link_page = linking.LinkPage(core, settings)
+        self._handlers: dict[type, Callable[[Any, dict[str, Any], bool], list[Reply]]] = {
+            MessageEvent: self._on_message,
+            PostbackEvent: self._on_postback,
+            FollowEvent: self._on_follow,
+            UnfollowEvent: self._on_unfollow,
+            AccountLinkEvent: self._on_account_link,
+            UnsendEvent: self._on_unsend,
+        }
+
+    def routes(self) -> list[BaseRoute]:
+        """The webhook and the account-link page."""
+        return [Route("/line/webhook", self.webhook, methods=["POST"], name="line_webhook"),
+                Route("/line/link", self.link_page.endpoint, methods=["GET", "POST"], name="line_link")]
+
+    # --- the webhook --------------------------------------------------------------------------------------
+
+    async def webhook(self, request: Request) -> Response:
+        """Verify the signature, store each event we handle, answer 200; the inbox worker does the rest."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return PlainTextResponse("body too large", status_code=413)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return PlainTextResponse("body too large", status_code=413)
+        signature = request.headers.get("x-line-signature", "")
+        try:
+            text = body.decode("utf-8")  # LINE signs and sends UTF-8; the SDK's validator takes text
+        except UnicodeDecodeError:
+            return PlainTextResponse("body is not UTF-8", status_code=400)
+        if not signature or not self._validator.validate(text, signature):
+            log.warning("LINE webhook: %s signature, request refused", "wrong" if signature else "missing")
+            return PlainTextResponse("invalid signature", status_code=400)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return PlainTextResponse("body is not JSON", status_code=400)
+        if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+            return PlainTextResponse("body has no events list", status_code=400)
+        inbox = request.app.state.inbox
+        try:
+            for event in data["events"]:
+                await self._store(inbox, event)
+        except SQLAlchemyError:
+            # Not the sender's fault and nothing stored: LINE redelivers after a non-2xx answer.
+            log.exception("LINE webhook: could not store the events")
+            return PlainTextResponse("try again later", status_code=503)
+        return PlainTextResponse("OK")
+
+    async def _store(self, inbox: Inbox, event: Any) -> None:
+        kind = event.get("type") if isinstance(event, dict) else None
+        event_id = event.get("webhookEventId") if isinstance(event, dict) else None
+        if kind not in HANDLED_EVENTS:
+            log.info("LINE webhook: %s event %s acknowledged, not handled", kind, event_id)
+            return
+        if not isinstance(event_id, str) or not event_id or not isinstance(event.get("timestamp"), int):
+            log.warning("LINE webhook: %s event without webhookEventId or timestamp ignored", kind)
+            return
+        if not await run_in_threadpool(inbox.accept, self.channel, event_id, event):
+            log.info("LINE webhook: event %s seen before (redelivery: %s)", event_id,
+                     (event.get("deliveryContext") or {}).get("isRedelivery"))
+
+    # --- prepare: one stored event → the API calls of its answer -----------------------------------------
+
+    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+        """Run the event's turn and render the answer as API calls ([] when nothing is to be sent)."""
+        try:
+            event = Event.from_dict(payload)
+        except ValueError:
+            log.exception("LINE event %s could not be read; nothing sent", payload.get("webhookEventId"))
+            return []
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            log.info("LINE %s event %s not handled", payload.get("type"), payload.get("webhookEventId"))
+            return []
+        active = event.mode != EventMode.STANDBY
+        replies = handler(event, payload, active)
+        if not active:
+            log.info("LINE %s event %s in standby mode: nothing sent", payload.get("type"),
+                     payload.get("webhookEventId"))
+            return []
+        return line_render.to_parts(replies)
+
+    def _on_message(self, event: MessageEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
+        user_id = _user_of(event)
+        if not active:
+            return []
+        if user_id is None:
+            return [_one_to_one_only()]
+        if not isinstance(event.message, TextMessageContent):
+            lang = self._lang(user_id)
+            return [Text(say("line.text_only", lang), basic.main_menu(lang))]
+        typed = linking.typed_action(event.message.text)
+        if typed is not None:
+            return self._linking(typed[0], user_id, typed[1])
+        self._show_loading(user_id, payload)
+        return self._turn(user_id, payload, text=event.message.text)
+
+    def _on_postback(self, event: PostbackEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
+        user_id = _user_of(event)
+        if not active:
+            return []
+        if user_id is None:
+            return [_one_to_one_only()]
+        data = event.postback.data
+        if data.startswith(linking.LINK_PAYLOAD_PREFIX):
+            action = linking.payload_action(data)
+            if action is not None:
+                return self._linking(action, user_id, self._lang(user_id))
+            log.warning("LINE postback with unknown linking payload %r: answered by the pipeline", data[:40])
+        self._show_loading(user_id, payload)
+        return self._turn(user_id, payload, payload_text=data)
+
+    def _on_follow(self, event: FollowEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
+        user_id = _user_of(event)
+        if user_id is None:
+            return []
+        with self.core.transaction() as session:
+            linking.set_following(session, user_id, True, self.core.now())
+            linked = linking.linked_student_id(session, user_id) is not None
+        if not active:
+            return []
+        lang = self._lang(user_id)
+        welcome = Text(say("line.welcome", lang, service=self.core.profile.service_name(lang)))
+        menu = self._turn(user_id, payload, payload_text=GREET_PAYLOAD)
+        if not linked and menu and isinstance(menu[-1], Text):
+            menu[-1] = replace(menu[-1], quick_replies=(*menu[-1].quick_replies, self._link_button(lang)))
+        return [welcome, *menu]
+
+    def _on_unfollow(self, event: UnfollowEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
+        user_id = _user_of(event)
+        if user_id is not None:
+            with self.core.transaction() as session:
+                linking.set_following(session, user_id, False, self.core.now())
+        return []  # a blocked account cannot be answered
+
+    def _on_account_link(self, event: AccountLinkEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
+        user_id = _user_of(event)
+        if user_id is None:
+            return []
+        student_id = None
+        if event.link.result == "ok" and event.link.nonce:
+            with self.pipeline.locks.hold(linking.conversation_id(user_id)), self.core.transaction() as session:
+                student_id = linking.redeem_nonce(session, event.link.nonce, user_id, self.core.now())
+        lang = self._lang(user_id)
+        if student_id is None:
+            log.info("LINE account link for %s failed (result %s)", mask_token(user_id), event.link.result)
+            return [Text(say("line.link.failed", lang), (self._link_button(lang), basic.menu_button(lang)))]
+        log.info("LINE account %s linked", mask_token(user_id))
+        return [Text(say("line.link.done", lang), basic.main_menu(lang))]
+
+    def _on_unsend(self, event: UnsendEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
+        # The transcript keeps no LINE message ids, so the unsent message cannot be matched there (the
+        # stored webhook event, owned by the inbox, still holds its text). Nothing is sent.
+        log.info("LINE user %s unsent message %s; no transcript entry carries its id, nothing changed",
+                 mask_token(_user_of(event)), event.unsend.message_id)
+        return []
+
+    def _turn(self, user_id: str, payload: dict[str, Any], *, text: str | None = None,
+              payload_text: str | None = None) -> list[Reply]:
+        """One pipeline turn for the LINE user (the pipeline itself looks up a linked student)."""
+        message = IncomingMessage(channel=Channel.LINE, user_id=user_id,
+                                  conversation_id=linking.conversation_id(user_id), text=text, payload=payload_text,
+                                  event_id=payload.get("webhookEventId"), raw=payload)
+        return self.pipeline.handle(message)
+
+    # --- account linking in the chat ----------------------------------------------------------------------
+
+    def _linking(self, action: linking.LinkAction, user_id: str, lang: Language) -> list[Reply]:
+        now = self.core.now()
+        if action is linking.LinkAction.UNLINK:
+            with self.pipeline.locks.hold(linking.conversation_id(user_id)), self.core.transaction() as session:
+                was_linked = linking.unlink(session, user_id, now)
+            key = "line.link.unlinked" if was_linked else "line.link.not_linked"
+            log.info("LINE account %s: unlink asked (%s)", mask_token(user_id), "done" if was_linked else "not linked")
+            return [Text(say(key, lang), (self._link_button(lang), basic.menu_button(lang)))]
+        with self.core.transaction() as session:
+            linked = linking.linked_student_id(session, user_id) is not None
+        if linked:
+            unlink_button = QuickReply(say("line.link.unlink_button", lang), linking.LinkAction.UNLINK.value)
+            return [Text(say("line.link.already", lang), (unlink_button, basic.menu_button(lang)))]
+        try:
+            token = self.api.issue_link_token(user_id, _request_timeout=REQUEST_TIMEOUT).link_token
+        except ApiException as error:
+            if error.status is not None and 400 <= error.status < 500 and error.status != 429:
+                log.error("LINE link token refused for %s: %s", mask_token(user_id), _error_message(error))
+                return [Text(say("line.link.unavailable", lang), (basic.menu_button(lang),))]
+            raise LineApiError(f"issuing a link token: HTTP {error.status}") from None
+        url = self.core.url("/line/link?" + urlencode({"linkToken": token, "lang": lang.value}))
+        return [Link(label=say("line.link.open", lang), url=url, text=say("line.link.start", lang))]
+
+    def _link_button(self, lang: Language) -> QuickReply:
+        return QuickReply(say("line.link.button", lang), linking.LinkAction.START.value)
+
+    def _lang(self, user_id: str) -> Language:
+        """The conversation's language for texts said outside the pipeline; Japanese by default."""
+        with self.core.transaction() as session:
+            state = load_state(session, linking.conversation_id(user_id), self.channel, user_id, self.core.now())
+        return state.lang or state.last_lang or Language.JA
+
+    def _show_loading(self, user_id: str, payload: dict[str, Any]) -> None:
+        """The typing animation while the turn runs; only while the student is likely still watching."""
+        if not self._reply_token_fresh(payload):
+            return
+        request = ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=LOADING_SECONDS)
+        try:
+            self.api.show_loading_animation(request, _request_timeout=REQUEST_TIMEOUT)
+        except Exception as error:  # a nicety: never worth failing or delaying the answer for
+            log.info("LINE loading animation not shown: %s", type(error).__name__)
+
+    # --- send: one API call ----------------------------------------------------------------------------------
+
+    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+        """Send one part: by the reply token if it is the first and the token is fresh, else by push.
+
+        Raises:
+            RetryAfter: LINE answered 429 (too many requests).
+            PermanentFailure: a 4xx that will not succeed on retry (including the monthly message limit).
+            LineApiError: a 5xx; the inbox retries with backoff (and the same retry key).
+        """
+        messages = part["messages"]
+        token = payload.get("replyToken")
+        if index == 0 and token and self._reply_token_fresh(payload):
+            request = ReplyMessageRequest.from_dict({"replyToken": token, "messages": messages})
+            try:
+                self._call(lambda: self.api.reply_message_with_http_info(request, _request_timeout=REQUEST_TIMEOUT),
+                           reply=True)
+                return
+            except _ReplyTokenRefused:
+                log.info("LINE reply token of event %s refused: pushing instead", payload.get("webhookEventId"))
+        target = _push_target(payload)
+        if target is None:
+            raise PermanentFailure("no user, group or room to push to")
+        key = retry_key(payload["webhookEventId"], index)
+        request = PushMessageRequest.from_dict({"to": target, "messages": messages})
+        self._call(lambda: self.api.push_message_with_http_info(request, x_line_retry_key=key,
+                                                                _request_timeout=REQUEST_TIMEOUT))
+
+    def _reply_token_fresh(self, payload: dict[str, Any]) -> bool:
+        return self.core.now() - event_time(payload) < REPLY_TOKEN_TTL
+
+    def _call(self, call: Callable[[], Any], *, reply: bool = False) -> None:
+        try:
+            call()
+        except ApiException as error:
+            status, message = error.status or 0, _error_message(error)
+            if status == 409 and not reply:
+                # The retry key was accepted before: this part was delivered on an earlier attempt.
+                log.info("LINE push already accepted (409): counted as sent")
+                return
+            if status == 429:
+                if "monthly limit" in message.lower():
+                    raise PermanentFailure(f"LINE monthly message limit reached: {message}") from None
+                raise RetryAfter(_retry_after(error, self.core.now())) from None
+            if reply and status == 400 and "reply token" in message.lower():
+                raise _ReplyTokenRefused() from None
+            if 400 <= status < 500:
+                raise PermanentFailure(f"LINE API {status}: {message}") from None
+            raise LineApiError(f"LINE API {status}: {message}") from None
+
+
+def _one_to_one_only() -> Text:
+    # A group has no conversation language of its own: both languages, Japanese first.
+    return Text("\n\n".join(say("line.one_to_one_only", lang) for lang in (Language.JA, Language.EN)))
+
+
+def _user_of(event: Any) -> str | None:
+    source = event.source
+    return source.user_id if isinstance(source, UserSource) and source.user_id else None
+
+
+def _push_target(payload: dict[str, Any]) -> str | None:
+    source = payload.get("source") or {}
+    return source.get("userId") if source.get("type") == "user" else source.get("groupId") or source.get("roomId")
+
+
+def _error_message(error: ApiException) -> str:
+    try:
+        body = json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        return str(error.reason or "")
+    return str(body.get("message", "")) if isinstance(body, dict) else ""
+
+
+def _retry_after(error: ApiException, now: datetime) -> float:
+    value = error.headers.get("Retry-After") if error.headers is not None else None
+    if not value:
+        return DEFAULT_RETRY_AFTER
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - now).total_seconds())
+    except (TypeError, ValueError):
+        return DEFAULT_RETRY_AFTER
+

@@ -1,0 +1,188 @@
+"""Sending answers: the reply token while fresh, else push with a fixed retry key; 429 and 5xx retried
+by the inbox with the test clock (no sleeps); nothing lost and nothing delivered twice."""
+
+import uuid
+
+import pytest
+
+from bot.channels.line import retry_key
+from bot.locks import ConversationLocks
+from handlers.replies import QuickReply, Text
+from tests.channels.line.fake_line_api import LOADING, PUSH, REPLY
+from tests.channels.line.webhooks import user_id
+
+
+class ScriptedPipeline:
+    """Stands in for the conversation pipeline: the same replies to every message, each message kept."""
+
+    def __init__(self, core, replies):
+        self.locks = ConversationLocks(core.engine)
+        self.replies = replies
+        self.messages = []
+
+    def handle(self, message):
+        self.messages.append(message)
+        return list(self.replies)
+
+
+@pytest.fixture
+def scripted(make_line):
+    def start(*replies):
+        return make_line(lambda core: ScriptedPipeline(core, list(replies)))
+    return start
+
+
+def sent_parts(fake):
+    """The messages of each delivered call, in order."""
+    return [[message.get("text") for message in call.messages] for call in fake.deliveries()]
+
+
+def test_a_fresh_event_is_answered_by_reply_token_after_the_loading_animation(scripted):
+    line = scripted(Text("hello", (QuickReply("Menu", "intent:greet"),)))
+    user = user_id()
+    event = line.events.text(user, "hi")
+    line.deliver(event)
+    loading, reply = line.fake.calls
+    assert loading.path == LOADING and loading.body == {"chatId": user, "loadingSeconds": 20}
+    assert reply.path == REPLY and reply.body["replyToken"] == event["replyToken"]
+    assert reply.body["messages"][0]["text"] == "hello"
+    message = line.pipeline.messages[0]
+    assert (message.channel, message.user_id, message.conversation_id) == ("line", user, f"line:{user}")
+    assert (message.text, message.event_id, message.raw["replyToken"]) == ("hi", event["webhookEventId"],
+                                                                          event["replyToken"])
+
+
+def test_a_failing_loading_animation_does_not_hold_up_the_answer(scripted):
+    line = scripted(Text("hello"))
+    line.fake.fail_next(LOADING, 500)
+    line.deliver(line.events.text(user_id(), "hi"))
+    assert sent_parts(line.fake) == [["hello"]]
+    assert line.statuses() == ["done"]
+
+
+def test_a_429_waits_for_retry_after_then_sends_once(scripted):
+    line = scripted(Text("answer"))
+    line.fake.fail_next(REPLY, 429, headers={"Retry-After": "5"}, message="Too many requests")
+    line.deliver(line.events.text(user_id(), "hi"))
+    assert line.fake.deliveries() == [] and line.statuses() == ["pending"]
+    line.clock.advance(seconds=4)
+    assert line.inbox.drain() == 0, "retried before Retry-After"
+    line.clock.advance(seconds=1)
+    assert line.inbox.drain() == 1
+    assert [call.status for call in line.fake.calls_to(REPLY)] == [429, 200]
+    assert sent_parts(line.fake) == [["answer"]]
+    assert line.statuses() == ["done"]
+    assert len(line.pipeline.messages) == 1, "the turn ran again on retry"
+
+
+def test_500s_are_retried_with_backoff_and_delivered_once(scripted):
+    line = scripted(Text("answer"))
+    line.fake.fail_next(REPLY, 500, times=2)
+    line.deliver(line.events.text(user_id(), "hi"))
+    line.clock.advance(seconds=2)
+    assert line.inbox.drain() == 1  # second failure: the next wait doubles
+    line.clock.advance(seconds=2)
+    assert line.inbox.drain() == 0
+    line.clock.advance(seconds=2)
+    assert line.inbox.drain() == 1
+    assert [call.status for call in line.fake.calls_to(REPLY)] == [500, 500, 200]
+    assert sent_parts(line.fake) == [["answer"]]
+    assert len(line.pipeline.messages) == 1
+
+
+def test_a_reply_token_older_than_a_minute_is_not_used_the_answer_is_pushed_with_a_retry_key(scripted):
+    line = scripted(Text("late answer"))
+    user = user_id()
+    event = line.events.text(user, "hi")
+    line.post(event)
+    line.clock.advance(seconds=61)  # the worker was down for a minute
+    line.inbox.drain()
+    assert line.fake.calls_to(REPLY) == [] and line.fake.calls_to(LOADING) == []
+    [push] = line.fake.calls_to(PUSH)
+    assert push.body["to"] == user and push.body["messages"][0]["text"] == "late answer"
+    key = push.headers["x-line-retry-key"]
+    assert uuid.UUID(key) and key == retry_key(event["webhookEventId"], 0)
+
+
+def test_a_retried_push_keeps_its_retry_key(scripted):
+    line = scripted(Text("late answer"))
+    line.post(line.events.text(user_id(), "hi"))
+    line.clock.advance(seconds=90)
+    line.fake.fail_next(PUSH, 500)
+    line.inbox.drain()
+    line.clock.advance(seconds=2)
+    line.inbox.drain()
+    first, second = line.fake.calls_to(PUSH)
+    assert (first.status, second.status) == (500, 200)
+    assert first.headers["x-line-retry-key"] == second.headers["x-line-retry-key"]
+    assert sent_parts(line.fake) == [["late answer"]]
+
+
+def test_a_push_whose_answer_was_lost_is_not_sent_twice_409_counts_as_sent(scripted):
+    line = scripted(Text("late answer"))
+    line.post(line.events.text(user_id(), "hi"))
+    line.clock.advance(seconds=90)
+    line.fake.fail_next(PUSH, 500, deliver=True)  # LINE took it, the response never arrived
+    line.inbox.drain()
+    line.clock.advance(seconds=2)
+    line.inbox.drain()
+    assert [call.status for call in line.fake.calls_to(PUSH)] == [500, 409]
+    assert len(line.fake.deliveries()) == 1
+    assert line.statuses() == ["done"]
+
+
+def test_seven_messages_go_as_a_reply_of_five_then_a_push_of_two_and_a_retry_resends_only_the_rest(scripted):
+    line = scripted(*(Text(f"answer {number}") for number in range(1, 8)))
+    event = line.events.text(user_id(), "hi")
+    line.fake.fail_next(PUSH, 500)
+    line.deliver(event)
+    line.clock.advance(seconds=2)
+    line.inbox.drain()
+    [reply] = line.fake.calls_to(REPLY)
+    assert [message["text"] for message in reply.messages] == [f"answer {n}" for n in range(1, 6)]
+    pushes = line.fake.calls_to(PUSH)
+    assert [call.status for call in pushes] == [500, 200]
+    assert {call.headers["x-line-retry-key"] for call in pushes} == {retry_key(event["webhookEventId"], 1)}
+    assert sent_parts(line.fake) == [[f"answer {n}" for n in range(1, 6)], ["answer 6", "answer 7"]]
+
+
+def test_a_12000_character_answer_is_sent_as_texts_within_lines_limits(scripted):
+    text = "\n".join(f"{number:04d} " + "あ" * 95 for number in range(120))[:12_000]
+    line = scripted(Text(text))
+    line.deliver(line.events.text(user_id(), "hi"))
+    [call] = line.fake.deliveries()
+    assert 3 <= len(call.messages) <= 5
+    assert "\n".join(message["text"] for message in call.messages) == text
+    # The fake checks every text against LINE's 5,000-unit limit; a breach fails the test at teardown.
+
+
+def test_a_used_up_reply_token_falls_back_to_push(scripted):
+    line = scripted(Text("answer"))
+    line.fake.fail_next(REPLY, 400, message="Invalid reply token")
+    line.deliver(line.events.text(user_id(), "hi"))
+    assert [call.path for call in line.fake.deliveries()] == [PUSH]
+    assert line.statuses() == ["done"]
+
+
+def test_a_4xx_that_cannot_succeed_fails_the_event_without_retrying(scripted, caplog):
+    line = scripted(Text("answer"))
+    line.post(line.events.text(user_id(), "hi"))
+    line.clock.advance(seconds=90)
+    line.fake.fail_next(PUSH, 403, message="Not allowed to send to this user")
+    line.inbox.drain()
+    line.clock.advance(minutes=10)
+    assert line.inbox.drain() == 0
+    assert len(line.fake.calls_to(PUSH)) == 1
+    assert line.statuses() == ["failed"]
+    assert "Not allowed to send" in caplog.text
+
+
+def test_the_monthly_message_limit_is_not_retried(scripted):
+    line = scripted(Text("answer"))
+    line.post(line.events.text(user_id(), "hi"))
+    line.clock.advance(seconds=90)
+    line.fake.fail_next(PUSH, 429, message="You have reached your monthly limit.")
+    line.inbox.drain()
+    line.clock.advance(minutes=10)
+    assert line.inbox.drain() == 0
+    assert line.statuses() == ["failed"]
