@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 def _configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # At INFO, Bolt logs the whole body of a request whose signature fails: keep it quieter.
+    logging.getLogger("slack_bolt").setLevel(max(logging.WARNING, logging.getLogger().level))
     from bot.web.logfilter import install_log_filters
 
     install_log_filters()
@@ -170,6 +172,37 @@ def links_send_reset(student_number: str, lang: str) -> None:
     except StartupError as error:
         _fail(error)
     click.echo(request_second_password_reset(core, student_number, lang).text)
+
+
+@main.group()
+def slack() -> None:
+    """Slack tools."""
+
+
+@slack.command("socket")
+def slack_socket() -> None:
+    """Answer Slack over Socket Mode (local development with SLACK_APP_TOKEN; production uses HTTP)."""
+    from bot.channels.slack import SlackChannel, run_socket_mode
+    from bot.inbox import Inbox
+
+    try:
+        settings = load_settings()
+        _configure_logging(settings.log_level)
+        channel_settings = load_channel_settings()
+        if not (channel_settings.slack_enabled and channel_settings.slack_app_token):
+            raise StartupError("set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_APP_TOKEN for Socket Mode")
+        core = prepare(settings)
+        pipeline = build_pipeline(core, settings)
+    except StartupError as error:
+        _fail(error)
+    inbox = Inbox(core)
+    channel = SlackChannel(core, pipeline, channel_settings)
+    inbox.register(channel)
+    inbox.start()
+    try:
+        run_socket_mode(channel, inbox)
+    finally:
+        inbox.stop()
 
 
 def _mount_nlu() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels import line_render, terminal, web
+from bot.channels import line_render, slack_render, terminal, web
 from bot.wiring import build_handlers
 from handlers import basic
 from handlers.registry import DuplicateHandler, HandlerRegistry
@@ -42,14 +42,16 @@ SAMPLES = {
 }
 
 
-@pytest.mark.parametrize("render", [web.render, terminal.render, line_render.render], ids=["web", "terminal", "line"])
+@pytest.mark.parametrize("render", [web.render, terminal.render, line_render.render, slack_render.render],
+                         ids=["web", "terminal", "line", "slack"])
 def test_every_channel_renders_every_reply_kind(render):
     assert set(SAMPLES) == set(REPLY_KINDS)
     for kind, reply in SAMPLES.items():
         assert render([reply]), f"{render.__module__} rendered {kind.__name__} as nothing"
 
 
-@pytest.mark.parametrize("render", [web.render, terminal.render, line_render.render], ids=["web", "terminal", "line"])
+@pytest.mark.parametrize("render", [web.render, terminal.render, line_render.render, slack_render.render],
+                         ids=["web", "terminal", "line", "slack"])
 def test_an_unknown_reply_kind_is_an_error_not_a_silent_drop(render):
     with pytest.raises(TypeError):
         render(["not a reply"])

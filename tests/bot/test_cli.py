@@ -128,3 +128,10 @@ def test_a_bad_channel_setting_stops_start_up_naming_it(tmp_path):
                             env=clean_env(tmp_path, LINE_API_BASE_URL="api.line.me"))
     assert result.returncode == 2
     assert "LINE_API_BASE_URL" in result.stderr
+
+
+def test_slack_socket_mode_needs_its_tokens(tmp_path):
+    result = subprocess.run([MADOGUCHI, "slack", "socket"], capture_output=True, text=True, timeout=60,
+                            check=False, env=clean_env(tmp_path))
+    assert result.returncode == 2
+    assert "SLACK_APP_TOKEN" in result.stderr

@@ -153,3 +153,13 @@ def test_two_workers_never_handle_the_same_event(core):
         thread.join()
     assert sorted(channel.prepared) == sorted(f"e{n}" for n in range(20))
     assert len(channel.delivered) == 20
+
+
+def test_a_handled_event_keeps_its_payload_only_with_secrets_masked(core):
+    inbox = Inbox(core, {"test": RecordingChannel()})
+    inbox.accept("test", "e1", {"id": "e1", "message": {"text": "my second password is Kq7mZp2Lx", "n": 3}})
+    inbox.drain()
+    import json
+
+    payload = json.loads(status_of(core, "e1").payload)
+    assert payload["message"] == {"text": "my second password is [password]", "n": 3}

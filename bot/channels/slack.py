@@ -1,0 +1,298 @@
+"""The Slack channel: Bolt on POST /slack/events stores each event before acknowledging it, and the inbox
+worker answers it through the conversation pipeline with Block Kit messages sent by the Web API
+(payloads are read in slack_payloads, replies rendered in slack_render).
+
+Bolt is used in HTTP mode as the synchronous `App` with `process_before_response=True`: a listener stores
+the event and then acks, so the 200 leaves only after the event is committed. Bolt's Starlette adapter
+calls the synchronous `App.dispatch` inline on the event loop, so the route uses the adapter's two
+conversion functions and runs `dispatch` in the thread pool instead. Authorization is a plain `authorize`
+function returning the configured bot token: with `App(token=…)` Bolt calls auth.test on the first event
+and, if that call fails, answers 200 without running the listener, which would drop the event.
+"""
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.channels import slack_render
+from bot.channels.slack_payloads import EVENT_FILTERS, Destination, SlackTurn, shape_problem, stable_id, to_turn
+from bot.inbox import Inbox, PermanentFailure, RetryAfter
+from bot.pipeline import Pipeline
+from bot.settings import ChannelSettings
+from core.conversations import load_state
+from core.enums import Language
+from core.services import Core
+from handlers import basic
+from handlers.messages import say
+from handlers.replies import Reply, Text
+from handlers.turn import Channel
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+MAX_BODY_BYTES = 1024 * 1024
+DEFAULT_COMMAND = "/madoguchi"
+PACE = timedelta(seconds=1)  # chat.postMessage allows about one message per second in each conversation
+API_TIMEOUT_SECONDS = 10
+DEFAULT_RETRY_AFTER_SECONDS = 1.0  # a 429 without Retry-After (Slack always sends one)
+RATE_LIMITED_ERRORS = frozenset({"ratelimited", "rate_limited"})
+TRANSIENT_ERRORS = frozenset({"fatal_error", "internal_error", "service_unavailable", "request_timeout"})
+
+
+class SlackUnavailable(Exception):
+    """Slack answered 5xx or a transient error: the inbox retries the call with backoff."""
+
+
+class SlackChannel:
+    """The Slack adapter: its webhook route (`routes`) and its side of the inbox worker (`prepare`, `send`)."""
+
+    channel = Channel.SLACK.value
+
+    def __init__(self, core: Core, pipeline: Pipeline, settings: ChannelSettings) -> None:
+        """Build the Bolt app and the Web API client; no network call is made here.
+
+        Raises:
+            ValueError: if SLACK_BOT_TOKEN or SLACK_SIGNING_SECRET is unset.
+        """
+        if not (settings.slack_bot_token and settings.slack_signing_secret):
+            raise ValueError("the Slack channel needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
+        self.core, self.pipeline, self.settings = core, pipeline, settings
+        # Retries belong to the inbox (stored, with backoff), so the client never retries or sleeps itself.
+        self.client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base_url,
+                                timeout=API_TIMEOUT_SECONDS, retry_handlers=[])
+        self.app = self._build_app()
+        self._pace_lock = threading.Lock()
+        self._last_post: dict[str, datetime] = {}
+        self._hold_until: datetime | None = None
+
+    def routes(self) -> list[BaseRoute]:
+        """POST /slack/events: Events API, interactivity and the slash command share one request URL."""
+        return [Route(EVENTS_PATH, self._endpoint, methods=["POST"])]
+
+    # ----- receiving: verify, store, acknowledge
+
+    def _build_app(self) -> App:
+        app = App(
+            name="madoguchi",
+            signing_secret=self.settings.slack_signing_secret,
+            # No token on this client (tokens come from `authorize`); Socket Mode opens its connection with it.
+            client=WebClient(base_url=self.settings.slack_api_base_url, timeout=API_TIMEOUT_SECONDS,
+                             retry_handlers=[]),
+            authorize=single_workspace(self.settings.slack_bot_token),
+            process_before_response=True,
+        )
+        app.event(re.compile(r".+"))(self._on_event)
+        app.command(re.compile(r"^/"))(self._on_command)
+        app.action(slack_render.REPLY_ACTION)(self._on_reply_button)
+        app.action(slack_render.LINK_ACTION)(self._on_link_button)
+        app.action(re.compile(r".*"))(self._on_other_action)
+        return app
+
+    async def _endpoint(self, request: Request) -> Response:
+        """Hand a signed Slack request to Bolt; 4xx for a body that is not a Slack request at all."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+        try:
+            bolt_request = to_bolt_request(request, body, {"inbox": request.app.state.inbox})
+        except (ValueError, TypeError, AttributeError, KeyError) as error:  # Bolt parses the body eagerly
+            log.info("slack: a request body that is not a Slack request (%s)", type(error).__name__)
+            return JSONResponse({"error": "body is not a Slack request"}, status_code=400)
+        problem = shape_problem(bolt_request.body)
+        if problem is not None:
+            log.info("slack: a request body that is not a Slack request (%s)", problem)
+            return JSONResponse({"error": f"body is not a Slack request: {problem}"}, status_code=400)
+        return to_starlette_response(await run_in_threadpool(self.app.dispatch, bolt_request))
+
+    def _on_event(self, body: dict[str, Any], ack: Ack, context: BoltContext) -> None:
+        event = body.get("event") or {}
+        kind, event_id = event.get("type"), body.get("event_id")
+        check = EVENT_FILTERS.get(kind) if isinstance(kind, str) else None
+        if check is None:
+            log.info("slack: event %s of type %s acknowledged and ignored: madoguchi does not answer it",
+                     event_id, kind)
+        elif (reason := check(event)) is not None:
+            log.debug("slack: event %s acknowledged and ignored: %s", event_id, reason)
+        elif not isinstance(event_id, str) or not event_id:
+            log.warning("slack: a %s event without an event_id acknowledged and ignored", kind)
+        else:
+            _store(context, event_id, body)
+        ack()
+
+    def _on_command(self, body: dict[str, Any], ack: Ack, context: BoltContext) -> None:
+        stored = _store(context, stable_id("command", body), body)
+        if not stored or str(body.get("channel_id", "")).startswith("D"):
+            ack()
+        else:  # typed in a channel: say where the answer went (only the student sees this line)
+            ack("\n".join(say("slack.answered_in_dm", lang) for lang in Language))
+
+    def _on_reply_button(self, body: dict[str, Any], ack: Ack, context: BoltContext) -> None:
+        _store(context, stable_id("action", body), body)
+        ack()
+
+    def _on_link_button(self, ack: Ack) -> None:
+        ack()  # the browser opens the URL; Slack reports the click all the same
+
+    def _on_other_action(self, body: dict[str, Any], ack: Ack) -> None:
+        action_ids = [action.get("action_id") for action in body.get("actions") or ()]
+        log.info("slack: interaction %s acknowledged and ignored: not a madoguchi button", action_ids)
+        ack()
+
+    # ----- answering: the inbox worker's side
+
+    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+        """Run the conversation turn for one stored payload and return its chat.postMessage calls.
+
+        Raises:
+            PermanentFailure: for a stored payload that cannot be answered.
+        """
+        try:
+            turn = to_turn(payload)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise PermanentFailure(f"not an answerable Slack payload: {error!r}") from error
+        replies = self._help(turn) if turn.wants_help else self.pipeline.handle(turn.message)
+        return [post_message_part(turn.destination, message) for message in slack_render.render(replies)]
+
+    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+        """Make one stored Web API call, paced to one post per second in each conversation.
+
+        Raises:
+            RetryAfter: when the conversation had a post less than a second ago, or Slack answered 429.
+            SlackUnavailable: for a 5xx or a transient Slack error (retried with backoff).
+            PermanentFailure: for any other error Slack answers (a bad channel, a revoked token).
+        """
+        method, args = part["method"], part["args"]
+        self._take_turn(str(args.get("channel")))
+        try:
+            self.client.api_call(method, data=form_fields(args))
+        except SlackApiError as error:
+            raise self._classify(method, error) from error
+
+    def _take_turn(self, channel: str) -> None:
+        """Reserve this second of the conversation for one post, or say how long to wait for it."""
+        with self._pace_lock:
+            now = self.core.now()
+            if self._hold_until is not None and now < self._hold_until:
+                raise RetryAfter((self._hold_until - now).total_seconds())
+            last = self._last_post.get(channel)
+            if last is not None and now - last < PACE:
+                raise RetryAfter((last + PACE - now).total_seconds())
+            if len(self._last_post) > 1024:  # forget conversations that are not waiting for anything
+                self._last_post = {key: at for key, at in self._last_post.items() if now - at < PACE}
+            self._last_post[channel] = now
+
+    def _classify(self, method: str, error: SlackApiError) -> Exception:
+        status = error.response.status_code
+        data = error.response.data
+        code = data.get("error") if isinstance(data, dict) else None
+        if status == 429 or code in RATE_LIMITED_ERRORS:
+            seconds = _retry_after(error.response.headers)
+            with self._pace_lock:  # the limit is the app's: hold every conversation, not only this one
+                self._hold_until = self.core.now() + timedelta(seconds=seconds)
+            log.warning("slack: %s rate limited; retrying after %g s", method, seconds)
+            return RetryAfter(seconds)
+        if status >= 500 or code in TRANSIENT_ERRORS:
+            return SlackUnavailable(f"{method}: HTTP {status} {code or ''}".rstrip())
+        return PermanentFailure(f"{method}: {code or f'HTTP {status}'}")
+
+    def _help(self, turn: SlackTurn) -> list[Reply]:
+        """The slash command's help, in the conversation's language (Japanese for a new one)."""
+        message = turn.message
+        with self.core.transaction() as session:
+            state = load_state(session, message.conversation_id, message.channel.value, message.user_id,
+                               self.core.now())
+        lang = state.lang or state.last_lang or Language.JA
+        command = str(message.raw.get("command") or DEFAULT_COMMAND)
+        text = say("slack.help", lang, command=command, service=self.core.profile.service_name(lang))
+        return [Text(text, (basic.menu_button(lang), basic.language_button(lang)))]
+
+
+def single_workspace(bot_token: str) -> Callable[..., AuthorizeResult]:
+    """Bolt's `authorize` for one workspace: its bot token, without a Web API call before the ack."""
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=bot_token)
+
+    return authorize
+
+
+def post_message_part(destination: Destination, message: dict[str, Any]) -> dict[str, Any]:
+    """One stored chat.postMessage call (link previews off: answers carry their own link buttons)."""
+    args: dict[str, Any] = {"channel": destination.channel, **message, "unfurl_links": False, "unfurl_media": False}
+    if destination.thread_ts:
+        args["thread_ts"] = destination.thread_ts
+    return {"method": "chat.postMessage", "args": args}
+
+
+def form_fields(args: Mapping[str, Any]) -> dict[str, str]:
+    """Arguments as Slack's form fields: arrays and objects JSON-encoded, booleans as `true`/`false`."""
+    fields = {}
+    for name, value in args.items():
+        if isinstance(value, bool):
+            fields[name] = "true" if value else "false"
+        elif isinstance(value, list | dict):
+            fields[name] = json.dumps(value, ensure_ascii=False)
+        else:
+            fields[name] = str(value)
+    return fields
+
+
+def _retry_after(headers: Mapping[str, Any]) -> float:
+    for name, value in headers.items():
+        if name.lower() == "retry-after":
+            value = value[0] if isinstance(value, list) else value
+            try:
+                return max(float(value), DEFAULT_RETRY_AFTER_SECONDS)
+            except ValueError:
+                break
+    return DEFAULT_RETRY_AFTER_SECONDS
+
+
+def _store(context: BoltContext, event_id: str, body: Mapping[str, Any]) -> bool:
+    """Commit an answerable payload to the inbox (a duplicate id is dropped there); the deprecated
+    verification token is not kept. False, with a log line, for a payload that lacks what an answer needs."""
+    try:
+        to_turn(body)
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        log.warning("slack: %s acknowledged and ignored: not answerable (%r)", event_id, error)
+        return False
+    inbox: Inbox = context["inbox"]
+    inbox.accept(Channel.SLACK.value, event_id, {key: value for key, value in body.items() if key != "token"})
+    return True
+
+
+def run_socket_mode(slack: SlackChannel, inbox: Inbox) -> None:
+    """Serve Slack over Socket Mode for local development (no public URL); blocks until interrupted.
+
+    The same listeners store and acknowledge each event; start the inbox worker (`inbox.start()`) first.
+
+    Raises:
+        ValueError: if SLACK_APP_TOKEN (an `xapp-` token with connections:write) is unset.
+    """
+    from slack_bolt.adapter.socket_mode import SocketModeHandler  # only local development needs it
+
+    if not slack.settings.slack_app_token:
+        raise ValueError("Socket Mode needs SLACK_APP_TOKEN (an app-level xapp- token)")
+
+    def attach_inbox(context: BoltContext, next: Callable[[], None]) -> None:  # Bolt passes arguments by name
+        context["inbox"] = inbox
+        next()
+
+    slack.app.use(attach_inbox)
+    SocketModeHandler(slack.app, slack.settings.slack_app_token).start()

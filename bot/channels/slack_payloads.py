@@ -1,0 +1,247 @@
+"""Slack payloads, normalized: which stored events, interactions and slash commands get an answer, the
+message each becomes for the pipeline, where its answer goes, and the checks a body passes before Bolt."""
+
+import hashlib
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from core.enums import Language
+from handlers import basic
+from handlers.replies import intent_payload
+from handlers.turn import Channel, IncomingMessage
+from intents.types import Intent
+
+_LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(\|[^>]*)?>")
+
+# `/madoguchi <word>`: words that tap a button instead of being understood as a question.
+COMMAND_PAYLOADS = {
+    "menu": intent_payload(Intent.GREET), "メニュー": intent_payload(Intent.GREET),
+    "en": basic.lang_payload(Language.EN), "english": basic.lang_payload(Language.EN),
+    "英語": basic.lang_payload(Language.EN),
+    "ja": basic.lang_payload(Language.JA), "japanese": basic.lang_payload(Language.JA),
+    "日本語": basic.lang_payload(Language.JA),
+}
+HELP_WORDS = frozenset({"", "help", "ヘルプ", "使い方"})
+# Message subtypes still answered: a file shared with a question is answered for its words.
+ANSWERED_SUBTYPES = frozenset({"file_share"})
+
+
+class PayloadKind(StrEnum):
+    """The stored Slack payloads the worker answers."""
+
+    MESSAGE = "message"
+    APP_MENTION = "app_mention"
+    BUTTON = "block_actions"
+    COMMAND = "slash_command"
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where an answer is posted: a conversation and, inside a thread, the thread's parent message."""
+
+    channel: str
+    thread_ts: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlackTurn:
+    """One stored Slack payload, normalized: the message for the pipeline and where the answer goes."""
+
+    message: IncomingMessage
+    destination: Destination
+    wants_help: bool = False
+
+
+def conversation_id(team: str, user: str, channel: str | None = None) -> str:
+    """`slack:{team}:{user}` for the direct-message conversation (slash commands are answered there too);
+    a channel thread is a conversation of its own, `slack:{team}:{channel}:{user}`."""
+    if channel is None or channel.startswith("D"):
+        return f"slack:{team}:{user}"
+    return f"slack:{team}:{channel}:{user}"
+
+
+def payload_kind(payload: Mapping[str, Any]) -> PayloadKind | None:
+    """Which kind of Slack payload this is, or None for one the worker does not answer."""
+    if payload.get("type") == "event_callback":
+        kind = (payload.get("event") or {}).get("type")
+        return PayloadKind(kind) if kind in (PayloadKind.MESSAGE, PayloadKind.APP_MENTION) else None
+    if payload.get("type") == PayloadKind.BUTTON:
+        return PayloadKind.BUTTON
+    if "command" in payload:
+        return PayloadKind.COMMAND
+    return None
+
+
+def to_turn(payload: Mapping[str, Any]) -> SlackTurn:
+    """Normalize a stored payload.
+
+    Raises:
+        ValueError: if it is not a payload the worker answers.
+        KeyError: if a field Slack always sends is missing.
+    """
+    kind = payload_kind(payload)
+    if kind is None:
+        raise ValueError(f"not an answerable Slack payload (type {payload.get('type')!r})")
+    return TURN_BUILDERS[kind](payload)
+
+
+def _str(container: Mapping[str, Any], key: str) -> str:
+    """A field Slack always sends as a non-empty string.
+
+    Raises:
+        KeyError: if it is missing.
+        TypeError: if it is not a non-empty string.
+    """
+    value = container[key]
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{key} is not a non-empty string")
+    return value
+
+
+def plain_text(markup: str, *, drop_mention_of: str | None = None) -> str:
+    """A message's text as the student typed it: Slack's `<…>` markup resolved and `&amp;` etc. unescaped.
+
+    Args:
+        markup: The `text` of a Slack message event.
+        drop_mention_of: A user id whose `<@id>` mentions are removed (the bot's own, in an app_mention).
+
+    Returns:
+        The text with links as their label or address (`mailto:` dropped), channels as `#name`, other
+        mentions as `@id`, and surrounding whitespace stripped.
+    """
+    def resolve(match: re.Match[str]) -> str:
+        target, _, label = match.group(1).partition("|")
+        if target.startswith("@"):
+            return "" if target[1:] == drop_mention_of else f"@{label or target[1:]}"
+        if target.startswith("#"):
+            return f"#{label or target[1:]}"
+        if target.startswith("!"):
+            return f"@{label or target[1:].split('^')[0]}"  # <!here>, <!subteam^S1|team>
+        return label or target.removeprefix("mailto:")
+
+    return html.unescape(re.sub(r"<([^<>]*)>", resolve, markup)).strip()
+
+
+def _from_message(payload: Mapping[str, Any]) -> SlackTurn:
+    event = payload["event"]
+    team, user, channel = _str(payload, "team_id"), _str(event, "user"), _str(event, "channel")
+    text = plain_text(event.get("text") or "", drop_mention_of=_bot_user_id(payload))
+    message = IncomingMessage(channel=Channel.SLACK, user_id=user, conversation_id=conversation_id(team, user, channel),
+                              text=text, event_id=payload.get("event_id"), raw=payload)
+    return SlackTurn(message, Destination(channel, event.get("thread_ts")))
+
+
+def _from_mention(payload: Mapping[str, Any]) -> SlackTurn:
+    event = payload["event"]
+    team, user, channel = _str(payload, "team_id"), _str(event, "user"), _str(event, "channel")
+    bot = _bot_user_id(payload)
+    text = event.get("text") or ""
+    if bot is None:  # without `authorizations`, the mention that triggered the event is the leading one
+        text = _LEADING_MENTION.sub("", text, count=1)
+    message = IncomingMessage(channel=Channel.SLACK, user_id=user, conversation_id=conversation_id(team, user, channel),
+                              text=plain_text(text, drop_mention_of=bot),
+                              event_id=payload.get("event_id"), raw=payload)
+    # Answer in the mention's thread, so a channel is not filled with the conversation.
+    return SlackTurn(message, Destination(channel, event.get("thread_ts") or _str(event, "ts")))
+
+
+def _from_button(payload: Mapping[str, Any]) -> SlackTurn:
+    user = _str(payload["user"], "id")
+    team = (payload.get("team") or {}).get("id") or _str(payload["user"], "team_id")
+    channel = _str(payload["channel"], "id")
+    value = _str(payload["actions"][0], "value")
+    message = IncomingMessage(channel=Channel.SLACK, user_id=user, conversation_id=conversation_id(team, user, channel),
+                              payload=value, event_id=stable_id("action", payload), raw=payload)
+    return SlackTurn(message, Destination(channel, (payload.get("message") or {}).get("thread_ts")))
+
+
+def _from_command(payload: Mapping[str, Any]) -> SlackTurn:
+    team, user = _str(payload, "team_id"), _str(payload, "user_id")
+    text = str(payload.get("text") or "").strip()
+    word = unicodedata.normalize("NFKC", text).lower()  # ｍｅｎｕ typed with a Japanese input method
+    message = IncomingMessage(channel=Channel.SLACK, user_id=user, conversation_id=conversation_id(team, user),
+                              text=None if word in COMMAND_PAYLOADS else text,
+                              payload=COMMAND_PAYLOADS.get(word), event_id=stable_id("command", payload), raw=payload)
+    # Posting to a user id posts to the app's direct messages with that user, wherever the command was typed.
+    return SlackTurn(message, Destination(user), wants_help=word in HELP_WORDS)
+
+
+TURN_BUILDERS: dict[PayloadKind, Callable[[Mapping[str, Any]], SlackTurn]] = {
+    PayloadKind.MESSAGE: _from_message,
+    PayloadKind.APP_MENTION: _from_mention,
+    PayloadKind.BUTTON: _from_button,
+    PayloadKind.COMMAND: _from_command,
+}
+
+
+def _bot_user_id(payload: Mapping[str, Any]) -> str | None:
+    for authorization in payload.get("authorizations") or ():
+        if authorization.get("is_bot"):
+            return authorization.get("user_id")
+    return None
+
+
+def stable_id(prefix: str, body: Mapping[str, Any]) -> str:
+    """The inbox id of an interaction or a slash command (they have no event_id): `prefix:trigger_id`."""
+    trigger = body.get("trigger_id")
+    if not trigger:  # Slack always sends one; a digest still keeps a replayed body from being answered twice
+        trigger = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:40]
+    return f"{prefix}:{trigger}"
+
+
+def _ignore_message(event: Mapping[str, Any]) -> str | None:
+    """Why a `message` event gets no answer, or None: only a person's own words in a direct message do."""
+    if event.get("channel_type") != "im":
+        return f"a message in a {event.get('channel_type')} conversation"
+    if event.get("subtype") and event["subtype"] not in ANSWERED_SUBTYPES:
+        return f"a {event['subtype']} message"
+    if event.get("bot_id") or not event.get("user"):
+        return "a bot's message"
+    return None
+
+
+def _ignore_mention(event: Mapping[str, Any]) -> str | None:
+    """Why an `app_mention` gets no answer, or None."""
+    if event.get("bot_id") or not event.get("user"):
+        return "a bot's mention"
+    if str(event.get("channel", "")).startswith("D"):
+        return "a mention in a direct message (answered as its message.im event)"
+    return None
+
+
+# The event types madoguchi answers, each with its check; any other type is acknowledged and logged.
+EVENT_FILTERS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
+    PayloadKind.MESSAGE: _ignore_message,
+    PayloadKind.APP_MENTION: _ignore_mention,
+}
+
+
+# Parts of a Slack body that Bolt's middleware reads as objects (or lists of objects) before any listener runs.
+_OBJECT_FIELDS = ("event", "user", "team", "channel", "enterprise", "container", "message", "view", "function")
+_LIST_OF_OBJECTS_FIELDS = ("authorizations", "actions")
+
+
+def shape_problem(body: Any) -> str | None:
+    """What makes a parsed body unreadable for Bolt (which would fail with a 500), or None."""
+    if not isinstance(body, dict):
+        return f"a JSON {type(body).__name__}, not an object"
+    for name in _OBJECT_FIELDS:
+        if body.get(name) is not None and not isinstance(body[name], dict):
+            return f"{name} is not an object"
+    for name in _LIST_OF_OBJECTS_FIELDS:
+        value = body.get(name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(item, dict) for item in value)):
+            return f"{name} is not a list of objects"
+    # Bolt's listener matchers compare these with strings or patterns.
+    if "type" in (body.get("event") or {}) and not isinstance(body["event"]["type"], str):
+        return "event.type is not a string"
+    if any(not isinstance(action.get("action_id"), str) for action in body.get("actions") or ()):
+        return "an action without a string action_id"
+    if "command" in body and not isinstance(body["command"], str):
+        return "command is not a string"
+    return None

@@ -1,0 +1,87 @@
+"""The fake Slack Web API catches what real Slack would refuse, so a clean run of the other tests means
+something: each kind of violation below is recorded, and a correct call records none."""
+
+import json
+from contextlib import suppress
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from tests.channels.slack.fake_slack_api import FakeSlackApi
+from tests.channels.slack.payloads import BOT_TOKEN, DM
+
+SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}
+
+
+@pytest.fixture
+def web(fake_slack: FakeSlackApi) -> WebClient:
+    return WebClient(token=BOT_TOKEN, base_url=fake_slack.base_url, retry_handlers=[])
+
+
+def post(web: WebClient, **fields: str) -> None:
+    with suppress(SlackApiError):  # the answer is not the point here; the recorded violations are
+        web.api_call("chat.postMessage", data=fields)
+
+
+def take_violations(fake: FakeSlackApi) -> list[str]:
+    found, fake.violations[:] = list(fake.violations), []
+    return found
+
+
+def test_a_correct_message_records_no_violation(web, fake_slack):
+    post(web, channel=DM, text="hello", blocks=json.dumps([SECTION]), unfurl_links="false")
+    assert fake_slack.violations == []
+    assert fake_slack.posts()[0].blocks == [SECTION]
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"text": "no channel"}, "'channel' is a required property"),
+    ({"channel": DM, "text": "x", "unfurl_links": "perhaps"}, "boolean"),
+    ({"channel": DM, "text": "x", "colour": "red"}, "arguments the spec does not list: ['colour']"),
+    ({"channel": DM, "blocks": json.dumps([SECTION])}, "without a fallback text"),
+    ({"channel": DM, "text": "x", "blocks": "[{"}, "blocks is not JSON"),
+    ({"channel": DM, "text": "x", "blocks": json.dumps([{"type": "header", "text": {"type": "plain_text",
+                                                                                     "text": "x" * 151}}])},
+     "cannot exceed 150 characters"),
+    ({"channel": DM, "text": "x", "blocks": json.dumps([{"type": "section", "fields": [SECTION["text"]] * 11}])},
+     "cannot exceed 10 items"),
+    ({"channel": DM, "text": "x", "blocks": json.dumps([{"type": "actions", "elements": [
+        {"type": "button", "action_id": "a", "value": "v", "text": {"type": "plain_text", "text": "x" * 76}}]}])},
+     "cannot exceed 75 characters"),
+    ({"channel": DM, "text": "x", "blocks": json.dumps([{"type": "hologram"}])}, "not a known Block Kit block"),
+    ({"channel": DM, "text": "x", "blocks": json.dumps([{**SECTION, "colour": "red"}])},
+     "keys Block Kit does not know"),
+    ({"channel": DM, "text": "x", "blocks": json.dumps([SECTION] * 51)}, "at most 50"),
+], ids=["missing-channel", "bad-boolean", "unknown-argument", "no-fallback", "bad-json", "long-header",
+        "eleven-fields", "long-button", "unknown-block", "unknown-key", "too-many-blocks"])
+def test_each_kind_of_violation_is_recorded(web, fake_slack, fields, expected):
+    post(web, **fields)
+    assert any(expected in violation for violation in take_violations(fake_slack)), fields
+
+
+def test_a_wrong_token_is_refused_and_recorded(fake_slack):
+    web = WebClient(token="xoxb-not-the-bot", base_url=fake_slack.base_url, retry_handlers=[])
+    with pytest.raises(SlackApiError, match="invalid_auth"):
+        web.api_call("chat.postMessage", data={"channel": DM, "text": "x"})
+    assert take_violations(fake_slack) == ["chat.postMessage: not the bot token"]
+
+
+def test_a_method_missing_from_the_spec_is_recorded(web, fake_slack):
+    web.api_call("chat.sendTelegram", data={"channel": DM})
+    assert take_violations(fake_slack) == ["chat.sendTelegram: chat.sendTelegram is not a Web API method in the spec"]
+
+
+def test_the_fake_answers_as_the_spec_says_and_can_be_told_to_fail(web, fake_slack):
+    fake_slack.fail_next(1, status=429, retry_after=7)
+    fake_slack.fail_next(1, status=500)
+    with pytest.raises(SlackApiError) as limited:
+        web.api_call("chat.postMessage", data={"channel": DM, "text": "x"})
+    assert limited.value.response.status_code == 429 and limited.value.response.headers["retry-after"] == "7"
+    with pytest.raises(SlackApiError) as broken:
+        web.api_call("chat.postMessage", data={"channel": DM, "text": "x"})
+    assert broken.value.response.status_code == 500
+    answer = web.api_call("chat.postMessage", data={"channel": DM, "text": "x"})
+    assert answer["ok"] and answer["channel"] == DM and answer["message"]["text"] == "x"
+    assert [call.status for call in fake_slack.attempts()] == [429, 500, 200]
+    assert fake_slack.violations == []
