@@ -48,6 +48,7 @@ from bot.channels import line_render
 from bot.inbox import Inbox, PermanentFailure, RetryAfter
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
+from bot.web.bodies import read_bounded
 from core.conversations import load_state
 from core.enums import Language
 from core.masking import mask_token
@@ -129,11 +130,8 @@ class LineChannel:
 
     async def webhook(self, request: Request) -> Response:
         """Verify the signature, store each event we handle, answer 200; the inbox worker does the rest."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return PlainTextResponse("body too large", status_code=413)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        body = await read_bounded(request, MAX_BODY_BYTES)
+        if body is None:
             return PlainTextResponse("body too large", status_code=413)
         signature = request.headers.get("x-line-signature", "")
         try:

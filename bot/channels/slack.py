@@ -33,6 +33,7 @@ from bot.channels.slack_payloads import EVENT_FILTERS, Destination, SlackTurn, s
 from bot.inbox import Inbox, PermanentFailure, RetryAfter
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
+from bot.web.bodies import read_bounded
 from core.conversations import load_state
 from core.enums import Language
 from core.services import Core
@@ -104,11 +105,8 @@ class SlackChannel:
 
     async def _endpoint(self, request: Request) -> Response:
         """Hand a signed Slack request to Bolt; 4xx for a body that is not a Slack request at all."""
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
+        body = await read_bounded(request, MAX_BODY_BYTES)
+        if body is None:
             return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             bolt_request = to_bolt_request(request, body, {"inbox": request.app.state.inbox})

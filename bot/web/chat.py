@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels import web
 from bot.pipeline import Pipeline
+from bot.web.bodies import read_bounded
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
@@ -17,11 +18,8 @@ MAX_BODY_BYTES = 16 * 1024
 
 async def chat(request: Request) -> JSONResponse:
     """Answer one chat message; 4xx with the bad field named for a bad body."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
+    raw = await read_bounded(request, MAX_BODY_BYTES)
+    if raw is None:
         return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
     try:
         message = web.to_message(json.loads(raw))
