@@ -121,15 +121,23 @@ def _not_found(request: Request) -> Response:
     )
 
 
-def pay_page(request: Request) -> Response:
-    """GET /sandbox/pay/{reference}: the order summary and a button to pay (or the payment's state)."""
+def _load_view(request: Request) -> tuple[Language, PaymentView] | None:
+    """The page language and view of the sandbox payment named in the path, or None if there is none."""
     core: Core = request.app.state.core
     with core.transaction() as session:
         payment = _sandbox_payment(session, request.path_params["reference"])
         if payment is None:
-            return _not_found(request)
+            return None
         lang = _language(request, payment)
-        view = _view(core, payment, lang)
+        return lang, _view(core, payment, lang)
+
+
+def pay_page(request: Request) -> Response:
+    """GET /sandbox/pay/{reference}: the order summary and a button to pay (or the payment's state)."""
+    loaded = _load_view(request)
+    if loaded is None:
+        return _not_found(request)
+    lang, view = loaded
     return _render(request, "pay_page.html", lang, "payments.page.title", view=view,
                    action=f"{request.url.path}?{urlencode({'lang': lang.value})}")
 
@@ -156,14 +164,11 @@ def pay(request: Request) -> Response:
 
 def result_page(request: Request) -> Response:
     """GET /sandbox/pay/{reference}/result: paid, or why the payment could not be made."""
-    core: Core = request.app.state.core
+    loaded = _load_view(request)
+    if loaded is None:
+        return _not_found(request)
+    lang, view = loaded
     reference = request.path_params["reference"]
-    with core.transaction() as session:
-        payment = _sandbox_payment(session, reference)
-        if payment is None:
-            return _not_found(request)
-        lang = _language(request, payment)
-        view = _view(core, payment, lang)
     if view.state is PaymentStatus.PENDING:  # nothing paid yet: back to the page with the button
         return RedirectResponse(f"/sandbox/pay/{reference}?{urlencode({'lang': lang.value})}", status_code=303)
     title = "payments.result.paid_title" if view.state is PaymentStatus.PAID else "payments.result.failed_title"
