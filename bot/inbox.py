@@ -10,12 +10,13 @@ so nothing accepted is lost if the process dies after the 200. The worker then a
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from core.masking import mask_secrets
 from core.models import InboundEvent
@@ -41,7 +42,7 @@ class PermanentFailure(Exception):
 
 
 class ChannelProcessor(Protocol):
-    """A channel's side of the worker: one conversation turn per event, then its API calls."""
+    """A channel's (or a job kind's) side of the worker: one turn or job per event, then its API calls."""
 
     channel: str
 
@@ -53,6 +54,8 @@ class ChannelProcessor(Protocol):
         """Make one API call; raise RetryAfter, PermanentFailure or anything else (retried with backoff)."""
         ...
 
+    # Optionally also: failed(payload, error) -> None, called once when an event has failed for good.
+
 
 def _masked(value: Any) -> Any:
     """A JSON value with every string passed through mask_secrets, keeping the structure valid."""
@@ -63,6 +66,19 @@ def _masked(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _masked(item) for key, item in value.items()}
     return value
+
+
+def rewrite_payloads(session: Session, channel: str, needle: str, rewrite: Callable[[dict[str, Any]], bool]) -> int:
+    """Let `rewrite` change stored payloads of a channel that contain `needle` (it returns True when it changed
+    one, e.g. to hide a message the student took back); the number changed."""
+    changed = 0
+    query = select(InboundEvent).where(InboundEvent.channel == channel, InboundEvent.payload.contains(needle))
+    for event in session.scalars(query):
+        payload = json.loads(event.payload)
+        if rewrite(payload):
+            event.payload = json.dumps(payload, ensure_ascii=False)
+            changed += 1
+    return changed
 
 
 def backoff(attempts: int) -> timedelta:
@@ -80,12 +96,17 @@ class Inbox:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._drain_lock = threading.Lock()
+        self._periodic: list[Callable[[], None]] = []
 
     def register(self, processor: ChannelProcessor) -> None:
         """Add a channel's processor; a second one for the same channel is a wiring mistake."""
         if processor.channel in self._processors:
             raise ValueError(f"a processor for {processor.channel} is registered already")
         self._processors[processor.channel] = processor
+
+    def every_poll(self, task: Callable[[], None]) -> None:
+        """Run `task` on each poll of the running worker (about once a second), e.g. a due check."""
+        self._periodic.append(task)
 
     def accept(self, channel: str, event_id: str, payload: dict[str, Any]) -> bool:
         """Store an event durably; False (and nothing stored) when this event id was accepted before."""
@@ -127,6 +148,8 @@ class Inbox:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                for task in self._periodic:
+                    task()
                 self.drain()
             except Exception:  # the worker must outlive any one bad event or a database hiccup
                 log.exception("inbox worker: drain failed")
@@ -181,13 +204,26 @@ class Inbox:
         except PermanentFailure as failure:
             self._finish(event_id, "failed", str(failure))
             log.error("inbox: %s event %d failed permanently: %s", channel, event_id, failure)
+            self._report_failure(processor, payload, str(failure))
             return
         except Exception as error:
-            self._retry_later(event_id, channel, error)
+            if self._retry_later(event_id, channel, error):
+                self._report_failure(processor, payload, f"{type(error).__name__}: {error}")
             return
         self._finish(event_id, "done", None)
 
-    def _retry_later(self, event_id: int, channel: str, error: Exception) -> None:
+    def _report_failure(self, processor: ChannelProcessor, payload: dict[str, Any], error: str) -> None:
+        """Tell a processor that wants to know (a relay marks the failure in the agents' thread)."""
+        failed = getattr(processor, "failed", None)
+        if failed is None:
+            return
+        try:
+            failed(payload, mask_secrets(error))
+        except Exception:
+            log.exception("inbox: reporting the failure of a %s event failed", processor.channel)
+
+    def _retry_later(self, event_id: int, channel: str, error: Exception) -> bool:
+        """Count a failed attempt and schedule the next; True when it was the last and the event failed."""
         with self.core.transaction() as session:
             event = session.get(InboundEvent, event_id)
             assert event is not None
@@ -198,10 +234,12 @@ class Inbox:
                 event.status, event.processed_at = "failed", self.core.now()
                 log.error("inbox: %s event %d failed after %d attempts: %s", channel, event_id, event.attempts,
                           event.last_error)
+                return True
             else:
                 event.status, event.next_attempt_at = "pending", self.core.now() + backoff(event.attempts)
                 log.warning("inbox: %s event %d attempt %d failed, retrying: %s", channel, event_id,
                             event.attempts, event.last_error)
+        return False
 
     def _finish(self, event_id: int, status: str, error: str | None) -> None:
         with self.core.transaction() as session:

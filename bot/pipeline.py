@@ -3,18 +3,22 @@ with the state and a masked transcript saved after every turn."""
 
 import logging
 import re
+import uuid
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
 from bot.locks import ConversationLocks
 from core.conversations import ConversationState, linked_student_id, load_state, record, save_state
-from core.enums import Language
-from core.masking import find_password_candidates
+from core.enums import Language, Service
+from core.handoffs import Reason, TicketStatus, active_ticket, relay_from_student
+from core.masking import find_password_candidates, mask_secrets
 from core.orders import normalize_order_number
 from core.services import Core
 from handlers import basic
 from handlers.forms import FormEngine
+from handlers.handoff import PREFIX as HANDOFF_PREFIX
+from handlers.identity import ACCOUNT_ONLY_CHANNELS
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
@@ -26,7 +30,7 @@ log = logging.getLogger(__name__)
 
 PAYLOAD_INTENT_PREFIX = "intent:"
 # Buttons of a topic's own guided steps carry `<prefix>:<choice>`; the prefix names the topic's intent.
-PAYLOAD_TOPICS = {"login": Intent.LOGIN_HELP, "lang": Intent.LANGUAGE}
+PAYLOAD_TOPICS = {"login": Intent.LOGIN_HELP, "lang": Intent.LANGUAGE, "handoff": Intent.HUMAN_AGENT}
 MAX_TEXT_CHARS = 2000  # a chat message longer than this is cut before understanding
 MISSES_BEFORE_PERSON = 2
 # "Did you mean" only when the best guess has some weight; a clearly unrelated question (the weather)
@@ -58,9 +62,14 @@ class Pipeline:
             now = self.core.now()
             with self.core.transaction() as session:
                 state = load_state(session, message.conversation_id, message.channel.value, message.user_id, now)
-                # A linked account stays identified after the conversation's state has expired.
-                state.student_id = state.student_id or linked_student_id(session, message.channel.value,
-                                                                         message.user_id)
+                # A linked account stays identified after the conversation's state has expired; on channels
+                # that identify only by account, the link is the whole truth (an unlink takes effect at once).
+                linked = linked_student_id(session, message.channel.value, message.user_id)
+                account_only = message.channel in ACCOUNT_ONLY_CHANNELS
+                state.student_id = linked if account_only else state.student_id or linked
+            relayed = self._relay_to_agent(message, state, now)
+            if relayed:
+                return []  # a person owns the conversation: the bot stays silent
             understanding = self._understand(message, now, state)
             if message.lang_hint:  # the student chose a language (the web page's switch)
                 state.lang = message.lang_hint
@@ -70,6 +79,29 @@ class Pipeline:
             replies = self._answer(ctx)
             self._save(ctx, replies)
             return replies
+
+    def _relay_to_agent(self, message: IncomingMessage, state: ConversationState, now: datetime) -> bool:
+        """During a handoff, pass the student's message to the agents' thread instead of answering it.
+
+        A ticket relays while an agent has it, or while it waits in the call center's hours; off-hours the
+        bot keeps answering (the ticket waits for the opening). A `handoff:` button is always the bot's.
+        """
+        if (message.payload or "").startswith(HANDOFF_PREFIX):
+            return False
+        with self.core.transaction() as session:
+            ticket = active_ticket(session, message.conversation_id)
+            if ticket is None:
+                return False
+            if ticket.status != TicketStatus.ASSIGNED and not self.core.calendar.is_open(Service.CALL_CENTER, now):
+                return False
+            pattern = self.core.profile.student_number_pattern
+            said = message.text if message.text is not None else f"[{message.payload}]"
+            masked = mask_secrets(said, tuple(find_password_candidates(said, pattern)), pattern)
+            key = f"{message.conversation_id}:{message.event_id or uuid.uuid4().hex}"
+            relay_from_student(session, ticket, masked, key, now)
+            record(session, message.conversation_id, "in", masked, now, message_ref=message.message_ref)
+            save_state(session, state, now)  # the conversation stays alive while the person answers
+        return True
 
     def _answer(self, ctx: TurnContext) -> list[Reply]:
         try:
@@ -94,7 +126,7 @@ class Pipeline:
         """Did-you-mean buttons for a near miss; after two misses in a row, offer a person."""
         ctx.state.misses += 1
         if ctx.state.misses >= MISSES_BEFORE_PERSON:
-            buttons = (QuickReply(say("intents.human_agent", ctx.lang), intent_payload(Intent.HUMAN_AGENT)),
+            buttons = (QuickReply(say("intents.human_agent", ctx.lang), f"{HANDOFF_PREFIX}{Reason.MISSES.value}"),
                        *basic.main_menu(ctx.lang)[:5])
             return [Text(say("fallback.offer_person", ctx.lang) + "\n\n" + basic.contact_lines(ctx), buttons)]
         candidates = [intent for intent, probability in ctx.understanding.candidates
@@ -140,7 +172,8 @@ class Pipeline:
         try:
             with self.core.transaction() as session:
                 record(session, message.conversation_id, "in", said, now, intent=ctx.understanding.intent.value,
-                       confidence=ctx.understanding.confidence, extra_secrets=secrets, student_number_pattern=pattern)
+                       confidence=ctx.understanding.confidence, extra_secrets=secrets, student_number_pattern=pattern,
+                       message_ref=message.message_ref)
                 for reply in replies:
                     record(session, message.conversation_id, "out", reply_text(reply), now, extra_secrets=secrets,
                            student_number_pattern=pattern)

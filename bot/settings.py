@@ -20,6 +20,9 @@ class ChannelSettings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = Field(None, description="xapp-… token: Socket Mode for local development")
     slack_api_base_url: str = Field("https://slack.com/api/", description="Web API host (tests: a fake)")
+    slack_agent_channel: str | None = Field(None, pattern=r"^[CG][A-Z0-9]{2,30}$",
+                                            description="ID of the agents' Slack channel (handoff tickets)")
+    agent_lang: str = Field("ja", pattern="^(ja|en)$", description="Language of the agents' side of Slack")
 
     @field_validator("line_api_base_url", "line_access_base_url", "slack_api_base_url")
     @classmethod
@@ -37,6 +40,11 @@ class ChannelSettings(BaseSettings):
     def slack_enabled(self) -> bool:
         """True when both Slack credentials are set."""
         return bool(self.slack_bot_token and self.slack_signing_secret)
+
+    @property
+    def agents_enabled(self) -> bool:
+        """True when handoff tickets go to an agents' Slack channel."""
+        return self.slack_enabled and bool(self.slack_agent_channel)
 
 
 @lru_cache(maxsize=1)

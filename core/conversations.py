@@ -15,6 +15,7 @@ from core.models import ChannelAccount, Conversation, TranscriptEntry
 
 log = logging.getLogger(__name__)
 
+UNSENT = "[unsent]"  # what an unsent message's transcript line says instead of its text, for agents
 EXPIRY = timedelta(minutes=30)  # the issue's rule: state is forgotten after 30 minutes of silence
 
 
@@ -83,14 +84,24 @@ def save_state(session: Session, state: ConversationState, now: datetime) -> Non
 
 def record(session: Session, conversation_id: str, direction: str, text: str, now: datetime, *,
            intent: str | None = None, confidence: float | None = None, extra_secrets: tuple[str, ...] = (),
-           student_number_pattern: str | None = None) -> None:
+           student_number_pattern: str | None = None, message_ref: str | None = None) -> None:
     """Append one line to the transcript, with passwords, card numbers, tokens and `extra_secrets` masked.
 
     Student numbers (given the profile's pattern) are kept: the agents who take over need them.
+    `message_ref` is the channel's id of the message, kept so that the student can take it back.
     """
     masked = mask_secrets(text, extra_secrets, student_number_pattern)
     session.add(TranscriptEntry(conversation_id=conversation_id, direction=direction, text=masked, intent=intent,
-                                confidence=confidence, at=now))
+                                confidence=confidence, at=now, message_ref=message_ref))
+
+
+def hide_message(session: Session, conversation_id: str, message_ref: str) -> int:
+    """Replace the text of a message the student took back (LINE's unsend) with UNSENT; the number of lines."""
+    rows = session.scalars(select(TranscriptEntry).where(TranscriptEntry.conversation_id == conversation_id,
+                                                         TranscriptEntry.message_ref == message_ref)).all()
+    for row in rows:
+        row.text = UNSENT
+    return len(rows)
 
 
 def transcript(session: Session, conversation_id: str) -> list[TranscriptEntry]:

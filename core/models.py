@@ -154,11 +154,14 @@ class TranscriptEntry(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(200))
-    direction: Mapped[str] = mapped_column(String(3))  # "in" from the student, "out" from the bot
+    # "in" from the student, "out" the bot's answer, "agent" a person's relayed reply, "note" a later notice
+    direction: Mapped[str] = mapped_column(String(8))
     text: Mapped[str] = mapped_column(Text)
     intent: Mapped[str | None] = mapped_column(String(32))
     confidence: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # The channel's id of the student's message (a LINE message id), so an unsent message can be hidden.
+    message_ref: Mapped[str | None] = mapped_column(String(128))
 
 
 class InboundEvent(Base):
@@ -216,3 +219,53 @@ class AccountLinkNonce(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HandoffTicket(Base):
+    """A conversation handed to a person: who, why, what the bot already said, and who has it now.
+
+    `status` goes waiting → assigned → resolved; `closed_how` says whether an agent resolved it, handed it
+    back to the bot, or the student stopped waiting. `thread_ts` is the agents' Slack thread of the ticket.
+    """
+
+    __tablename__ = "handoff_tickets"
+    __table_args__ = (Index("ix_handoff_tickets_conversation_status", "conversation_id", "status"),
+                      Index("ix_handoff_tickets_status_opened", "status", "opened_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(200))  # the student's id on their channel, to reach them
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="SET NULL"))
+    lang: Mapped[str] = mapped_column(String(2))
+    reason: Mapped[str] = mapped_column(String(32))  # asked, misses, refund_dispute, account, complaint, agent
+    topic: Mapped[str | None] = mapped_column(String(32))  # the bot's best guess: an intent name
+    bot_said: Mapped[str | None] = mapped_column(Text)  # the bot's last answers, masked
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    assignee: Mapped[str | None] = mapped_column(String(64))  # the agent's Slack user ID
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_how: Mapped[str | None] = mapped_column(String(16))  # resolved, handed_back, withdrawn
+    agent_channel: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the card or the last digest listing it
+
+
+class HandoffMessage(Base):
+    """One message relayed between the student and the agents during a handoff, delivered exactly once.
+
+    `source_key` is unique: the Slack event or transcript line it came from, so a retried event adds nothing.
+    """
+
+    __tablename__ = "handoff_messages"
+    __table_args__ = (UniqueConstraint("source_key", name="uq_handoff_messages_source_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("handoff_tickets.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))  # "student" (to the thread) or "agent" (to the student)
+    author: Mapped[str | None] = mapped_column(String(64))  # the agent's Slack user ID
+    text: Mapped[str] = mapped_column(Text)  # masked like the transcript
+    source_key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivery: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.enums import Language
 from handlers.messages import say
 from handlers.replies import QuickReply, Reply, Text
 from handlers.turn import TurnContext
@@ -59,6 +60,9 @@ class Form:
     slots: tuple[Slot, ...]
     finish: Callable[[TurnContext], list[Reply]]
     prefill: Callable[[TurnContext], dict[str, Any]] = field(default=lambda ctx: {})
+    # Called before each next question: lets a form take up answers given early once they can be checked
+    # (the order form's item, once the student has linked their account in the middle of the form).
+    refresh: Callable[[TurnContext], None] = field(default=lambda ctx: None)
 
     def slot(self, name: str) -> Slot | None:
         """The slot called `name`, or None."""
@@ -130,24 +134,25 @@ class FormEngine:
             ctx.state.slots[slot.name] = value
             return self._advance(form, ctx)
         if ctx.understanding.intent.value != "out_of_scope" and not payload.startswith(FORM_PREFIX):
-            return [*detour(ctx), resume_offer(ctx)]
+            return [*detour(ctx), resume_offer(ctx.lang)]
         return [Text(say("forms.not_understood", ctx.lang)), *slot.ask(ctx)]
 
     def _open_slot(self, form: Form, ctx: TurnContext) -> Slot | None:
         return next((slot for slot in form.slots if slot.name not in ctx.state.slots and slot.needed(ctx)), None)
 
     def _advance(self, form: Form, ctx: TurnContext) -> list[Reply]:
+        form.refresh(ctx)
         slot = self._open_slot(form, ctx)
         if slot is not None:
             return slot.ask(ctx)
         return form.finish(ctx)
 
 
-def resume_offer(ctx: TurnContext) -> Text:
+def resume_offer(lang: Language) -> Text:
     """After a detour: continue the form where it stopped, or cancel it."""
-    return Text(say("forms.resume_question", ctx.lang), (
-        QuickReply(say("forms.resume", ctx.lang), RESUME),
-        QuickReply(say("forms.cancel", ctx.lang), CANCEL),
+    return Text(say("forms.resume_question", lang), (
+        QuickReply(say("forms.resume", lang), RESUME),
+        QuickReply(say("forms.cancel", lang), CANCEL),
     ))
 
 

@@ -59,13 +59,6 @@ def language(ctx: TurnContext) -> list[Reply]:
     return [Text(head + "\n\n" + say("language.service_screens", lang), buttons)]
 
 
-def human_agent(ctx: TurnContext) -> list[Reply]:
-    """No hand-off to a person yet: the offices with hours and open-now, and the bot's menu meanwhile."""
-    text = "\n".join((say("human.answer", ctx.lang), "", basic.contact_lines(ctx), basic.chat_support_line(ctx)))
-    return [Text(text), Text(say("human.bot_can_help", ctx.lang), basic.main_menu(ctx.lang))]
-
-
 def register(registry: HandlerRegistry) -> None:
-    """Wire language (the pipeline also routes `lang:*` button payloads to it) and human_agent."""
+    """Wire language (the pipeline also routes `lang:*` button payloads to it)."""
     registry.register(Intent.LANGUAGE, language)
-    registry.register(Intent.HUMAN_AGENT, human_agent)

@@ -6,8 +6,10 @@ from enum import StrEnum
 
 from core.enums import Service
 from core.formatting import join_list
+from core.handoffs import Reason
 from core.i18n import t
 from handlers import basic
+from handlers.handoff import person_button
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text
@@ -109,8 +111,10 @@ def _rejected(ctx: TurnContext) -> list[Reply]:
             smartphone=join_list(browsers.smartphone, ctx.lang)),
     ))
     call = say("login.rejected.call", ctx.lang) + "\n" + basic.contact_entry(ctx, Service.CALL_CENTER)
+    # An account the reset flow cannot fix needs a person: offer one.
     buttons = (basic.topic_button(Intent.SECOND_PASSWORD_RESET, ctx.lang), _symptom_button(Symptom.WHICH_ID, ctx),
-               basic.topic_button(Intent.CONTACT, ctx.lang), basic.menu_button(ctx.lang))
+               person_button(ctx, Reason.ACCOUNT), basic.topic_button(Intent.CONTACT, ctx.lang),
+               basic.menu_button(ctx.lang))
     return [Text(text), Text(call, buttons)]
 
 

@@ -2,8 +2,10 @@
 
 from core.enums import Language, PaymentMethod, Service
 from core.formatting import format_yen
+from core.handoffs import Reason
 from core.i18n import t
 from handlers import basic
+from handlers.handoff import person_button
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Reply, Text
@@ -82,7 +84,9 @@ def refund(ctx: TurnContext) -> list[Reply]:
         say("refund.check", ctx.lang),
     ))
     ask = say("refund.ask_first", ctx.lang) + "\n" + basic.contact_entry(ctx, Service.STUDENT_SUPPORT)
-    buttons = basic.follow_ups(ctx.lang, Intent.DELIVERY_OPTIONS, Intent.PAYMENT_METHODS, Intent.CONTACT)
+    # A dispute is for a person to settle, not the bot: offer one.
+    buttons = (*basic.follow_ups(ctx.lang, Intent.DELIVERY_OPTIONS, Intent.PAYMENT_METHODS, Intent.CONTACT),
+               person_button(ctx, Reason.REFUND_DISPUTE))
     return [Text(text), Text(ask, buttons)]
 
 

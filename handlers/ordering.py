@@ -24,8 +24,6 @@ from core.errors import (
 )
 from core.formatting import format_datetime, format_yen
 from core.i18n import t
-from core.identifiers import normalize_student_number
-from core.masking import find_password_candidates
 from core.models import Student
 from core.order_texts import delivery_label, explain, payment_label, pickup_window_text
 from core.orders import OrderLine, check_eligible, create_order
@@ -42,10 +40,16 @@ from handlers.forms import (
     start_payload,
     tapped,
 )
+from handlers.identity import (
+    LINK_ACCOUNT_PAYLOAD,
+    current_student,
+    identified_by_account_only,
+    typed_student_number,
+)
 from handlers.messages import handler_messages, say
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
-from handlers.turn import TurnContext
+from handlers.turn import Channel, TurnContext
 from intents.types import EntityType, Intent
 
 log = logging.getLogger(__name__)
@@ -69,49 +73,6 @@ _BARE_COPIES = re.compile(r"^([0-9]{1,3})\s*(?:通|部|枚|copies|copy)?[。.!�
 _KONBINI = re.compile(r"コンビニ|ローソン|ファミマ|ファミリーマート|セブン|konbini|conbini|convenience", re.IGNORECASE)
 _TYPED_YES = re.compile(r"^(はい|ええ|お願いします|おねがいします|申請します|申請する|ok|okay|yes|sure|confirm)"
                         r"[。.!！]?$", re.IGNORECASE)
-_NUMBER_LIKE = re.compile(r"(?=.*[0-9])[0-9A-Z]{4,12}")
-
-
-# --- identification, shared with the reset and status forms -----------------------------------------------
-
-
-def typed_student_number(ctx: TurnContext, area: str) -> str | None:
-    """The student number this message gives (an entity or the bare text), normalized; None if it gives none.
-
-    Args:
-        ctx: the turn.
-        area: the catalog area whose `no_passwords` and `student_number_format` texts explain a refusal.
-
-    Raises:
-        SlotRejected: `<area>.no_passwords` when the message holds something that looks like a password (it
-            is neither used nor repeated), `<area>.student_number_format` for a number of the wrong shape.
-    """
-    text = ctx.message.text or ""
-    profile = ctx.core.profile
-    if find_password_candidates(text, profile.student_number_pattern):
-        raise SlotRejected(f"{area}.no_passwords")
-    entity = ctx.entity(EntityType.STUDENT_NUMBER)
-    if entity is not None:
-        return normalize_student_number(str(entity.value))
-    number = normalize_student_number(text)
-    if profile.student_number_regex.match(number):
-        return number
-    if _NUMBER_LIKE.fullmatch(number):
-        raise SlotRejected(f"{area}.student_number_format")
-    return None
-
-
-def current_student(ctx: TurnContext) -> Student | None:
-    """The student this conversation has identified, or None."""
-    if ctx.state.student_id is None:
-        return None
-    with ctx.core.transaction() as session:
-        return session.get(Student, ctx.state.student_id)
-
-
-def mentions_password(ctx: TurnContext) -> bool:
-    """True if the message holds something that looks like a pasted password."""
-    return bool(find_password_candidates(ctx.message.text or "", ctx.core.profile.student_number_pattern))
 
 
 # --- labels -----------------------------------------------------------------------------------------------
@@ -280,6 +241,11 @@ def _question(ctx: TurnContext, text: str, buttons: tuple[QuickReply, ...]) -> l
 
 
 def _ask_student(ctx: TurnContext) -> list[Reply]:
+    if ctx.message.channel is Channel.LINE:
+        return _question(ctx, say("order.identify_line", ctx.lang),
+                         (QuickReply(say("line.link.button", ctx.lang), LINK_ACCOUNT_PAYLOAD),))
+    if identified_by_account_only(ctx):
+        return _question(ctx, say("order.identify_slack", ctx.lang), ())
     return _question(ctx, say("order.identify", ctx.lang), ())
 
 
@@ -287,6 +253,8 @@ def _parse_student(ctx: TurnContext) -> str | None:
     number = typed_student_number(ctx, "order")
     if number is None:
         return None
+    if identified_by_account_only(ctx):
+        raise SlotRejected("order.typed_number_refused")
     with ctx.core.transaction() as session:
         student = find_student(session, number)
         if student is None:
@@ -636,7 +604,7 @@ _SLOTS = tuple(Slot(name, _ask_open(name), parse, needed) for name, _, parse, ne
 
 def order_form() -> Form:
     """The `order` form: student (unless identified), item, copies, delivery, payment, confirmation."""
-    return Form(name=ORDER, slots=_SLOTS, finish=_finish, prefill=_prefill)
+    return Form(name=ORDER, slots=_SLOTS, finish=_finish, prefill=_prefill, refresh=_adopt)
 
 
 def start_order(forms: FormEngine, ctx: TurnContext) -> list[Reply]:

@@ -7,8 +7,8 @@ The reply to a reset request is the same whether or not the student exists or ha
 from core.links import request_second_password_reset
 from handlers import basic
 from handlers.forms import Form, FormEngine, Slot, cancel_button, start_payload
+from handlers.identity import current_student, mentions_password, typed_student_number
 from handlers.messages import say
-from handlers.ordering import current_student, mentions_password, typed_student_number
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text
 from handlers.turn import TurnContext

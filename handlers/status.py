@@ -17,8 +17,9 @@ from core.order_texts import delivery_label, describe, explain, status_label, su
 from core.orders import find_order, normalize_order_number, payment_state, recent_orders
 from handlers import basic
 from handlers.forms import Form, FormEngine, Slot, SlotRejected, cancel_button, set_payload, start_payload, tapped
+from handlers.identity import current_student, typed_student_number
 from handlers.messages import say
-from handlers.ordering import ORDER, current_student, typed_student_number
+from handlers.ordering import ORDER
 from handlers.registry import HandlerRegistry
 from handlers.replies import Link, QuickReply, Reply, Text
 from handlers.turn import TurnContext

@@ -31,6 +31,7 @@ class IncomingMessage:
     text: str | None = None
     payload: str | None = None  # a tapped button's payload, instead of text
     event_id: str | None = None
+    message_ref: str | None = None  # the channel's id of this message (LINE message id), if it has one
     lang_hint: Language | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 

@@ -22,7 +22,7 @@ from handlers.turn import Channel, IncomingMessage
 
 STORIES = Path(__file__).parent / "stories"
 STEP_KEYS = {"say", "tap", "lang", "expect"}
-EXPECT_KEYS = {"contains", "not_contains", "offers", "not_offers", "transcript_not_contains"}
+EXPECT_KEYS = {"silent", "contains", "not_contains", "offers", "not_offers", "transcript_not_contains"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,8 @@ def test_story(story: Story, core, clock, pipeline_for):
         text, buttons = visible_text(rendered), offered(rendered)
         where = f"step {number} ({step.get('say') or step.get('tap')}) replied:\n{text}\nbuttons: {buttons}"
         expect = step.get("expect") or {}
+        if expect.get("silent"):
+            assert rendered == [], f"{where}\nthe bot should stay silent (a person has the conversation)"
         for wanted in expect.get("contains", []):
             assert str(wanted) in text, f"{where}\nmissing: {wanted}"
         for unwanted in expect.get("not_contains", []):

@@ -45,15 +45,16 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels import line_linking as linking
 from bot.channels import line_render
-from bot.inbox import Inbox, PermanentFailure, RetryAfter
+from bot.inbox import Inbox, PermanentFailure, RetryAfter, rewrite_payloads
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
 from bot.web.bodies import read_bounded
-from core.conversations import load_state
+from core.conversations import hide_message, load_state
 from core.enums import Language
 from core.masking import mask_token
 from core.services import Core
 from handlers import basic
+from handlers.forms import resume_offer
 from handlers.messages import say
 from handlers.replies import Link, QuickReply, Reply, Text
 from handlers.turn import Channel, IncomingMessage
@@ -257,13 +258,34 @@ class LineChannel:
             log.info("LINE account link for %s failed (result %s)", mask_token(user_id), event.link.result)
             return [Text(say("line.link.failed", lang), (self._link_button(lang), basic.menu_button(lang)))]
         log.info("LINE account %s linked", mask_token(user_id))
+        with self.core.transaction() as session:
+            form = load_state(session, linking.conversation_id(user_id), linking.CHANNEL, user_id,
+                              self.core.now()).form
+        if form is not None:  # linking interrupted a form (the order form asks for it): offer to go on
+            return [Text(say("line.link.done", lang)), resume_offer(lang)]
         return [Text(say("line.link.done", lang), basic.main_menu(lang))]
 
     def _on_unsend(self, event: UnsendEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
-        # The transcript keeps no LINE message ids, so the unsent message cannot be matched there (the
-        # stored webhook event, owned by the inbox, still holds its text). Nothing is sent.
-        log.info("LINE user %s unsent message %s; no transcript entry carries its id, nothing changed",
-                 mask_token(_user_of(event)), event.unsend.message_id)
+        # The student took a message back: hide it in the transcript and in the stored webhook event, even in
+        # standby (another bot answering changes nothing about what we keep). Nothing is sent.
+        user_id, message_id = _user_of(event), event.unsend.message_id
+        if user_id is None:
+            return []
+
+        def hide(stored: dict[str, Any]) -> bool:
+            message = stored.get("message")
+            if not isinstance(message, dict) or message.get("id") != message_id:
+                return False  # LINE message ids are unique; the stored user id is masked, so it cannot be compared
+            for key in ("text", "emojis", "mention", "quotedMessageId"):
+                message.pop(key, None)
+            message["unsent"] = True
+            return True
+
+        with self.core.transaction() as session:
+            lines = hide_message(session, linking.conversation_id(user_id), message_id)
+            events = rewrite_payloads(session, linking.CHANNEL, message_id, hide)
+        log.info("LINE user %s unsent a message: %d transcript line(s) and %d stored event(s) hidden",
+                 mask_token(user_id), lines, events)
         return []
 
     def _turn(self, user_id: str, payload: dict[str, Any], *, text: str | None = None,
@@ -271,7 +293,8 @@ class LineChannel:
         """One pipeline turn for the LINE user (the pipeline itself looks up a linked student)."""
         message = IncomingMessage(channel=Channel.LINE, user_id=user_id,
                                   conversation_id=linking.conversation_id(user_id), text=text, payload=payload_text,
-                                  event_id=payload.get("webhookEventId"), raw=payload)
+                                  event_id=payload.get("webhookEventId"), message_ref=_message_id(payload),
+                                  raw=payload)
         return self.pipeline.handle(message)
 
     # --- account linking in the chat ----------------------------------------------------------------------
@@ -341,10 +364,27 @@ class LineChannel:
         target = _push_target(payload)
         if target is None:
             raise PermanentFailure("no user, group or room to push to")
-        key = retry_key(payload["webhookEventId"], index)
-        request = PushMessageRequest.from_dict({"to": target, "messages": messages})
+        self.push(target, messages, retry_key(payload["webhookEventId"], index))
+
+    def push(self, to: str, messages: list[dict[str, Any]], key: str) -> None:
+        """Push messages to a user with a retry key fixed by the caller, so a retry is never delivered twice.
+
+        Raises:
+            RetryAfter, PermanentFailure, LineApiError: as `send`.
+        """
+        request = PushMessageRequest.from_dict({"to": to, "messages": messages})
         self._call(lambda: self.api.push_message_with_http_info(request, x_line_retry_key=key,
                                                                 _request_timeout=REQUEST_TIMEOUT))
+
+    # --- reaching a student outside a turn (bot/delivery.py) -----------------------------------------------
+
+    def render_push(self, user_id: str, replies: list[Reply]) -> list[dict[str, Any]]:
+        """The push calls that deliver `replies` to a LINE user, five messages each."""
+        return [{"to": user_id, **part} for part in line_render.to_parts(replies)]
+
+    def send_push(self, part: dict[str, Any], key: str) -> None:
+        """Push one of them; the retry key derives from `key`, so every attempt carries the same one."""
+        self.push(part["to"], part["messages"], retry_key(key, 0))
 
     def _reply_token_fresh(self, payload: dict[str, Any]) -> bool:
         return self.core.now() - event_time(payload) < REPLY_TOKEN_TTL
@@ -372,6 +412,12 @@ class LineChannel:
 def _one_to_one_only() -> Text:
     # A group has no conversation language of its own: both languages, Japanese first.
     return Text("\n\n".join(say("line.one_to_one_only", lang) for lang in (Language.JA, Language.EN)))
+
+
+def _message_id(payload: dict[str, Any]) -> str | None:
+    """The LINE message id of a message event's payload (kept with the transcript line, for unsend)."""
+    message = payload.get("message")
+    return str(message["id"]) if isinstance(message, dict) and message.get("id") else None
 
 
 def _user_of(event: Any) -> str | None:

@@ -1,6 +1,7 @@
 """The Slack channel: Bolt on POST /slack/events stores each event before acknowledging it, and the inbox
 worker answers it through the conversation pipeline with Block Kit messages sent by the Web API
-(payloads are read in slack_payloads, replies rendered in slack_render).
+(payloads are read in slack_payloads, replies rendered in slack_render, and who the student is comes from
+their Slack profile's email in slack_identity).
 
 Bolt is used in HTTP mode as the synchronous `App` with `process_before_response=True`: a listener stores
 the event and then acks, so the 200 leaves only after the event is committed. Bolt's Starlette adapter
@@ -28,7 +29,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.agents import ACTIONS as AGENT_ACTIONS
+from bot.agents import AgentDesk
 from bot.channels import slack_render
+from bot.channels.slack_identity import SlackIdentity
 from bot.channels.slack_payloads import EVENT_FILTERS, Destination, SlackTurn, shape_problem, stable_id, to_turn
 from bot.inbox import Inbox, PermanentFailure, RetryAfter
 from bot.pipeline import Pipeline
@@ -75,6 +79,10 @@ class SlackChannel:
         # Retries belong to the inbox (stored, with backoff), so the client never retries or sleeps itself.
         self.client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base_url,
                                 timeout=API_TIMEOUT_SECONDS, retry_handlers=[])
+        self.identity = SlackIdentity(core, self.client)
+        # The agents' side of handoffs, when an agents' channel is set: its messages never reach the bot.
+        self.agents = (AgentDesk(core, self, settings.slack_agent_channel, Language(settings.agent_lang))
+                       if settings.slack_agent_channel else None)
         self.app = self._build_app()
         self._pace_lock = threading.Lock()
         self._last_post: dict[str, datetime] = {}
@@ -100,6 +108,7 @@ class SlackChannel:
         app.command(re.compile(r"^/"))(self._on_command)
         app.action(slack_render.REPLY_ACTION)(self._on_reply_button)
         app.action(slack_render.LINK_ACTION)(self._on_link_button)
+        app.action(AGENT_ACTIONS)(self._on_agent_action)
         app.action(re.compile(r".*"))(self._on_other_action)
         return app
 
@@ -123,7 +132,12 @@ class SlackChannel:
         event = body.get("event") or {}
         kind, event_id = event.get("type"), body.get("event_id")
         check = EVENT_FILTERS.get(kind) if isinstance(kind, str) else None
-        if check is None:
+        if self.agents is not None and self.agents.is_agent_channel(event.get("channel")):
+            if kind == "message":
+                # Stored (relayed once per message ts) before the ack; a database error answers 500 and
+                # Slack retries the event.
+                self.agents.on_thread_reply(event)
+        elif check is None:
             log.info("slack: event %s of type %s acknowledged and ignored: madoguchi does not answer it",
                      event_id, kind)
         elif (reason := check(event)) is not None:
@@ -135,6 +149,12 @@ class SlackChannel:
         ack()
 
     def _on_command(self, body: dict[str, Any], ack: Ack, context: BoltContext) -> None:
+        if self.agents is not None:
+            answer = self.agents.on_command(str(body.get("text") or "").split(), body.get("channel_id"),
+                                            str(body.get("user_id") or ""))
+            if answer is not None:  # an agents' command: answered at once, only to the agent who typed it
+                ack(answer)
+                return
         stored = _store(context, stable_id("command", body), body)
         if not stored or str(body.get("channel_id", "")).startswith("D"):
             ack()
@@ -143,6 +163,17 @@ class SlackChannel:
 
     def _on_reply_button(self, body: dict[str, Any], ack: Ack, context: BoltContext) -> None:
         _store(context, stable_id("action", body), body)
+        ack()
+
+    def _on_agent_action(self, body: dict[str, Any], ack: Ack) -> None:
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        if self.agents is None or not self.agents.is_agent_channel(channel):
+            log.warning("slack: a handoff button outside the agents' channel ignored")
+            ack()
+            return
+        agent = str((body.get("user") or {}).get("id") or "")
+        for action in body.get("actions") or ():
+            self.agents.on_action(str(action.get("action_id")), str(action.get("value") or ""), agent)
         ack()
 
     def _on_link_button(self, ack: Ack) -> None:
@@ -158,6 +189,9 @@ class SlackChannel:
     def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
         """Run the conversation turn for one stored payload and return its chat.postMessage calls.
 
+        Before the turn, the user's link to a student is brought up to date from their Slack profile's email
+        (at most once a day; a failed lookup keeps the link as it was), so the pipeline finds the student.
+
         Raises:
             PermanentFailure: for a stored payload that cannot be answered.
         """
@@ -165,7 +199,11 @@ class SlackChannel:
             turn = to_turn(payload)
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise PermanentFailure(f"not an answerable Slack payload: {error!r}") from error
-        replies = self._help(turn) if turn.wants_help else self.pipeline.handle(turn.message)
+        if turn.wants_help:
+            replies = self._help(turn)
+        else:
+            self.identity.resolve(turn.message.user_id)
+            replies = self.pipeline.handle(turn.message)
         return [post_message_part(turn.destination, message) for message in slack_render.render(replies)]
 
     def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
@@ -176,12 +214,25 @@ class SlackChannel:
             SlackUnavailable: for a 5xx or a transient Slack error (retried with backoff).
             PermanentFailure: for any other error Slack answers (a bad channel, a revoked token).
         """
-        method, args = part["method"], part["args"]
+        self.call(part["method"], part["args"])
+
+    def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """One Web API call, paced per conversation, with Slack's errors classified as `send` says."""
         self._take_turn(str(args.get("channel")))
         try:
-            self.client.api_call(method, data=form_fields(args))
+            return dict(self.client.api_call(method, data=form_fields(args)).data)
         except SlackApiError as error:
             raise self._classify(method, error) from error
+
+    # ----- reaching a student outside a turn (bot/delivery.py)
+
+    def render_push(self, user_id: str, replies: list[Reply]) -> list[dict[str, Any]]:
+        """The calls that deliver `replies` to the user's direct messages with the app."""
+        return [post_message_part(Destination(user_id), message) for message in slack_render.render(replies)]
+
+    def send_push(self, part: dict[str, Any], key: str) -> None:
+        """Make one of them (Slack has no retry key: a part is recorded as sent right after its call)."""
+        self.call(part["method"], part["args"])
 
     def _take_turn(self, channel: str) -> None:
         """Reserve this second of the conversation for one post, or say how long to wait for it."""

@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.delivery import Delivery, StudentSender
 from bot.inbox import Inbox
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
@@ -102,20 +103,28 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
 
 
 def channel_routes(core: Core, pipeline: Pipeline | None, settings: ChannelSettings, inbox: Inbox) -> list[BaseRoute]:
-    """The webhooks of the channels whose credentials are set, each registered with the inbox."""
+    """The webhooks of the channels whose credentials are set, each registered with the inbox, and the
+    delivery of messages to students (agents' replies, notices) through those channels."""
     routes: list[BaseRoute] = []
     if pipeline is None:
         return routes
+    senders: dict[str, StudentSender] = {}
     if settings.line_enabled:
         from bot.channels.line import LineChannel  # the SDK is imported only when the channel is used
 
         line = LineChannel(core, pipeline, settings)
         inbox.register(line)
         routes += line.routes()
+        senders[line.channel] = line
     if settings.slack_enabled:
         from bot.channels.slack import SlackChannel
 
         slack = SlackChannel(core, pipeline, settings)
         inbox.register(slack)
         routes += slack.routes()
+        senders[slack.channel] = slack
+        if slack.agents is not None:
+            inbox.register(slack.agents)
+            inbox.every_poll(slack.agents.digest_if_due)
+    inbox.register(Delivery(core, senders))
     return routes

@@ -6,13 +6,13 @@ import pytest
 
 from core.clock import TOKYO
 from core.enums import Language
-from handlers import basic, email, info, login, money, pickup, rules
+from handlers import basic, email, handoff, info, login, money, pickup, rules
 from handlers.registry import HandlerRegistry
 from handlers.replies import intent_payload
 from intents.types import Intent
 from tests.handlers.conftest import all_text, payloads
 
-TOPIC_MODULES = (basic, login, rules, email, money, pickup, info)
+TOPIC_MODULES = (basic, login, rules, email, money, pickup, info, handoff)
 # Intents answered by the lead's forms (order_certificate, fee_items, second_password_reset, order_status).
 FORM_INTENTS = {Intent.ORDER_CERTIFICATE, Intent.FEE_ITEMS, Intent.SECOND_PASSWORD_RESET, Intent.ORDER_STATUS}
 

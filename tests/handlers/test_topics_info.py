@@ -1,10 +1,8 @@
 """Switching languages and asking for a person, called directly (layer 1)."""
 
-from datetime import datetime
 
 import pytest
 
-from core.clock import TOKYO
 from core.enums import Language
 from handlers import info
 from intents.types import Intent
@@ -45,18 +43,3 @@ def test_another_language_is_not_promised_and_both_are_offered(make_ctx):
     assert ctx.state.lang is None
     assert "日本語と英語" in all_text(replies)
     assert {"lang:ja", "lang:en"} <= set(payloads(replies))
-
-
-@pytest.mark.parametrize("lang", list(Language))
-def test_human_agent_gives_the_offices_and_keeps_helping(make_ctx, lang):
-    replies = info.human_agent(make_ctx(Intent.HUMAN_AGENT, lang=lang))
-    text = all_text(replies)
-    assert "093-691-7211" in text and "082-207-4262" in text
-    assert ("ただいま受付中です" if lang is Language.JA else "open now") in text
-    assert "intent:login_help" in payloads(replies)
-
-
-def test_human_agent_at_night_says_when_the_offices_open(make_ctx):
-    night = datetime(2026, 11, 24, 22, 0, tzinfo=TOKYO)
-    text = all_text(info.human_agent(make_ctx(Intent.HUMAN_AGENT, lang=Language.EN, now=night)))
-    assert "opens Wed, Nov 25, 8:30" in text and "opens Wed, Nov 25, 9:00" in text

@@ -1,11 +1,10 @@
 """Each LINE event type through the real pipeline: follow, unfollow, text, stickers and media, postbacks,
 standby, unsend, and groups."""
 
-import logging
-
 from sqlalchemy import select
 
-from core.models import ChannelAccount
+from core.conversations import UNSENT, transcript
+from core.models import ChannelAccount, InboundEvent
 from tests.channels.line.fake_line_api import LOADING, PUSH, REPLY
 from tests.channels.line.webhooks import user_id
 
@@ -103,16 +102,36 @@ def test_in_standby_mode_nothing_is_sent_and_the_event_is_handled(line):
     assert account(line, user) == ("line", True, None)
 
 
-def test_unsend_is_logged_and_nothing_is_sent(line, caplog):
-    caplog.set_level(logging.INFO, logger="bot.channels.line")
+def stored_texts(line, user):
+    """The transcript lines of the user's conversation and every stored webhook payload, as text."""
+    with line.core.transaction() as session:
+        lines = [entry.text for entry in transcript(session, f"line:{user}")]
+        payloads = list(session.scalars(select(InboundEvent.payload).where(InboundEvent.channel == "line")))
+    return lines, payloads
+
+
+def test_unsend_hides_the_message_in_the_transcript_and_the_stored_event_and_sends_nothing(line):
     user = user_id()
-    message = line.events.text(user, "支払い方法を教えて")
-    line.deliver(message)
+    message = line.events.text(user, "支払い方法を教えてください、電話番号は090-1234-5678です")
+    kept = line.events.text(user, "受け取りはいつですか")
+    line.deliver(message, kept)
+    assert "090-1234-5678" in " ".join(stored_texts(line, user)[0])
     line.fake.reset()
     line.deliver(line.events.unsend(user, message["message"]["id"]))
     assert line.fake.calls == []
-    assert f"unsent message {message['message']['id']}" in caplog.text
-    assert line.statuses() == ["done", "done"]
+    lines, payloads = stored_texts(line, user)
+    assert UNSENT in lines and "受け取りはいつですか" in lines
+    assert not any("090-1234-5678" in text for text in lines + payloads)
+    assert any("支払い方法" in entry for entry in lines[1:]), "the bot's answer stays"
+    assert line.statuses() == ["done"] * 3
+
+
+def test_unsend_of_a_message_never_seen_changes_nothing(line):
+    user = user_id()
+    line.deliver(line.events.text(user, "支払い方法を教えて"))
+    line.deliver(line.events.unsend(user, "999999999999"))
+    lines, _ = stored_texts(line, user)
+    assert UNSENT not in lines and "支払い方法を教えて" in lines
 
 
 def test_a_message_in_a_group_gets_a_one_to_one_only_answer(line):

@@ -126,6 +126,35 @@ def test_linking_end_to_end_then_the_order_form_no_longer_asks_the_student_numbe
         assert secret not in app_lines
 
 
+def test_an_unlinked_student_is_asked_to_link_not_to_type_a_number_and_the_order_goes_on_after(line, student):
+    user = user_id()
+    line.deliver(line.events.text(user, "成績証明書を申請したい"))
+    [question] = line.fake.delivered_messages()
+    assert "（アカウント連携）が必要です" in question["text"]
+    assert "link:start" in [item["action"]["data"] for item in question["quickReply"]["items"]]
+
+    # A typed student number identifies no one on LINE: anyone could type anyone's number.
+    line.fake.reset()
+    line.deliver(line.events.text(user, NUMBER))
+    said = "\n".join(line.fake.delivered_texts())
+    assert "学籍番号の入力だけではご本人の確認ができません" in said and "（アカウント連携）が必要です" in said
+    with line.core.transaction() as session:
+        assert load_state(session, f"line:{user}", "line", user, line.core.now()).student_id is None
+
+    # Linking from the button, then the application resumes where it stopped.
+    line.fake.reset()
+    _, nonce = sign_in_to_nonce(line, start_linking(line, user))
+    line.fake.reset()
+    line.deliver(line.events.account_link(user, nonce))
+    done, offer = line.fake.delivered_messages()
+    assert "アカウント連携が完了しました" in done["text"]
+    assert [item["action"]["data"] for item in offer["quickReply"]["items"]] == ["form:resume", "form:cancel"]
+    line.fake.reset()
+    line.deliver(line.events.postback(user, "form:resume"))
+    said = "\n".join(line.fake.delivered_texts())
+    assert "何通" in said and "アカウント連携" not in said
+
+
 def test_a_linked_student_stays_known_after_the_conversation_expires(line, student):
     user = user_id()
     _, nonce = sign_in_to_nonce(line, start_linking(line, user))

@@ -5,17 +5,21 @@ The spec (specs/slack_web_openapi_v2_without_examples.json, from slackapi/slack-
 which openapi-core does not read. Each method's operation is therefore converted to OpenAPI 3.0 when first
 called, and the request is validated by openapi-core against it:
 
-- the `token` header parameter becomes an HTTP bearer security requirement (Slack's clients send
-  `Authorization: Bearer xoxb-…`; the spec models that header as a parameter named `token`);
+- the `token` parameter becomes an HTTP bearer security requirement (Slack's clients send
+  `Authorization: Bearer xoxb-…`; the spec models that header as a parameter named `token`, in the header
+  for most methods and in the query for some, such as users.info);
 - `formData` (and `query`) parameters become the properties of an object schema for the request body, for
   both content types the operation `consumes`, with the spec's `required` list;
-- every operation is served for POST: Slack accepts GET and POST for every method, and slack_sdk posts.
+- every operation is served for POST: Slack accepts GET and POST for every method, and slack_sdk's
+  WebClient posts, even for the methods its code names GET (users.info sends its arguments as a form).
 
 On top of the spec: parameter names the spec does not list are violations (the converted schema would
 ignore them), the token must be the bot's, and a `blocks` argument must parse with slack_sdk's Block Kit
 models, pass their `validate_json()` limits and survive a round trip unchanged (no unknown keys). Answers
 are shaped like Slack's and checked against the spec's response schema (jsonschema, draft 4), so the fake
-cannot drift from what the bot would really receive.
+cannot drift from what the bot would really receive. users.info answers a person of the workspace whose
+profile email a test sets (`set_profile`); by default each user has an address of their own that is no
+student's.
 """
 
 import json
@@ -43,6 +47,10 @@ WEB_API_SPEC = SPECS / "slack_web_openapi_v2_without_examples.json"
 FAKE_HOST = "http://fake-slack.invalid"  # what openapi-core matches the spec's server against
 MAX_BLOCKS = 50  # chat.postMessage: "up to 50 blocks per message"
 FORM = "application/x-www-form-urlencoded"
+UPDATED = 1_795_000_000  # users.info: when a profile was last changed (Unix time)
+# Definitions whose alternatives the spec writes as a tuple `items` on an object, which draft 4 applies only
+# to arrays: read as anyOf, so that a user object in an answer is really checked.
+_ITEMS_AS_ALTERNATIVES = ("objs_user", "objs_conversation", "objs_response_metadata")
 
 
 @cache
@@ -60,6 +68,17 @@ def swagger_operation(method: str) -> dict[str, Any] | None:
 
 
 @cache
+def response_definitions() -> dict[str, Any]:
+    """The spec's definitions for answer checks, with `_ITEMS_AS_ALTERNATIVES` read as anyOf."""
+    definitions = dict(web_api_spec()["definitions"])
+    for name in _ITEMS_AS_ALTERNATIVES:
+        tuple_items = definitions[name]
+        assert isinstance(tuple_items.get("items"), list) and "type" not in tuple_items, name
+        definitions[name] = {"anyOf": tuple_items["items"]}
+    return definitions
+
+
+@cache
 def openapi_for(method: str) -> OpenAPI:
     """One method's operation converted to an OpenAPI 3.0 document (see the module docstring)."""
     operation = swagger_operation(method)
@@ -68,7 +87,7 @@ def openapi_for(method: str) -> OpenAPI:
     required: list[str] = []
     security: list[dict[str, list[str]]] = [{}]
     for parameter in operation.get("parameters", []):
-        if parameter["in"] == "header" and parameter["name"] == "token":
+        if parameter["name"] == "token" and parameter["in"] in ("header", "query"):
             security = [{"bearer": []}] if parameter.get("required") else [{"bearer": []}, {}]
             continue
         if parameter["in"] not in ("formData", "query"):
@@ -108,7 +127,7 @@ def response_problems(method: str, status: int, body: dict[str, Any]) -> list[st
     schema = responses.get("200" if body.get("ok") else "default", {}).get("schema")
     if schema is None:
         return []
-    validator = jsonschema.Draft4Validator({**schema, "definitions": web_api_spec()["definitions"]})
+    validator = jsonschema.Draft4Validator({**schema, "definitions": response_definitions()})
     return [f"{method} answer breaks the spec at {list(error.absolute_path)}: {error.message}"
             for error in validator.iter_errors(body)]
 
@@ -190,14 +209,24 @@ class _Failure:
     error: str | None
 
 
+@dataclass(frozen=True)
+class Profile:
+    """A person of the workspace as users.info describes them."""
+
+    email: str | None  # None: the profile has no email, as Slack answers an app without users:read.email
+    is_bot: bool = False
+    deleted: bool = False
+
+
 @dataclass
 class FakeSlackApi:
-    """The fake's state: the calls, the violations, and the failures queued for the next calls."""
+    """The fake's state: the calls, the violations, the failures queued for the next calls, and the people."""
 
     token: str
     calls: list[Call] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     base_url: str = ""
+    profiles: dict[str, Profile] = field(default_factory=dict)
     _failures: deque[_Failure] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: count(1))
@@ -208,6 +237,16 @@ class FakeSlackApi:
         5xx an HTML page, and 200 Slack's `{"ok": false, "error": error}`."""
         with self._lock:
             self._failures.extend(_Failure(method, status, retry_after, error) for _ in range(times))
+
+    def set_profile(self, user: str, email: str | None, *, is_bot: bool = False, deleted: bool = False) -> None:
+        """What users.info answers for `user` from now on (`email=None`: a profile without email)."""
+        with self._lock:
+            self.profiles[user] = Profile(email, is_bot=is_bot, deleted=deleted)
+
+    def profile(self, user: str) -> Profile:
+        """The user's profile: as set, else an address of their own that is no student's."""
+        with self._lock:
+            return self.profiles.get(user) or Profile(f"{user.lower()}@people.example.com")
 
     def posts(self) -> list[Call]:
         """The chat.postMessage calls Slack accepted, in order."""
@@ -273,11 +312,32 @@ class FakeSlackApi:
             if params.get("thread_ts"):
                 message["thread_ts"] = params["thread_ts"]
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "users.info":
+            return self._user(str(params.get("user", "")))
         if method == "auth.test":
             return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "madoguchi",
                     "team_id": "T0FAKETEAM", "user_id": "U0FAKEBOT1", "bot_id": "B0FAKEBOT01",
                     "is_enterprise_install": False}
         return {"ok": True}
+
+    def _user(self, user: str) -> dict[str, Any]:
+        """users.info's answer: the person as the spec's user object, or user_not_found."""
+        if not user.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        person = self.profile(user)
+        name = user.lower()
+        profile: dict[str, Any] = {
+            "real_name": name, "real_name_normalized": name, "display_name": name, "display_name_normalized": name,
+            "avatar_hash": "g0123456789a", "title": "", "phone": "", "skype": "", "status_text": "",
+            "status_emoji": "", "fields": None,
+        }
+        if person.email is not None:
+            profile["email"] = person.email
+        return {"ok": True, "user": {
+            "id": user, "name": name, "real_name": name, "deleted": person.deleted, "is_bot": person.is_bot,
+            "is_app_user": False, "is_restricted": False, "is_ultra_restricted": False, "updated": UPDATED,
+            "tz": "Asia/Tokyo", "tz_label": "Japan Standard Time", "tz_offset": 32400, "profile": profile,
+        }}
 
     def _fail(self, call: Call, failure: _Failure) -> tuple[int, dict[str, str], bytes]:
         call.status = failure.status

@@ -74,7 +74,7 @@ def test_a_500_is_retried_with_backoff_and_nothing_is_lost_or_sent_twice(slack_s
 
 def test_a_failure_in_the_middle_of_an_answer_resends_only_the_rest(slack_server):
     fake, clock = slack_server.fake, slack_server.clock
-    ask(slack_server, "担当者と話したい")  # answered in two messages
+    ask(slack_server, "支払い方法を教えて")  # answered in two messages
 
     slack_server.inbox.drain()
     assert len(fake.posts()) == 1  # the second part waits for its second

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from tests.channels.slack.fake_slack_api import FakeSlackApi
-from tests.channels.slack.payloads import BOT_TOKEN, DM
+from tests.channels.slack.payloads import BOT_TOKEN, DM, STUDENT
 
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}
 
@@ -85,3 +85,23 @@ def test_the_fake_answers_as_the_spec_says_and_can_be_told_to_fail(web, fake_sla
     assert answer["ok"] and answer["channel"] == DM and answer["message"]["text"] == "x"
     assert [call.status for call in fake_slack.attempts()] == [429, 500, 200]
     assert fake_slack.violations == []
+
+
+def test_users_info_answers_the_profile_a_test_sets_as_the_spec_says(web, fake_slack):
+    assert web.users_info(user=STUDENT)["user"]["profile"]["email"] == "u0student01@people.example.com"
+    fake_slack.set_profile(STUDENT, "taro.yamada@students.example.ac.jp")
+    assert web.users_info(user=STUDENT)["user"]["profile"]["email"] == "taro.yamada@students.example.ac.jp"
+    fake_slack.set_profile(STUDENT, None)  # as Slack answers an app without users:read.email
+    assert "email" not in web.users_info(user=STUDENT)["user"]["profile"]
+    fake_slack.fail_next(1, status=200, error="user_not_found", method="users.info")
+    with pytest.raises(SlackApiError, match="user_not_found"):
+        web.users_info(user=STUDENT)
+    assert [call.params for call in fake_slack.attempts("users.info")] == [{"user": STUDENT}] * 4
+    assert fake_slack.violations == []
+
+
+def test_users_info_calls_and_answers_that_break_the_spec_are_recorded(web, fake_slack):
+    web.api_call("users.info", data={"user": STUDENT, "colour": "red"})
+    assert take_violations(fake_slack) == ["users.info: arguments the spec does not list: ['colour']"]
+    web.users_info(user="U1")  # the spec's user ids have at least two characters after the U
+    assert any("users.info answer breaks the spec at ['user']" in found for found in take_violations(fake_slack))

@@ -30,7 +30,8 @@ def test_every_request_url_is_the_events_route(manifest):
 
 def test_the_manifest_subscribes_to_exactly_the_events_answered(manifest):
     subscribed = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert subscribed == {"app_mention", "message.im"}
+    # message.channels and message.groups carry the agents' thread replies (only that channel is read).
+    assert subscribed == {"app_mention", "message.im", "message.channels", "message.groups"}
     assert {event.split(".")[0] for event in subscribed} == set(EVENT_FILTERS)
 
 
@@ -38,7 +39,8 @@ def test_the_command_and_the_scopes_match_the_code(manifest):
     [command] = manifest["features"]["slash_commands"]
     assert command["command"] == DEFAULT_COMMAND
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "app_mentions:read", "chat:write", "commands", "im:history", "im:write"}
+        "app_mentions:read", "chat:write", "commands", "im:history", "im:write", "users:read", "users:read.email",
+        "channels:history", "groups:history"}
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
 
 

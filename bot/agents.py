@@ -1,0 +1,375 @@
+"""The agents' side of a handoff, in Slack: ticket cards and their threads, take/resolve/hand back, the
+`tickets`, `student` and `ready` commands, and the digest of waiting tickets at the call center's opening."""
+
+import logging
+import re
+import threading
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.delivery import deliver_later, notify_student
+from core.clock import TOKYO
+from core.conversations import transcript
+from core.enums import Language, OrderStatus, Service
+from core.errors import DomainError, OrderNotFound
+from core.formatting import format_short, format_yen, join_list
+from core.handoffs import (
+    ClosedHow,
+    TicketStatus,
+    close,
+    open_tickets,
+    take,
+    ticket_by_thread,
+    waiting_since_before,
+)
+from core.identifiers import normalize_student_number
+from core.jobs import AGENTS, enqueue
+from core.masking import mask_token
+from core.models import HandoffMessage, HandoffTicket, Order, Student
+from core.order_texts import explain, pickup_window, pickup_window_text, status_label, summarize
+from core.orders import advance, find_order, recent_orders
+from core.services import Core
+from core.students import find_student
+from handlers import basic
+from handlers.handoff import feedback_buttons
+from handlers.messages import say
+from handlers.replies import Reply, Text
+
+log = logging.getLogger(__name__)
+
+ACTION_PREFIX = "madoguchi.handoff."
+ACTIONS = re.compile(r"^madoguchi\.handoff\.(take|resolve|back)$")
+COMMANDS = frozenset({"tickets", "student", "ready"})
+TRANSCRIPT_LINES = 8  # the conversation's last lines on a ticket card
+DIGEST_CHECK = timedelta(minutes=1)  # how often the worker looks whether the opening digest is due
+MAX_SECTION = 2900  # below Block Kit's 3,000 characters per section
+
+
+class SlackCaller(Protocol):
+    """One paced Web API call with Slack's errors classified for the inbox (RetryAfter, PermanentFailure)."""
+
+    def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Make the call; the response data."""
+        ...
+
+
+class AgentDesk:
+    """The worker's `agents` processor and the handlers of what agents do in their Slack channel."""
+
+    channel = AGENTS
+
+    def __init__(self, core: Core, slack: SlackCaller, agent_channel: str, lang: Language = Language.JA) -> None:
+        self.core, self.slack, self.agent_channel, self.lang = core, slack, agent_channel, lang
+        self._last_digest_check: datetime | None = None
+        self._digest_lock = threading.Lock()
+
+    # ----- the worker: what to post ----------------------------------------------------------------------
+
+    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+        """The Slack calls of one job: a card, a student's message in its thread, a note, the digest."""
+        kind = payload.get("kind")
+        with self.core.transaction() as session:
+            if kind == "digest":
+                return self._digest(session, datetime.fromisoformat(payload["opening"]))
+            if kind == "relay_failed":
+                message = session.get(HandoffMessage, int(payload["message"]))
+                ticket = session.get(HandoffTicket, message.ticket_id) if message else None
+                return self._in_thread(ticket, self._say("agents.relay_failed", error=payload.get("error", "")))
+            ticket = session.get(HandoffTicket, int(payload["ticket"]))
+            if ticket is None:
+                return []
+            if kind == "card":
+                if ticket.thread_ts:
+                    return []  # posted before a crash: never a second card
+                return [{"method": "chat.postMessage", "remember_card": ticket.id,
+                         "args": {"channel": self.agent_channel, **self._card(session, ticket)}}]
+            if kind == "student_message":
+                message = session.get(HandoffMessage, int(payload["message"]))
+                text = self._say("agents.student_said", text=message.text if message else "")
+                return self._in_thread(ticket, text)
+            if kind in ("taken", "closed"):
+                note = self._status_note(ticket)
+                return [*self._card_update(session, ticket), *self._in_thread(ticket, note)]
+            if kind == "lost_take":
+                return [{"method": "chat.postEphemeral", "args": {
+                    "channel": self.agent_channel, "user": payload["agent"], "thread_ts": ticket.thread_ts or "",
+                    "text": self._say("agents.already_taken", agent=ticket.assignee or "?")
+                    if ticket.status != TicketStatus.RESOLVED.value else self._say("agents.already_closed")}}]
+        log.error("agents: unknown job kind %r", kind)
+        return []
+
+    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+        """Make one call; a posted card's timestamp becomes its ticket's thread, a digest marks its tickets."""
+        data = self.slack.call(part["method"], part["args"])
+        now = self.core.now()
+        with self.core.transaction() as session:
+            if part.get("remember_card"):
+                ticket = session.get(HandoffTicket, int(part["remember_card"]))
+                if ticket is not None:
+                    ticket.thread_ts, ticket.agent_channel, ticket.posted_at = data.get("ts"), data.get("channel"), now
+            for ticket_id in part.get("remember_digest") or ():
+                ticket = session.get(HandoffTicket, int(ticket_id))
+                if ticket is not None:
+                    ticket.posted_at = now
+
+    def _in_thread(self, ticket: HandoffTicket | None, text: str) -> list[dict[str, Any]]:
+        if ticket is None:
+            return []
+        if not ticket.thread_ts:
+            # The card is still to be posted (or being retried): wait for it, so the thread keeps its order.
+            raise CardNotPosted(f"ticket {ticket.id} has no card yet")
+        return [{"method": "chat.postMessage", "args": {"channel": ticket.agent_channel or self.agent_channel,
+                                                        "thread_ts": ticket.thread_ts, "text": text}}]
+
+    def _card_update(self, session: Session, ticket: HandoffTicket) -> list[dict[str, Any]]:
+        if not ticket.thread_ts:
+            return []
+        return [{"method": "chat.update", "args": {"channel": ticket.agent_channel or self.agent_channel,
+                                                   "ts": ticket.thread_ts, **self._card(session, ticket)}}]
+
+    # ----- the card --------------------------------------------------------------------------------------
+
+    def _card(self, session: Session, ticket: HandoffTicket) -> dict[str, Any]:
+        """The ticket as a message: summary fields, what the bot said, the last lines, and the buttons."""
+        student = session.get(Student, ticket.student_id) if ticket.student_id else None
+        orders = recent_orders(session, student, limit=3) if student else []
+        lines = [entry for entry in transcript(session, ticket.conversation_id)][-TRANSCRIPT_LINES:]
+        title = self._say("agents.card_title", id=ticket.id, topic=self._topic(ticket.topic))
+        fields = [
+            ("agents.field.status", self._status(ticket)),
+            ("agents.field.reason", self._say(f"agents.reason.{ticket.reason}")),
+            ("agents.field.lang", self._say(f"agents.lang.{ticket.lang}")),
+            ("agents.field.channel", ticket.channel),
+            ("agents.field.student", student.student_number if student else self._say("agents.unidentified")),
+            ("agents.field.orders", join_list([order.number for order in orders], self.lang) or "-"),
+            ("agents.field.waiting", self._since(ticket.opened_at)),
+        ]
+        said = "\n".join(f"{self._say('agents.speaker.' + entry.direction)}: {entry.text}" for entry in lines)
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{self._say(key)}*\n{_escape(value)}"}
+                                           for key, value in fields]},
+        ]
+        if ticket.bot_said:
+            blocks.append(_section(f"*{self._say('agents.field.bot_said')}*\n{_escape(ticket.bot_said)}"))
+        if said:
+            blocks.append(_section(f"*{self._say('agents.field.transcript')}*\n{_escape(said)}"))
+        if ticket.status != TicketStatus.RESOLVED.value:
+            buttons = [("take", "primary")] if ticket.status == TicketStatus.WAITING.value else []
+            buttons += [("resolve", None), ("back", None)]
+            blocks.append({"type": "actions", "elements": [
+                {"type": "button", "action_id": f"{ACTION_PREFIX}{name}", "value": str(ticket.id),
+                 "text": {"type": "plain_text", "text": self._say(f"agents.button.{name}")},
+                 **({"style": style} if style else {})} for name, style in buttons]})
+        return {"text": title, "blocks": blocks}
+
+    def _status(self, ticket: HandoffTicket) -> str:
+        if ticket.status == TicketStatus.RESOLVED.value:
+            return self._say(f"agents.status.{ticket.closed_how or 'resolved'}", agent=ticket.assignee or "")
+        return self._say(f"agents.status.{ticket.status}", agent=ticket.assignee or "")
+
+    def _status_note(self, ticket: HandoffTicket) -> str:
+        if ticket.status == TicketStatus.ASSIGNED.value:
+            return self._say("agents.taken", agent=ticket.assignee or "?")
+        return self._say(f"agents.closed_note.{ticket.closed_how or 'resolved'}", agent=ticket.assignee or "?")
+
+    def _topic(self, topic: str | None) -> str:
+        return say(f"intents.{topic}", self.lang) if topic else self._say("agents.no_topic")
+
+    def _since(self, at: datetime) -> str:
+        minutes = max(0, int((self.core.now() - at).total_seconds() // 60))
+        if minutes < 60:
+            return self._say("agents.minutes", minutes=minutes)
+        return self._say("agents.hours", hours=minutes // 60, minutes=minutes % 60)
+
+    def _say(self, key: str, **values: Any) -> str:
+        return say(key, self.lang, **values)
+
+    # ----- the digest at opening time --------------------------------------------------------------------
+
+    def digest_if_due(self) -> None:
+        """At the call center's opening, queue one digest of the tickets that waited (once per opening, also
+        with several processes: the job's key is the opening). Cheap: looks at most once a minute."""
+        now = self.core.now()
+        with self._digest_lock:
+            if self._last_digest_check is not None and now - self._last_digest_check < DIGEST_CHECK:
+                return
+            self._last_digest_check = now
+        if not self.core.calendar.is_open(Service.CALL_CENTER, now):
+            return
+        hours = self.core.profile.contact(Service.CALL_CENTER).hours
+        opening = datetime.combine(now.astimezone(TOKYO).date(), hours.open, TOKYO)
+        with self.core.transaction() as session:
+            if waiting_since_before(session, opening):
+                enqueue(session, AGENTS, f"digest:{opening.isoformat()}",
+                        {"kind": "digest", "opening": opening.isoformat()}, now)
+
+    def _digest(self, session: Session, opening: datetime) -> list[dict[str, Any]]:
+        tickets = waiting_since_before(session, opening)
+        if not tickets:
+            return []
+        lines = [self._ticket_line(ticket) for ticket in tickets]
+        text = self._say("agents.digest_title", count=len(tickets)) + "\n" + "\n".join(lines)
+        return [{"method": "chat.postMessage", "remember_digest": [ticket.id for ticket in tickets],
+                 "args": {"channel": self.agent_channel, "text": text[:MAX_SECTION * 4]}}]
+
+    def _ticket_line(self, ticket: HandoffTicket) -> str:
+        assignee = self._say("agents.line_assignee", agent=ticket.assignee) if ticket.assignee else ""
+        return self._say("agents.ticket_line", id=ticket.id, status=self._say(f"agents.status_word.{ticket.status}"),
+                         topic=self._topic(ticket.topic), lang=self._say(f"agents.lang.{ticket.lang}"),
+                         channel=ticket.channel, wait=self._since(ticket.opened_at), assignee=assignee)
+
+    # ----- what agents do: thread replies, buttons, commands ---------------------------------------------
+
+    def is_agent_channel(self, channel: str | None) -> bool:
+        """True for the agents' channel: everything there is the agents', never a student conversation."""
+        return channel == self.agent_channel
+
+    def on_thread_reply(self, event: dict[str, Any]) -> None:
+        """An agent's reply in a ticket's thread goes to the student, once per Slack message (its ts)."""
+        thread_ts, user, text = event.get("thread_ts"), event.get("user"), (event.get("text") or "").strip()
+        if not thread_ts or not user or not text or event.get("bot_id") or event.get("subtype"):
+            return
+        now = self.core.now()
+        with self.core.transaction() as session:
+            ticket = ticket_by_thread(session, thread_ts)
+            if ticket is None or ticket.status == TicketStatus.RESOLVED.value:
+                return  # a chat among agents, or a late note on a closed ticket: nothing to relay
+            if ticket.status == TicketStatus.WAITING.value:  # replying is taking the ticket
+                result = take(session, ticket.id, user, now)
+                if result.taken:
+                    enqueue(session, AGENTS, f"taken:{ticket.id}", {"kind": "taken", "ticket": ticket.id}, now)
+            from core.handoffs import relay_from_agent
+
+            relayed = relay_from_agent(session, ticket, text, user, f"slack:{event.get('channel')}:{event['ts']}",
+                                       now)
+        log.info("agents: reply in ticket %s thread by %s %s", ticket.id, mask_token(user),
+                 "relayed" if relayed else "seen before")
+
+    def on_action(self, action_id: str, value: str, agent: str) -> None:
+        """Take, resolve or hand back a ticket from its card's buttons."""
+        match = ACTIONS.match(action_id)
+        if match is None or not value.isdigit():
+            return
+        ticket_id, what, now = int(value), match.group(1), self.core.now()
+        with self.core.transaction() as session:
+            if what == "take":
+                result = take(session, ticket_id, agent, now)
+                if result.taken:
+                    ticket = session.get(HandoffTicket, ticket_id)
+                    enqueue(session, AGENTS, f"taken:{ticket_id}", {"kind": "taken", "ticket": ticket_id}, now)
+                    deliver_later(session, key=f"taken:{ticket_id}", channel=ticket.channel, user_id=ticket.user_id,
+                                  conversation_id=ticket.conversation_id,
+                                  replies=[Text(say("handoff.taken", Language(ticket.lang)))], now=now)
+                else:
+                    enqueue(session, AGENTS, f"lost_take:{ticket_id}:{agent}:{now.timestamp()}",
+                            {"kind": "lost_take", "ticket": ticket_id, "agent": agent}, now)
+                log.info("agents: ticket %d take by %s: %s", ticket_id, mask_token(agent),
+                         "won" if result.taken else f"held by {mask_token(result.assignee or '-')}")
+                return
+            how = ClosedHow.RESOLVED if what == "resolve" else ClosedHow.HANDED_BACK
+            if close(session, ticket_id, how, now, agent=agent):
+                ticket = session.get(HandoffTicket, ticket_id)
+                enqueue(session, AGENTS, f"closed:{ticket_id}", {"kind": "closed", "ticket": ticket_id}, now)
+                deliver_later(session, key=f"closed:{ticket_id}", channel=ticket.channel, user_id=ticket.user_id,
+                              conversation_id=ticket.conversation_id, replies=self._closing(ticket, how), now=now)
+            else:
+                enqueue(session, AGENTS, f"lost_take:{ticket_id}:{agent}:{now.timestamp()}",
+                        {"kind": "lost_take", "ticket": ticket_id, "agent": agent}, now)
+
+    @staticmethod
+    def _closing(ticket: HandoffTicket, how: ClosedHow) -> list[Reply]:
+        lang = Language(ticket.lang)
+        if how is ClosedHow.RESOLVED:
+            return [Text(say("handoff.resolved", lang), feedback_buttons(lang))]
+        return [Text(say("handoff.handed_back", lang), basic.main_menu(lang))]
+
+    def on_command(self, words: list[str], channel: str | None, agent: str) -> str | None:
+        """The answer to an agents' subcommand (`tickets`, `student N`, `ready O`); None if not one.
+
+        Only in the agents' channel: students share the workspace and must never see these.
+        """
+        if not words or words[0].lower() not in COMMANDS:
+            return None
+        if not self.is_agent_channel(channel):
+            return self._say("agents.only_here")
+        command, argument = words[0].lower(), " ".join(words[1:]).strip()
+        if command == "tickets":
+            return self._tickets()
+        if not argument:
+            return self._say("agents.help")
+        if command == "student":
+            return self._student(argument)
+        return self._ready(argument, agent)
+
+    def _tickets(self) -> str:
+        with self.core.transaction() as session:
+            tickets = open_tickets(session)
+            if not tickets:
+                return self._say("agents.tickets_none")
+            return "\n".join([self._say("agents.tickets_title", count=len(tickets)),
+                              *(self._ticket_line(ticket) for ticket in tickets)])
+
+    def _student(self, number: str) -> str:
+        with self.core.transaction() as session:
+            student = find_student(session, normalize_student_number(number))
+            if student is None:
+                return self._say("agents.student_none", number=_escape(number[:32]))
+            orders = recent_orders(session, student, limit=5)
+            head = self._say("agents.student_orders", number=student.student_number, year=student.year,
+                             department=student.department)
+            lines = [self._order_line(order) for order in orders] or [self._say("agents.no_orders")]
+            return "\n".join([head, *lines])
+
+    def _order_line(self, order: Order) -> str:
+        summary = summarize(order, self.core.profile, self.core.calendar)
+        items = join_list([f"{line.name.get(self.lang)}×{line.copies}" for line in summary.lines], self.lang)
+        return self._say("agents.order_line", number=order.number, items=items,
+                         status=status_label(order.status, self.lang), total=format_yen(order.total_yen, self.lang),
+                         created=format_short(order.created_at, self.lang))
+
+    def _ready(self, number: str, agent: str) -> str:
+        now = self.core.now()
+        with self.core.transaction() as session:
+            try:
+                order = find_order(session, number)
+                if order.status != OrderStatus.READY:
+                    advance(session, order, OrderStatus.READY, now, actor=f"agent:{agent}")
+            except OrderNotFound:
+                return self._say("agents.ready_not_found", number=_escape(number[:32]))
+            except DomainError as refused:
+                return self._say("agents.ready_refused", number=order.number,
+                                 reason=explain(refused, self.lang, self.core.profile))
+            reached = notify_student(session, order.student_id, f"ready:{order.number}",
+                                     lambda lang: ready_notice(self.core, order, lang), now)
+            return self._say("agents.ready_done", number=order.number, channels=reached)
+
+
+class CardNotPosted(Exception):
+    """A thread message whose ticket card is not posted yet: retried after the card (with backoff)."""
+
+
+def ready_notice(core: Core, order: Order, lang: Language) -> list[Reply]:
+    """「受取可能」: the order's items and number, and from when it can be collected."""
+    summary = summarize(order, core.profile, core.calendar)
+    items = join_list([line.name.get(lang) for line in summary.lines], lang)
+    window = pickup_window(order, core.calendar)
+    pickup = pickup_window_text(window, lang, core.profile) if window else ""
+    return [Text(say("handoff.ready", lang, items=items, number=order.number, window=pickup).strip())]
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_SECTION]}}
+
+
+def _escape(text: str) -> str:
+    """Text safe in Slack mrkdwn (a student's `<!channel>` must not ping anyone)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def open_ticket_ids(session: Session) -> list[int]:
+    """The ids of the open tickets (for tests and the digest)."""
+    return list(session.scalars(select(HandoffTicket.id).where(HandoffTicket.status != TicketStatus.RESOLVED.value)))

@@ -1,0 +1,133 @@
+"""Messages to a student outside a turn (an agent's reply, a closing message, a notice): the `deliver` jobs
+of the worker, sent on the student's own channel exactly once."""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.inbox import PermanentFailure
+from core.conversations import record
+from core.enums import Language
+from core.handoffs import set_delivery
+from core.jobs import AGENTS, DELIVER, enqueue
+from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket
+from core.services import Core
+from handlers.messages import say
+from handlers.replies import Reply, Text, from_json, to_json
+from handlers.turn import Channel
+
+log = logging.getLogger(__name__)
+
+
+class StudentSender(Protocol):
+    """A channel's way to reach a student unprompted (LINE push, Slack DM)."""
+
+    def render_push(self, user_id: str, replies: list[Reply]) -> list[dict[str, Any]]:
+        """The API calls that deliver `replies` to the user (JSON-serializable)."""
+        ...
+
+    def send_push(self, part: dict[str, Any], key: str) -> None:
+        """Make one of those calls; `key` is the same on every attempt (LINE's X-Line-Retry-Key)."""
+        ...
+
+
+# Channels whose students read what we send from the transcript (the web chat page asks for it).
+TRANSCRIPT_CHANNELS = frozenset({Channel.WEB.value, Channel.TERMINAL.value})
+
+
+def deliver_later(session: Session, *, key: str, channel: str, user_id: str, conversation_id: str,
+                  replies: list[Reply], now: datetime) -> bool:
+    """Queue replies for a student, once per `key`, in the caller's transaction (with what caused them)."""
+    return enqueue(session, DELIVER, key, {"kind": "replies", "channel": channel, "user": user_id,
+                                           "conversation": conversation_id, "replies": to_json(replies)}, now)
+
+
+def notify_student(session: Session, student_id: int, key: str, compose: Callable[[Language], list[Reply]],
+                   now: datetime) -> int:
+    """Queue a notice to every chat account linked to the student (LINE only while following), each in the
+    language of that account's conversation; once per `key` and account. The number queued."""
+    queued = 0
+    accounts = session.scalars(select(ChannelAccount).where(ChannelAccount.student_id == student_id)).all()
+    for account in accounts:
+        if account.channel == Channel.LINE.value and not account.following:
+            continue  # a blocked LINE account cannot be reached, and must not be
+        latest = session.scalars(select(Conversation).where(
+            Conversation.channel == account.channel, Conversation.user_id == account.external_id,
+        ).order_by(Conversation.updated_at.desc())).first()
+        lang = Language(latest.lang) if latest is not None and latest.lang else Language.JA
+        queued += deliver_later(session, key=f"{key}:{account.channel}:{account.external_id}",
+                                channel=account.channel, user_id=account.external_id,
+                                conversation_id=latest.id if latest else "", replies=compose(lang), now=now)
+    return queued
+
+
+class Delivery:
+    """The worker's `deliver` processor."""
+
+    channel = DELIVER
+
+    def __init__(self, core: Core, senders: dict[str, StudentSender]) -> None:
+        self.core = core
+        self.senders = senders
+
+    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+        """Render the job's message for the student's channel; [] when the transcript already shows it."""
+        channel, user_id, replies = self._what(payload)
+        if channel in TRANSCRIPT_CHANNELS:
+            self._delivered(payload)
+            return []
+        sender = self.senders.get(channel)
+        if sender is None:
+            raise PermanentFailure(f"{channel} is not connected: no way to reach the student")
+        return [{"sender": channel, **part} for part in sender.render_push(user_id, replies)]
+
+    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+        """Send one part; after the last one the relayed message is marked sent."""
+        call = {key: value for key, value in part.items() if key != "sender"}
+        self.senders[part["sender"]].send_push(call, f"{payload['job']}:{index}")
+        self._delivered(payload)  # after every part: marking sent twice is harmless
+
+    def failed(self, payload: dict[str, Any], error: str) -> None:
+        """A relay that could not reach the student is marked in the agents' thread."""
+        if payload.get("kind") != "agent_message":
+            log.error("delivery %s to a student failed: %s", payload.get("job"), error)
+            return
+        with self.core.transaction() as session:
+            set_delivery(session, int(payload["message"]), "failed")
+            enqueue(session, AGENTS, f"relay_failed:{payload['message']}",
+                    {"kind": "relay_failed", "message": int(payload["message"]), "error": error[:300]},
+                    self.core.now())
+
+    def _what(self, payload: dict[str, Any]) -> tuple[str, str, list[Reply]]:
+        """The channel, the user and the replies of a job."""
+        if payload.get("kind") == "replies":
+            replies = from_json(payload["replies"])
+            if payload["channel"] in TRANSCRIPT_CHANNELS:
+                self._record(payload["conversation"], replies)
+            return payload["channel"], payload["user"], replies
+        if payload.get("kind") == "agent_message":
+            with self.core.transaction() as session:
+                message = session.get(HandoffMessage, int(payload["message"]))
+                ticket = session.get(HandoffTicket, message.ticket_id) if message else None
+                if message is None or ticket is None:
+                    raise PermanentFailure(f"relayed message {payload['message']} is gone")
+                lang = Language(ticket.lang)
+                text = say("handoff.from_agent", lang, text=message.text)
+                return ticket.channel, ticket.user_id, [Text(text)]
+        raise PermanentFailure(f"unknown delivery {payload.get('kind')!r}")
+
+    def _record(self, conversation_id: str, replies: list[Reply]) -> None:
+        with self.core.transaction() as session:
+            for item in to_json(replies):
+                record(session, conversation_id, "note", str(item.get("text") or item.get("title") or ""),
+                       self.core.now())
+
+    def _delivered(self, payload: dict[str, Any]) -> None:
+        if payload.get("kind") == "agent_message":
+            with self.core.transaction() as session:
+                set_delivery(session, int(payload["message"]), "sent")
+        log.debug("delivered job %s", payload.get("job"))

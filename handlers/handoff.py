@@ -1,0 +1,83 @@
+"""Handing a conversation to a call-center agent: open the ticket, say when a person will answer, and let
+the student stop waiting; the satisfaction answer after an agent closes it."""
+
+from core.conversations import transcript
+from core.enums import Language, Service
+from core.formatting import format_short
+from core.handoffs import ClosedHow, Reason, active_ticket, close, open_ticket
+from core.jobs import AGENTS, enqueue
+from handlers import basic
+from handlers.messages import say
+from handlers.registry import HandlerRegistry
+from handlers.replies import QuickReply, Reply, Text
+from handlers.turn import TurnContext
+from intents.types import Intent
+
+PREFIX = "handoff:"  # the pipeline routes these payloads to the human_agent intent
+CANCEL_WAIT = "handoff:cancel"
+FEEDBACK = "handoff:feedback:"  # + good or bad, the one-tap question after an agent closes a ticket
+BOT_SAID_LINES = 3  # the bot's last answers shown on the agents' card
+
+
+def person_button(ctx: TurnContext, reason: Reason) -> QuickReply:
+    """A button that hands the conversation to a person, for `reason`."""
+    return QuickReply(say("handoff.person_button", ctx.lang), f"{PREFIX}{reason.value}")
+
+
+def cancel_wait_button(ctx: TurnContext) -> QuickReply:
+    """A button that stops waiting for a person and returns to the bot."""
+    return QuickReply(say("handoff.cancel_button", ctx.lang), CANCEL_WAIT)
+
+
+def feedback_buttons(lang: Language) -> tuple[QuickReply, ...]:
+    """The one-tap satisfaction question's answers."""
+    return (QuickReply(say("handoff.feedback_good", lang), f"{FEEDBACK}good"),
+            QuickReply(say("handoff.feedback_bad", lang), f"{FEEDBACK}bad"))
+
+
+def _reason(ctx: TurnContext) -> Reason:
+    payload = (ctx.message.payload or "").removeprefix(PREFIX)
+    return Reason(payload) if payload in set(Reason) else Reason.ASKED
+
+
+def _bot_said(ctx: TurnContext) -> str:
+    with ctx.core.transaction() as session:
+        lines = [entry.text for entry in transcript(session, ctx.state.conversation_id) if entry.direction == "out"]
+    return "\n---\n".join(lines[-BOT_SAID_LINES:])
+
+
+def human_agent(ctx: TurnContext) -> list[Reply]:
+    """Hand the conversation to a person: a ticket for the agents, and when to expect an answer."""
+    payload = ctx.message.payload or ""
+    if payload == CANCEL_WAIT:
+        return _stop_waiting(ctx)
+    if payload.startswith(FEEDBACK):
+        return [Text(say("handoff.feedback_thanks", ctx.lang), basic.main_menu(ctx.lang))]
+    topic = ctx.state.last_intent if ctx.state.last_intent not in (None, Intent.HUMAN_AGENT.value) else None
+    with ctx.core.transaction() as session:
+        _, new = open_ticket(
+            session, conversation_id=ctx.state.conversation_id, channel=ctx.message.channel.value,
+            user_id=ctx.message.user_id, student_id=ctx.state.student_id, lang=ctx.lang, reason=_reason(ctx),
+            topic=topic, bot_said=_bot_said(ctx), now=ctx.now)
+    calendar = ctx.core.calendar
+    if calendar.is_open(Service.CALL_CENTER, ctx.now):
+        key = "handoff.connecting" if new else "handoff.already_waiting"
+        return [Text(say(key, ctx.lang), (cancel_wait_button(ctx),))]
+    opening = calendar.next_opening(Service.CALL_CENTER, ctx.now)
+    text = say("handoff.off_hours", ctx.lang, hours=basic.office_hours(ctx, Service.CALL_CENTER),
+               when=format_short(opening, ctx.lang))
+    return [Text(text, (*basic.main_menu(ctx.lang)[:11], cancel_wait_button(ctx)))]
+
+
+def _stop_waiting(ctx: TurnContext) -> list[Reply]:
+    with ctx.core.transaction() as session:
+        ticket = active_ticket(session, ctx.state.conversation_id)
+        if ticket is None or not close(session, ticket.id, ClosedHow.WITHDRAWN, ctx.now):
+            return [Text(say("handoff.not_waiting", ctx.lang), basic.main_menu(ctx.lang))]
+        enqueue(session, AGENTS, f"withdrawn:{ticket.id}", {"kind": "closed", "ticket": ticket.id}, ctx.now)
+    return [Text(say("handoff.withdrawn", ctx.lang), basic.main_menu(ctx.lang))]
+
+
+def register(registry: HandlerRegistry) -> None:
+    """Wire human_agent (typed requests, the offer after two misses, and the `handoff:` buttons)."""
+    registry.register(Intent.HUMAN_AGENT, human_agent)

@@ -1,0 +1,61 @@
+"""Who the student is: a linked chat account, or a typed student number where the channel allows it."""
+
+import re
+
+from core.identifiers import normalize_student_number
+from core.masking import find_password_candidates
+from core.models import Student
+from handlers.forms import SlotRejected
+from handlers.turn import Channel, TurnContext
+from intents.types import EntityType
+
+# On these channels a student is known only through the linked chat account (LINE account linking, the
+# Slack profile's email): a typed student number would let anyone act for anyone.
+ACCOUNT_ONLY_CHANNELS = frozenset({Channel.LINE, Channel.SLACK})
+LINK_ACCOUNT_PAYLOAD = "link:start"  # the LINE channel answers it with the account-linking flow
+
+_NUMBER_LIKE = re.compile(r"(?=.*[0-9])[0-9A-Z]{4,12}")
+
+
+def identified_by_account_only(ctx: TurnContext) -> bool:
+    """True if this channel identifies students only through a linked account, never by a typed number."""
+    return ctx.message.channel in ACCOUNT_ONLY_CHANNELS
+
+
+def typed_student_number(ctx: TurnContext, area: str) -> str | None:
+    """The student number this message gives (an entity or the bare text), normalized; None if it gives none.
+
+    Args:
+        ctx: the turn.
+        area: the catalog area whose `no_passwords` and `student_number_format` texts explain a refusal.
+
+    Raises:
+        SlotRejected: `<area>.no_passwords` when the message holds something that looks like a password (it
+            is neither used nor repeated), `<area>.student_number_format` for a number of the wrong shape.
+    """
+    text = ctx.message.text or ""
+    profile = ctx.core.profile
+    if find_password_candidates(text, profile.student_number_pattern):
+        raise SlotRejected(f"{area}.no_passwords")
+    entity = ctx.entity(EntityType.STUDENT_NUMBER)
+    if entity is not None:
+        return normalize_student_number(str(entity.value))
+    number = normalize_student_number(text)
+    if profile.student_number_regex.match(number):
+        return number
+    if _NUMBER_LIKE.fullmatch(number):
+        raise SlotRejected(f"{area}.student_number_format")
+    return None
+
+
+def current_student(ctx: TurnContext) -> Student | None:
+    """The student this conversation has identified, or None."""
+    if ctx.state.student_id is None:
+        return None
+    with ctx.core.transaction() as session:
+        return session.get(Student, ctx.state.student_id)
+
+
+def mentions_password(ctx: TurnContext) -> bool:
+    """True if the message holds something that looks like a pasted password."""
+    return bool(find_password_candidates(ctx.message.text or "", ctx.core.profile.student_number_pattern))
