@@ -7,7 +7,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from bot.delivery import deliver_later, notify_student
@@ -18,9 +18,12 @@ from core.errors import DomainError, OrderNotFound
 from core.formatting import format_short, format_yen, join_list
 from core.handoffs import (
     ClosedHow,
+    Reason,
     TicketStatus,
     close,
+    open_ticket,
     open_tickets,
+    relay_from_agent,
     take,
     ticket_by_thread,
     waiting_since_before,
@@ -28,7 +31,7 @@ from core.handoffs import (
 from core.identifiers import normalize_student_number
 from core.jobs import AGENTS, enqueue
 from core.masking import mask_token
-from core.models import HandoffMessage, HandoffTicket, Order, Student
+from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Order, Student
 from core.order_texts import explain, pickup_window, pickup_window_text, status_label, summarize
 from core.orders import advance, find_order, recent_orders
 from core.services import Core
@@ -42,10 +45,13 @@ log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "madoguchi.handoff."
 ACTIONS = re.compile(r"^madoguchi\.handoff\.(take|resolve|back)$")
-COMMANDS = frozenset({"tickets", "student", "ready"})
+COMMANDS = frozenset({"tickets", "student", "ready", "takeover"})
 TRANSCRIPT_LINES = 8  # the conversation's last lines on a ticket card
 DIGEST_CHECK = timedelta(minutes=1)  # how often the worker looks whether the opening digest is due
 MAX_SECTION = 2900  # below Block Kit's 3,000 characters per section
+# A thread reply also sent to the channel ("Also send to #channel") is still a reply to relay.
+REPLY_SUBTYPES = frozenset({None, "thread_broadcast"})
+_SLACK_MARKUP = re.compile(r"<([^<>]*)>")
 
 
 class SlackCaller(Protocol):
@@ -78,6 +84,11 @@ class AgentDesk:
                 message = session.get(HandoffMessage, int(payload["message"]))
                 ticket = session.get(HandoffTicket, message.ticket_id) if message else None
                 return self._in_thread(ticket, self._say("agents.relay_failed", error=payload.get("error", "")))
+            if kind == "student_message":  # the job names the message only (core.handoffs.relay_from_student)
+                message = session.get(HandoffMessage, int(payload["message"]))
+                ticket = session.get(HandoffTicket, message.ticket_id) if message else None
+                said = _escape(message.text) if message else ""  # a student's <!channel> must not ping agents
+                return self._in_thread(ticket, self._say("agents.student_said", text=said))
             ticket = session.get(HandoffTicket, int(payload["ticket"]))
             if ticket is None:
                 return []
@@ -86,10 +97,6 @@ class AgentDesk:
                     return []  # posted before a crash: never a second card
                 return [{"method": "chat.postMessage", "remember_card": ticket.id,
                          "args": {"channel": self.agent_channel, **self._card(session, ticket)}}]
-            if kind == "student_message":
-                message = session.get(HandoffMessage, int(payload["message"]))
-                text = self._say("agents.student_said", text=message.text if message else "")
-                return self._in_thread(ticket, text)
             if kind in ("taken", "closed"):
                 note = self._status_note(ticket)
                 return [*self._card_update(session, ticket), *self._in_thread(ticket, note)]
@@ -138,19 +145,20 @@ class AgentDesk:
         orders = recent_orders(session, student, limit=3) if student else []
         lines = [entry for entry in transcript(session, ticket.conversation_id)][-TRANSCRIPT_LINES:]
         title = self._say("agents.card_title", id=ticket.id, topic=self._topic(ticket.topic))
-        fields = [
+        fields = [  # the status is ours and names the agent with a mention (<@U…>), so it is not escaped
             ("agents.field.status", self._status(ticket)),
-            ("agents.field.reason", self._say(f"agents.reason.{ticket.reason}")),
-            ("agents.field.lang", self._say(f"agents.lang.{ticket.lang}")),
-            ("agents.field.channel", ticket.channel),
-            ("agents.field.student", student.student_number if student else self._say("agents.unidentified")),
-            ("agents.field.orders", join_list([order.number for order in orders], self.lang) or "-"),
-            ("agents.field.waiting", self._since(ticket.opened_at)),
+            ("agents.field.reason", _escape(self._say(f"agents.reason.{ticket.reason}"))),
+            ("agents.field.lang", _escape(self._say(f"agents.lang.{ticket.lang}"))),
+            ("agents.field.channel", _escape(ticket.channel)),
+            ("agents.field.student",
+             _escape(student.student_number if student else self._say("agents.unidentified"))),
+            ("agents.field.orders", _escape(join_list([order.number for order in orders], self.lang) or "-")),
+            ("agents.field.waiting", _escape(self._since(ticket.opened_at))),
         ]
         said = "\n".join(f"{self._say('agents.speaker.' + entry.direction)}: {entry.text}" for entry in lines)
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": title[:150]}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{self._say(key)}*\n{_escape(value)}"}
+            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{self._say(key)}*\n{value}"}
                                            for key, value in fields]},
         ]
         if ticket.bot_said:
@@ -219,7 +227,7 @@ class AgentDesk:
     def _ticket_line(self, ticket: HandoffTicket) -> str:
         assignee = self._say("agents.line_assignee", agent=ticket.assignee) if ticket.assignee else ""
         return self._say("agents.ticket_line", id=ticket.id, status=self._say(f"agents.status_word.{ticket.status}"),
-                         topic=self._topic(ticket.topic), lang=self._say(f"agents.lang.{ticket.lang}"),
+                         topic=self._topic(ticket.topic), language=self._say(f"agents.lang.{ticket.lang}"),
                          channel=ticket.channel, wait=self._since(ticket.opened_at), assignee=assignee)
 
     # ----- what agents do: thread replies, buttons, commands ---------------------------------------------
@@ -230,8 +238,8 @@ class AgentDesk:
 
     def on_thread_reply(self, event: dict[str, Any]) -> None:
         """An agent's reply in a ticket's thread goes to the student, once per Slack message (its ts)."""
-        thread_ts, user, text = event.get("thread_ts"), event.get("user"), (event.get("text") or "").strip()
-        if not thread_ts or not user or not text or event.get("bot_id") or event.get("subtype"):
+        thread_ts, user, text = event.get("thread_ts"), event.get("user"), from_slack(event.get("text") or "")
+        if not thread_ts or not user or not text or event.get("bot_id") or event.get("subtype") not in REPLY_SUBTYPES:
             return
         now = self.core.now()
         with self.core.transaction() as session:
@@ -242,8 +250,6 @@ class AgentDesk:
                 result = take(session, ticket.id, user, now)
                 if result.taken:
                     enqueue(session, AGENTS, f"taken:{ticket.id}", {"kind": "taken", "ticket": ticket.id}, now)
-            from core.handoffs import relay_from_agent
-
             relayed = relay_from_agent(session, ticket, text, user, f"slack:{event.get('channel')}:{event['ts']}",
                                        now)
         log.info("agents: reply in ticket %s thread by %s %s", ticket.id, mask_token(user),
@@ -303,7 +309,31 @@ class AgentDesk:
             return self._say("agents.help")
         if command == "student":
             return self._student(argument)
+        if command == "takeover":
+            return self._take_over(argument, agent)
         return self._ready(argument, agent)
+
+    def _take_over(self, number: str, agent: str) -> str:
+        """An agent takes a student's latest chat conversation (LINE or Slack) over from the bot."""
+        now = self.core.now()
+        with self.core.transaction() as session:
+            student = find_student(session, normalize_student_number(number))
+            if student is None:
+                return self._say("agents.student_none", number=_escape(number[:32]))
+            latest = latest_conversation(session, student.id)
+            if latest is None:
+                return self._say("agents.takeover_unreachable", number=student.student_number)
+            ticket, _ = open_ticket(session, conversation_id=latest.id, channel=latest.channel,
+                                    user_id=latest.user_id, student_id=student.id,
+                                    lang=Language(latest.lang or Language.JA.value), reason=Reason.AGENT,
+                                    topic=None, bot_said=None, now=now)
+            result = take(session, ticket.id, agent, now)
+            if not result.taken:
+                return self._say("agents.already_taken", agent=result.assignee or "?")
+            deliver_later(session, key=f"taken:{ticket.id}", channel=ticket.channel, user_id=ticket.user_id,
+                          conversation_id=ticket.conversation_id,
+                          replies=[Text(say("handoff.taken", Language(ticket.lang)))], now=now)
+            return self._say("agents.takeover_done", id=ticket.id, number=student.student_number)
 
     def _tickets(self) -> str:
         with self.core.transaction() as session:
@@ -326,7 +356,7 @@ class AgentDesk:
 
     def _order_line(self, order: Order) -> str:
         summary = summarize(order, self.core.profile, self.core.calendar)
-        items = join_list([f"{line.name.get(self.lang)}×{line.copies}" for line in summary.lines], self.lang)
+        items = join_list([f"{line.name(self.lang)}×{line.copies}" for line in summary.lines], self.lang)
         return self._say("agents.order_line", number=order.number, items=items,
                          status=status_label(order.status, self.lang), total=format_yen(order.total_yen, self.lang),
                          created=format_short(order.created_at, self.lang))
@@ -336,8 +366,9 @@ class AgentDesk:
         with self.core.transaction() as session:
             try:
                 order = find_order(session, number)
-                if order.status != OrderStatus.READY:
-                    advance(session, order, OrderStatus.READY, now, actor=f"agent:{agent}")
+                if order.status == OrderStatus.READY:
+                    return self._say("agents.ready_already", number=order.number)
+                advance(session, order, OrderStatus.READY, now, actor=f"agent:{agent}")
             except OrderNotFound:
                 return self._say("agents.ready_not_found", number=_escape(number[:32]))
             except DomainError as refused:
@@ -355,10 +386,37 @@ class CardNotPosted(Exception):
 def ready_notice(core: Core, order: Order, lang: Language) -> list[Reply]:
     """「受取可能」: the order's items and number, and from when it can be collected."""
     summary = summarize(order, core.profile, core.calendar)
-    items = join_list([line.name.get(lang) for line in summary.lines], lang)
+    items = join_list([line.name(lang) for line in summary.lines], lang)
     window = pickup_window(order, core.calendar)
     pickup = pickup_window_text(window, lang, core.profile) if window else ""
     return [Text(say("handoff.ready", lang, items=items, number=order.number, window=pickup).strip())]
+
+
+def from_slack(markup: str) -> str:
+    """An agent's Slack message as plain text for the student: a link keeps its address (`label (url)`),
+    a mention or channel keeps only its label, and Slack's `&amp;`, `&lt;`, `&gt;` are unescaped."""
+    def resolve(match: re.Match[str]) -> str:
+        target, _, label = match.group(1).partition("|")
+        if target.startswith(("@", "#", "!")):
+            return label
+        address = target.removeprefix("mailto:")
+        return f"{label} ({address})" if label and label != address else address
+
+    text = _SLACK_MARKUP.sub(resolve, markup)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+def latest_conversation(session: Session, student_id: int) -> Conversation | None:
+    """The student's most recent conversation on a linked LINE (following) or Slack account."""
+    accounts = session.scalars(select(ChannelAccount).where(ChannelAccount.student_id == student_id)).all()
+    reachable = [(account.channel, account.external_id) for account in accounts
+                 if account.channel != "line" or account.following]
+    if not reachable:
+        return None
+    conversations = session.scalars(select(Conversation).where(
+        or_(*(and_(Conversation.channel == channel, Conversation.user_id == user) for channel, user in reachable)))
+        .order_by(Conversation.updated_at.desc())).all()
+    return conversations[0] if conversations else None
 
 
 def _section(text: str) -> dict[str, Any]:

@@ -57,6 +57,12 @@ class ChannelProcessor(Protocol):
     # Optionally also: failed(payload, error) -> None, called once when an event has failed for good.
 
 
+# Platform identifiers are not secrets, and must stay as they are: an unsend names its message by id, and a
+# long digit string must not pass for a card number.
+IDENTIFIER_KEYS = frozenset({"id", "messageId", "quotedMessageId", "webhookEventId", "event_id", "ts", "thread_ts",
+                             "event_ts", "job"})
+
+
 def _masked(value: Any) -> Any:
     """A JSON value with every string passed through mask_secrets, keeping the structure valid."""
     if isinstance(value, str):
@@ -64,7 +70,7 @@ def _masked(value: Any) -> Any:
     if isinstance(value, list):
         return [_masked(item) for item in value]
     if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
+        return {key: item if key in IDENTIFIER_KEYS else _masked(item) for key, item in value.items()}
     return value
 
 

@@ -67,6 +67,18 @@ def linked_student_id(session: Session, channel: str, external_id: str) -> int |
         ChannelAccount.channel == channel, ChannelAccount.external_id == external_id)).first()
 
 
+def chat_account(session: Session, channel: str, external_id: str, now: datetime) -> ChannelAccount:
+    """The chat account row of a LINE or Slack user, created (following, unlinked) if missing."""
+    row = session.scalars(select(ChannelAccount).where(ChannelAccount.channel == channel,
+                                                       ChannelAccount.external_id == external_id)).one_or_none()
+    if row is None:
+        row = ChannelAccount(channel=channel, external_id=external_id, following=True, created_at=now,
+                             updated_at=now)
+        session.add(row)
+        session.flush()
+    return row
+
+
 def save_state(session: Session, state: ConversationState, now: datetime) -> None:
     """Write the state back; the conversation's silence timer restarts from `now`."""
     row = session.get(Conversation, state.conversation_id)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UTCDateTime
@@ -29,6 +29,7 @@ class Student(Base):
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     second_password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id, never the password
     preferred_language: Mapped[Language] = mapped_column(enum_column(Language), default=Language.JA)
+    reminders_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())  # 「通知停止」
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -269,3 +270,34 @@ class HandoffMessage(Base):
     source_key: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivery: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+
+
+class Reminder(Base):
+    """A reminder to send once: what, to whom, when, and what became of it.
+
+    `key` is unique (its idempotency key: the same reminder is never scheduled twice). The recipient is the
+    student's linked chat accounts, or, when `channel` is set, that one conversation (a link requested in
+    the web chat). `status`: scheduled → sent, or cancelled (no longer relevant), skipped (opted out, not
+    reachable), missed (due while the scheduler was down, past its grace).
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("key", name="uq_reminders_key"),
+                      Index("ix_reminders_status_due", "status", "due_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    recipient: Mapped[str | None] = mapped_column(String(200))
+    conversation_id: Mapped[str | None] = mapped_column(String(200))
+    lang: Mapped[str | None] = mapped_column(String(2))
+    subject: Mapped[str | None] = mapped_column(String(64))  # an order number, a link id, a catalog item
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    grace: Mapped[int] = mapped_column(Integer)  # seconds after due_at it may still be sent
+    deferred: Mapped[bool] = mapped_column(Boolean, default=False)  # moved out of the quiet hours
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    outcome: Mapped[str | None] = mapped_column(String(200))  # why cancelled, skipped or missed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -51,6 +51,7 @@ from bot.settings import ChannelSettings
 from bot.web.bodies import read_bounded
 from core.conversations import hide_message, load_state
 from core.enums import Language
+from core.handoffs import active_ticket
 from core.masking import mask_token
 from core.services import Core
 from handlers import basic
@@ -204,7 +205,8 @@ class LineChannel:
         typed = linking.typed_action(event.message.text)
         if typed is not None:
             return self._linking(typed[0], user_id, typed[1])
-        self._show_loading(user_id, payload)
+        if not self._with_a_person(user_id):  # a person answers in their own time: no bot "typing"
+            self._show_loading(user_id, payload)
         return self._turn(user_id, payload, text=event.message.text)
 
     def _on_postback(self, event: PostbackEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
@@ -330,6 +332,10 @@ class LineChannel:
         with self.core.transaction() as session:
             state = load_state(session, linking.conversation_id(user_id), self.channel, user_id, self.core.now())
         return state.lang or state.last_lang or Language.JA
+
+    def _with_a_person(self, user_id: str) -> bool:
+        with self.core.transaction() as session:
+            return active_ticket(session, linking.conversation_id(user_id)) is not None
 
     def _show_loading(self, user_id: str, payload: dict[str, Any]) -> None:
         """The typing animation while the turn runs; only while the student is likely still watching."""

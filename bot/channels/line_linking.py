@@ -27,8 +27,8 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.settings import ChannelSettings
 from bot.web.links import choose_language
+from core.conversations import chat_account, load_state, save_state
 from core.conversations import linked_student_id as core_linked_student_id
-from core.conversations import load_state, save_state
 from core.enums import Language
 from core.identifiers import normalize_student_number
 from core.masking import mask_student_number, mask_token
@@ -97,13 +97,7 @@ def conversation_id(user_id: str) -> str:
 
 def account(session: Session, user_id: str, now: datetime) -> ChannelAccount:
     """The LINE user's account row, created (following) if missing."""
-    row = session.scalars(select(ChannelAccount).where(ChannelAccount.channel == CHANNEL,
-                                                       ChannelAccount.external_id == user_id)).one_or_none()
-    if row is None:
-        row = ChannelAccount(channel=CHANNEL, external_id=user_id, following=True, created_at=now, updated_at=now)
-        session.add(row)
-        session.flush()
-    return row
+    return chat_account(session, CHANNEL, user_id, now)
 
 
 def set_following(session: Session, user_id: str, following: bool, now: datetime) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.conversations import chat_account
 from core.errors import InvalidEmailAddress
 from core.identifiers import normalize_email
 from core.masking import mask_email, mask_token
@@ -148,12 +149,7 @@ def link(session: Session, user_id: str, email: str | None, now: datetime) -> in
         The linked student's id, or None.
     """
     student_id = verified_student_id(session, email)
-    row = session.scalars(select(ChannelAccount).where(ChannelAccount.channel == CHANNEL,
-                                                       ChannelAccount.external_id == user_id)).one_or_none()
-    if row is None:
-        row = ChannelAccount(channel=CHANNEL, external_id=user_id, following=True, created_at=now, updated_at=now)
-        session.add(row)
-        session.flush()
+    row = chat_account(session, CHANNEL, user_id, now)
     if row.student_id != student_id:
         if student_id is not None:
             log.info("slack: %s linked to a student by the verified email %s", mask_token(user_id),

@@ -3,15 +3,12 @@ the Slack credentials set) served by uvicorn on loopback, and helpers that post 
 signs them and run the inbox worker synchronously (no sleeps: the test clock is moved instead)."""
 
 import json
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 from starlette.applications import Starlette
 
@@ -21,6 +18,7 @@ from bot.web.app import create_app
 from core.clock import FixedClock
 from core.models import InboundEvent
 from core.services import Core
+from tests.channels.conftest import served
 from tests.channels.slack.fake_slack_api import FORM, Call, FakeSlackApi, running
 from tests.channels.slack.payloads import BOT_TOKEN, SIGNING_SECRET, signed_headers
 
@@ -94,20 +92,8 @@ class SlackServer:
 @contextmanager
 def serve(app: Starlette) -> Iterator[httpx.Client]:
     """Serve an app on a loopback socket bound before uvicorn starts, so no waiting is needed."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{sock.getsockname()[1]}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with served(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+        yield client
 
 
 @pytest.fixture

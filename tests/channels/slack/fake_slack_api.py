@@ -17,9 +17,10 @@ On top of the spec: parameter names the spec does not list are violations (the c
 ignore them), the token must be the bot's, and a `blocks` argument must parse with slack_sdk's Block Kit
 models, pass their `validate_json()` limits and survive a round trip unchanged (no unknown keys). Answers
 are shaped like Slack's and checked against the spec's response schema (jsonschema, draft 4), so the fake
-cannot drift from what the bot would really receive. users.info answers a person of the workspace whose
-profile email a test sets (`set_profile`); by default each user has an address of their own that is no
-student's.
+cannot drift from what the bot would really receive: chat.postMessage, chat.update, chat.postEphemeral,
+users.info and auth.test are answered in full, other methods with a bare `{"ok": true}`. users.info answers a
+person of the workspace whose profile email a test sets (`set_profile`); by default each user has an address
+of their own that is no student's.
 """
 
 import json
@@ -312,6 +313,12 @@ class FakeSlackApi:
             if params.get("thread_ts"):
                 message["thread_ts"] = params["thread_ts"]
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "chat.update":  # the edited message keeps its ts; the spec's `message.blocks` is mistyped
+            text = str(params.get("text", ""))
+            return {"ok": True, "channel": channel, "ts": str(params.get("ts", "")), "text": text,
+                    "message": {"text": text}}
+        if method == "chat.postEphemeral":  # shown only to `user`; Slack answers the ephemeral message's ts
+            return {"ok": True, "message_ts": ts}
         if method == "users.info":
             return self._user(str(params.get("user", "")))
         if method == "auth.test":
