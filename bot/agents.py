@@ -10,7 +10,8 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from bot.delivery import deliver_later, notify_student
+from bot.delivery import deliver_later
+from bot.reminders import send_in
 from core.clock import TOKYO
 from core.conversations import transcript
 from core.enums import Language, OrderStatus, Service
@@ -32,8 +33,9 @@ from core.identifiers import normalize_student_number
 from core.jobs import AGENTS, enqueue
 from core.masking import mask_token
 from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Order, Student
-from core.order_texts import explain, pickup_window, pickup_window_text, status_label, summarize
+from core.order_texts import explain, status_label, summarize
 from core.orders import advance, find_order, recent_orders
+from core.reminders import Kind, schedule_ready
 from core.services import Core
 from core.students import find_student
 from handlers import basic
@@ -374,22 +376,17 @@ class AgentDesk:
             except DomainError as refused:
                 return self._say("agents.ready_refused", number=order.number,
                                  reason=explain(refused, self.lang, self.core.profile))
-            reached = notify_student(session, order.student_id, f"ready:{order.number}",
-                                     lambda lang: ready_notice(self.core, order, lang), now)
+            # 「受取可能」 now, then at the pickup time and after three business days while not collected.
+            plan = schedule_ready(session, order, self.core.calendar, now)
+            first = next((reminder for reminder in plan if reminder.kind == Kind.READY_NOW.value), None)
+            if first is not None:
+                send_in(session, self.core, first, now)
+            reached = int(first.outcome.split()[0]) if first is not None and first.status == "sent" else 0
             return self._say("agents.ready_done", number=order.number, channels=reached)
 
 
 class CardNotPosted(Exception):
     """A thread message whose ticket card is not posted yet: retried after the card (with backoff)."""
-
-
-def ready_notice(core: Core, order: Order, lang: Language) -> list[Reply]:
-    """「受取可能」: the order's items and number, and from when it can be collected."""
-    summary = summarize(order, core.profile, core.calendar)
-    items = join_list([line.name(lang) for line in summary.lines], lang)
-    window = pickup_window(order, core.calendar)
-    pickup = pickup_window_text(window, lang, core.profile) if window else ""
-    return [Text(say("handoff.ready", lang, items=items, number=order.number, window=pickup).strip())]
 
 
 def from_slack(markup: str) -> str:

@@ -1,18 +1,31 @@
-"""The `madoguchi` command: serve, chat, database and student administration, and the NLU tools."""
+"""The `madoguchi` command: serve, chat, the scheduler, database, students, reminders and the NLU tools."""
 
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from bot.runtime import StartupError, build_pipeline, load_channel_settings, load_settings, prepare
+from bot.runtime import (
+    StartupError,
+    build_pipeline,
+    embedded_scheduler,
+    load_channel_settings,
+    load_settings,
+    prepare,
+)
+from core.clock import TOKYO
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from bot.pipeline import Pipeline
+    from core.models import Reminder
 
 
 def _configure_logging(level: str) -> None:
@@ -37,8 +50,10 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=None, help="Port (default: $PORT, else 8000).")
-def serve(host: str, port: int | None) -> None:
-    """Run the web app: chat API, link pages, sandbox payments, health check."""
+@click.option("--no-scheduler", is_flag=True,
+              help="Leave reminders to `madoguchi scheduler` (as SCHEDULER=off does).")
+def serve(host: str, port: int | None, no_scheduler: bool) -> None:
+    """Run the web app: chat API, link pages, sandbox payments, health check; and the reminder scheduler."""
     import uvicorn
 
     from bot.web.app import create_app
@@ -54,7 +69,39 @@ def serve(host: str, port: int | None) -> None:
         _fail(error)
     click.echo(f"madoguchi is serving on http://{host}:{port}  (mail outbox: {settings.outbox_dir})")
     app = create_app(core, pipeline, channel_settings=channel_settings, run_worker=True)
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
+    scheduler = embedded_scheduler(core, settings, wanted=not no_scheduler)
+    if scheduler is not None:
+        scheduler.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
+@main.command("scheduler")
+def scheduler_command() -> None:
+    """Run the reminder scheduler alone (Procfile `clock`), for deployments with several web workers."""
+    from bot.scheduler import Scheduler
+
+    try:
+        settings = load_settings()
+        _configure_logging(settings.log_level)
+        core = prepare(settings)
+    except StartupError as error:
+        _fail(error)
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    scheduler = Scheduler(core)
+    click.echo(f"madoguchi scheduler on {core.engine.url.render_as_string(hide_password=True)}"
+               f"{'' if core.engine.dialect.name == 'postgresql' else ' (SQLite: run no other scheduler)'}")
+    scheduler.start()
+    try:
+        stopping.wait()
+    finally:
+        scheduler.stop()
+    click.echo("madoguchi scheduler stopped")
 
 
 @main.command()
@@ -172,6 +219,49 @@ def links_send_reset(student_number: str, lang: str) -> None:
     except StartupError as error:
         _fail(error)
     click.echo(request_second_password_reset(core, student_number, lang).text)
+
+
+@main.group()
+def reminders() -> None:
+    """Scheduled reminders."""
+
+
+@reminders.command("list")
+@click.option("--days", type=click.IntRange(min=0), default=7, show_default=True,
+              help="Show reminders due within this many days (and any overdue).")
+def reminders_list(days: int) -> None:
+    """List the reminders still to send: overdue ones as `due`, then the upcoming ones, in Japan time."""
+    from core.reminders import upcoming
+
+    try:
+        core = prepare(load_settings())
+    except StartupError as error:
+        _fail(error)
+    now = core.now()
+    with core.transaction() as session:
+        rows = [(reminder, _reminder_recipient(session, reminder)) for reminder in upcoming(session, now, days)]
+    if not rows:
+        click.echo(f"no reminders due within {days} day(s)")
+        return
+    click.echo(f"{'id':>6}  {'kind':<18} {'due (JST)':<16}  {'status':<9}  {'deferred':<8}  recipient")
+    for reminder, recipient in rows:
+        status = "due" if reminder.due_at <= now else reminder.status
+        click.echo(f"{reminder.id:>6}  {reminder.kind:<18} {reminder.due_at.astimezone(TOKYO):%Y-%m-%d %H:%M}  "
+                   f"{status:<9}  {'yes' if reminder.deferred else 'no':<8}  {recipient}")
+
+
+def _reminder_recipient(session: "Session", reminder: "Reminder") -> str:
+    """Who a reminder goes to, masked: a chat user, a student's linked accounts, or the linked students."""
+    from core.masking import mask_student_number, mask_token
+    from core.models import Student
+    from core.reminders import Kind
+
+    if reminder.channel and reminder.recipient:
+        return f"{reminder.channel} {mask_token(reminder.recipient)}"
+    if reminder.student_id is not None:
+        student = session.get(Student, reminder.student_id)
+        return f"student {mask_student_number(student.student_number if student else None)}"
+    return "linked students, year 2+" if reminder.kind == Kind.PARKING_PERIOD else "linked students"
 
 
 @main.group()

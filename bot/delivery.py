@@ -14,7 +14,7 @@ from core.conversations import record
 from core.enums import Language
 from core.handoffs import set_delivery
 from core.jobs import AGENTS, DELIVER, enqueue
-from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket
+from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Student
 from core.services import Core
 from handlers.messages import say
 from handlers.replies import Reply, Text, from_json, to_json
@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 class StudentSender(Protocol):
     """A channel's way to reach a student unprompted (LINE push, Slack DM)."""
 
-    def render_push(self, user_id: str, replies: list[Reply]) -> list[dict[str, Any]]:
-        """The API calls that deliver `replies` to the user (JSON-serializable)."""
+    def render_push(self, user_id: str | list[str], replies: list[Reply]) -> list[dict[str, Any]]:
+        """The API calls that deliver `replies` to the user, or to each of a list of users (JSON-serializable)."""
         ...
 
     def send_push(self, part: dict[str, Any], key: str) -> None:
@@ -49,8 +49,10 @@ def deliver_later(session: Session, *, key: str, channel: str, user_id: str, con
 def notify_student(session: Session, student_id: int, key: str, compose: Callable[[Language], list[Reply]],
                    now: datetime) -> int:
     """Queue a notice to every chat account linked to the student (LINE only while following), each in the
-    language of that account's conversation; once per `key` and account. The number queued."""
+    language of that account's conversation, else the student's own; once per `key` and account. The number
+    queued."""
     queued = 0
+    preferred = session.scalar(select(Student.preferred_language).where(Student.id == student_id)) or Language.JA
     accounts = session.scalars(select(ChannelAccount).where(ChannelAccount.student_id == student_id)).all()
     for account in accounts:
         if account.channel == Channel.LINE.value and not account.following:
@@ -58,7 +60,7 @@ def notify_student(session: Session, student_id: int, key: str, compose: Callabl
         latest = session.scalars(select(Conversation).where(
             Conversation.channel == account.channel, Conversation.user_id == account.external_id,
         ).order_by(Conversation.updated_at.desc())).first()
-        lang = Language(latest.lang) if latest is not None and latest.lang else Language.JA
+        lang = Language(latest.lang) if latest is not None and latest.lang else Language(preferred)
         queued += deliver_later(session, key=f"{key}:{account.channel}:{account.external_id}",
                                 channel=account.channel, user_id=account.external_id,
                                 conversation_id=latest.id if latest else "", replies=compose(lang), now=now)
@@ -102,13 +104,15 @@ class Delivery:
                     {"kind": "relay_failed", "message": int(payload["message"]), "error": error[:300]},
                     self.core.now())
 
-    def _what(self, payload: dict[str, Any]) -> tuple[str, str, list[Reply]]:
+    def _what(self, payload: dict[str, Any]) -> tuple[str, Any, list[Reply]]:
         """The channel, the user and the replies of a job."""
         if payload.get("kind") == "replies":
             replies = from_json(payload["replies"])
             if payload["channel"] in TRANSCRIPT_CHANNELS:
                 self._record(payload["conversation"], replies)
             return payload["channel"], payload["user"], replies
+        if payload.get("kind") == "multicast":  # one message to many LINE users (a period reminder)
+            return payload["channel"], list(payload["users"]), from_json(payload["replies"])
         if payload.get("kind") == "agent_message":
             with self.core.transaction() as session:
                 message = session.get(HandoffMessage, int(payload["message"]))

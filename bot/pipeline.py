@@ -21,6 +21,7 @@ from handlers.handoff import PREFIX as HANDOFF_PREFIX
 from handlers.identity import ACCOUNT_ONLY_CHANNELS
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
+from handlers.reminders import answer_switch
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
 from handlers.status import order_number_in
 from handlers.turn import IncomingMessage, TurnContext
@@ -107,6 +108,9 @@ class Pipeline:
         try:
             if not (ctx.message.text or "").strip() and not ctx.message.payload:
                 return [Text(say("basic.empty", ctx.lang), basic.main_menu(ctx.lang))]
+            switched = answer_switch(ctx)  # 「通知停止」 / "stop reminders", even in the middle of a form
+            if switched is not None:
+                return switched
             in_form = self.forms.handle(ctx, self._answer_intent)
             return in_form if in_form is not None else self._answer_intent(ctx)
         except Exception:

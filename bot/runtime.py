@@ -8,13 +8,14 @@ from pydantic_settings import BaseSettings
 from sqlalchemy import func, select
 
 from bot.pipeline import Pipeline
+from bot.scheduler import Scheduler
 from bot.settings import ChannelSettings
 from bot.wiring import build_handlers
 from core import migrate
 from core.models import Student
 from core.profile import ProfileError
 from core.services import Core, build_core
-from core.settings import Settings
+from core.settings import SchedulerMode, Settings
 from core.students import load_demo_students
 
 log = logging.getLogger(__name__)
@@ -86,3 +87,11 @@ def build_pipeline(core: Core, settings: Settings) -> Pipeline:
     from intents import load_understander  # imported here: loading the model is start-up work
 
     return Pipeline(core, load_understander(settings.nlu_model_path), *build_handlers())
+
+
+def embedded_scheduler(core: Core, settings: Settings, *, wanted: bool = True) -> Scheduler | None:
+    """The reminder scheduler `madoguchi serve` runs beside the web app (not started yet), or None when
+    SCHEDULER=off or `--no-scheduler` leaves it to `madoguchi scheduler`."""
+    if not wanted or settings.scheduler is SchedulerMode.OFF:
+        return None
+    return Scheduler(core)

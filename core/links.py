@@ -164,6 +164,13 @@ def request_email_change(core: Core, student: Student, new_email: str, lang: Lan
     return _request_email_link(core, student, new_email, lang, LinkPurpose.EMAIL_CHANGE)
 
 
+def open_link(session: Session, student_id: int, purpose: LinkPurpose, now: datetime) -> OneTimeLink | None:
+    """The student's newest link of `purpose` that can still be used, or None."""
+    return session.scalars(select(OneTimeLink).where(
+        OneTimeLink.student_id == student_id, OneTimeLink.purpose == purpose, OneTimeLink.used_at.is_(None),
+        OneTimeLink.voided_at.is_(None), OneTimeLink.expires_at > now).order_by(OneTimeLink.id.desc())).first()
+
+
 def inspect_link(core: Core, token: str) -> LinkView:
     """What a link is and whether it is still valid; does not consume it.
 

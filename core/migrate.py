@@ -11,6 +11,16 @@ from sqlalchemy import Engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+# Tables owned by libraries, not by our models (APScheduler's job store, see bot/scheduler.py): migrations
+# neither create nor drop them.
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's filter: leave the tables of FOREIGN_TABLES out of comparisons and autogenerate."""
+    return not (type_ == "table" and name in FOREIGN_TABLES)
+
+
 def _config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

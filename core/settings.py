@@ -1,11 +1,19 @@
 """Settings: one typed object read once at start-up from the environment and an optional .env file."""
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SchedulerMode(StrEnum):
+    """Where `madoguchi serve` runs the reminder scheduler."""
+
+    EMBEDDED = "embedded"  # in the web process (on PostgreSQL, of several processes one leads)
+    OFF = "off"  # not here: `madoguchi scheduler` runs it (web workers of a multi-worker deployment)
 
 
 class Settings(BaseSettings):
@@ -28,6 +36,7 @@ class Settings(BaseSettings):
     payment_gateway: str = Field("sandbox", description="Which PaymentGateway adapter to use.")
     demo_data: bool = Field(True, description="Load demo students into an empty database on first run.")
     log_level: str = "INFO"
+    scheduler: SchedulerMode = Field(SchedulerMode.EMBEDDED, description="Run the reminder scheduler in serve.")
 
     @field_validator("base_url")
     @classmethod

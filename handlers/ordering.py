@@ -27,6 +27,7 @@ from core.i18n import t
 from core.models import Student
 from core.order_texts import delivery_label, explain, payment_label, pickup_window_text
 from core.orders import OrderLine, check_eligible, create_order
+from core.reminders import schedule_payment_deadline
 from core.students import find_student
 from handlers import basic
 from handlers.forms import (
@@ -507,6 +508,8 @@ def _finish(ctx: TurnContext) -> list[Reply]:
                                   payment=method, profile=profile, gateway=ctx.core.payments, now=ctx.now)
             number, url = placed.order.number, placed.payment_url
             konbini_number, deadline = placed.konbini_number, placed.deadline
+            if konbini_number:  # the day before the deadline, while unpaid (to the linked chat accounts)
+                schedule_payment_deadline(session, placed.payment, placed.order, ctx.now)
     except DomainError as refused:
         log.info("order refused at placing: %s", refused)
         return [Text(say("order.failed", lang, reason=explain(refused, lang, profile)), (_start_button(ctx),))]

@@ -21,6 +21,7 @@ from linebot.v3.messaging import (
     ApiException,
     Configuration,
     MessagingApi,
+    MulticastRequest,
     PushMessageRequest,
     ReplyMessageRequest,
     ShowLoadingAnimationRequest,
@@ -384,12 +385,17 @@ class LineChannel:
 
     # --- reaching a student outside a turn (bot/delivery.py) -----------------------------------------------
 
-    def render_push(self, user_id: str, replies: list[Reply]) -> list[dict[str, Any]]:
-        """The push calls that deliver `replies` to a LINE user, five messages each."""
+    def render_push(self, user_id: str | list[str], replies: list[Reply]) -> list[dict[str, Any]]:
+        """The calls that deliver `replies` to a LINE user (push) or to up to 500 users (multicast)."""
         return [{"to": user_id, **part} for part in line_render.to_parts(replies)]
 
     def send_push(self, part: dict[str, Any], key: str) -> None:
-        """Push one of them; the retry key derives from `key`, so every attempt carries the same one."""
+        """Make one of them; the retry key derives from `key`, so every attempt carries the same one."""
+        if isinstance(part["to"], list):
+            request = MulticastRequest.from_dict({"to": part["to"], "messages": part["messages"]})
+            self._call(lambda: self.api.multicast_with_http_info(request, x_line_retry_key=retry_key(key, 0),
+                                                                 _request_timeout=REQUEST_TIMEOUT))
+            return
         self.push(part["to"], part["messages"], retry_key(key, 0))
 
     def _reply_token_fresh(self, payload: dict[str, Any]) -> bool:

@@ -135,3 +135,66 @@ def test_slack_socket_mode_needs_its_tokens(tmp_path):
                             check=False, env=clean_env(tmp_path))
     assert result.returncode == 2
     assert "SLACK_APP_TOKEN" in result.stderr
+
+
+def test_reminders_list_shows_due_and_upcoming_reminders_in_japan_time_with_recipients_masked(core, tmp_path):
+    from datetime import UTC, datetime, time, timedelta
+
+    from core import reminders
+    from core.clock import TOKYO
+    from core.reminders import Kind, Status
+    from tests.core.test_orders import add_student
+
+    student = add_student(core)  # 24M1001
+    now = datetime.now(UTC)  # the command runs on the real clock
+    today = now.astimezone(TOKYO).date()
+
+    def at(days: int, clock: time = time(12, 0)) -> datetime:
+        return datetime.combine(today + timedelta(days=days), clock, TOKYO)
+
+    with core.transaction() as session:
+        def add(kind: Kind, key: str, due: datetime, **who: object) -> int:
+            return reminders.schedule(session, kind=kind, key=key, due_at=due, now=now, **who).id  # type: ignore[union-attr]
+
+        overdue = add(Kind.READY_NOW, "ready_now:K7PM-3QXA", at(-1), student_id=student.id, subject="K7PM-3QXA")
+        soon = add(Kind.LINK_EXPIRING, "link_expiring:1", at(1), channel="line", recipient="U4af4980629abcdef",
+                   student_id=student.id, subject="1")
+        night = add(Kind.PAYMENT_DEADLINE, "payment_deadline:P1", at(2, time(22, 30)), student_id=student.id,
+                    subject="P1")
+        later = add(Kind.PARKING_PERIOD, "parking_period:x", at(30), subject="parking_fee")
+        done = add(Kind.READY_NOW, "ready_now:DONE-0000", at(-1), student_id=student.id, subject="DONE-0000")
+        reminders.finish(session, done, Status.SENT, now)
+
+    env = clean_env(tmp_path, DATABASE_URL=core.engine.url.render_as_string(hide_password=False), DEMO_DATA="false")
+    result = CliRunner().invoke(main, ["reminders", "list"], env=env)
+    assert result.exit_code == 0, result.output
+    lines = {int(line.split()[0]): line.split() for line in result.output.splitlines()[1:]}
+    assert set(lines) == {overdue, soon, night}  # not the one 30 days away, not the one sent
+    assert lines[overdue][1:] == ["ready_now", f"{at(-1):%Y-%m-%d}", "12:00", "due", "no", "student", "24***01"]
+    assert lines[soon][1:] == ["link_expiring", f"{at(1):%Y-%m-%d}", "12:00", "scheduled", "no", "line", "U4af…"]
+    assert lines[night][1:] == ["payment_deadline", f"{at(3):%Y-%m-%d}", "08:00", "scheduled", "yes", "student",
+                                "24***01"]  # moved out of the quiet hours
+    assert "24M1001" not in result.output and "U4af4980629abcdef" not in result.output
+
+    wider = CliRunner().invoke(main, ["reminders", "list", "--days", "60"], env=env)
+    assert f"{later} " in wider.output and "linked students, year 2+" in wider.output
+
+
+def test_the_scheduler_runs_alone_until_it_is_stopped(tmp_path):
+    import signal
+
+    process = subprocess.Popen([MADOGUCHI, "scheduler"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=clean_env(tmp_path, DEMO_DATA="false"))
+    try:
+        for line in process.stderr:  # type: ignore[union-attr]
+            if "reminder scheduler: active" in line or process.poll() is not None:
+                break
+        assert process.poll() is None, "the scheduler ended on its own"
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    assert process.returncode == 0
+    assert "(SQLite: run no other scheduler)" in out and "madoguchi scheduler stopped" in out

@@ -1,0 +1,379 @@
+"""The reminder scheduler: due reminders sent on a sweep and not before, once even when run twice or by two
+schedulers at once, quiet hours, downtime within and past the grace, one job per reminder in the database
+job store, and one active scheduler per deployment (the PostgreSQL advisory lock)."""
+
+import json
+import secrets
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from pydantic import ValidationError
+from sqlalchemy import select, text, update
+
+from bot import scheduler as scheduling
+from bot.reminders import send_reminder
+from bot.runtime import embedded_scheduler
+from bot.scheduler import JOB_TABLE, Scheduler, record_missed, run_reminder
+from core import reminders
+from core.clock import TOKYO
+from core.models import ChannelAccount, InboundEvent, Order, Reminder
+from core.reminders import Kind, Status
+from core.settings import SchedulerMode, Settings
+from tests.core.test_orders import add_student
+from tests.core.test_reminders import ready_order
+
+TUESDAY = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)  # the clock fixture's time
+
+
+@pytest.fixture(autouse=True)
+def no_job_table_left(engine):
+    """The job store's table is APScheduler's, not the migrations': drop it so the schema test sees none."""
+    yield
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TABLE IF EXISTS {JOB_TABLE}"))
+
+
+@pytest.fixture
+def make_scheduler(core):
+    """Schedulers on the test core (a lock key of their own), stopped and closed after the test."""
+    made: list[Scheduler] = []
+
+    def build(**options) -> Scheduler:
+        options.setdefault("lock_key", secrets.randbits(62))
+        options.setdefault("standby_retry", 0.05)
+        scheduler = Scheduler(core, **options)
+        made.append(scheduler)
+        return scheduler
+
+    yield build
+    for scheduler in made:
+        scheduler.stop()
+        scheduler.close()
+
+
+def postgresql_only(core) -> None:
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("the advisory lock is PostgreSQL's; SQLite deployments run one scheduler process")
+
+
+def link(core, student_id: int, line_user: str) -> None:
+    with core.transaction() as session:
+        session.add(ChannelAccount(channel="line", external_id=line_user, student_id=student_id, following=True,
+                                   linked_at=core.now(), created_at=core.now(), updated_at=core.now()))
+
+
+def linked_students(core) -> None:
+    """Two linked students in year 2 and above (the parking-fee period's audience) and one in year 1."""
+    for number, year, line_user in (("24M1001", 3, "U-three"), ("25M1002", 2, "U-two"), ("26M1003", 1, "U-one")):
+        link(core, add_student(core, number=number, year=year).id, line_user)
+
+
+def bulk(core, key: str, due_at: datetime, kind: Kind = Kind.PARKING_PERIOD) -> int:
+    """A period reminder (always relevant: sent to every linked student it concerns)."""
+    with core.transaction() as session:
+        reminder = reminders.schedule(session, kind=kind, key=key, due_at=due_at, now=core.now(),
+                                      subject="parking_fee" if kind is Kind.PARKING_PERIOD else "insurance_renewal")
+        assert reminder is not None
+        return reminder.id
+
+
+def row(core, reminder_id: int) -> Reminder:
+    with core.transaction() as session:
+        reminder = session.get(Reminder, reminder_id)
+        assert reminder is not None
+        return reminder
+
+
+def deliveries(core) -> list[dict]:
+    """The messages queued for the worker to send, as their payloads."""
+    with core.transaction() as session:
+        return [json.loads(payload) for payload in session.scalars(
+            select(InboundEvent.payload).where(InboundEvent.channel == "deliver").order_by(InboundEvent.id))]
+
+
+# --- the sweep --------------------------------------------------------------------------------------------
+
+
+def test_a_due_reminder_is_sent_on_a_sweep_and_not_before(core, clock, make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:test", TUESDAY + timedelta(hours=1))
+    scheduler = make_scheduler()
+
+    assert scheduler.tick().outcomes == {}
+    clock.advance(minutes=59, seconds=59)
+    assert scheduler.tick().outcomes == {}
+    assert row(core, reminder_id).status == Status.SCHEDULED and deliveries(core) == []
+
+    clock.advance(seconds=1)
+    assert scheduler.tick().outcomes == {Status.SENT: 1}
+    assert row(core, reminder_id).status == Status.SENT
+    [multicast] = deliveries(core)
+    assert multicast["kind"] == "multicast" and sorted(multicast["users"]) == ["U-three", "U-two"]  # not year 1
+    assert scheduler.tick().outcomes == {}, "sent once"
+    assert len(deliveries(core)) == 1
+
+
+def test_a_ready_order_is_reminded_at_once_and_again_at_its_pickup_time(core, clock, make_scheduler):
+    number = ready_order(core, clock)
+    with core.transaction() as session:
+        order = session.scalars(select(Order).where(Order.number == number)).one()
+        student_id = order.student_id
+        reminders.schedule_ready(session, order, core.calendar, core.now())
+    link(core, student_id, "U-student")
+    scheduler = make_scheduler()
+
+    assert scheduler.tick().outcomes == {Status.SENT: 1}  # ready now
+    clock.set(datetime(2026, 11, 25, 13, 0, tzinfo=TOKYO))  # the pickup window opens on Wednesday at 13:00
+    assert scheduler.tick().outcomes == {Status.SENT: 1}
+    sent = deliveries(core)
+    assert [payload["job"] for payload in sent] == [f"ready_now:{number}:line:U-student",
+                                                    f"ready_pickup_day:{number}:line:U-student"]
+    assert all(payload["user"] == "U-student" and payload["kind"] == "replies" for payload in sent)
+
+
+def test_quiet_hours_move_a_22_00_reminder_to_8_00(core, clock, make_scheduler):
+    linked_students(core)
+    evening = datetime(2026, 11, 24, 22, 0, tzinfo=TOKYO)
+    reminder_id = bulk(core, "parking_period:evening", evening)
+    reminder = row(core, reminder_id)
+    assert reminder.deferred and reminder.due_at == datetime(2026, 11, 25, 8, 0, tzinfo=TOKYO)
+    scheduler = make_scheduler()
+
+    for at in (evening, datetime(2026, 11, 25, 3, 0, tzinfo=TOKYO), datetime(2026, 11, 25, 7, 59, tzinfo=TOKYO)):
+        clock.set(at)
+        assert scheduler.tick().outcomes == {}, at
+    clock.set(datetime(2026, 11, 25, 8, 0, tzinfo=TOKYO))
+    assert scheduler.tick().outcomes == {Status.SENT: 1}
+    assert len(deliveries(core)) == 1
+
+
+def test_after_downtime_a_reminder_within_its_grace_is_sent_and_stale_ones_are_missed(core, clock, make_scheduler):
+    linked_students(core)
+    clock.set(TUESDAY - timedelta(days=10))  # scheduled while the scheduler still ran
+    within = bulk(core, "parking_period:within", TUESDAY - timedelta(days=2))  # grace: 3 days
+    stale = [bulk(core, f"insurance_period:stale{index}", TUESDAY - timedelta(days=4), Kind.INSURANCE_PERIOD)
+             for index in range(20)]
+    clock.set(TUESDAY)  # back up after the downtime
+
+    assert make_scheduler().tick().outcomes == {Status.SENT: 1, Status.MISSED: 20}
+    assert row(core, within).status == Status.SENT
+    assert {row(core, reminder_id).status for reminder_id in stale} == {Status.MISSED}
+    assert "past its grace" in row(core, stale[0]).outcome
+    assert [payload["job"] for payload in deliveries(core)] == ["parking_period:within:line:ja:0"], "no burst"
+
+
+def test_a_reminder_run_twice_queues_one_message(core, make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:twice", TUESDAY)
+    scheduler = make_scheduler()
+    scheduler.open(paused=True)  # registers the scheduler the job function uses
+
+    assert send_reminder(core, reminder_id) is Status.SENT
+    assert run_reminder(reminder_id) is None, "the job ran after the row was claimed"
+    # Even a claim lost after the send (the row put back to scheduled) sends nothing twice: the message's
+    # job key is the reminder's.
+    with core.transaction() as session:
+        session.execute(update(Reminder).where(Reminder.id == reminder_id).values(status=Status.SCHEDULED.value))
+    run_reminder(reminder_id)
+    assert len(deliveries(core)) == 1
+
+
+@pytest.mark.parametrize("rounds", [1, 2])
+def test_two_sweeps_racing_claim_each_reminder_once(core, make_scheduler, rounds):
+    linked_students(core)
+    ids = [bulk(core, f"parking_period:race{index}", TUESDAY - timedelta(minutes=index)) for index in range(30)]
+    first, second = make_scheduler(), make_scheduler()  # two processes' schedulers: no shared thread locks
+    start = threading.Barrier(2)
+    results = {}
+
+    def sweep(scheduler: Scheduler) -> None:
+        start.wait(timeout=10)
+        for _ in range(rounds):
+            results.setdefault(scheduler, []).append(scheduler.tick())
+
+    threads = [threading.Thread(target=sweep, args=(scheduler,)) for scheduler in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    sent = sum(sweep.outcomes[Status.SENT] for sweeps in results.values() for sweep in sweeps)
+    assert sent == len(ids)
+    assert {row(core, reminder_id).status for reminder_id in ids} == {Status.SENT}
+    jobs = [payload["job"] for payload in deliveries(core)]
+    assert sorted(jobs) == sorted(f"parking_period:race{index}:line:ja:0" for index in range(30))
+
+
+def test_the_yearly_periods_are_scheduled_once_a_day(core, clock, make_scheduler):
+    scheduler = make_scheduler()
+    assert scheduler.tick().periods_scheduled == 2  # next year's parking-fee and insurance periods
+    assert scheduler.tick().periods_scheduled == 0
+    clock.advance(days=1)
+    assert make_scheduler().tick().periods_scheduled == 0, "their keys are taken"
+    with core.transaction() as session:
+        keys = set(session.scalars(select(Reminder.key)))
+    assert keys == {"parking_period:2027", "insurance_period:2027"}
+
+
+def test_the_digest_hook_runs_on_each_sweep(make_scheduler):
+    calls = []
+    scheduler = make_scheduler(digest=lambda: calls.append(1))
+    scheduler.tick()
+    scheduler.tick()
+    assert calls == [1, 1]
+
+
+# --- APScheduler and its job store ------------------------------------------------------------------------
+
+
+def test_each_scheduled_reminder_has_one_job_in_the_database_store(core, make_scheduler):
+    linked_students(core)
+    evening = bulk(core, "parking_period:evening", datetime(2026, 11, 24, 22, 30, tzinfo=TOKYO))
+    due_now = bulk(core, "parking_period:now", TUESDAY)
+    scheduler = make_scheduler()
+    scheduler.open(paused=True)
+
+    sweep = scheduler.tick()
+    assert sweep.outcomes == {Status.SENT: 1}  # the due one is sent by the sweep itself, without a job
+    job = scheduler.apscheduler.get_job(f"reminder:{evening}")
+    assert job.func is run_reminder and job.args == (evening,)
+    assert job.trigger.run_date == datetime(2026, 11, 25, 8, 0, tzinfo=TOKYO)  # out of the quiet hours
+    assert job.misfire_grace_time == int(reminders.GRACE[Kind.PARKING_PERIOD].total_seconds())
+    assert job.coalesce is True
+    assert scheduler.apscheduler.get_job(f"reminder:{due_now}") is None
+    assert scheduler.tick().jobs_added == 0, "one job per reminder"
+
+    # A restart finds the jobs in the database (pickled by reference: the function and an int).
+    scheduler.close()
+    restarted = make_scheduler()
+    restarted.open(paused=True)
+    assert restarted.apscheduler.get_job(f"reminder:{evening}").trigger.run_date == job.trigger.run_date
+    with core.engine.connect() as connection:
+        stored = set(connection.scalars(text(f"SELECT id FROM {JOB_TABLE}")))
+    assert f"reminder:{evening}" in stored and "sweep" not in stored  # the sweep is this process's own
+
+    with core.transaction() as session:
+        reminders.finish(session, evening, Status.CANCELLED, core.now(), "order collected")
+    assert restarted.tick().jobs_removed == 1
+    assert restarted.apscheduler.get_job(f"reminder:{evening}") is None
+
+
+def test_the_job_of_a_reminder_sent_before_a_crash_sends_nothing_after_the_restart(core, make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:crash", TUESDAY + timedelta(minutes=5))
+    scheduler = make_scheduler()
+    scheduler.open(paused=True)
+    scheduler.tick()  # the job is stored
+    assert run_reminder(reminder_id) is None, "not due yet"
+    # Sent (say by another scheduler's sweep), then this process dies before its job ran or was removed.
+    with core.transaction() as session:
+        session.execute(update(Reminder).where(Reminder.id == reminder_id).values(due_at=TUESDAY))
+    assert send_reminder(core, reminder_id) is Status.SENT
+    scheduler.close()
+
+    restarted = make_scheduler()
+    restarted.open(paused=True)
+    job = restarted.apscheduler.get_job(f"reminder:{reminder_id}")
+    assert job.func(*job.args) is None  # the job runs after the restart: nothing more is sent
+    assert len(deliveries(core)) == 1
+
+
+def test_a_job_missed_while_down_records_the_reminder_missed(core, clock, make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:missed", TUESDAY - timedelta(days=4))
+    make_scheduler().open(paused=True)
+    record_missed(JobExecutionEvent(EVENT_JOB_MISSED, f"reminder:{reminder_id}", "default",
+                                    TUESDAY - timedelta(days=4)))
+    assert row(core, reminder_id).status == Status.MISSED
+    assert deliveries(core) == []
+
+
+def test_the_job_function_needs_an_active_scheduler(core, make_scheduler):
+    reminder_id = bulk(core, "parking_period:orphan", TUESDAY)
+    scheduler = make_scheduler()
+    scheduler.open(paused=True)
+    scheduler.close()
+    assert scheduling._active is None
+    assert run_reminder(reminder_id) is None and row(core, reminder_id).status == Status.SCHEDULED
+
+
+def test_a_started_scheduler_leads_and_sweeps_at_once(core, make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:on_start", TUESDAY - timedelta(hours=2))  # due while down
+    swept = threading.Event()
+    scheduler = make_scheduler(digest=swept.set)
+    scheduler.start()
+    assert scheduler.leading.wait(10)
+    assert swept.wait(10)  # the sweep runs when the scheduler starts, not 30 s later
+    assert row(core, reminder_id).status == Status.SENT
+    scheduler.stop()
+    assert not scheduler.leading.is_set() and scheduling._active is None
+
+
+# --- one active scheduler per deployment ------------------------------------------------------------------
+
+
+def advisory_holders(core, key: int) -> list[int]:
+    """Backend pids holding the advisory lock `key` (PostgreSQL splits a bigint key in two 32-bit halves)."""
+    with core.engine.connect() as connection:
+        return list(connection.scalars(text(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+            "AND classid::bigint = :high AND objid::bigint = :low"),
+            {"high": (key >> 32) & 0xFFFFFFFF, "low": key & 0xFFFFFFFF}))
+
+
+def test_two_schedulers_on_postgresql_one_leads_the_other_takes_over_when_it_stops(core, make_scheduler):
+    postgresql_only(core)
+    key = secrets.randbits(62)
+    first, second = make_scheduler(lock_key=key), make_scheduler(lock_key=key)
+    first.start()
+    assert first.leading.wait(10)
+    second.start()
+    assert second.waiting.wait(10)  # refused the lock at least once
+    assert not second.leading.is_set() and len(advisory_holders(core, key)) == 1
+    assert scheduling._active is first
+
+    first.stop()
+    assert second.leading.wait(10)
+    assert not first.leading.is_set() and len(advisory_holders(core, key)) == 1
+    assert scheduling._active is second
+
+
+def test_when_the_leaders_connection_dies_a_standby_takes_over(core, make_scheduler):
+    postgresql_only(core)
+    key = secrets.randbits(62)
+    first, second = make_scheduler(lock_key=key), make_scheduler(lock_key=key)
+    first.start()
+    assert first.leading.wait(10)
+    second.start()
+    assert second.waiting.wait(10)
+    [pid] = advisory_holders(core, key)
+    with core.engine.connect() as connection:  # the leader's process dies: its database session ends
+        assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    assert second.leading.wait(10)
+    first.waiting.clear()
+    assert first.waiting.wait(10), "the old leader noticed and went back on standby"
+    assert not first.leading.is_set() and len(advisory_holders(core, key)) == 1
+
+
+def test_on_sqlite_the_scheduler_leads_without_a_lock(core, make_scheduler):
+    if core.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    scheduler = make_scheduler()
+    scheduler.start()
+    assert scheduler.leading.wait(10) and not scheduler.waiting.is_set()
+
+
+# --- where it runs ----------------------------------------------------------------------------------------
+
+
+def test_serve_embeds_the_scheduler_unless_told_not_to(core, tmp_path):
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    assert isinstance(embedded_scheduler(core, settings), Scheduler)
+    assert embedded_scheduler(core, settings, wanted=False) is None  # --no-scheduler
+    off = Settings(data_dir=tmp_path, scheduler="off", _env_file=None)
+    assert off.scheduler is SchedulerMode.OFF and embedded_scheduler(core, off) is None
+    with pytest.raises(ValidationError, match="scheduler"):
+        Settings(data_dir=tmp_path, scheduler="sometimes", _env_file=None)
+
