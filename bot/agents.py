@@ -35,7 +35,7 @@ from core.masking import mask_token
 from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Order, Student
 from core.order_texts import explain, status_label, summarize
 from core.orders import advance, find_order, recent_orders
-from core.reminders import Kind, schedule_ready
+from core.reminders import Kind, Status, schedule_ready
 from core.services import Core
 from core.students import find_student
 from handlers import basic
@@ -379,10 +379,15 @@ class AgentDesk:
             # 「受取可能」 now, then at the pickup time and after three business days while not collected.
             plan = schedule_ready(session, order, self.core.calendar, now)
             first = next((reminder for reminder in plan if reminder.kind == Kind.READY_NOW.value), None)
-            if first is not None:
-                send_in(session, self.core, first, now)
-            reached = int(first.outcome.split()[0]) if first is not None and first.status == "sent" else 0
-            return self._say("agents.ready_done", number=order.number, channels=reached)
+            if first is None:
+                return self._say("agents.ready_done", number=order.number, channels=0)
+            send_in(session, self.core, first, now)
+            if first.status == Status.SCHEDULED.value:  # the quiet hours: it goes out in the morning
+                return self._say("agents.ready_deferred", number=order.number,
+                                 when=format_short(first.due_at, self.lang))
+            if first.status != Status.SENT.value:
+                return self._say("agents.ready_not_notified", number=order.number, reason=first.outcome or "-")
+            return self._say("agents.ready_done", number=order.number, channels=int(first.outcome.split()[0]))
 
 
 class CardNotPosted(Exception):

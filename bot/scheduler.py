@@ -143,6 +143,9 @@ class Scheduler:
             try:
                 if self._acquire():
                     self._lead()
+                    # Lost the lead (its connection died): let a standby take over before trying again.
+                    self.waiting.set()
+                    self._stopping.wait(2 * self.standby_retry)
                 else:
                     self.waiting.set()
                     self._stopping.wait(self.standby_retry)

@@ -1,15 +1,18 @@
 """A fake LINE platform on loopback: the Messaging API calls the bot makes, recorded and validated against
 LINE's OpenAPI spec (plus the documented limits the spec does not encode), and the accountLink dialog.
 
-Tests tell it to fail the next calls of an endpoint (`fail_next`); every violation is collected and the
-fixture fails the test at teardown if there is any.
+Tests tell it to fail the next calls of an endpoint (`fail_next`) or to hold message sends to a rate
+(`limit_rate`: 429 with Retry-After beyond N requests a second, as LINE does per endpoint); every violation
+is collected and the fixture fails the test at teardown if there is any.
 """
 
 import copy
 import json
 import secrets
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,8 @@ SPECS = Path("/work/shared/specs/line")
 MESSAGING_SPEC = SPECS / "messaging-api.yml"
 WEBHOOK_SPEC = SPECS / "webhook.yml"
 
-REPLY, PUSH = "/v2/bot/message/reply", "/v2/bot/message/push"
+REPLY, PUSH, MULTICAST = "/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/message/multicast"
+RETRY_KEY_PATHS = frozenset({PUSH, MULTICAST})  # the sends that take an X-Line-Retry-Key
 LOADING = "/v2/bot/chat/loading/start"
 LINK_DIALOG = "/dialog/bot/accountLink"
 
@@ -152,6 +156,26 @@ class Failure:
     deliver: bool
 
 
+@dataclass
+class RateLimit:
+    """At most `per_second` calls to `paths` in any second; beyond, 429 with Retry-After."""
+
+    per_second: int
+    paths: frozenset[str]
+    retry_after: int
+    clock: Callable[[], float]  # seconds, monotonic
+    recent: deque[float] = field(default_factory=deque)  # times of the calls let through in the last second
+
+    def admit(self) -> bool:
+        now = self.clock()
+        while self.recent and now - self.recent[0] >= 1.0:
+            self.recent.popleft()
+        if len(self.recent) >= self.per_second:
+            return False
+        self.recent.append(now)
+        return True
+
+
 class FakeLineApi:
     """The fake platform's state and its Starlette app."""
 
@@ -164,6 +188,8 @@ class FakeLineApi:
         self._failures: dict[str, deque[Failure]] = {}
         self._used_reply_tokens: set[str] = set()
         self._accepted_retry_keys: set[str] = set()
+        self._rate_limit: RateLimit | None = None
+        self.throttled = 0  # calls answered 429 by the rate limit
         self._lock = threading.Lock()
         self._openapi: OpenAPI | None = None
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"])])
@@ -183,6 +209,8 @@ class FakeLineApi:
             self._failures.clear()
             self._used_reply_tokens.clear()
             self._accepted_retry_keys.clear()
+            self._rate_limit = None
+            self.throttled = 0
 
     def fail_next(self, path: str, status: int, *, times: int = 1, headers: dict[str, str] | None = None,
                   message: str = "injected failure", deliver: bool = False) -> None:
@@ -192,13 +220,21 @@ class FakeLineApi:
             queue = self._failures.setdefault(path, deque())
             queue.extend(Failure(status, headers or {}, message, deliver) for _ in range(times))
 
+    def limit_rate(self, per_second: int, *, paths: frozenset[str] = RETRY_KEY_PATHS, retry_after: int = 1,
+                   clock: Callable[[], float] = time.monotonic) -> None:
+        """Answer 429 with `Retry-After: retry_after` to calls to `paths` beyond `per_second` in any second of
+        `clock` (LINE: 2,000 requests a second for push, 200 for multicast); a refused call delivers nothing.
+        A test passes a clock of its own, so no test waits for real time."""
+        with self._lock:
+            self._rate_limit = RateLimit(per_second, frozenset(paths), retry_after, clock)
+
     # --- what tests read -----------------------------------------------------------------------------------
 
     def calls_to(self, path: str) -> list[Call]:
         return [call for call in self.calls if call.path == path]
 
     def deliveries(self) -> list[Call]:
-        """Reply and push calls whose messages reached the user, in order."""
+        """Reply, push and multicast calls whose messages reached the users, in order."""
         return [call for call in self.calls if call.delivered]
 
     def delivered_messages(self) -> list[dict[str, Any]]:
@@ -240,8 +276,12 @@ class FakeLineApi:
             self._violation(f"{request.method} {request.url.path}: {type(error).__name__}: {error} {cause or ''}")
         for problem in limit_violations(body):
             self._violation(f"{request.method} {request.url.path}: {problem}")
-        if request.url.path != PUSH and "x-line-retry-key" in request.headers:
-            self._violation(f"{request.url.path}: X-Line-Retry-Key is for push only")
+        if request.url.path not in RETRY_KEY_PATHS and "x-line-retry-key" in request.headers:
+            self._violation(f"{request.url.path}: X-Line-Retry-Key is for push and multicast only")
+        if request.url.path == MULTICAST and isinstance(body, dict) and isinstance(body.get("to"), list):
+            users = body["to"]
+            if len(set(users)) != len(users):
+                self._violation(f"{request.url.path}: the same user ID twice in one multicast")
 
     def _violation(self, text: str) -> None:
         with self._lock:
@@ -249,14 +289,22 @@ class FakeLineApi:
 
     def _answer(self, call: Call) -> Response:
         with self._lock:
+            limit = self._rate_limit
+            if limit is not None and call.path in limit.paths and not limit.admit():
+                self.throttled += 1
+                return JSONResponse({"message": "Too many requests"}, status_code=429,
+                                    headers={"Retry-After": str(limit.retry_after)})
             queue = self._failures.get(call.path)
             failure = queue.popleft() if queue else None
+        # One event loop serves every request and nothing below awaits: checking a retry key and accepting it
+        # cannot interleave with another request.
         retry_key = call.headers.get("x-line-retry-key")
-        if call.path == PUSH and retry_key and retry_key in self._accepted_retry_keys:
-            return JSONResponse({"message": "The retry key is already accepted",
-                                 "sentMessages": self._sent(call)}, status_code=409)
+        if call.path in RETRY_KEY_PATHS and retry_key and retry_key in self._accepted_retry_keys:
+            body = {"message": "The retry key is already accepted"}
+            return JSONResponse(body | {"sentMessages": self._sent(call)} if call.path == PUSH else body,
+                                status_code=409)
         if failure is not None:
-            if failure.deliver and call.path in {REPLY, PUSH}:
+            if failure.deliver and call.path in {REPLY, PUSH, MULTICAST}:
                 self._deliver(call, retry_key)
             return JSONResponse({"message": failure.message}, status_code=failure.status, headers=failure.headers)
         if call.path == REPLY:
@@ -268,6 +316,9 @@ class FakeLineApi:
         if call.path == PUSH:
             self._deliver(call, retry_key)
             return JSONResponse({"sentMessages": self._sent(call)})
+        if call.path == MULTICAST:
+            self._deliver(call, retry_key)
+            return JSONResponse({})
         if call.path == LOADING:
             return JSONResponse({}, status_code=202)
         if call.path.startswith("/v2/bot/user/") and call.path.endswith("/linkToken"):
