@@ -3,8 +3,7 @@
 
 import logging
 import re
-import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import and_, or_, select
@@ -49,7 +48,6 @@ ACTION_PREFIX = "madoguchi.handoff."
 ACTIONS = re.compile(r"^madoguchi\.handoff\.(take|resolve|back)$")
 COMMANDS = frozenset({"tickets", "student", "ready", "takeover"})
 TRANSCRIPT_LINES = 8  # the conversation's last lines on a ticket card
-DIGEST_CHECK = timedelta(minutes=1)  # how often the worker looks whether the opening digest is due
 MAX_SECTION = 2900  # below Block Kit's 3,000 characters per section
 # A thread reply also sent to the channel ("Also send to #channel") is still a reply to relay.
 REPLY_SUBTYPES = frozenset({None, "thread_broadcast"})
@@ -71,8 +69,6 @@ class AgentDesk:
 
     def __init__(self, core: Core, slack: SlackCaller, agent_channel: str, lang: Language = Language.JA) -> None:
         self.core, self.slack, self.agent_channel, self.lang = core, slack, agent_channel, lang
-        self._last_digest_check: datetime | None = None
-        self._digest_lock = threading.Lock()
 
     # ----- the worker: what to post ----------------------------------------------------------------------
 
@@ -199,23 +195,6 @@ class AgentDesk:
         return say(key, self.lang, **values)
 
     # ----- the digest at opening time --------------------------------------------------------------------
-
-    def digest_if_due(self) -> None:
-        """At the call center's opening, queue one digest of the tickets that waited (once per opening, also
-        with several processes: the job's key is the opening). Cheap: looks at most once a minute."""
-        now = self.core.now()
-        with self._digest_lock:
-            if self._last_digest_check is not None and now - self._last_digest_check < DIGEST_CHECK:
-                return
-            self._last_digest_check = now
-        if not self.core.calendar.is_open(Service.CALL_CENTER, now):
-            return
-        hours = self.core.profile.contact(Service.CALL_CENTER).hours
-        opening = datetime.combine(now.astimezone(TOKYO).date(), hours.open, TOKYO)
-        with self.core.transaction() as session:
-            if waiting_since_before(session, opening):
-                enqueue(session, AGENTS, f"digest:{opening.isoformat()}",
-                        {"kind": "digest", "opening": opening.isoformat()}, now)
 
     def _digest(self, session: Session, opening: datetime) -> list[dict[str, Any]]:
         tickets = waiting_since_before(session, opening)
@@ -406,6 +385,24 @@ def from_slack(markup: str) -> str:
 
     text = _SLACK_MARKUP.sub(resolve, markup)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+def queue_opening_digest(core: Core) -> bool:
+    """At the call center's opening, queue one digest of the tickets that waited; True when queued.
+
+    The reminder scheduler calls this on its sweep; the job's key is the opening, so the digest is posted
+    once per opening whichever process queues it first.
+    """
+    now = core.now()
+    if not core.calendar.is_open(Service.CALL_CENTER, now):
+        return False
+    hours = core.profile.contact(Service.CALL_CENTER).hours
+    opening = datetime.combine(now.astimezone(TOKYO).date(), hours.open, TOKYO)
+    with core.transaction() as session:
+        if not waiting_since_before(session, opening):
+            return False
+        return enqueue(session, AGENTS, f"digest:{opening.isoformat()}",
+                       {"kind": "digest", "opening": opening.isoformat()}, now)
 
 
 def latest_conversation(session: Session, student_id: int) -> Conversation | None:

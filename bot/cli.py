@@ -6,6 +6,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,6 +83,7 @@ def serve(host: str, port: int | None, no_scheduler: bool) -> None:
 @main.command("scheduler")
 def scheduler_command() -> None:
     """Run the reminder scheduler alone (Procfile `clock`), for deployments with several web workers."""
+    from bot.agents import queue_opening_digest
     from bot.scheduler import Scheduler
 
     try:
@@ -93,7 +95,7 @@ def scheduler_command() -> None:
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
-    scheduler = Scheduler(core)
+    scheduler = Scheduler(core, digest=partial(queue_opening_digest, core))
     click.echo(f"madoguchi scheduler on {core.engine.url.render_as_string(hide_password=True)}"
                f"{'' if core.engine.dialect.name == 'postgresql' else ' (SQLite: run no other scheduler)'}")
     scheduler.start()

@@ -1,12 +1,14 @@
 """Start-up: read settings, prepare the database on first run, and build the core and the pipeline."""
 
 import logging
+from functools import partial
 from typing import TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from sqlalchemy import func, select
 
+from bot.agents import queue_opening_digest
 from bot.pipeline import Pipeline
 from bot.scheduler import Scheduler
 from bot.settings import ChannelSettings
@@ -94,4 +96,4 @@ def embedded_scheduler(core: Core, settings: Settings, *, wanted: bool = True) -
     SCHEDULER=off or `--no-scheduler` leaves it to `madoguchi scheduler`."""
     if not wanted or settings.scheduler is SchedulerMode.OFF:
         return None
-    return Scheduler(core)
+    return Scheduler(core, digest=partial(queue_opening_digest, core))

@@ -124,7 +124,6 @@ def channel_routes(core: Core, pipeline: Pipeline | None, settings: ChannelSetti
         routes += slack.routes()
         senders[slack.channel] = slack
         if slack.agents is not None:
-            inbox.register(slack.agents)
-            inbox.every_poll(slack.agents.digest_if_due)
+            inbox.register(slack.agents)  # the reminder scheduler queues the opening digest
     inbox.register(Delivery(core, senders))
     return routes

@@ -370,7 +370,8 @@ def test_on_sqlite_the_scheduler_leads_without_a_lock(core, make_scheduler):
 
 def test_serve_embeds_the_scheduler_unless_told_not_to(core, tmp_path):
     settings = Settings(data_dir=tmp_path, _env_file=None)
-    assert isinstance(embedded_scheduler(core, settings), Scheduler)
+    embedded = embedded_scheduler(core, settings)
+    assert isinstance(embedded, Scheduler) and embedded.digest is not None, "the handoff digest is the scheduler's"
     assert embedded_scheduler(core, settings, wanted=False) is None  # --no-scheduler
     off = Settings(data_dir=tmp_path, scheduler="off", _env_file=None)
     assert off.scheduler is SchedulerMode.OFF and embedded_scheduler(core, off) is None

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.agents import queue_opening_digest
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.handoffs import ClosedHow, Reason, TicketStatus, open_ticket, take
@@ -236,11 +237,11 @@ def test_off_hours_the_bot_says_when_a_person_answers_and_the_agents_get_one_dig
     for closed in (datetime(2026, 11, 21, 9, 30, tzinfo=TOKYO), datetime(2026, 11, 23, 9, 30, tzinfo=TOKYO),
                    datetime(2026, 11, 24, 8, 59, tzinfo=TOKYO)):
         desk.clock.set(closed)
-        desk.inbox.poll()
+        queue_opening_digest(desk.core)
     assert len(agent_posts(desk)) == posted, "a digest before the opening"
 
     desk.clock.set(datetime(2026, 11, 24, 9, 0, 30, tzinfo=TOKYO))
-    desk.inbox.poll()
+    queue_opening_digest(desk.core)
     desk.work()
     [digest] = agent_posts(desk)[posted:]
     assert "thread_ts" not in digest.params
@@ -250,7 +251,7 @@ def test_off_hours_the_bot_says_when_a_person_answers_and_the_agents_get_one_dig
     opening = desk.clock.now()
     for minutes in (2, 10, 60):
         desk.clock.set(opening + timedelta(minutes=minutes))
-        desk.inbox.poll()
+        queue_opening_digest(desk.core)
         desk.work()
     assert agent_posts(desk)[posted:] == [digest], "a second digest for the same opening"
 
