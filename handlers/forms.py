@@ -60,8 +60,9 @@ class Form:
     slots: tuple[Slot, ...]
     finish: Callable[[TurnContext], list[Reply]]
     prefill: Callable[[TurnContext], dict[str, Any]] = field(default=lambda ctx: {})
-    # Called before each next question: lets a form take up answers given early once they can be checked
-    # (the order form's item, once the student has linked their account in the middle of the form).
+    # Called before each next question (after the form starts and after every accepted answer): lets a form
+    # take up answers given early once they can be checked, e.g. the order form's item once the student is
+    # known, also when that happened outside the form (LINE account linking).
     refresh: Callable[[TurnContext], None] = field(default=lambda ctx: None)
 
     def slot(self, name: str) -> Slot | None:

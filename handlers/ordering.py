@@ -227,7 +227,6 @@ def _prefill(ctx: TurnContext) -> dict[str, object]:
     if item is not None:
         slots[KIND] = item.kind.value
     _remember(ctx)
-    _adopt(ctx)
     return dict(slots)
 
 
@@ -262,7 +261,6 @@ def _parse_student(ctx: TurnContext) -> str | None:
             raise SlotRejected("order.unknown_student")
         ctx.state.student_id = student.id
     _remember(ctx)
-    _adopt(ctx)
     return number
 
 
@@ -309,7 +307,6 @@ def _parse_item(ctx: TurnContext) -> str | None:
     item = _check_item(ctx, code)
     _set_item(ctx, item)
     _remember(ctx, skip=ITEM)
-    _adopt(ctx)
     return item.code
 
 
@@ -344,7 +341,6 @@ def _parse_copies(ctx: TurnContext) -> int | None:
     copies = _check_copies(ctx, item, int(value))
     ctx.state.slots[COPIES] = copies
     _remember(ctx, skip=COPIES)
-    _adopt(ctx)
     return copies
 
 
@@ -372,22 +368,28 @@ def _only_konbini(ctx: TurnContext) -> bool:
     return not has_method and bool(_KONBINI.search(ctx.message.text or ""))
 
 
+def _method_answer(ctx: TurnContext, slot: str, kind: EntityType, konbini: str) -> str | None:
+    """The delivery or payment method a message gives: a tapped button, a named method, or a bare
+    「コンビニ」 (which answers both questions); None if it gives none."""
+    value = tapped(ctx, slot)
+    if value is None:
+        entity = ctx.entity(kind)
+        value = str(entity.value) if entity else None
+    if value is None and _only_konbini(ctx):
+        value = konbini
+    return value
+
+
 def _parse_delivery(ctx: TurnContext) -> str | None:
     item = _chosen_item(ctx)
     if item is None:
         return None
-    value = tapped(ctx, DELIVERY)
-    if value is None:
-        entity = ctx.entity(EntityType.DELIVERY_METHOD)
-        value = str(entity.value) if entity else None
-    if value is None and _only_konbini(ctx):
-        value = DeliveryMethod.CONVENIENCE_STORE.value
+    value = _method_answer(ctx, DELIVERY, EntityType.DELIVERY_METHOD, DeliveryMethod.CONVENIENCE_STORE.value)
     if value is None:
         return None
     delivery = _check_delivery(ctx, item, value)
     ctx.state.slots[DELIVERY] = delivery
     _remember(ctx, skip=DELIVERY)
-    _adopt(ctx)
     return delivery
 
 
@@ -410,18 +412,12 @@ def _ask_payment(ctx: TurnContext) -> list[Reply]:
 
 
 def _parse_payment(ctx: TurnContext) -> str | None:
-    value = tapped(ctx, PAYMENT)
-    if value is None:
-        entity = ctx.entity(EntityType.PAYMENT_METHOD)
-        value = str(entity.value) if entity else None
-    if value is None and _only_konbini(ctx):
-        value = PaymentMethod.CONVENIENCE_STORE.value
+    value = _method_answer(ctx, PAYMENT, EntityType.PAYMENT_METHOD, PaymentMethod.CONVENIENCE_STORE.value)
     if value is None:
         return None
     payment = _check_payment(ctx, value)
     ctx.state.slots[PAYMENT] = payment
     _remember(ctx, skip=PAYMENT)
-    _adopt(ctx)
     return payment
 
 
