@@ -6,10 +6,10 @@ import re
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.delivery import deliver_later
+from bot.delivery import deliver_later, latest_conversation_of, reachable
 from bot.reminders import send_in
 from core.clock import TOKYO
 from core.conversations import transcript
@@ -406,16 +406,10 @@ def queue_opening_digest(core: Core) -> bool:
 
 
 def latest_conversation(session: Session, student_id: int) -> Conversation | None:
-    """The student's most recent conversation on a linked LINE (following) or Slack account."""
+    """The student's most recent conversation on a reachable linked LINE or Slack account."""
     accounts = session.scalars(select(ChannelAccount).where(ChannelAccount.student_id == student_id)).all()
-    reachable = [(account.channel, account.external_id) for account in accounts
-                 if account.channel != "line" or account.following]
-    if not reachable:
-        return None
-    conversations = session.scalars(select(Conversation).where(
-        or_(*(and_(Conversation.channel == channel, Conversation.user_id == user) for channel, user in reachable)))
-        .order_by(Conversation.updated_at.desc())).all()
-    return conversations[0] if conversations else None
+    conversations = [latest_conversation_of(session, account) for account in filter(reachable, accounts)]
+    return max(filter(None, conversations), key=lambda conversation: conversation.updated_at, default=None)
 
 
 def _section(text: str) -> dict[str, Any]:

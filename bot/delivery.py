@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.inbox import PermanentFailure
+from bot.pipeline import reply_text
 from core.conversations import record
 from core.enums import Language
 from core.handoffs import set_delivery
@@ -46,20 +47,27 @@ def deliver_later(session: Session, *, key: str, channel: str, user_id: str, con
                                            "conversation": conversation_id, "replies": to_json(replies)}, now)
 
 
+def reachable(account: ChannelAccount) -> bool:
+    """Whether a chat account may be messaged unprompted: a LINE account only while it follows the bot."""
+    return account.channel != Channel.LINE.value or account.following
+
+
+def latest_conversation_of(session: Session, account: ChannelAccount) -> Conversation | None:
+    """The chat account's most recent conversation (its language is the one to write in), or None."""
+    return session.scalars(select(Conversation).where(
+        Conversation.channel == account.channel, Conversation.user_id == account.external_id,
+    ).order_by(Conversation.updated_at.desc())).first()
+
+
 def notify_student(session: Session, student_id: int, key: str, compose: Callable[[Language], list[Reply]],
                    now: datetime) -> int:
-    """Queue a notice to every chat account linked to the student (LINE only while following), each in the
-    language of that account's conversation, else the student's own; once per `key` and account. The number
-    queued."""
+    """Queue a notice to every reachable chat account linked to the student, each in the language of that
+    account's conversation, else the student's own; once per `key` and account. The number queued."""
     queued = 0
     preferred = session.scalar(select(Student.preferred_language).where(Student.id == student_id)) or Language.JA
     accounts = session.scalars(select(ChannelAccount).where(ChannelAccount.student_id == student_id)).all()
-    for account in accounts:
-        if account.channel == Channel.LINE.value and not account.following:
-            continue  # a blocked LINE account cannot be reached, and must not be
-        latest = session.scalars(select(Conversation).where(
-            Conversation.channel == account.channel, Conversation.user_id == account.external_id,
-        ).order_by(Conversation.updated_at.desc())).first()
+    for account in filter(reachable, accounts):  # a blocked LINE account cannot be reached, and must not be
+        latest = latest_conversation_of(session, account)
         lang = Language(latest.lang) if latest is not None and latest.lang else Language(preferred)
         queued += deliver_later(session, key=f"{key}:{account.channel}:{account.external_id}",
                                 channel=account.channel, user_id=account.external_id,
@@ -126,9 +134,8 @@ class Delivery:
 
     def _record(self, conversation_id: str, replies: list[Reply]) -> None:
         with self.core.transaction() as session:
-            for item in to_json(replies):
-                record(session, conversation_id, "note", str(item.get("text") or item.get("title") or ""),
-                       self.core.now())
+            for reply in replies:
+                record(session, conversation_id, "note", reply_text(reply), self.core.now())
 
     def _delivered(self, payload: dict[str, Any]) -> None:
         if payload.get("kind") == "agent_message":

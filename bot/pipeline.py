@@ -8,11 +8,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy.orm import Session
+
 from bot.locks import ConversationLocks
 from core.conversations import ConversationState, linked_student_id, load_state, record, save_state
 from core.enums import Language, Service
 from core.handoffs import Reason, TicketStatus, active_ticket, relay_from_student
 from core.masking import find_password_candidates, mask_secrets
+from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
 from handlers import basic
@@ -68,8 +71,9 @@ class Pipeline:
                 linked = linked_student_id(session, message.channel.value, message.user_id)
                 account_only = message.channel in ACCOUNT_ONLY_CHANNELS
                 state.student_id = linked if account_only else state.student_id or linked
-            relayed = self._relay_to_agent(message, state, now)
-            if relayed:
+                relay_to = self._relaying_ticket(session, message, now)
+            if relay_to is not None:
+                self._relay_to_agent(message, state, relay_to, now)
                 return []  # a person owns the conversation: the bot stays silent
             understanding = self._understand(message, now, state)
             if message.lang_hint:  # the student chose a language (the web page's switch)
@@ -81,28 +85,32 @@ class Pipeline:
             self._save(ctx, replies)
             return replies
 
-    def _relay_to_agent(self, message: IncomingMessage, state: ConversationState, now: datetime) -> bool:
-        """During a handoff, pass the student's message to the agents' thread instead of answering it.
+    def _relaying_ticket(self, session: Session, message: IncomingMessage, now: datetime) -> int | None:
+        """The handoff ticket that takes this message instead of the bot, or None.
 
         A ticket relays while an agent has it, or while it waits in the call center's hours; off-hours the
         bot keeps answering (the ticket waits for the opening). A `handoff:` button is always the bot's.
         """
         if (message.payload or "").startswith(HANDOFF_PREFIX):
-            return False
+            return None
+        ticket = active_ticket(session, message.conversation_id)
+        if ticket is None:
+            return None
+        if ticket.status != TicketStatus.ASSIGNED and not self.core.calendar.is_open(Service.CALL_CENTER, now):
+            return None
+        return ticket.id
+
+    def _relay_to_agent(self, message: IncomingMessage, state: ConversationState, ticket_id: int,
+                        now: datetime) -> None:
+        """Pass the student's message (passwords masked) to the ticket's thread and keep it in the transcript."""
+        said, secrets = self._said(message)
+        masked = mask_secrets(said, secrets, self.core.profile.student_number_pattern)
+        key = f"{message.conversation_id}:{message.event_id or uuid.uuid4().hex}"
         with self.core.transaction() as session:
-            ticket = active_ticket(session, message.conversation_id)
-            if ticket is None:
-                return False
-            if ticket.status != TicketStatus.ASSIGNED and not self.core.calendar.is_open(Service.CALL_CENTER, now):
-                return False
-            pattern = self.core.profile.student_number_pattern
-            said = message.text if message.text is not None else f"[{message.payload}]"
-            masked = mask_secrets(said, tuple(find_password_candidates(said, pattern)), pattern)
-            key = f"{message.conversation_id}:{message.event_id or uuid.uuid4().hex}"
+            ticket = session.get(HandoffTicket, ticket_id)
             relay_from_student(session, ticket, masked, key, now)
             record(session, message.conversation_id, "in", masked, now, message_ref=message.message_ref)
             save_state(session, state, now)  # the conversation stays alive while the person answers
-        return True
 
     def _answer(self, ctx: TurnContext) -> list[Reply]:
         try:
@@ -166,13 +174,17 @@ class Pipeline:
             understanding = replace(understanding, lang=state.lang or state.last_lang)
         return understanding
 
+    def _said(self, message: IncomingMessage) -> tuple[str, tuple[str, ...]]:
+        """What the student sent, as transcript text (a tap as `[payload]`), and its password-like parts."""
+        said = message.text if message.text is not None else f"[{message.payload}]"
+        return said, tuple(find_password_candidates(said, self.core.profile.student_number_pattern))
+
     def _save(self, ctx: TurnContext, replies: list[Reply]) -> None:
         """Persist the state and the transcript; the student's own words with any password masked."""
         state, message, now = ctx.state, ctx.message, ctx.now
         state.last_intent = ctx.understanding.intent.value
         pattern = self.core.profile.student_number_pattern
-        said = message.text if message.text is not None else f"[{message.payload}]"
-        secrets = tuple(find_password_candidates(said, pattern))
+        said, secrets = self._said(message)
         try:
             with self.core.transaction() as session:
                 record(session, message.conversation_id, "in", said, now, intent=ctx.understanding.intent.value,

@@ -8,11 +8,11 @@ from itertools import islice
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.delivery import deliver_later, notify_student
+from bot.delivery import deliver_later, latest_conversation_of, notify_student, reachable
 from core.enums import Language, Service
 from core.formatting import format_datetime, join_list
 from core.jobs import DELIVER, enqueue
-from core.models import ChannelAccount, Conversation, Order, Payment, Reminder, Student
+from core.models import ChannelAccount, Order, Payment, Reminder, Student
 from core.order_texts import pickup_window, pickup_window_text
 from core.reminders import (
     Kind,
@@ -105,10 +105,12 @@ def _queue_bulk(session: Session, core: Core, reminder: Reminder, now: datetime)
     line_by_lang: dict[Language, list[str]] = {lang: [] for lang in Language}
     queued = 0
     for account, student in session.execute(query).all():
-        lang = _account_lang(session, account) or student.preferred_language
-        if account.channel == "line":
-            if account.following:
-                line_by_lang[lang].append(account.external_id)
+        if not reachable(account):
+            continue
+        latest = latest_conversation_of(session, account)
+        lang = Language(latest.lang) if latest is not None and latest.lang else student.preferred_language
+        if account.channel == Channel.LINE.value:
+            line_by_lang[lang].append(account.external_id)
         else:
             queued += deliver_later(session, key=f"{reminder.key}:{account.channel}:{account.external_id}",
                                     channel=account.channel, user_id=account.external_id, conversation_id="",
@@ -128,19 +130,12 @@ def _reachable(session: Session, reminder: Reminder) -> bool:
                                                            ChannelAccount.external_id == reminder.recipient)).first()
     if account is None or account.student_id is None or account.student_id != reminder.student_id:
         return False
-    return account.following or account.channel != Channel.LINE.value
+    return reachable(account)
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
     iterator = iter(items)
     return [chunk for chunk in iter(lambda: list(islice(iterator, size)), [])]
-
-
-def _account_lang(session: Session, account: ChannelAccount) -> Language | None:
-    latest = session.scalars(select(Conversation.lang).where(
-        Conversation.channel == account.channel, Conversation.user_id == account.external_id)
-        .order_by(Conversation.updated_at.desc())).first()
-    return Language(latest) if latest else None
 
 
 # --- what a reminder says ------------------------------------------------------------------------------------
