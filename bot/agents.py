@@ -232,7 +232,7 @@ class AgentDesk:
                 if result.taken:
                     enqueue(session, AGENTS, f"taken:{ticket.id}", {"kind": "taken", "ticket": ticket.id}, now)
             relayed = relay_from_agent(session, ticket, text, user, f"slack:{event.get('channel')}:{event['ts']}",
-                                       now)
+                                       now, student_number_pattern=self.core.profile.student_number_pattern)
         log.info("agents: reply in ticket %s thread by %s %s", ticket.id, mask_token(user),
                  "relayed" if relayed else "seen before")
 

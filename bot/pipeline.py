@@ -104,12 +104,14 @@ class Pipeline:
                         now: datetime) -> None:
         """Pass the student's message (passwords masked) to the ticket's thread and keep it in the transcript."""
         said, secrets = self._said(message)
-        masked = mask_secrets(said, secrets, self.core.profile.student_number_pattern)
+        pattern = self.core.profile.student_number_pattern
+        masked = mask_secrets(said, secrets, pattern)
         key = f"{message.conversation_id}:{message.event_id or uuid.uuid4().hex}"
         with self.core.transaction() as session:
             ticket = session.get(HandoffTicket, ticket_id)
-            relay_from_student(session, ticket, masked, key, now)
-            record(session, message.conversation_id, "in", masked, now, message_ref=message.message_ref)
+            relay_from_student(session, ticket, masked, key, now, student_number_pattern=pattern)
+            record(session, message.conversation_id, "in", masked, now, student_number_pattern=pattern,
+                   message_ref=message.message_ref)
             save_state(session, state, now)  # the conversation stays alive while the person answers
 
     def _answer(self, ctx: TurnContext) -> list[Reply]:

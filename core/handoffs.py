@@ -106,35 +106,40 @@ def close(session: Session, ticket_id: int, how: ClosedHow, now: datetime, agent
     return bool(closed)
 
 
-def relay_from_student(session: Session, ticket: HandoffTicket, text: str, source_key: str,
-                       now: datetime) -> HandoffMessage | None:
-    """Keep a student's message for the ticket's thread and queue its posting; None if seen before."""
-    message = _add(session, ticket, "student", None, text, source_key, now)
+def relay_from_student(session: Session, ticket: HandoffTicket, text: str, source_key: str, now: datetime, *,
+                       student_number_pattern: str | None = None) -> HandoffMessage | None:
+    """Keep a student's message for the ticket's thread and queue its posting; None if seen before.
+
+    Passwords are masked; student numbers (given the profile's pattern) are kept, as agents need them.
+    """
+    message = _add(session, ticket, "student", None, text, source_key, now, student_number_pattern)
     if message is not None:
         enqueue(session, AGENTS, f"student:{message.id}", {"kind": "student_message", "message": message.id}, now)
     return message
 
 
 def relay_from_agent(session: Session, ticket: HandoffTicket, text: str, author: str, source_key: str,
-                     now: datetime) -> HandoffMessage | None:
+                     now: datetime, *, student_number_pattern: str | None = None) -> HandoffMessage | None:
     """Keep an agent's thread reply and queue its delivery to the student, once per `source_key`.
 
-    The reply also goes into the conversation's transcript (the web chat page shows it from there).
+    The reply also goes into the conversation's transcript (the web chat page shows it from there), masked
+    as `relay_from_student` masks.
     """
-    message = _add(session, ticket, "agent", author, text, source_key, now)
+    message = _add(session, ticket, "agent", author, text, source_key, now, student_number_pattern)
     if message is not None:
-        record(session, ticket.conversation_id, "agent", text, now)
+        record(session, ticket.conversation_id, "agent", text, now, student_number_pattern=student_number_pattern)
         enqueue(session, DELIVER, f"agent:{message.id}", {"kind": "agent_message", "message": message.id}, now)
     return message
 
 
 def _add(session: Session, ticket: HandoffTicket, direction: str, author: str | None, text: str,
-         source_key: str, now: datetime) -> HandoffMessage | None:
+         source_key: str, now: datetime, student_number_pattern: str | None) -> HandoffMessage | None:
     seen = session.scalar(select(HandoffMessage.id).where(HandoffMessage.source_key == source_key[:200]))
     if seen is not None:
         return None
-    message = HandoffMessage(ticket_id=ticket.id, direction=direction, author=author, text=mask_secrets(text),
-                             source_key=source_key[:200], at=now, delivery="pending")
+    message = HandoffMessage(ticket_id=ticket.id, direction=direction, author=author,
+                             text=mask_secrets(text, (), student_number_pattern), source_key=source_key[:200],
+                             at=now, delivery="pending")
     session.add(message)
     session.flush()
     return message

@@ -26,11 +26,12 @@ def relayed(core):
 def test_in_hours_the_students_messages_go_to_the_agents_and_the_bot_is_silent(core, pipeline_for):
     pipeline = pipeline_for(core)
     assert "担当者におつなぎします" in say(pipeline, "担当者と話したいです")[0].text
-    assert say(pipeline, "第2パスワードは Zq81mnbv77 ですが、ログインできません") == []
+    assert say(pipeline, "24M1001の第2パスワードは Zq81mnbv77 ですが、ログインできません") == []
     assert say(pipeline, "支払い方法を教えて", event_id="e1") == [], "even a question the bot knows goes to the person"
     assert say(pipeline, "支払い方法を教えて", event_id="e1") == [] and len(relayed(core)) == 2, "a retry relays once"
     [first, second] = relayed(core)
     assert "Zq81mnbv77" not in first and "ログインできません" in first
+    assert first.startswith("24M1001の"), "the agents need the student number; only the password is masked"
     assert second == "支払い方法を教えて"
     assert "引き継ぎを取り消しました" in say(pipeline, payload="handoff:cancel")[0].text
     assert "クレジットカード" in say(pipeline, "支払い方法を教えて")[0].text

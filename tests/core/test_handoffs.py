@@ -90,3 +90,16 @@ def test_the_digest_lists_waiting_tickets_not_posted_since_the_opening(core):
         taken, _ = new_ticket(session, "line:U4", now=opening - timedelta(hours=1))
         take(session, taken.id, "UAGENT1", opening)
         assert [t.id for t in waiting_since_before(session, opening)] == [overnight.id, unposted.id]
+
+
+def test_relays_mask_passwords_but_keep_student_numbers_for_the_agents(core):
+    pattern = core.profile.student_number_pattern
+    with core.transaction() as session:
+        ticket, _ = new_ticket(session)
+        asked = relay_from_student(session, ticket, "24M1001です。パスワードは Abc12345xyz", "k1", NOW,
+                                   student_number_pattern=pattern)
+        told = relay_from_agent(session, ticket, "24M1001 さんの申請を確認しました", "UAGENT1", "k2", NOW,
+                                student_number_pattern=pattern)
+        assert asked.text.startswith("24M1001です") and "Abc12345xyz" not in asked.text
+        assert told.text == "24M1001 さんの申請を確認しました"
+        assert transcript(session, "line:U1")[-1].text == told.text
