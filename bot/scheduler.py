@@ -22,6 +22,8 @@ from core.reminders import Status, due_reminders, schedule_periods
 from core.services import Core
 
 log = logging.getLogger(__name__)
+# APScheduler logs every run of every job at INFO (the sweep: twice a minute); its warnings and errors stay.
+logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
 
 JOB_TABLE = "apscheduler_jobs"  # APScheduler creates and owns it; Alembic's migrations leave it alone
 JOB_PREFIX = "reminder:"
