@@ -297,10 +297,16 @@ def slack_socket() -> None:
         inbox.stop()
 
 
-def _mount_nlu() -> None:
+def _mount_commands() -> None:
+    """Commands that live in their own modules (imported here so `madoguchi --help` lists them)."""
+    from bot.ops_cli import doctor, students_forget
+    from bot.rasa.cli import actions
+    from bot.staff_cli import staff
     from intents.cli import nlu
 
-    main.add_command(nlu)
+    for command in (nlu, actions, doctor, staff):
+        main.add_command(command)
+    students.add_command(students_forget, "forget")
 
 
-_mount_nlu()
+_mount_commands()

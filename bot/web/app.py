@@ -18,7 +18,7 @@ from bot.delivery import Delivery, StudentSender
 from bot.inbox import Inbox
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
-from bot.web import chat, links, payments
+from bot.web import admin, chat, links, metrics, page, payments
 from core.services import Core
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,10 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
     inbox = inbox or Inbox(core)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        *page.routes(),
         *chat.routes(),
+        *admin.routes(),
+        *metrics.routes(),
         *links.routes(),
         *payments.routes(),
         *channel_routes(core, pipeline, channel_settings, inbox),
