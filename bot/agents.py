@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import logs
 from bot.delivery import deliver_later, latest_conversation_of, reachable
 from bot.reminders import send_in
 from core.clock import TOKYO
@@ -90,6 +91,7 @@ class AgentDesk:
             ticket = session.get(HandoffTicket, int(payload["ticket"]))
             if ticket is None:
                 return []
+            logs.note_conversation(ticket.conversation_id)
             if kind == "card":
                 if ticket.thread_ts:
                     return []  # posted before a crash: never a second card
@@ -123,6 +125,7 @@ class AgentDesk:
     def _in_thread(self, ticket: HandoffTicket | None, text: str) -> list[dict[str, Any]]:
         if ticket is None:
             return []
+        logs.note_conversation(ticket.conversation_id)
         if not ticket.thread_ts:
             # The card is still to be posted (or being retried): wait for it, so the thread keeps its order.
             raise CardNotPosted(f"ticket {ticket.id} has no card yet")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from bot.cli_support import fail, prepared_core
 from bot.runtime import (
     StartupError,
     build_pipeline,
@@ -21,6 +22,7 @@ from bot.runtime import (
     prepare,
 )
 from core.clock import TOKYO
+from core.settings import LogFormat, Settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -28,19 +30,15 @@ if TYPE_CHECKING:
     from bot.pipeline import Pipeline
     from core.models import Reminder
 
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # At INFO, Bolt logs the whole body of a request whose signature fails: keep it quieter.
-    logging.getLogger("slack_bolt").setLevel(max(logging.WARNING, logging.getLogger().level))
-    from bot.web.logfilter import install_log_filters
-
-    install_log_filters()
+# Open chat-page event streams would otherwise hold a stopping server for up to their 5 minutes.
+SHUTDOWN_GRACE_SECONDS = 5
 
 
-def _fail(error: Exception) -> None:
-    click.echo(f"madoguchi: {error}", err=True)
-    sys.exit(2)
+def _configure_logging(level: str, log_format: LogFormat = LogFormat.AUTO) -> None:
+    """Masked log lines on stderr, JSON (LOG_FORMAT=json, or auto when stderr is not a terminal) or text."""
+    from bot import logs
+
+    logs.configure(level, log_format)
 
 
 @click.group()
@@ -53,31 +51,67 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port (default: $PORT, else 8000).")
 @click.option("--no-scheduler", is_flag=True,
               help="Leave reminders to `madoguchi scheduler` (as SCHEDULER=off does).")
-def serve(host: str, port: int | None, no_scheduler: bool) -> None:
-    """Run the web app: chat API, link pages, sandbox payments, health check; and the reminder scheduler."""
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Web worker processes (default: $WEB_CONCURRENCY, else 1).")
+def serve(host: str, port: int | None, no_scheduler: bool, workers: int | None) -> None:
+    """Run the web app: chat API, link pages, sandbox payments, metrics, health check; and the reminder
+    scheduler (in this process; with several workers, in the process that supervises them)."""
     import uvicorn
 
+    from bot import logs
     from bot.web.app import create_app
 
     try:
         settings = load_settings()
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format)
         channel_settings = load_channel_settings()
-        core = prepare(settings)
-        pipeline = build_pipeline(core, settings)
+        workers = workers or _workers_from_environment()
+        core = prepare(settings)  # migrated and demo data loaded once, before any worker starts
+        logs.use_student_number_pattern(core.profile.student_number_pattern)
+        pipeline = build_pipeline(core, settings)  # trained once here if needed; workers load the saved model
         port = port or int(os.environ.get("PORT", "8000"))
     except (StartupError, ValueError) as error:
-        _fail(error)
-    click.echo(f"madoguchi is serving on http://{host}:{port}  (mail outbox: {settings.outbox_dir})")
-    app = create_app(core, pipeline, channel_settings=channel_settings, run_worker=True)
+        fail(error)
+    if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _fresh_metrics_dir(settings)
+    click.echo(f"madoguchi is serving on http://{host}:{port} with {workers} worker(s)  "
+               f"(mail outbox: {settings.outbox_dir})")
     scheduler = embedded_scheduler(core, settings, wanted=not no_scheduler)
     if scheduler is not None:
         scheduler.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
+        if workers == 1:
+            app = create_app(core, pipeline, channel_settings=channel_settings, run_worker=True)
+            app.state.metrics_token = settings.metrics_token
+            uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
+                        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+        else:
+            # Each worker builds its own app (bot.runtime.web_app_from_environment) without a scheduler.
+            del pipeline
+            uvicorn.run("bot.runtime:web_app_from_environment", factory=True, workers=workers, host=host,
+                        port=port, log_config=None, proxy_headers=True,
+                        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     finally:
         if scheduler is not None:
             scheduler.stop()
+
+
+def _workers_from_environment() -> int:
+    value = os.environ.get("WEB_CONCURRENCY", "").strip() or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"bad setting(s): WEB_CONCURRENCY: {value!r} is not a number of workers (1 or more)")
+    return int(value)
+
+
+def _fresh_metrics_dir(settings: Settings) -> None:
+    """Point the workers' metrics at PROMETHEUS_MULTIPROC_DIR (default DATA_DIR/metrics), emptied: the files
+    of a previous run would add its counts to this one's. Set before the workers start, which read it as
+    they import prometheus_client."""
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.data_dir / "metrics")
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path.resolve())
 
 
 @main.command("scheduler")
@@ -88,10 +122,10 @@ def scheduler_command() -> None:
 
     try:
         settings = load_settings()
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format)
         core = prepare(settings)
     except StartupError as error:
-        _fail(error)
+        fail(error)
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
@@ -115,7 +149,7 @@ def chat() -> None:
         core = prepare(settings)
         pipeline = build_pipeline(core, settings)
     except StartupError as error:
-        _fail(error)
+        fail(error)
     interactive = sys.stdin.isatty()
     if interactive:
         click.echo("madoguchi — type a question (Ctrl-D to quit). 質問を入力してください。")
@@ -158,7 +192,7 @@ def db_upgrade() -> None:
     try:
         settings = load_settings()
     except StartupError as error:
-        _fail(error)
+        fail(error)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url)
     migrate.upgrade(engine)
@@ -174,7 +208,7 @@ def db_current() -> None:
     try:
         settings = load_settings()
     except StartupError as error:
-        _fail(error)
+        fail(error)
     engine = make_engine(settings.effective_database_url)
     click.echo(f"database: {migrate.current_revision(engine)}  code: {migrate.head_revision()}")
 
@@ -200,7 +234,7 @@ def students_import(csv_file: Path) -> None:
             click.echo(f"  {row_error}", err=True)
         sys.exit(1)
     except StartupError as error:
-        _fail(error)
+        fail(error)
     click.echo(f"imported {result.created} new and updated {result.updated} existing students")
 
 
@@ -216,10 +250,7 @@ def links_send_reset(student_number: str, lang: str) -> None:
     """Mail a second-password reset link to the student's registered address (same answer either way)."""
     from core.links import request_second_password_reset
 
-    try:
-        core = prepare(load_settings())
-    except StartupError as error:
-        _fail(error)
+    core = prepared_core()
     click.echo(request_second_password_reset(core, student_number, lang).text)
 
 
@@ -235,10 +266,7 @@ def reminders_list(days: int) -> None:
     """List the reminders still to send: overdue ones as `due`, then the upcoming ones, in Japan time."""
     from core.reminders import upcoming
 
-    try:
-        core = prepare(load_settings())
-    except StartupError as error:
-        _fail(error)
+    core = prepared_core()
     now = core.now()
     with core.transaction() as session:
         rows = [(reminder, _reminder_recipient(session, reminder)) for reminder in upcoming(session, now, days)]
@@ -279,14 +307,14 @@ def slack_socket() -> None:
 
     try:
         settings = load_settings()
-        _configure_logging(settings.log_level)
+        _configure_logging(settings.log_level, settings.log_format)
         channel_settings = load_channel_settings()
         if not (channel_settings.slack_enabled and channel_settings.slack_app_token):
             raise StartupError("set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_APP_TOKEN for Socket Mode")
         core = prepare(settings)
         pipeline = build_pipeline(core, settings)
     except StartupError as error:
-        _fail(error)
+        fail(error)
     inbox = Inbox(core)
     channel = SlackChannel(core, pipeline, channel_settings)
     inbox.register(channel)
@@ -299,12 +327,12 @@ def slack_socket() -> None:
 
 def _mount_commands() -> None:
     """Commands that live in their own modules (imported here so `madoguchi --help` lists them)."""
-    from bot.ops_cli import doctor, students_forget
+    from bot.ops_cli import doctor, retention, students_forget
     from bot.rasa.cli import actions
     from bot.staff_cli import staff
     from intents.cli import nlu
 
-    for command in (nlu, actions, doctor, staff):
+    for command in (nlu, actions, doctor, staff, retention):
         main.add_command(command)
     students.add_command(students_forget, "forget")
 

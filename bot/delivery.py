@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import logs
 from bot.inbox import PermanentFailure
 from bot.pipeline import reply_text
 from core.conversations import record
@@ -127,6 +128,7 @@ class Delivery:
                 ticket = session.get(HandoffTicket, message.ticket_id) if message else None
                 if message is None or ticket is None:
                     raise PermanentFailure(f"relayed message {payload['message']} is gone")
+                logs.note_conversation(ticket.conversation_id)
                 lang = Language(ticket.lang)
                 text = say("handoff.from_agent", lang, text=message.text)
                 return ticket.channel, ticket.user_id, [Text(text)]

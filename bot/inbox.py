@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import logs
 from core.masking import mask_secrets
 from core.models import InboundEvent
 from core.services import Core
@@ -132,7 +133,8 @@ class Inbox:
         handled = 0
         with self._drain_lock:  # one drain at a time in this process; other processes are kept out by leases
             while (event_id := self._claim()) is not None:
-                self._process(event_id)
+                with logs.conversation(None):  # the job's lines carry its conversation once it is known
+                    self._process(event_id)
                 handled += 1
         return handled
 
@@ -190,6 +192,7 @@ class Inbox:
             channel, payload, received_at = event.channel, json.loads(event.payload), event.received_at
             parts = json.loads(event.parts) if event.parts is not None else None
             sent = event.sent_parts
+        logs.note_conversation(payload.get("conversation"))  # a delivery names it; a webhook's turn finds it
         processor = self._processors.get(channel)
         if processor is None:
             self._finish(event_id, "failed", f"no processor for channel {channel}")

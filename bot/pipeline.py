@@ -3,6 +3,7 @@ with the state and a masked transcript saved after every turn."""
 
 import logging
 import re
+import time
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from bot import logs, metrics
 from bot.locks import ConversationLocks
 from core.conversations import ConversationState, linked_student_id, load_state, record, save_state
 from core.enums import Language, Service
@@ -62,7 +64,8 @@ class Pipeline:
 
     def handle(self, message: IncomingMessage) -> list[Reply]:
         """The replies to one message; never raises, so a channel always has something to send."""
-        with self.locks.hold(message.conversation_id):
+        started = time.perf_counter()
+        with logs.conversation(message.conversation_id), self.locks.hold(message.conversation_id):
             now = self.core.now()
             with self.core.transaction() as session:
                 state = load_state(session, message.conversation_id, message.channel.value, message.user_id, now)
@@ -72,8 +75,11 @@ class Pipeline:
                 account_only = message.channel in ACCOUNT_ONLY_CHANNELS
                 state.student_id = linked if account_only else state.student_id or linked
                 relay_to = self._relaying_ticket(session, message, now)
+            misses = state.misses
             if relay_to is not None:
                 self._relay_to_agent(message, state, relay_to, now)
+                metrics.count_message(message.channel.value, metrics.RELAYED, state.lang or state.last_lang,
+                                      fallback=False, seconds=time.perf_counter() - started)
                 return []  # a person owns the conversation: the bot stays silent
             understanding = self._understand(message, now, state)
             if message.lang_hint:  # the student chose a language (the web page's switch)
@@ -83,6 +89,8 @@ class Pipeline:
                               core=self.core, now=now)
             replies = self._answer(ctx)
             self._save(ctx, replies)
+            metrics.count_message(message.channel.value, ctx.understanding.intent.value, ctx.lang,
+                                  fallback=ctx.state.misses > misses, seconds=time.perf_counter() - started)
             return replies
 
     def _relaying_ticket(self, session: Session, message: IncomingMessage, now: datetime) -> int | None:
@@ -189,9 +197,11 @@ class Pipeline:
         said, secrets = self._said(message)
         try:
             with self.core.transaction() as session:
-                record(session, message.conversation_id, "in", said, now, intent=ctx.understanding.intent.value,
-                       confidence=ctx.understanding.confidence, extra_secrets=secrets, student_number_pattern=pattern,
-                       message_ref=message.message_ref)
+                understood = ctx.understanding  # not understood: its best candidate is kept for the dashboard
+                record(session, message.conversation_id, "in", said, now, intent=understood.intent.value,
+                       confidence=understood.confidence, extra_secrets=secrets, student_number_pattern=pattern,
+                       message_ref=message.message_ref, guess=understood.candidates[0][0].value
+                       if understood.intent is Intent.OUT_OF_SCOPE and understood.candidates else None)
                 for reply in replies:
                     record(session, message.conversation_id, "out", reply_text(reply), now, extra_secrets=secrets,
                            student_number_pattern=pattern)

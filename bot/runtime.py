@@ -2,7 +2,7 @@
 
 import logging
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -19,6 +19,9 @@ from core.profile import ProfileError
 from core.services import Core, build_core
 from core.settings import SchedulerMode, Settings
 from core.students import load_demo_students
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +100,25 @@ def embedded_scheduler(core: Core, settings: Settings, *, wanted: bool = True) -
     if not wanted or settings.scheduler is SchedulerMode.OFF:
         return None
     return Scheduler(core, digest=partial(queue_opening_digest, core))
+
+
+def web_app_from_environment() -> "Starlette":
+    """The app of one worker of `madoguchi serve --workers N` (uvicorn's factory, called in each worker).
+
+    Settings come from the environment, like `serve`'s; `serve` has already migrated the database, loaded
+    the demo data and trained the intent model, so a worker only checks and loads them. A worker runs the
+    inbox worker but never a reminder scheduler: `serve` itself or `madoguchi scheduler` runs that one.
+    """
+    from bot import logs
+    from bot.web.app import create_app
+    from bot.web.metrics import forget_process_on_shutdown
+
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    core = prepare(settings, migrate_sqlite=False)
+    logs.use_student_number_pattern(core.profile.student_number_pattern)
+    app = create_app(core, build_pipeline(core, settings), channel_settings=load_channel_settings(),
+                     run_worker=True)
+    app.state.metrics_token = settings.metrics_token
+    forget_process_on_shutdown(app)
+    return app

@@ -5,7 +5,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.base import JobLookupError
@@ -19,6 +19,7 @@ from bot.reminders import send_reminder
 from core.clock import TOKYO
 from core.models import Reminder
 from core.reminders import Status, due_reminders, schedule_periods
+from core.retention import Purge, purge_expired
 from core.services import Core
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ STANDBY_RETRY_SECONDS = 5.0  # a standby scheduler asks for the lock this often;
 # the conversation locks of bot/locks.py hash conversation ids over the whole 64-bit range).
 LOCK_KEY = 0x6D61646F_7363_6864  # "mado" "sc" "hd"
 DUE_BATCH = 500
+RETENTION_AT = time(3, 30)  # Japan time: the daily purge of old chat data, when hardly anyone chats
 
 
 class _JobStore(SQLAlchemyJobStore):
@@ -97,6 +99,7 @@ class Sweep:
     jobs_added: int = 0
     jobs_removed: int = 0
     periods_scheduled: int = 0
+    retention: Purge | None = None  # the day's purge of old chat data, on the sweep that ran it
 
 
 class Scheduler:
@@ -123,6 +126,7 @@ class Scheduler:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._periods_on: date | None = None
+        self._purged_on: date | None = None
 
     # ----- leadership ----------------------------------------------------------------------------------
 
@@ -240,7 +244,8 @@ class Scheduler:
 
     def tick(self) -> Sweep:
         """One sweep at `core.now()`: the year's periods (once a day), every due reminder sent or ended,
-        a job for each scheduled reminder that has none, and the digest hook.
+        a job for each scheduled reminder that has none, the digest hook, and from 03:30 Japan time the
+        day's purge of chat data older than the profile's retention (once a day).
 
         Returns:
             What the sweep did.
@@ -253,6 +258,7 @@ class Scheduler:
             self._step("jobs", lambda: self._sync_jobs(now, sweep))
         if self.digest is not None:
             self._step("digest", self.digest)
+        self._step("retention", lambda: self._purge(now, sweep))
         return sweep
 
     @staticmethod
@@ -273,6 +279,15 @@ class Scheduler:
             except IntegrityError:  # another scheduler wrote the same rows at the same moment
                 log.info("reminder sweep: the %d periods were scheduled meanwhile", year)
         self._periods_on = today
+
+    def _purge(self, now: datetime, sweep: Sweep) -> None:
+        """The daily purge, on the first sweep at or after RETENTION_AT (a restarted scheduler purges again
+        that day: cheap, as nothing is left to delete)."""
+        local = now.astimezone(TOKYO)
+        if local.time() < RETENTION_AT or self._purged_on == local.date():
+            return
+        self._purged_on = local.date()  # set first: a failing purge is logged once, and retried tomorrow
+        sweep.retention = purge_expired(self.core)
 
     def _run_due(self, now: datetime, sweep: Sweep) -> None:
         failed: set[int] = set()

@@ -96,15 +96,17 @@ def save_state(session: Session, state: ConversationState, now: datetime) -> Non
 
 def record(session: Session, conversation_id: str, direction: str, text: str, now: datetime, *,
            intent: str | None = None, confidence: float | None = None, extra_secrets: tuple[str, ...] = (),
-           student_number_pattern: str | None = None, message_ref: str | None = None) -> None:
+           student_number_pattern: str | None = None, message_ref: str | None = None,
+           guess: str | None = None) -> None:
     """Append one line to the transcript, with passwords, card numbers, tokens and `extra_secrets` masked.
 
     Student numbers (given the profile's pattern) are kept: the agents who take over need them.
     `message_ref` is the channel's id of the message, kept so that the student can take it back.
+    `guess` is, for a message the bot did not understand, the intent it thought likeliest (for the dashboard).
     """
     masked = mask_secrets(text, extra_secrets, student_number_pattern)
     session.add(TranscriptEntry(conversation_id=conversation_id, direction=direction, text=masked, intent=intent,
-                                confidence=confidence, at=now, message_ref=message_ref))
+                                confidence=confidence, at=now, message_ref=message_ref, guess=guess))
 
 
 def hide_message(session: Session, conversation_id: str, message_ref: str) -> int:

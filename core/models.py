@@ -3,7 +3,19 @@
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, true
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, UTCDateTime
@@ -62,7 +74,8 @@ class Order(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(16), unique=True)  # short and readable, e.g. "K7PM-3QXA"
-    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
+    # NULL once the student is forgotten (`madoguchi students forget`): the order stays for accounting.
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True)
     delivery_method: Mapped[DeliveryMethod] = mapped_column(enum_column(DeliveryMethod))
     payment_method: Mapped[PaymentMethod] = mapped_column(enum_column(PaymentMethod))
     status: Mapped[OrderStatus] = mapped_column(enum_column(OrderStatus), index=True)
@@ -71,7 +84,7 @@ class Order(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    student: Mapped[Student] = relationship(back_populates="orders")
+    student: Mapped[Student | None] = relationship(back_populates="orders")
     items: Mapped[list["OrderItem"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderItem.id"
     )
@@ -163,6 +176,8 @@ class TranscriptEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     # The channel's id of the student's message (a LINE message id), so an unsent message can be hidden.
     message_ref: Mapped[str | None] = mapped_column(String(128))
+    # A not-understood student message: the intent the bot thought likeliest (its best guess), else NULL.
+    guess: Mapped[str | None] = mapped_column(String(32))
 
 
 class InboundEvent(Base):
@@ -314,3 +329,41 @@ class StaffAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class StaffSession(Base):
+    """A signed-in staff member's session: only the SHA-256 of its cookie token is stored."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the absolute lifetime counts from here
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the idle timeout counts from here
+
+
+class StaffLoginFailure(Base):
+    """One failed staff sign-in, counted per account and per client address (each as a SHA-256 key)."""
+
+    __tablename__ = "staff_login_failures"
+    __table_args__ = (Index("ix_staff_login_failures_key_at", "key_hash", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 of "account:<email>" or "address:<ip>"
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class MetricTally(Base):
+    """What deleted rows had added to one /metrics counter's label set, so the counter never goes down.
+
+    `labels` is the label values as canonical JSON (see core.tallies, which writes and reads these rows).
+    """
+
+    __tablename__ = "metric_tallies"
+    __table_args__ = (UniqueConstraint("series", "labels", name="uq_metric_tallies_series_labels"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    series: Mapped[str] = mapped_column(String(64))
+    labels: Mapped[str] = mapped_column(String(255))
+    count: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -122,6 +122,8 @@ class UniversityProfile(_Model):
     one_time_link_minutes: int = Field(30, ge=5, le=24 * 60)
     konbini_payment_days: int = Field(3, ge=1, le=30)
     student_number_pattern: str = r"[0-9]{2}[A-Z][0-9]{4}"
+    # Days chat transcripts and other chat-derived personal data are kept before the daily purge deletes them.
+    retention_days: int = 180
     payment_methods: tuple[PaymentOption, ...] = Field(min_length=1)
     browsers: Browsers
     catalog: Catalog
@@ -139,6 +141,13 @@ class UniversityProfile(_Model):
                 raise ValueError(f"{entry!r} is not a real date: {exc}") from exc
             if len(start) == 10 and last < first:
                 raise ValueError(f"{entry!r} ends before it starts")
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def _positive_days(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError(f"must be a number of days greater than 0 (got {value}); the default is 180")
         return value
 
     @field_validator("student_number_pattern")

@@ -16,6 +16,14 @@ class SchedulerMode(StrEnum):
     OFF = "off"  # not here: `madoguchi scheduler` runs it (web workers of a multi-worker deployment)
 
 
+class LogFormat(StrEnum):
+    """How log lines are written to stderr."""
+
+    AUTO = "auto"  # JSON when stderr is not a terminal (a platform collects it), text in a terminal
+    JSON = "json"  # one JSON object per line
+    TEXT = "text"  # one readable line
+
+
 class Settings(BaseSettings):
     """Every setting madoguchi reads; a missing or bad value stops start-up with its name."""
 
@@ -36,6 +44,9 @@ class Settings(BaseSettings):
     payment_gateway: str = Field("sandbox", description="Which PaymentGateway adapter to use.")
     demo_data: bool = Field(True, description="Load demo students into an empty database on first run.")
     log_level: str = "INFO"
+    log_format: LogFormat = Field(LogFormat.AUTO, description="json, text, or auto (json unless a terminal).")
+    metrics_token: str | None = Field(None, min_length=16,
+                                      description="If set, GET /metrics needs `Authorization: Bearer <it>`.")
     scheduler: SchedulerMode = Field(SchedulerMode.EMBEDDED, description="Run the reminder scheduler in serve.")
 
     @field_validator("base_url")

@@ -1,23 +1,33 @@
-"""The JSON chat endpoint: POST /api/chat takes one message and answers with the bot's replies."""
+"""The JSON chat endpoint: POST /api/chat takes one message and answers with the bot's replies; later messages
+(an agent's reply, a notice) come from GET /api/chat/updates or live from GET /api/chat/events."""
 
+import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from bot.channels import web
 from bot.pipeline import Pipeline
 from bot.web.bodies import read_bounded
+from core.masking import find_password_candidates, mask_secrets
 from core.models import TranscriptEntry
 from core.services import Core
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 LATER_DIRECTIONS = ("agent", "note")  # transcript lines that reach the student outside a turn
+# The live stream looks for later messages this often, and ends after STREAM_POLLS looks (about 5 minutes);
+# the browser's EventSource then reconnects by itself, naming the last message it got (Last-Event-ID).
+POLL_SECONDS = 1.0
+STREAM_POLLS = 300
+RETRY_MILLISECONDS = 2000
+KEEPALIVE_POLLS = 15  # a comment line now and then, so proxies do not close a quiet stream
 
 
 async def chat(request: Request) -> JSONResponse:
@@ -33,20 +43,62 @@ async def chat(request: Request) -> JSONResponse:
         return JSONResponse({"error": str(bad), "field": bad.field}, status_code=422)
     pipeline: Pipeline = request.app.state.pipeline
     replies = await run_in_threadpool(pipeline.handle, message)
-    return JSONResponse({"replies": web.render(replies)})
+    body: dict[str, object] = {"replies": web.render(replies)}
+    if message.text is not None:
+        # What the transcript keeps of the student's words (a pasted password masked): the page stores this,
+        # not what was typed, so a password never stays in the browser's storage either.
+        pattern = request.app.state.core.profile.student_number_pattern
+        body["said"] = mask_secrets(message.text, tuple(find_password_candidates(message.text, pattern)), pattern)
+    return JSONResponse(body)
 
 
 async def updates(request: Request) -> JSONResponse:
     """Messages that reached the conversation outside a turn (an agent's reply, a notice) after `after`."""
-    user, after = request.query_params.get("user", ""), request.query_params.get("after", "0")
+    asked = _later_query(request, request.query_params.get("after", "0"))
+    if isinstance(asked, JSONResponse):
+        return asked
+    conversation_id, after = asked
+    core: Core = request.app.state.core
+    messages = await run_in_threadpool(later_messages, core, conversation_id, after)
+    return JSONResponse({"messages": messages, "last": max([m["id"] for m in messages], default=after)},
+                        headers={"Cache-Control": "no-store"})
+
+
+async def events(request: Request) -> Response:
+    """The later messages of a conversation as server-sent events, from after `Last-Event-ID` (or `after`)."""
+    # A reconnecting EventSource names the last event it got; that wins over the `after` of its URL.
+    asked = _later_query(request, request.headers.get("last-event-id") or request.query_params.get("after", "0"))
+    if isinstance(asked, JSONResponse):
+        return asked
+    conversation_id, after = asked
+    core: Core = request.app.state.core
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # nginx would otherwise hold the events
+    return StreamingResponse(_event_stream(core, conversation_id, after), media_type="text/event-stream",
+                             headers=headers)
+
+
+def _later_query(request: Request, after: str) -> tuple[str, int] | JSONResponse:
+    """The conversation and message id asked for, or a 422 naming the bad parameter."""
+    user = request.query_params.get("user", "")
     if not user.strip() or len(user) > web.MAX_USER_ID:
         return JSONResponse({"error": "user: must be a non-empty string", "field": "user"}, status_code=422)
     if not after.isdigit() or len(after) > 18:
         return JSONResponse({"error": "after: must be a message id", "field": "after"}, status_code=422)
-    core: Core = request.app.state.core
-    messages = await run_in_threadpool(later_messages, core, f"web:{user}", int(after))
-    return JSONResponse({"messages": messages, "last": max([m["id"] for m in messages], default=int(after))},
-                        headers={"Cache-Control": "no-store"})
+    return f"web:{user}", int(after)
+
+
+async def _event_stream(core: Core, conversation_id: str, after: int) -> AsyncIterator[str]:
+    """Poll the transcript and send each new later message once; a database connection is held only while
+    one poll reads (later_messages opens and closes its own transaction)."""
+    yield f"retry: {RETRY_MILLISECONDS}\n\n"
+    for poll in range(STREAM_POLLS):
+        messages = await run_in_threadpool(later_messages, core, conversation_id, after)
+        for message in messages:
+            after = int(message["id"])  # type: ignore[call-overload]
+            yield f"id: {after}\nevent: message\ndata: {json.dumps(message, ensure_ascii=False)}\n\n"
+        if not messages and poll % KEEPALIVE_POLLS == KEEPALIVE_POLLS - 1:
+            yield ": keep-alive\n\n"
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def later_messages(core: Core, conversation_id: str, after: int) -> list[dict[str, object]]:
@@ -59,5 +111,6 @@ def later_messages(core: Core, conversation_id: str, after: int) -> list[dict[st
 
 
 def routes() -> list[BaseRoute]:
-    """The chat endpoint and its later messages."""
-    return [Route("/api/chat", chat, methods=["POST"]), Route("/api/chat/updates", updates, methods=["GET"])]
+    """The chat endpoint and its later messages, polled or streamed."""
+    return [Route("/api/chat", chat, methods=["POST"]), Route("/api/chat/updates", updates, methods=["GET"]),
+            Route("/api/chat/events", events, methods=["GET"])]

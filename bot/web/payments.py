@@ -50,7 +50,8 @@ def _language(request: Request, payment: Payment) -> Language:
     asked = request.query_params.get("lang", "")
     if asked in {lang.value for lang in Language}:
         return Language(asked)
-    return payment.order.student.preferred_language
+    student = payment.order.student  # None once the student was forgotten (the order stays for accounting)
+    return student.preferred_language if student else Language.JA
 
 
 def _sandbox_payment(session: Session, reference: str) -> Payment | None:

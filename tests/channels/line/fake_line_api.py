@@ -2,8 +2,10 @@
 LINE's OpenAPI spec (plus the documented limits the spec does not encode), and the accountLink dialog.
 
 Tests tell it to fail the next calls of an endpoint (`fail_next`) or to hold message sends to a rate
-(`limit_rate`: 429 with Retry-After beyond N requests a second, as LINE does per endpoint); every violation
-is collected and the fixture fails the test at teardown if there is any.
+(`limit_rate`: 429 with Retry-After beyond N requests a second, as LINE does per endpoint), or to accept only
+one channel access token (`access_token`: any other is answered 401, as LINE answers a revoked token); it
+also answers the bot's info (`GET /v2/bot/info`, what `madoguchi doctor` checks the token with). Every
+violation is collected and the fixture fails the test at teardown if there is any.
 """
 
 import copy
@@ -32,6 +34,9 @@ WEBHOOK_SPEC = SPECS / "webhook.yml"
 REPLY, PUSH, MULTICAST = "/v2/bot/message/reply", "/v2/bot/message/push", "/v2/bot/message/multicast"
 RETRY_KEY_PATHS = frozenset({PUSH, MULTICAST})  # the sends that take an X-Line-Retry-Key
 LOADING = "/v2/bot/chat/loading/start"
+BOT_INFO = "/v2/bot/info"
+# What LINE answers a call whose channel access token is wrong, expired or revoked (HTTP 401).
+BAD_TOKEN = "Authentication failed. Confirm that the access token in the authorization header is valid."
 LINK_DIALOG = "/dialog/bot/accountLink"
 
 # Documented limits the OpenAPI documents do not encode (https://developers.line.biz/en/reference/messaging-api/).
@@ -190,6 +195,7 @@ class FakeLineApi:
         self._accepted_retry_keys: set[str] = set()
         self._rate_limit: RateLimit | None = None
         self.throttled = 0  # calls answered 429 by the rate limit
+        self.access_token: str | None = None  # when set, a call with any other bearer token is answered 401
         self._lock = threading.Lock()
         self._openapi: OpenAPI | None = None
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"])])
@@ -211,6 +217,7 @@ class FakeLineApi:
             self._accepted_retry_keys.clear()
             self._rate_limit = None
             self.throttled = 0
+            self.access_token = None
 
     def fail_next(self, path: str, status: int, *, times: int = 1, headers: dict[str, str] | None = None,
                   message: str = "injected failure", deliver: bool = False) -> None:
@@ -288,6 +295,8 @@ class FakeLineApi:
             self.violations.append(text[:2000])
 
     def _answer(self, call: Call) -> Response:
+        if self.access_token is not None and call.headers.get("authorization") != f"Bearer {self.access_token}":
+            return JSONResponse({"message": BAD_TOKEN}, status_code=401)
         with self._lock:
             limit = self._rate_limit
             if limit is not None and call.path in limit.paths and not limit.admit():
@@ -321,6 +330,9 @@ class FakeLineApi:
             return JSONResponse({})
         if call.path == LOADING:
             return JSONResponse({}, status_code=202)
+        if call.path == BOT_INFO and call.method == "GET":  # the spec's BotInfoResponse, its required fields
+            return JSONResponse({"userId": "U" + "f" * 32, "basicId": "@123abcde", "displayName": "窓口 (fake)",
+                                 "chatMode": "bot", "markAsReadMode": "auto"})
         if call.path.startswith("/v2/bot/user/") and call.path.endswith("/linkToken"):
             token = secrets.token_urlsafe(24)
             self.link_tokens[token] = call.path.split("/")[4]

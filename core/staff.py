@@ -1,0 +1,249 @@
+"""Staff accounts for the /admin pages: passwords (argon2id), sign-in with throttling, and server-side sessions."""
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from core.masking import mask_email
+from core.models import StaffAccount, StaffLoginFailure, StaffSession
+from core.passwords import common_passwords
+
+log = logging.getLogger(__name__)
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 256  # bounds hashing cost and pasted garbage
+MAX_FAILURES = 5  # failed sign-ins per account and per client address …
+FAILURE_WINDOW = timedelta(minutes=15)  # … within this window, then sign-ins are refused until they age out
+IDLE_TIMEOUT = timedelta(hours=8)
+ABSOLUTE_TIMEOUT = timedelta(hours=24)
+TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often (one write per page view is waste)
+TOKEN_BYTES = 32
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class StaffError(ValueError):
+    """A staff account operation refused, with a message fit for the operator."""
+
+
+class LoginOutcome(StrEnum):
+    """How a sign-in attempt ended; INVALID is the one answer for an unknown email and a wrong password."""
+
+    OK = "ok"
+    INVALID = "invalid"
+    THROTTLED = "throttled"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """The outcome of a sign-in and, when it is OK, the new session's token (for the cookie only)."""
+
+    outcome: LoginOutcome
+    token: str | None = None
+    account_id: int | None = None
+
+
+@cache
+def _hasher() -> PasswordHasher:
+    return PasswordHasher()  # argon2id with the library's current recommended parameters
+
+
+@cache
+def _dummy_hash() -> str:
+    # Verified against for unknown emails, so that an unknown address costs as much time as a wrong password.
+    return _hasher().hash(secrets.token_urlsafe(16))
+
+
+def normalize_email(email: str) -> str:
+    """The email as accounts store it: trimmed and lower-cased."""
+    return email.strip().lower()
+
+
+def check_password(password: str) -> list[str]:
+    """What is wrong with a proposed staff password, in plain words; empty when it is acceptable."""
+    problems = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"too short: use at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        problems.append(f"too long: use at most {MAX_PASSWORD_LENGTH} characters")
+    if password.lower() in common_passwords() or not password.strip():
+        problems.append("too common: choose a password that is not on lists of common passwords")
+    return problems
+
+
+def create_account(session: Session, email: str, password: str, now: datetime) -> StaffAccount:
+    """Add a staff account with an argon2id hash of `password` (the password itself is never stored).
+
+    Raises:
+        StaffError: for a malformed email, an email already in use, or a password `check_password` refuses.
+    """
+    email = normalize_email(email)
+    if not _EMAIL.fullmatch(email) or len(email) > 320:
+        raise StaffError(f"not an email address: {email!r}")
+    problems = check_password(password)
+    if problems:
+        raise StaffError("password " + "; ".join(problems))
+    if find_account(session, email) is not None:
+        raise StaffError(f"a staff account for {email} already exists")
+    account = StaffAccount(email=email, password_hash=_hasher().hash(password), created_at=now)
+    session.add(account)
+    session.flush()
+    log.info("staff account %s created", mask_email(email))
+    return account
+
+
+def find_account(session: Session, email: str) -> StaffAccount | None:
+    """The account with this email (any case), or None."""
+    return session.scalars(select(StaffAccount).where(StaffAccount.email == normalize_email(email))).one_or_none()
+
+
+def list_accounts(session: Session) -> list[StaffAccount]:
+    """Every staff account, by email."""
+    return list(session.scalars(select(StaffAccount).order_by(StaffAccount.email)))
+
+
+def disable_account(session: Session, email: str, now: datetime) -> StaffAccount:
+    """Disable an account and end its sessions at once (disabling twice keeps the first time).
+
+    Raises:
+        StaffError: when no account has this email.
+    """
+    account = find_account(session, email)
+    if account is None:
+        raise StaffError(f"no staff account for {normalize_email(email)}")
+    account.disabled_at = account.disabled_at or now
+    ended = session.execute(delete(StaffSession).where(StaffSession.account_id == account.id)).rowcount
+    log.info("staff account %s disabled, %d session(s) ended", mask_email(account.email), ended)
+    return account
+
+
+def _key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _throttle_keys(email: str, address: str | None) -> list[str]:
+    keys = [_key("account", email)]
+    if address:
+        keys.append(_key("address", address))
+    return keys
+
+
+def is_throttled(session: Session, email: str, address: str | None, now: datetime) -> bool:
+    """True while the account or the client address has had MAX_FAILURES failures within FAILURE_WINDOW."""
+    since = now - FAILURE_WINDOW
+    for key in _throttle_keys(normalize_email(email), address):
+        failures = session.scalar(select(func.count()).select_from(StaffLoginFailure)
+                                  .where(StaffLoginFailure.key_hash == key, StaffLoginFailure.at > since))
+        if (failures or 0) >= MAX_FAILURES:
+            return True
+    return False
+
+
+def login(session: Session, email: str, password: str, address: str | None, now: datetime) -> LoginResult:
+    """Check a staff sign-in and, if it is right, start a session.
+
+    An unknown email, a disabled account and a wrong password all give INVALID after the same argon2 work;
+    each failure counts against the account and the client address. While either is throttled, the password
+    is not even checked.
+
+    Args:
+        session: the database session (the caller's transaction).
+        email: the email as typed.
+        password: the password as typed; never logged or stored.
+        address: the client's IP address, or None when unknown.
+        now: the current time.
+
+    Returns:
+        The outcome, with the session token when it is OK.
+    """
+    email = normalize_email(email)[:320]
+    session.execute(delete(StaffLoginFailure).where(StaffLoginFailure.at <= now - FAILURE_WINDOW))  # aged out
+    if is_throttled(session, email, address, now):
+        log.warning("staff sign-in refused for %s from %s: too many failures", mask_email(email), address or "-")
+        return LoginResult(LoginOutcome.THROTTLED)
+    account = find_account(session, email) if email else None
+    password = password[:MAX_PASSWORD_LENGTH + 1]
+    good = _verify(account.password_hash if account else _dummy_hash(), password)
+    if account is None or account.disabled_at is not None or not good:
+        for key in _throttle_keys(email, address):
+            session.add(StaffLoginFailure(key_hash=key, at=now))
+        log.warning("staff sign-in failed for %s from %s", mask_email(email), address or "-")
+        return LoginResult(LoginOutcome.INVALID)
+    if _hasher().check_needs_rehash(account.password_hash):
+        account.password_hash = _hasher().hash(password)  # parameters were raised since it was set
+    session.execute(delete(StaffLoginFailure).where(StaffLoginFailure.key_hash == _key("account", email)))
+    account.last_login_at = now
+    token = start_session(session, account, now)
+    log.info("staff sign-in for %s from %s", mask_email(email), address or "-")
+    return LoginResult(LoginOutcome.OK, token=token, account_id=account.id)
+
+
+def _verify(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher().verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def start_session(session: Session, account: StaffAccount, now: datetime) -> str:
+    """A new session for the account; returns its token (only the SHA-256 is stored). Expired ones are swept."""
+    session.execute(delete(StaffSession).where(
+        StaffSession.account_id == account.id,
+        (StaffSession.last_seen_at <= now - IDLE_TIMEOUT) | (StaffSession.created_at <= now - ABSOLUTE_TIMEOUT)))
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(StaffSession(account_id=account.id, token_hash=_hash_token(token), created_at=now, last_seen_at=now))
+    return token
+
+
+def session_account(session: Session, token: str | None, now: datetime) -> StaffAccount | None:
+    """The active account a session token belongs to, or None (unknown, expired, or the account disabled).
+
+    A live session's idle timer is restarted; an expired one is deleted.
+    """
+    if not token or len(token) > 128:
+        return None
+    row = session.scalars(select(StaffSession).where(StaffSession.token_hash == _hash_token(token))).one_or_none()
+    if row is None:
+        return None
+    account = session.get(StaffAccount, row.account_id)
+    expired = now - row.last_seen_at >= IDLE_TIMEOUT or now - row.created_at >= ABSOLUTE_TIMEOUT
+    if account is None or account.disabled_at is not None or expired:
+        session.delete(row)
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+    return account
+
+
+def end_session(session: Session, token: str | None) -> bool:
+    """Delete the session of this token (sign-out); False if there was none."""
+    if not token:
+        return False
+    return bool(session.execute(delete(StaffSession).where(StaffSession.token_hash == _hash_token(token))).rowcount)
+
+
+def csrf_token(session_token: str) -> str:
+    """The CSRF token of a session's forms: derived from the session's secret, so it needs no storage and
+    nobody without the (HttpOnly) session cookie can compute it."""
+    return hashlib.sha256(f"csrf:{session_token}".encode()).hexdigest()
+
+
+def same_secret(expected: str | None, given: str | None) -> bool:
+    """Compare two secrets in constant time; False when either is missing."""
+    if not expected or not given:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))

@@ -1,0 +1,178 @@
+"""The web chat page in a real browser (Debian's Chromium) against a live `madoguchi serve` on loopback."""
+
+from datetime import UTC, datetime
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy.orm import Session
+
+from core.handoffs import active_ticket, relay_from_agent
+from tests.browser.conftest import DESKTOP, PHONE, screenshot
+
+MENU_JA, MENU_EN = "支払い方法", "Payment methods"
+
+
+def conversation_user(page: Page) -> str:
+    """The conversation id the page keeps in localStorage."""
+    return page.evaluate("JSON.parse(localStorage.getItem('madoguchi.chat')).user")
+
+
+def bot_texts(page: Page):
+    return page.locator("#log .msg-bot")
+
+
+def ask(page: Page, label: str, text: str, send: str) -> str:
+    """Type a message, send it, and return the text of the bot's answer (all its messages) once it is shown."""
+    before = bot_texts(page).count()
+    page.get_by_label(label).fill(text)
+    page.get_by_role("button", name=send).click()
+    page.wait_for_function("n => document.querySelectorAll('#log .msg-bot').length > n"
+                           " && document.getElementById('typing').hidden", arg=before)
+    return "\n".join(bot_texts(page).nth(i).inner_text() for i in range(before, bot_texts(page).count()))
+
+
+def clean(visit) -> None:
+    """Nothing fetched from another host, no script error and no CSP violation in the console."""
+    assert visit.foreign_requests == []
+    assert visit.errors == []
+
+
+def test_first_open_shows_the_menu_and_a_tap_reaches_the_payment_methods(visit):
+    seen = visit("ja-JP", PHONE)
+    page = seen.page
+    expect(page).to_have_title("証明書発行サービス チャットサポート")
+    expect(page.locator("html")).to_have_attribute("lang", "ja")
+    menu_button = page.get_by_role("button", name=MENU_JA)
+    expect(menu_button).to_be_visible()
+    menu_button.click()
+    expect(page.locator("#log .msg-me").last).to_have_text(f"あなた{MENU_JA}")  # the tap shows as the student's line
+    expect(page.locator("#log")).to_contain_text("PayPay")
+    expect(page.locator("#log .card dt").first).to_have_text("在学証明書")  # the price list comes as a card
+    expect(page.get_by_role("button", name=MENU_JA)).to_have_count(0)  # the old menu's buttons are gone
+    clean(seen)
+
+
+def test_typed_questions_in_japanese_then_english_after_the_switch(visit):
+    seen = visit("ja-JP", DESKTOP)
+    page = seen.page
+    expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
+    assert "PayPay" in ask(page, "メッセージ", "支払い方法を教えてください", "送信")
+
+    page.get_by_role("link", name="English").click()  # the page's switch
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#log")).to_contain_text("支払い方法を教えてください")  # the conversation came along
+    expect(bot_texts(page).last).to_contain_text("I'll answer in English")  # and the bot follows the switch
+    answer = ask(page, "Message", "Who should I contact about my certificate?", "Send")
+    assert "Here is who to contact" in answer
+    assert not any("\u3040" <= char <= "\u30ff" for char in answer), answer  # English (no kana; names may be kanji)
+    clean(seen)
+
+
+def test_the_bots_own_language_button_switches_the_page_too(visit):
+    seen = visit("ja-JP", PHONE)
+    page = seen.page
+    page.get_by_role("button", name="English").click()  # the last button of the bot's menu
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_label("Message")).to_be_visible()
+    expect(page.locator("#log")).to_contain_text("I'll answer in English")
+    expect(page.locator("#log .msg-bot")).to_have_count(2)  # the menu, then the switch: no second switch after it
+    clean(seen)
+
+
+def test_an_english_browser_gets_the_english_page_and_bot(visit):
+    seen = visit("en-US", PHONE)
+    page = seen.page
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.get_by_role("button", name=MENU_EN)).to_be_visible()
+    assert "PayPay" in ask(page, "Message", "How can I pay?", "Send")
+    # By keyboard alone, with the typing indicator shown while the answer is on its way (the request is held
+    # in the browser until the indicator has been seen, then goes to the server unchanged).
+    held = []
+    page.route("**/api/chat", lambda route: held.append(route))
+    page.get_by_role("button", name="Main menu").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#typing")).to_be_visible()
+    expect(page.get_by_role("button", name="Send")).to_be_disabled()
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute("**/api/chat")
+    expect(page.locator("#typing")).to_be_hidden()
+    contacts = page.get_by_role("button", name="Contacts")
+    contacts.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#log")).to_contain_text("Here is who to contact")
+    clean(seen)
+
+
+def test_a_reload_keeps_the_conversation_and_start_over_clears_it(visit):
+    seen = visit("ja-JP", PHONE)
+    page = seen.page
+    expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
+    assert "093-691-7211" in ask(page, "メッセージ", "問い合わせ先を教えてください", "送信")
+    user = conversation_user(page)
+
+    page.reload()
+    expect(page.locator("#log")).to_contain_text("問い合わせ先を教えてください")
+    expect(bot_texts(page).last).to_contain_text("093-691-7211")
+    assert conversation_user(page) == user
+
+    page.get_by_role("button", name="最初からやり直す").click()
+    expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
+    expect(page.locator("#log .msg")).to_have_count(1)  # only the new menu
+    assert conversation_user(page) != user
+    assert seen.dialogs == ["confirm: これまでの会話を消して、最初からやり直しますか。"]
+    clean(seen)
+
+
+def test_an_agents_reply_appears_without_a_reload(visit, served):
+    seen = visit("ja-JP", PHONE)
+    page = seen.page
+    expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
+    ask(page, "メッセージ", "担当者と話したい", "送信")
+    conversation = f"web:{conversation_user(page)}"
+    with Session(served.engine) as session, session.begin():
+        ticket = active_ticket(session, conversation)
+        assert ticket is not None, "the student's request opened no handoff ticket"
+        relay_from_agent(session, ticket, "担当の山田です。ご用件を伺います。", "yamada", "browser-test:1",
+                         datetime.now(UTC))
+    agent = page.locator("#log .msg-agent")
+    expect(agent).to_have_count(1)
+    expect(agent).to_contain_text("担当の山田です。ご用件を伺います。")
+    expect(agent).to_contain_text("担当者")  # named as a person, not the bot
+    page.reload()
+    expect(page.locator("#log .msg-agent")).to_have_count(1)  # kept, and not shown twice after the reload
+    clean(seen)
+
+
+def test_markup_typed_by_the_student_is_shown_as_text(visit):
+    seen = visit("en-US", DESKTOP)
+    page = seen.page
+    expect(page.get_by_role("button", name=MENU_EN)).to_be_visible()
+    typed = "<img src=x onerror=alert(1)>"
+    ask(page, "Message", typed, "Send")
+    expect(page.locator("#log .msg-me .text").last).to_have_text(typed)
+    assert page.locator("#log img").count() == 0
+    assert seen.dialogs == []
+    assert [r for r in seen.foreign_requests] == []
+    assert not any(r.endswith("/x") for r in seen.errors)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+@pytest.mark.parametrize(("size", "viewport"), [("phone", PHONE), ("desktop", DESKTOP)])
+def test_screenshots_of_the_page(visit, lang, size, viewport):
+    seen = visit("ja-JP" if lang == "ja" else "en-US", viewport)
+    page = seen.page
+    page.get_by_role("button", name=MENU_JA if lang == "ja" else MENU_EN).click()  # an answer with a card
+    expect(page.locator("#log .card")).to_have_count(1)
+    expect(page.locator("#typing")).to_be_hidden()
+    # Nothing wider than the window: no sideways scrolling on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    overflowing = page.evaluate("""() => {
+        const edge = document.getElementById('log').getBoundingClientRect().right + 1;
+        return [...document.querySelectorAll('#log *')].filter(e => e.getBoundingClientRect().right > edge)
+            .map(e => e.tagName + ': ' + e.textContent.slice(0, 40));
+    }""")
+    assert overflowing == []
+    path = screenshot(page, f"chat-{size}-{lang}")
+    assert path.stat().st_size > 10_000
+    clean(seen)
