@@ -20,6 +20,7 @@ from bot.runtime import (
     load_channel_settings,
     load_settings,
     prepare,
+    serving_app,
 )
 from core.clock import TOKYO
 from core.settings import LogFormat, Settings
@@ -58,16 +59,12 @@ def serve(host: str, port: int | None, no_scheduler: bool, workers: int | None) 
     scheduler (in this process; with several workers, in the process that supervises them)."""
     import uvicorn
 
-    from bot import logs
-    from bot.web.app import create_app
-
     try:
         settings = load_settings()
         _configure_logging(settings.log_level, settings.log_format)
         channel_settings = load_channel_settings()
         workers = workers or _workers_from_environment()
         core = prepare(settings)  # migrated and demo data loaded once, before any worker starts
-        logs.use_student_number_pattern(core.profile.student_number_pattern)
         pipeline = build_pipeline(core, settings)  # trained once here if needed; workers load the saved model
         port = port or int(os.environ.get("PORT", "8000"))
     except (StartupError, ValueError) as error:
@@ -81,8 +78,7 @@ def serve(host: str, port: int | None, no_scheduler: bool, workers: int | None) 
         scheduler.start()
     try:
         if workers == 1:
-            app = create_app(core, pipeline, channel_settings=channel_settings, run_worker=True)
-            app.state.metrics_token = settings.metrics_token
+            app = serving_app(core, settings, pipeline, channel_settings)
             uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
                         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
         else:

@@ -18,7 +18,7 @@ never from what a student typed, so the number of series stays bounded.
 
 import logging
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.exposition import choose_encoder
@@ -54,10 +54,12 @@ LATENCY = Histogram("madoguchi_message_seconds", "Seconds from receiving a messa
                     buckets=LATENCY_BUCKETS, registry=REGISTRY)
 
 
+LANGUAGES = tallies.allowed(Language)
+
+
 def language_label(lang: object) -> str:
     """`ja` or `en`, else `unknown`."""
-    value = getattr(lang, "value", lang)
-    return value if value in {language.value for language in Language} else UNKNOWN
+    return tallies.label(lang, LANGUAGES)
 
 
 def count_message(channel: str, intent: str, lang: object, *, fallback: bool, seconds: float) -> None:
@@ -175,14 +177,18 @@ def _merged(counts: Iterable[_Count]) -> dict[tuple[str, ...], int]:
 
 
 def _counter(name: str, documentation: str, labels: list[str], counts: Iterable[_Count]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, documentation, labels=labels)
-    for label_values, value in sorted(_merged(counts).items()):
-        family.add_metric(list(label_values), value)
-    return family
+    return _filled(CounterMetricFamily(name, documentation, labels=labels), counts)
 
 
 def _gauge(name: str, documentation: str, labels: list[str], counts: Iterable[_Count]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, documentation, labels=labels)
+    return _filled(GaugeMetricFamily(name, documentation, labels=labels), counts)
+
+
+FamilyT = TypeVar("FamilyT", CounterMetricFamily, GaugeMetricFamily)
+
+
+def _filled(family: FamilyT, counts: Iterable[_Count]) -> FamilyT:
+    """The family with one sample per label set, counts of the same labels added up, in a stable order."""
     for label_values, value in sorted(_merged(counts).items()):
         family.add_metric(list(label_values), value)
     return family

@@ -111,9 +111,8 @@ class Pipeline:
     def _relay_to_agent(self, message: IncomingMessage, state: ConversationState, ticket_id: int,
                         now: datetime) -> None:
         """Pass the student's message (passwords masked) to the ticket's thread and keep it in the transcript."""
-        said, secrets = self._said(message)
         pattern = self.core.profile.student_number_pattern
-        masked = mask_secrets(said, secrets, pattern)
+        masked = self.said_as_stored(message)
         key = f"{message.conversation_id}:{message.event_id or uuid.uuid4().hex}"
         with self.core.transaction() as session:
             ticket = session.get(HandoffTicket, ticket_id)
@@ -188,6 +187,12 @@ class Pipeline:
         """What the student sent, as transcript text (a tap as `[payload]`), and its password-like parts."""
         said = message.text if message.text is not None else f"[{message.payload}]"
         return said, tuple(find_password_candidates(said, self.core.profile.student_number_pattern))
+
+    def said_as_stored(self, message: IncomingMessage) -> str:
+        """What the transcript keeps of the student's message: the words with any password (and card number
+        or token) masked, as `record` stores them."""
+        said, secrets = self._said(message)
+        return mask_secrets(said, secrets, self.core.profile.student_number_pattern)
 
     def _save(self, ctx: TurnContext, replies: list[Reply]) -> None:
         """Persist the state and the transcript; the student's own words with any password masked."""

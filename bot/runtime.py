@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from sqlalchemy import func, select
 
+from bot import logs
 from bot.agents import queue_opening_digest
 from bot.pipeline import Pipeline
 from bot.scheduler import Scheduler
@@ -72,6 +73,8 @@ def prepare(settings: Settings, *, migrate_sqlite: bool = True) -> Core:
         core = build_core(settings)
     except ProfileError as exc:
         raise StartupError(str(exc)) from exc
+    # Log lines of every command mask student numbers by this university's pattern, not the shipped one.
+    logs.use_student_number_pattern(core.profile.student_number_pattern)
     if core.engine.dialect.name == "sqlite" and migrate_sqlite:
         migrate.upgrade(core.engine)
     elif migrate.current_revision(core.engine) != migrate.head_revision():
@@ -109,16 +112,21 @@ def web_app_from_environment() -> "Starlette":
     the demo data and trained the intent model, so a worker only checks and loads them. A worker runs the
     inbox worker but never a reminder scheduler: `serve` itself or `madoguchi scheduler` runs that one.
     """
-    from bot import logs
-    from bot.web.app import create_app
     from bot.web.metrics import forget_process_on_shutdown
 
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     core = prepare(settings, migrate_sqlite=False)
-    logs.use_student_number_pattern(core.profile.student_number_pattern)
-    app = create_app(core, build_pipeline(core, settings), channel_settings=load_channel_settings(),
-                     run_worker=True)
-    app.state.metrics_token = settings.metrics_token
+    app = serving_app(core, settings, build_pipeline(core, settings), load_channel_settings())
     forget_process_on_shutdown(app)
+    return app
+
+
+def serving_app(core: Core, settings: Settings, pipeline: Pipeline, channel_settings: ChannelSettings) -> "Starlette":
+    """The web app a serving process runs: the channels whose credentials are set, the inbox worker, and
+    `/metrics` behind METRICS_TOKEN when it is set."""
+    from bot.web.app import create_app
+
+    app = create_app(core, pipeline, channel_settings=channel_settings, run_worker=True)
+    app.state.metrics_token = settings.metrics_token
     return app

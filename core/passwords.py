@@ -1,6 +1,8 @@
-"""Second-password rules: the guide's five, plus a length cap, no student number and no common password."""
+"""Passwords: the second-password rules (the guide's five, plus a length cap, no student number and no common
+password) and argon2id hashing for second and staff passwords."""
 
 import re
+import secrets
 from functools import cache
 from pathlib import Path
 
@@ -56,12 +58,12 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()  # argon2id with the library's current recommended parameters
 
 
-def hash_second_password(password: str) -> str:
-    """An argon2id hash of the second password; the password itself is never stored."""
+def hash_password(password: str) -> str:
+    """An argon2id hash of a password (a student's second password, a staff password); never the password."""
     return _hasher().hash(password)
 
 
-def verify_second_password(stored_hash: str | None, password: str) -> bool:
+def verify_password(stored_hash: str | None, password: str) -> bool:
     """True if `password` matches `stored_hash`; False for no hash, a wrong password or a broken hash."""
     if not stored_hash:
         return False
@@ -69,3 +71,15 @@ def verify_second_password(stored_hash: str | None, password: str) -> bool:
         return _hasher().verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def password_needs_rehash(stored_hash: str) -> bool:
+    """True when the hash was made with weaker parameters than today's (hash the password again at sign-in)."""
+    return _hasher().check_needs_rehash(stored_hash)
+
+
+@cache
+def decoy_hash() -> str:
+    """A hash of a random value, verified against when the account is unknown, so that an unknown account
+    costs as much time as a wrong password and the two refusals cannot be told apart."""
+    return hash_password(secrets.token_urlsafe(16))

@@ -8,16 +8,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from core.masking import mask_email
 from core.models import StaffAccount, StaffLoginFailure, StaffSession
-from core.passwords import common_passwords
+from core.passwords import common_passwords, decoy_hash, hash_password, password_needs_rehash, verify_password
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +50,6 @@ class LoginResult:
     account_id: int | None = None
 
 
-@cache
-def _hasher() -> PasswordHasher:
-    return PasswordHasher()  # argon2id with the library's current recommended parameters
-
-
-@cache
-def _dummy_hash() -> str:
-    # Verified against for unknown emails, so that an unknown address costs as much time as a wrong password.
-    return _hasher().hash(secrets.token_urlsafe(16))
-
-
 def normalize_email(email: str) -> str:
     """The email as accounts store it: trimmed and lower-cased."""
     return email.strip().lower()
@@ -95,7 +81,7 @@ def create_account(session: Session, email: str, password: str, now: datetime) -
         raise StaffError("password " + "; ".join(problems))
     if find_account(session, email) is not None:
         raise StaffError(f"a staff account for {email} already exists")
-    account = StaffAccount(email=email, password_hash=_hasher().hash(password), created_at=now)
+    account = StaffAccount(email=email, password_hash=hash_password(password), created_at=now)
     session.add(account)
     session.flush()
     log.info("staff account %s created", mask_email(email))
@@ -177,26 +163,19 @@ def login(session: Session, email: str, password: str, address: str | None, now:
         return LoginResult(LoginOutcome.THROTTLED)
     account = find_account(session, email) if email else None
     password = password[:MAX_PASSWORD_LENGTH + 1]
-    good = _verify(account.password_hash if account else _dummy_hash(), password)
+    good = verify_password(account.password_hash if account else decoy_hash(), password)
     if account is None or account.disabled_at is not None or not good:
         for key in _throttle_keys(email, address):
             session.add(StaffLoginFailure(key_hash=key, at=now))
         log.warning("staff sign-in failed for %s from %s", mask_email(email), address or "-")
         return LoginResult(LoginOutcome.INVALID)
-    if _hasher().check_needs_rehash(account.password_hash):
-        account.password_hash = _hasher().hash(password)  # parameters were raised since it was set
+    if password_needs_rehash(account.password_hash):
+        account.password_hash = hash_password(password)  # parameters were raised since it was set
     session.execute(delete(StaffLoginFailure).where(StaffLoginFailure.key_hash == _key("account", email)))
     account.last_login_at = now
     token = start_session(session, account, now)
     log.info("staff sign-in for %s from %s", mask_email(email), address or "-")
     return LoginResult(LoginOutcome.OK, token=token, account_id=account.id)
-
-
-def _verify(stored_hash: str, password: str) -> bool:
-    try:
-        return _hasher().verify(stored_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def start_session(session: Session, account: StaffAccount, now: datetime) -> str:

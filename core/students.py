@@ -14,7 +14,7 @@ from core.enums import Language
 from core.errors import InvalidEmailAddress, WeakSecondPassword
 from core.identifiers import normalize_email, normalize_student_number
 from core.models import Student
-from core.passwords import check_second_password, hash_second_password
+from core.passwords import check_second_password, hash_password
 from core.profile import UniversityProfile
 
 MAX_NAME = 200  # the column size of core.models.Student.name
@@ -51,7 +51,7 @@ def set_second_password(session: Session, student: Student, password: str, now: 
     violations = check_second_password(password, student.student_number)
     if violations:
         raise WeakSecondPassword(tuple(violations))
-    student.second_password_hash = hash_second_password(password)
+    student.second_password_hash = hash_password(password)
     student.updated_at = now
 
 

@@ -16,7 +16,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from functools import cache, partial
+from functools import partial
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import select, update
@@ -33,7 +33,7 @@ from core.enums import Language
 from core.identifiers import normalize_student_number
 from core.masking import mask_student_number, mask_token
 from core.models import AccountLinkNonce, ChannelAccount, Student
-from core.passwords import hash_second_password, verify_second_password
+from core.passwords import decoy_hash, verify_password
 from core.services import Core
 from core.students import find_student
 from handlers.messages import say
@@ -195,17 +195,11 @@ class FailedSignIns:
             self._failures.pop(key, None)
 
 
-@cache
-def _decoy_hash() -> str:
-    # Verified against when the student number is unknown, so both refusals take the same time.
-    return hash_second_password(secrets.token_urlsafe(16) + "Aa1")
-
-
 def authenticate(session: Session, student_number: str, password: str) -> Student | None:
     """The student whose second password this is; None for an unknown number or a wrong password alike."""
     student = find_student(session, student_number) if student_number else None
     stored = student.second_password_hash if student is not None else None
-    matches = verify_second_password(stored or _decoy_hash(), password)
+    matches = verify_password(stored or decoy_hash(), password)
     return student if matches and stored else None
 
 

@@ -15,7 +15,6 @@ from starlette.routing import BaseRoute, Route
 from bot.channels import web
 from bot.pipeline import Pipeline
 from bot.web.bodies import read_bounded
-from core.masking import find_password_candidates, mask_secrets
 from core.models import TranscriptEntry
 from core.services import Core
 
@@ -47,8 +46,7 @@ async def chat(request: Request) -> JSONResponse:
     if message.text is not None:
         # What the transcript keeps of the student's words (a pasted password masked): the page stores this,
         # not what was typed, so a password never stays in the browser's storage either.
-        pattern = request.app.state.core.profile.student_number_pattern
-        body["said"] = mask_secrets(message.text, tuple(find_password_candidates(message.text, pattern)), pattern)
+        body["said"] = pipeline.said_as_stored(message)
     return JSONResponse(body)
 
 

@@ -27,7 +27,7 @@ from core.links import (
     reset_second_password,
 )
 from core.models import OneTimeLink, Student
-from core.passwords import verify_second_password
+from core.passwords import verify_password
 from core.students import create_student
 
 GOOD = "Madoguchi2026"
@@ -135,7 +135,7 @@ def test_link_is_valid_until_just_before_30_minutes(core, inbox, clock):
     clock.advance(minutes=29, seconds=59)
     assert inspect_link(core, token).state is LinkState.VALID
     reset_second_password(core, token, GOOD, GOOD)
-    assert verify_second_password(load_student(core).second_password_hash, GOOD)
+    assert verify_password(load_student(core).second_password_hash, GOOD)
 
 
 def test_link_expires_at_exactly_30_minutes(core, inbox, clock):
@@ -159,7 +159,7 @@ def test_link_works_only_once(core, inbox):
     with pytest.raises(LinkInvalid) as raised:
         reset_second_password(core, token, "Another2026x", "Another2026x")
     assert raised.value.reason == "used"
-    assert verify_second_password(load_student(core).second_password_hash, GOOD)
+    assert verify_password(load_student(core).second_password_hash, GOOD)
 
 
 def test_unknown_token_is_unknown(core):
@@ -466,7 +466,7 @@ def test_a_weak_password_does_not_consume_the_link(core, inbox):
     assert load_student(core).second_password_hash is None
     reset_second_password(core, token, GOOD, GOOD)
     stored = load_student(core).second_password_hash
-    assert stored and GOOD not in stored and verify_second_password(stored, GOOD)
+    assert stored and GOOD not in stored and verify_password(stored, GOOD)
 
 
 # --- messages -----------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from core.passwords import (
     RULES,
     check_second_password,
     common_passwords,
-    hash_second_password,
-    verify_second_password,
+    hash_password,
+    verify_password,
 )
 
 VALID = "Kx7mQp2z"  # 8 half-width characters: upper, lower and digit, and not a common password
@@ -137,19 +137,19 @@ def test_rule_messages_are_actually_translated(code):
 
 
 def test_hash_is_argon2id_and_verifies():
-    hashed = hash_second_password(VALID)
+    hashed = hash_password(VALID)
     assert hashed.startswith("$argon2id$")
     assert hashed != VALID and VALID not in hashed
-    assert verify_second_password(hashed, VALID) is True
-    assert verify_second_password(hashed, "Kx7mQp2Z") is False  # one letter's case differs
-    assert verify_second_password(hashed, VALID + " ") is False
-    assert verify_second_password(hashed, "") is False
+    assert verify_password(hashed, VALID) is True
+    assert verify_password(hashed, "Kx7mQp2Z") is False  # one letter's case differs
+    assert verify_password(hashed, VALID + " ") is False
+    assert verify_password(hashed, "") is False
 
 
 def test_same_password_hashes_differently_each_time():
-    first, second = hash_second_password(VALID), hash_second_password(VALID)
+    first, second = hash_password(VALID), hash_password(VALID)
     assert first != second  # a random salt
-    assert verify_second_password(second, VALID)
+    assert verify_password(second, VALID)
 
 
 @pytest.mark.parametrize("stored", [
@@ -162,4 +162,4 @@ def test_same_password_hashes_differently_each_time():
     VALID,  # a password stored in clear is not a hash
 ])
 def test_verify_returns_false_for_no_or_broken_hash(stored):
-    assert verify_second_password(stored, VALID) is False
+    assert verify_password(stored, VALID) is False

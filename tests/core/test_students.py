@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from core.enums import Language
 from core.errors import WeakSecondPassword
 from core.models import Student
-from core.passwords import verify_second_password
+from core.passwords import verify_password
 from core.students import (
     DEMO_STUDENTS,
     ImportResult,
@@ -127,8 +127,8 @@ def test_set_second_password_stores_only_an_argon2id_hash(core, clock):
         student = find_student(session, "24M1001")
         assert student.second_password_hash.startswith("$argon2id$")
         assert "Kx7mQp2z" not in student.second_password_hash
-        assert verify_second_password(student.second_password_hash, "Kx7mQp2z")
-        assert not verify_second_password(student.second_password_hash, "Kx7mQp2Z")
+        assert verify_password(student.second_password_hash, "Kx7mQp2z")
+        assert not verify_password(student.second_password_hash, "Kx7mQp2Z")
         assert student.updated_at == later
         assert student.created_at == later - timedelta(hours=1)
         row_values = [str(getattr(student, column.key)) for column in Student.__table__.columns]
@@ -262,7 +262,7 @@ def test_reimport_keeps_second_password(core, tmp_path):
         set_second_password(session, student, "Kx7mQp2z", core.now())
     import_file(core, write_csv(tmp_path, HEADER + "24M1001,medicine,4,,,\n"))
     with core.transaction() as session:
-        assert verify_second_password(find_student(session, "24M1001").second_password_hash, "Kx7mQp2z")
+        assert verify_password(find_student(session, "24M1001").second_password_hash, "Kx7mQp2z")
 
 
 # --- import_students_csv: all or nothing ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from core.enums import Language
 from core.i18n import t
 from core.links import request_email_registration, request_second_password_reset
 from core.models import Student
-from core.passwords import verify_second_password
+from core.passwords import verify_password
 from core.students import create_student
 
 GOOD = "Madoguchi2026"
@@ -103,7 +103,7 @@ def test_a_good_password_is_set_and_the_link_is_then_used(live_server, inbox):
     assert response.status_code == 200
     assert_link_headers(response)
     assert page_text("links.reset.done", "ja") in response.text
-    assert verify_second_password(stored_hash(live_server.core), GOOD)
+    assert verify_password(stored_hash(live_server.core), GOOD)
 
     reopened = live_server.client.get(path)
     assert reopened.status_code == 410
@@ -112,7 +112,7 @@ def test_a_good_password_is_set_and_the_link_is_then_used(live_server, inbox):
     assert "第2パスワードを忘れた場合" in reopened.text
     resubmitted = live_server.client.post(path, data={"password": "Other2026x", "password_confirmation": "Other2026x"})
     assert resubmitted.status_code == 410
-    assert verify_second_password(stored_hash(live_server.core), GOOD)
+    assert verify_password(stored_hash(live_server.core), GOOD)
 
 
 def test_an_expired_link_answers_410(live_server, inbox, clock):
