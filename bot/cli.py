@@ -323,12 +323,13 @@ def slack_socket() -> None:
 
 def _mount_commands() -> None:
     """Commands that live in their own modules (imported here so `madoguchi --help` lists them)."""
+    from bot.dialogue_cli import dialogue
     from bot.ops_cli import doctor, retention, students_forget
     from bot.rasa.cli import actions
     from bot.staff_cli import staff
     from intents.cli import nlu
 
-    for command in (nlu, actions, doctor, staff, retention):
+    for command in (nlu, dialogue, actions, doctor, staff, retention):
         main.add_command(command)
     students.add_command(students_forget, "forget")
 

@@ -5,7 +5,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -20,7 +20,7 @@ from core.masking import find_password_candidates, mask_secrets
 from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
-from handlers import basic
+from handlers import basic, money, scope
 from handlers.forms import FormEngine
 from handlers.handoff import PREFIX as HANDOFF_PREFIX
 from handlers.identity import ACCOUNT_ONLY_CHANNELS
@@ -30,19 +30,35 @@ from handlers.reminders import answer_switch
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
 from handlers.status import order_number_in
 from handlers.turn import IncomingMessage, TurnContext
-from intents.types import Intent, Understanding
+from intents.controls import Control
+from intents.types import Intent, OutOfScopeKind, Topic, Understanding
 
 log = logging.getLogger(__name__)
 
 PAYLOAD_INTENT_PREFIX = "intent:"
 # Buttons of a topic's own guided steps carry `<prefix>:<choice>`; the prefix names the topic's intent.
-PAYLOAD_TOPICS = {"login": Intent.LOGIN_HELP, "lang": Intent.LANGUAGE, "handoff": Intent.HUMAN_AGENT}
+PAYLOAD_TOPICS = {"login": Intent.LOGIN_HELP, "lang": Intent.LANGUAGE, "handoff": Intent.HUMAN_AGENT,
+                  "unpaid": Intent.REFUND}
 MAX_TEXT_CHARS = 2000  # a chat message longer than this is cut before understanding
 MISSES_BEFORE_PERSON = 2
 # "Did you mean" only when the best guess has some weight; a clearly unrelated question (the weather)
 # gets the plain fallback instead of three irrelevant buttons.
 DID_YOU_MEAN_MIN = 0.15
 CANDIDATE_MIN = 0.05
+# One turn answers several questions with at most this many messages (LINE's one reply call) and one card.
+MAX_TURN_MESSAGES = 5
+# Questions answered by starting a guided step (or a person) go after the others, since the student's next
+# message answers that step; only one of them starts, the others are offered as buttons.
+STEP_INTENTS = (Intent.ORDER_CERTIFICATE, Intent.FEE_ITEMS, Intent.ORDER_STATUS, Intent.HUMAN_AGENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """What the bot did with one message: its replies and the intents they answered, in order (empty for
+    a tap that asks nothing, `out_of_scope` alone for a message it could not place)."""
+
+    replies: list[Reply]
+    intents: tuple[Intent, ...]
 
 
 class Understands(Protocol):
@@ -64,6 +80,10 @@ class Pipeline:
 
     def handle(self, message: IncomingMessage) -> list[Reply]:
         """The replies to one message; never raises, so a channel always has something to send."""
+        return self.answer(message).replies
+
+    def answer(self, message: IncomingMessage) -> Turn:
+        """The replies to one message and the intents they answered; never raises."""
         started = time.perf_counter()
         with logs.conversation(message.conversation_id), self.locks.hold(message.conversation_id):
             now = self.core.now()
@@ -80,18 +100,23 @@ class Pipeline:
                 self._relay_to_agent(message, state, relay_to, now)
                 metrics.count_message(message.channel.value, metrics.RELAYED, state.lang or state.last_lang,
                                       fallback=False, seconds=time.perf_counter() - started)
-                return []  # a person owns the conversation: the bot stays silent
+                return Turn([], ())  # a person owns the conversation: the bot stays silent
             understanding = self._understand(message, now, state)
             if message.lang_hint:  # the student chose a language (the web page's switch)
                 state.lang = message.lang_hint
             lang = state.lang or understanding.lang
+            expecting, state.expect = state.expect, None  # a question is answered (or passed over) once
             ctx = TurnContext(message=message, understanding=understanding, lang=lang, state=state,
-                              core=self.core, now=now)
-            replies = self._answer(ctx)
-            self._save(ctx, replies)
-            metrics.count_message(message.channel.value, ctx.understanding.intent.value, ctx.lang,
-                                  fallback=ctx.state.misses > misses, seconds=time.perf_counter() - started)
-            return replies
+                              core=self.core, now=now, expecting=expecting)
+            replies, intents = self._answer(ctx)
+            missed = ctx.state.misses > misses
+            if missed:  # a tap the bot could not place is no question it failed to read
+                intents = (Intent.OUT_OF_SCOPE,) if message.text is not None else ()
+            label = turn_label(intents, understanding, missed and message.text is not None)
+            self._save(ctx, replies, label)
+            metrics.count_message(message.channel.value, label, ctx.lang,
+                                  fallback=missed, seconds=time.perf_counter() - started)
+            return Turn(replies, intents)
 
     def _relaying_ticket(self, session: Session, message: IncomingMessage, now: datetime) -> int | None:
         """The handoff ticket that takes this message instead of the bot, or None.
@@ -121,26 +146,104 @@ class Pipeline:
                    message_ref=message.message_ref)
             save_state(session, state, now)  # the conversation stays alive while the person answers
 
-    def _answer(self, ctx: TurnContext) -> list[Reply]:
+    def _answer(self, ctx: TurnContext) -> tuple[list[Reply], tuple[Intent, ...]]:
+        """The replies to a turn and the intents they answered: a form step, the answer to the bot's own
+        question, or each question the message asks."""
+        answered: list[Intent] = []
+
+        def detour(inner: TurnContext) -> list[Reply]:
+            return self._answer_topics(inner, answered)
+
         try:
             if not (ctx.message.text or "").strip() and not ctx.message.payload:
-                return [Text(say("basic.empty", ctx.lang), basic.main_menu(ctx.lang))]
+                return [Text(say("basic.empty", ctx.lang), basic.main_menu(ctx.lang))], ()
             switched = answer_switch(ctx)  # 「通知停止」 / "stop reminders", even in the middle of a form
             if switched is not None:
-                return switched
-            in_form = self.forms.handle(ctx, self._answer_intent)
-            return in_form if in_form is not None else self._answer_intent(ctx)
+                return switched, ()
+            form_topic = self.forms.topic(ctx)
+            misses = ctx.state.misses
+            in_form = self.forms.handle(ctx, detour)
+            if in_form is not None:
+                if not answered and ctx.state.misses == misses:
+                    ctx.state.misses = 0  # an answer the form took, or a step steered
+                topic = form_topic or self.forms.topic(ctx)
+                return in_form, tuple(answered) or ((topic,) if topic else ())
+            expected = self._expected(ctx)
+            if expected is not None:
+                return expected
+            return self._answer_topics(ctx, answered), tuple(answered)
         except Exception:
             log.exception("conversation %s: answering %s failed", ctx.message.conversation_id,
                           ctx.understanding.intent)
-            return [Text(say("basic.error", ctx.lang) + "\n\n" + basic.contact_lines(ctx))]
+            return [Text(say("basic.error", ctx.lang) + "\n\n" + basic.contact_lines(ctx))], tuple(answered)
+
+    def _expected(self, ctx: TurnContext) -> tuple[list[Reply], tuple[Intent, ...]] | None:
+        """The answer when the message answers the question the bot asked last (a department after the login
+        menu, a date after "when did you apply?", yes to "shall I send the link?"), else None."""
+        if ctx.message.payload or not ctx.expecting:
+            return None
+        found = self.registry.expectation(ctx.expecting)
+        if found is None:
+            return None
+        intent, read = found
+        ctx.state.misses = 0
+        replies = read(ctx)
+        return (replies, (intent,)) if replies is not None else None
+
+    def _answer_topics(self, ctx: TurnContext, answered: list[Intent]) -> list[Reply]:
+        """Answer each question of the message in the order asked, within one turn's limits."""
+        understanding = ctx.understanding
+        steered = self._steering(ctx)
+        if steered is not None:
+            answered.append(understanding.intent)
+            return steered
+        topics = understanding.topics
+        asides = tuple(QuickReply(say(f"intents.{intent.value}", ctx.lang), intent_payload(intent))
+                       for intent in understanding.asides)
+        if len(topics) < 2:
+            answered.append(understanding.intent)
+            replies = self._answer_intent(ctx)
+            return compose([replies], asides) if asides and replies else replies
+        steps = [topic for topic in topics if topic.intent in STEP_INTENTS]
+        ordered = [topic for topic in topics if topic.intent not in STEP_INTENTS] + steps[:1]
+        parts = []
+        for topic in ordered:
+            parts.append(self._answer_intent(_one_question(ctx, topic)))
+            answered.append(topic.intent)
+        extra = tuple(QuickReply(say(f"intents.{topic.intent.value}", ctx.lang), intent_payload(topic.intent))
+                      for topic in steps[1:])
+        return compose(parts, extra + asides)
+
+    def _steering(self, ctx: TurnContext) -> list[Reply] | None:
+        """A typed steering word with no form in progress and no question open: a cancel offers to cancel an
+        unpaid order (or says nothing is in progress), a yes or no is noted, continue and back show the menu.
+        "Change" is left to the classifier (change what: the email, the second password?)."""
+        control = ctx.understanding.control
+        if control is None or control is Control.CHANGE or ctx.message.payload:
+            return None
+        menu = basic.main_menu(ctx.lang)
+        if control is Control.CANCEL:
+            # Never the refund rules for a bare cancel: an unpaid order can be cancelled, and with nothing
+            # in progress the refund topic is one button away for a student who meant a paid order.
+            refunds = basic.topic_button(Intent.REFUND, ctx.lang)
+            return money.cancel_unpaid(ctx) or [Text(say("steering.nothing_to_cancel", ctx.lang),
+                                                     (refunds, *menu[:12]))]
+        key = "steering.noted" if control in (Control.YES, Control.NO) else "steering.nothing_in_progress"
+        return [Text(say(key, ctx.lang), menu)]
 
     def _answer_intent(self, ctx: TurnContext) -> list[Reply]:
-        intent = ctx.understanding.intent
-        if intent is Intent.OUT_OF_SCOPE:
+        understanding = ctx.understanding
+        if understanding.intent is Intent.OUT_OF_SCOPE:
+            kind = understanding.out_of_scope_kind
+            if kind is OutOfScopeKind.CAMPUS:
+                return scope.campus(ctx)
+            if kind is OutOfScopeKind.ABUSE:
+                return scope.abuse(ctx)
+            if kind is OutOfScopeKind.OTHER:
+                return scope.unrelated(ctx)
             return self._fallback(ctx)
         ctx.state.misses = 0
-        handler = self.registry.get(intent)
+        handler = self.registry.get(understanding.intent)
         return handler(ctx) if handler else basic.fallback(ctx)
 
     def _fallback(self, ctx: TurnContext) -> list[Reply]:
@@ -178,9 +281,11 @@ class Pipeline:
             understanding = replace(understanding, intent=Intent.ORDER_STATUS, confidence=1.0)
         if has_language_signal(text, understanding):
             state.last_lang = understanding.lang
-        elif state.lang or state.last_lang:
-            # "24M1001" or "2" says nothing about the language: keep the conversation's.
-            understanding = replace(understanding, lang=state.lang or state.last_lang)
+        else:
+            # "24M1001" or "2" says nothing about the language (keep the conversation's), nor that it is
+            # outside the desk's topics: out of a form it is a message the bot cannot place.
+            understanding = replace(understanding, lang=state.lang or state.last_lang or understanding.lang,
+                                    out_of_scope_kind=None)
         return understanding
 
     def _said(self, message: IncomingMessage) -> tuple[str, tuple[str, ...]]:
@@ -194,19 +299,28 @@ class Pipeline:
         said, secrets = self._said(message)
         return mask_secrets(said, secrets, self.core.profile.student_number_pattern)
 
-    def _save(self, ctx: TurnContext, replies: list[Reply]) -> None:
-        """Persist the state and the transcript; the student's own words with any password masked."""
+    def _save(self, ctx: TurnContext, replies: list[Reply], label: str) -> None:
+        """Persist the state and the transcript; the student's own words with any password masked.
+
+        Args:
+            ctx: The turn.
+            replies: What the bot answered.
+            label: What the student's line is kept as (see `turn_label`).
+        """
         state, message, now = ctx.state, ctx.message, ctx.now
-        state.last_intent = ctx.understanding.intent.value
+        if label != metrics.OTHER:
+            state.last_intent = label.partition("/")[0]
         pattern = self.core.profile.student_number_pattern
         said, secrets = self._said(message)
+        understood = ctx.understanding
+        # Not understood: the best candidate is kept for the dashboard, which lists these lines for staff.
+        guess = understood.candidates[0][0].value if label == Intent.OUT_OF_SCOPE.value and understood.candidates \
+            else None
         try:
             with self.core.transaction() as session:
-                understood = ctx.understanding  # not understood: its best candidate is kept for the dashboard
-                record(session, message.conversation_id, "in", said, now, intent=understood.intent.value,
-                       confidence=understood.confidence, extra_secrets=secrets, student_number_pattern=pattern,
-                       message_ref=message.message_ref, guess=understood.candidates[0][0].value
-                       if understood.intent is Intent.OUT_OF_SCOPE and understood.candidates else None)
+                record(session, message.conversation_id, "in", said, now, intent=label,
+                       confidence=understood.confidence if message.text is not None else None, extra_secrets=secrets,
+                       student_number_pattern=pattern, message_ref=message.message_ref, guess=guess)
                 for reply in replies:
                     record(session, message.conversation_id, "out", reply_text(reply), now, extra_secrets=secrets,
                            student_number_pattern=pattern)
@@ -214,6 +328,83 @@ class Pipeline:
         except Exception:
             # The student still gets the answer; what could not be stored is logged, not lost silently.
             log.exception("conversation %s: saving the turn failed", message.conversation_id)
+
+
+def _one_question(ctx: TurnContext, topic: Topic) -> TurnContext:
+    """The turn as if the student had asked only `topic`: its part of the message and the entities in it."""
+    text = (ctx.message.text or "")[topic.start:topic.end]
+    entities = tuple(replace(entity, start=entity.start - topic.start, end=entity.end - topic.start)
+                     for entity in ctx.understanding.entities
+                     if topic.start <= entity.start and entity.end <= topic.end)
+    understanding = replace(ctx.understanding, text=text, intent=topic.intent, confidence=topic.confidence,
+                            topics=(), entities=entities, out_of_scope_kind=topic.out_of_scope_kind)
+    return replace(ctx, message=replace(ctx.message, text=text), understanding=understanding)
+
+
+def turn_label(intents: tuple[Intent, ...], understanding: Understanding, missed: bool) -> str:
+    """What a student's message is kept as in the transcript and counted as in the metrics.
+
+    `out_of_scope` alone only for free text the bot could not place (the dashboard's "not understood" list);
+    a message it placed outside its scope is `out_of_scope/<kind>` (campus, abuse, other); a message that
+    answered no question (an empty one, a stale button, 「通知停止」) is `other`.
+    """
+    if missed:
+        return Intent.OUT_OF_SCOPE.value
+    if not intents:
+        return metrics.OTHER
+    if intents[0] is Intent.OUT_OF_SCOPE:
+        return f"{Intent.OUT_OF_SCOPE.value}/{(understanding.out_of_scope_kind or OutOfScopeKind.OTHER).value}"
+    return intents[0].value
+
+
+def compose(parts: list[list[Reply]], extra: tuple[QuickReply, ...] = ()) -> list[Reply]:
+    """The answers to several questions as one turn: at most MAX_TURN_MESSAGES messages and one card (later
+    cards become text), and one set of buttons, the last answer's (and `extra`), on the last message.
+
+    Args:
+        parts: Each question's replies, in the order they are to be shown.
+        extra: Buttons to add at the end (questions not answered in this turn).
+
+    Returns:
+        The replies of the turn.
+    """
+    buttons = next((reply.quick_replies for reply in reversed(parts[-1])
+                    if not isinstance(reply, Link) and reply.quick_replies), ())
+    shown: list[list[Reply]] = []
+    has_card = False
+    for part in parts:
+        plain: list[Reply] = []
+        for reply in part:
+            if isinstance(reply, Card) and has_card:
+                reply = Text(reply_text(reply).replace(" / ", "\n"))
+            has_card = has_card or isinstance(reply, Card)
+            plain.append(reply if isinstance(reply, Link) else replace(reply, quick_replies=()))
+        shown.append(plain)
+    for squeeze in (_joined_runs, _joined_texts):
+        if sum(len(part) for part in shown) > MAX_TURN_MESSAGES:
+            shown = [squeeze(part) for part in shown]
+    replies = [reply for part in shown for reply in part][:MAX_TURN_MESSAGES]
+    last = max(index for index, reply in enumerate(replies) if not isinstance(reply, Link))
+    replies[last] = replace(replies[last], quick_replies=(*buttons, *extra))
+    return replies
+
+
+def _joined_runs(part: list[Reply]) -> list[Reply]:
+    """A question's replies with each run of text messages joined into one."""
+    joined: list[Reply] = []
+    for reply in part:
+        previous = joined[-1] if joined else None
+        if isinstance(reply, Text) and isinstance(previous, Text):
+            joined[-1] = Text(previous.text + "\n\n" + reply.text)
+        else:
+            joined.append(reply)
+    return joined
+
+
+def _joined_texts(part: list[Reply]) -> list[Reply]:
+    """A question's replies with all its text in one message, first, then its card and links."""
+    texts = [reply.text for reply in part if isinstance(reply, Text)]
+    return [*([Text("\n\n".join(texts))] if texts else []), *(reply for reply in part if not isinstance(reply, Text))]
 
 
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")

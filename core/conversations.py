@@ -24,7 +24,9 @@ class ConversationState:
     """What the bot remembers between two messages of one conversation.
 
     `form` names the guided form in progress and `slots` holds its answers so far (JSON-serializable
-    values only); `misses` counts consecutive messages the bot did not understand.
+    values only); `misses` counts consecutive messages the bot did not understand; `expect` names the
+    question the bot's last answer asked outside a form (a department, a date, "shall I send the link?"),
+    so that the next message is read first as its answer.
     """
 
     conversation_id: str
@@ -37,6 +39,7 @@ class ConversationState:
     student_id: int | None = None
     last_intent: str | None = None
     last_lang: Language | None = None  # the language of the last typed message, for replies to taps
+    expect: str | None = None
 
     def start_form(self, name: str, slots: dict[str, Any] | None = None) -> None:
         """Begin a guided form, dropping any other form in progress."""
@@ -58,6 +61,7 @@ def load_state(session: Session, conversation_id: str, channel: str, user_id: st
         lang=Language(row.lang) if row.lang else None, form=data.get("form"), slots=data.get("slots") or {},
         misses=int(data.get("misses", 0)), student_id=row.student_id, last_intent=data.get("last_intent"),
         last_lang=Language(data["last_lang"]) if data.get("last_lang") else None,
+        expect=data.get("expect") if isinstance(data.get("expect"), str) else None,
     )
 
 
@@ -89,7 +93,8 @@ def save_state(session: Session, state: ConversationState, now: datetime) -> Non
     row.student_id = state.student_id
     row.state_json = json.dumps({"form": state.form, "slots": state.slots, "misses": state.misses,
                                  "last_intent": state.last_intent,
-                                 "last_lang": state.last_lang.value if state.last_lang else None},
+                                 "last_lang": state.last_lang.value if state.last_lang else None,
+                                 "expect": state.expect},
                                 ensure_ascii=False)
     row.updated_at = now
 

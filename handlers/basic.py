@@ -1,5 +1,8 @@
 """Small talk, the main menu, contacts, and the fallback for anything else."""
 
+import re
+import unicodedata
+
 from core.enums import Language, Service
 from core.formatting import format_short
 from handlers.messages import say
@@ -18,6 +21,13 @@ MENU_INTENTS = (
 LANG_PAYLOAD_PREFIX = "lang:"
 # The offices a student can phone or mail, in the order the guide lists them.
 OFFICES = (Service.STUDENT_SUPPORT, Service.CALL_CENTER)
+# `state.expect` after the contacts: a short question about their email, phone or hours is about them.
+CONTACT_MORE = "contact.more"
+FOLLOW_UP_CHARS = 40
+_CONTACT_DETAIL = re.compile(r"メール|メアド|アドレス|電話|番号|時間|何時|土日|土曜|日曜|祝日|休み|昼|開いて|あいて|"
+                             r"e-?mail|mail|address|phone|number|call|hours|open|close|weekend|saturday|sunday|holiday")
+# …unless it is about the student's own address in the service (registering or changing it).
+_NOT_CONTACT = re.compile(r"登録|変更|変え|届|確認メール|register|change|update|confirm|verif|arriv")
 
 
 def lang_payload(lang: Language) -> str:
@@ -127,7 +137,17 @@ def chat_support_line(ctx: TurnContext) -> str:
 def contact(ctx: TurnContext) -> list[Reply]:
     """The university's contacts, with open-now or the next opening, and the service's chat support."""
     text = say("contact.intro", ctx.lang) + "\n\n" + contact_lines(ctx) + "\n" + chat_support_line(ctx)
+    ctx.state.expect = CONTACT_MORE
     return [Text(text, (topic_button(Intent.LOGIN_HELP, ctx.lang), menu_button(ctx.lang)))]
+
+
+def _more_about_contacts(ctx: TurnContext) -> list[Reply] | None:
+    """After the contacts: a short follow-up about them (「メールアドレスもありますか」, "and their email?",
+    "open on Saturday?") is answered with the contacts again, not read as a new topic."""
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    if len(text) > FOLLOW_UP_CHARS or not _CONTACT_DETAIL.search(text) or _NOT_CONTACT.search(text):
+        return None
+    return contact(ctx)
 
 
 def fallback(ctx: TurnContext) -> list[Reply]:
@@ -136,8 +156,9 @@ def fallback(ctx: TurnContext) -> list[Reply]:
 
 
 def register(registry: HandlerRegistry) -> None:
-    """Wire this module's handlers: greet, thanks, goodbye and contact."""
+    """Wire this module's handlers: greet, thanks, goodbye and contact (and follow-ups about the contacts)."""
     registry.register(Intent.GREET, greet)
     registry.register(Intent.THANKS, thanks)
     registry.register(Intent.GOODBYE, goodbye)
     registry.register(Intent.CONTACT, contact)
+    registry.expect(CONTACT_MORE, Intent.CONTACT, _more_about_contacts)

@@ -8,10 +8,14 @@ from core.enums import Language
 from handlers.messages import say
 from handlers.replies import QuickReply, Reply, Text
 from handlers.turn import TurnContext
+from intents.controls import Control
+from intents.types import Intent
 
 FORM_PREFIX = "form:"
 CANCEL = "form:cancel"
 RESUME = "form:resume"
+# `state.expect` after a detour: the bot asked whether to continue the form, so a typed yes or no answers it.
+RESUME_QUESTION = "form:resume"
 
 
 def set_payload(slot: str, value: str) -> str:
@@ -50,6 +54,8 @@ class Slot:
     ask: Callable[[TurnContext], list[Reply]]
     parse: Callable[[TurnContext], Any]
     needed: Callable[[TurnContext], bool] = lambda ctx: True
+    # A yes/no question (the order's confirmation): a typed "no" asks which answer to change.
+    yes_no: bool = False
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,11 @@ class Form:
     # take up answers given early once they can be checked, e.g. the order form's item once the student is
     # known, also when that happened outside the form (LINE account linking).
     refresh: Callable[[TurnContext], None] = field(default=lambda ctx: None)
+    # The intent a turn inside the form answers (the order form serves order_certificate and fee_items).
+    topic: Callable[[TurnContext], Intent] = field(default=lambda ctx: Intent.OUT_OF_SCOPE)
+    # An answer of the form's own to a question asked inside it, before any detour (the order form answers
+    # a refund question itself: nothing has been paid yet); None to detour as usual.
+    aside: Callable[[TurnContext], list[Reply] | None] = field(default=lambda ctx: None)
 
     def slot(self, name: str) -> Slot | None:
         """The slot called `name`, or None."""
@@ -100,12 +111,19 @@ class FormEngine:
         """The form in progress, if any."""
         return self._forms.get(ctx.state.form or "")
 
+    def topic(self, ctx: TurnContext) -> Intent | None:
+        """The intent of the form in progress (what a turn inside it answers), or None without one."""
+        form = self.active(ctx)
+        return form.topic(ctx) if form is not None else None
+
     def handle(self, ctx: TurnContext, detour: Detour) -> list[Reply] | None:
         """Answer a turn inside a form, or None when the turn is not the form's (no form in progress).
 
         A `form:start:<name>` payload starts a form; `form:cancel`, `form:resume` and `form:change:<slot>`
-        steer the current one. Any other turn is offered to the open slot; a confident question about
-        something else is answered by `detour`, followed by an offer to continue or cancel.
+        steer the current one, as do the same words typed (cancel, continue, back, change; yes and no to a
+        yes/no question or to "shall we continue?"). Any other turn is offered to the open slot; a confident
+        question about something else is answered by the form's aside or by `detour`, followed by an offer
+        to continue or cancel.
         """
         payload = ctx.message.payload or ""
         if payload.startswith("form:start:") and payload.removeprefix("form:start:") in self._forms:
@@ -114,8 +132,7 @@ class FormEngine:
         if form is None:
             return [Text(say("forms.expired", ctx.lang))] if payload.startswith(FORM_PREFIX) else None
         if payload == CANCEL:
-            ctx.state.end_form()
-            return [Text(say("forms.cancelled", ctx.lang))]
+            return self._cancel(ctx)
         if payload == RESUME:
             return self._advance(form, ctx)
         if payload.startswith("form:change:"):
@@ -127,6 +144,9 @@ class FormEngine:
         slot = self._open_slot(form, ctx)
         if slot is None:
             return self._advance(form, ctx)
+        steered = self._steer(form, slot, ctx) if not payload else None
+        if steered is not None:
+            return steered
         try:
             value = slot.parse(ctx)
         except SlotRejected as rejected:
@@ -134,9 +154,43 @@ class FormEngine:
         if value is not None:
             ctx.state.slots[slot.name] = value
             return self._advance(form, ctx)
-        if ctx.understanding.intent.value != "out_of_scope" and not payload.startswith(FORM_PREFIX):
-            return [*detour(ctx), resume_offer(ctx.lang)]
+        understanding = ctx.understanding
+        placed = understanding.intent is not Intent.OUT_OF_SCOPE or understanding.out_of_scope_kind is not None
+        if placed and not payload.startswith(FORM_PREFIX):
+            answered = form.aside(ctx) or detour(ctx)
+            ctx.state.expect = RESUME_QUESTION
+            return [*answered, resume_offer(ctx.lang)]
         return [Text(say("forms.not_understood", ctx.lang)), *slot.ask(ctx)]
+
+    def _steer(self, form: Form, slot: Slot, ctx: TurnContext) -> list[Reply] | None:
+        """What a typed steering word does, as its button would; None when the message is not one."""
+        control = ctx.understanding.control
+        if ctx.expecting == RESUME_QUESTION and control in (Control.YES, Control.NO):
+            control = Control.CONTINUE if control is Control.YES else Control.CANCEL
+        if control is Control.CANCEL:
+            return self._cancel(ctx)
+        if control is Control.CONTINUE:
+            return self._advance(form, ctx)
+        if control is Control.BACK or (control is Control.CHANGE and not slot.yes_no):
+            return self._back(form, slot, ctx)
+        if control in (Control.CHANGE, Control.NO) and slot.yes_no:
+            return [Text(say("forms.which_to_change", ctx.lang)), *slot.ask(ctx)]
+        if control in (Control.YES, Control.NO) and not slot.yes_no:  # no yes/no question is open: ask again
+            return [Text(say("forms.answer_the_question", ctx.lang)), *slot.ask(ctx)]
+        return None
+
+    def _back(self, form: Form, slot: Slot, ctx: TurnContext) -> list[Reply]:
+        """Ask the question before the open one again (its answer is dropped); the open one if it is the first."""
+        answered = [earlier for earlier in form.slots[:form.slots.index(slot)]
+                    if earlier.name in ctx.state.slots and earlier.needed(ctx)]
+        if answered:
+            ctx.state.slots.pop(answered[-1].name, None)
+        return self._advance(form, ctx)
+
+    @staticmethod
+    def _cancel(ctx: TurnContext) -> list[Reply]:
+        ctx.state.end_form()
+        return [Text(say("forms.cancelled", ctx.lang))]
 
     def _open_slot(self, form: Form, ctx: TurnContext) -> Slot | None:
         return next((slot for slot in form.slots if slot.name not in ctx.state.slots and slot.needed(ctx)), None)

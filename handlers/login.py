@@ -2,20 +2,23 @@
 
 import re
 import unicodedata
+from datetime import date, timedelta
 from enum import StrEnum
 
 from core.enums import Service
 from core.formatting import join_list
 from core.handoffs import Reason
 from core.i18n import t
+from core.profile import Department
 from handlers import basic
 from handlers.handoff import person_button
 from handlers.messages import say
+from handlers.pickup import format_day
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text
 from handlers.rules import password_warning
 from handlers.turn import TurnContext
-from intents.types import Intent
+from intents.types import EntityType, Intent
 
 # A tapped symptom button comes back as `login:<symptom>`; the pipeline routes it to login_help.
 PAYLOAD_PREFIX = "login:"
@@ -43,8 +46,9 @@ _SYMPTOM_WORDS: tuple[tuple[Symptom, re.Pattern[str]], ...] = (
         r"ログアウト|タイムアウト|戻され|"
         r"log ?out|logged (me )?out|kicked (me )?out|signed me out|timed? ?out|timing out")),
     (Symptom.FIRST, re.compile(
-        r"初めて|はじめて|初回|新入生|入学式|ログイン方法|初回登録|アカウントを作|"
-        r"first|freshman|new student|how (do i|to) log ?in|register first|create an account")),
+        r"初めて|はじめて|初回|新入生|入学式|入学した|ログイン方法|初回登録|アカウントを作|"
+        r"first|freshman|new student|entrance ceremony|matriculation|just enrolled|how (do i|to) log ?in|"
+        r"register first|create an account")),
     (Symptom.REJECTED, re.compile(
         r"違います|違うと|正しくありません|弾かれ|はじかれ|通らない|エラー|ロック|大文字|小文字|半角|ブラウザ|"
         r"safari|chrome|firefox|iphone|android|error|wrong|incorrect|reject|locked|upper|lower|browser")),
@@ -67,6 +71,28 @@ def _symptom_of(ctx: TurnContext) -> Symptom | None:
     return next((symptom for symptom, words in _SYMPTOM_WORDS if words.search(text)), None)
 
 
+# A department named in a message (「看護学科です」, "I'm in nursing"), by the profile's department code.
+_DEPARTMENT_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("graduate", re.compile(
+        r"大学院|院生|修士|博士|研究科|grad(?:uate)? (?:school|student)|\bgrad\b|master|ph\.?d|doctoral")),
+    ("nursing", re.compile(r"看護|かんご|nursing|nurse")),
+    ("occupational_health", re.compile(r"産業衛生|さんぎょうえいせい|産衛|occupational")),
+    ("medicine", re.compile(r"医学科|医学部|いがく|医科|\bmed(?:ical|icine)?\b|\bmd\b")),
+)
+# A new question asked after the login menu is taken as one when the classifier is this sure of it.
+NEW_QUESTION = 0.6
+# `state.expect` after a login answer (the menu of symptoms, or one symptom's answer): a department or a
+# symptom typed next is read as the answer to it.
+MENU = "login.menu"
+
+
+def _department_of(ctx: TurnContext) -> Department | None:
+    """The profile's department the message names, or None."""
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    code = next((code for code, words in _DEPARTMENT_WORDS if words.search(text)), None)
+    return next((department for department in ctx.core.profile.departments if department.code == code), None)
+
+
 def _symptom_button(symptom: Symptom, ctx: TurnContext) -> QuickReply:
     return QuickReply(say(f"login.buttons.{symptom.value}", ctx.lang), symptom_payload(symptom))
 
@@ -75,9 +101,25 @@ def _new_students(ctx: TurnContext) -> str:
     return ctx.core.profile.new_students_from(ctx.lang)
 
 
+def _ceremony_day(ctx: TurnContext) -> str | None:
+    """「入学式は4月5日でした」: the day the service opens to the student (the day after, from the afternoon)."""
+    entity = ctx.entity(EntityType.DATETIME)
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    if entity is None or not re.search(r"入学式|入学|entrance|ceremony|enrol", text):
+        return None
+    try:
+        day = date.fromisoformat(str(entity.value)[:10])
+    except ValueError:
+        return None
+    return say("login.first.from_ceremony", ctx.lang, ceremony=format_day(day, ctx.lang),
+               day=format_day(day + timedelta(days=1), ctx.lang))
+
+
 def _first(ctx: TurnContext) -> list[Reply]:
     profile = ctx.core.profile
+    ceremony = _ceremony_day(ctx)
     text = "\n".join((
+        *([ceremony] if ceremony else []),
         say("login.first.answer", ctx.lang),
         say("login.first.steps", ctx.lang, minutes=profile.one_time_link_minutes),
         say("login.first.next_time", ctx.lang),
@@ -90,9 +132,13 @@ def _first(ctx: TurnContext) -> list[Reply]:
 
 def _which_id(ctx: TurnContext) -> list[Reply]:
     lines = [say("login.which_id.answer", ctx.lang)]
+    yours = _department_of(ctx)
+    if yours is not None:  # the student said which department: that board first
+        lines.insert(0, say("login.which_id.yours", ctx.lang, department=yours.name(ctx.lang),
+                            location=yours.credentials_location(ctx.lang)))
     lines += [say("login.which_id.department", ctx.lang, department=department.name(ctx.lang),
                   location=department.credentials_location(ctx.lang))
-              for department in ctx.core.profile.departments]
+              for department in ctx.core.profile.departments if department is not yours]
     lines.append(say("login.note", ctx.lang, text=_new_students(ctx)))
     ask = say("login.which_id.ask", ctx.lang) + "\n" + basic.contact_entry(ctx, Service.STUDENT_SUPPORT)
     buttons = (_symptom_button(Symptom.FIRST, ctx), _symptom_button(Symptom.REJECTED, ctx),
@@ -149,6 +195,7 @@ def login_help(ctx: TurnContext) -> list[Reply]:
     """
     warning = password_warning(ctx)
     replies: list[Reply] = [Text(warning)] if warning else []
+    ctx.state.expect = MENU  # 「大学院生です」 or "I'm in nursing" next is read as the answer to this
     symptom = _symptom_of(ctx)
     if symptom is not None:
         return replies + _ANSWERS[symptom](ctx)
@@ -157,6 +204,20 @@ def login_help(ctx: TurnContext) -> list[Reply]:
     return [*replies, Text(say("login.intro", ctx.lang), buttons)]
 
 
+def _answer_to_menu(ctx: TurnContext) -> list[Reply] | None:
+    """After the menu of symptoms: a typed department (「看護学科です」, "I'm in nursing, 2nd year") or a symptom
+    answers it; a clear new question does not."""
+    understanding = ctx.understanding
+    if understanding.intent not in (Intent.LOGIN_HELP, Intent.OUT_OF_SCOPE, Intent.GREET) \
+            and understanding.confidence >= NEW_QUESTION:
+        return None
+    symptom = _symptom_of(ctx)
+    if symptom is None and _department_of(ctx) is None:
+        return None
+    return _ANSWERS[symptom or Symptom.WHICH_ID](ctx)
+
+
 def register(registry: HandlerRegistry) -> None:
-    """Wire login_help (the pipeline also routes `login:*` button payloads to it)."""
+    """Wire login_help (the pipeline also routes `login:*` button payloads to it) and the answer to its menu."""
     registry.register(Intent.LOGIN_HELP, login_help)
+    registry.expect(MENU, Intent.LOGIN_HELP, _answer_to_menu)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from core.catalog import CatalogItem
-from core.enums import DeliveryMethod, PaymentMethod
+from core.enums import DeliveryMethod, PaymentMethod, Service
 from core.errors import (
     DeliveryNotAllowed,
     DomainError,
@@ -22,7 +22,7 @@ from core.errors import (
     PaymentMethodNotOffered,
     UnknownItem,
 )
-from core.formatting import format_datetime, format_yen
+from core.formatting import format_datetime, format_yen, join_list
 from core.i18n import t
 from core.models import Student
 from core.order_texts import delivery_label, explain, payment_label, pickup_window_text
@@ -51,6 +51,7 @@ from handlers.messages import handler_messages, say
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
 from handlers.turn import Channel, TurnContext
+from intents.controls import Control
 from intents.types import EntityType, Intent
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,19 @@ ORDER_INTENTS = frozenset({Intent.ORDER_CERTIFICATE, Intent.FEE_ITEMS})
 ENTITY_SLOTS = {EntityType.ITEM: ITEM, EntityType.COPIES: COPIES, EntityType.DELIVERY_METHOD: DELIVERY,
                 EntityType.PAYMENT_METHOD: PAYMENT}
 _BARE_COPIES = re.compile(r"^([0-9]{1,3})\s*(?:通|部|枚|copies|copy)?[。.!！]?$", re.IGNORECASE)
+# A question rather than an answer: a question mark, a Japanese question ending, or an English question's start.
+_QUESTION = re.compile(r"[?？]|(?:か|かな|かね|っけ|でしょう)[。.!！\s]*$|^(?:can|could|is|are|do|does|will|would)\b",
+                       re.IGNORECASE)
+# Certificates students ask for that the service does not issue (the guide: 各学部窓口 handles them).
+_OTHER_CERTIFICATE = re.compile(
+    r"学割|学生旅客運賃|がくわり|健康診断|診断書|けんこうしんだん|卒業証明(?!.{0,3}見込)|修了証明|単位修得|在籍期間|"
+    r"推薦書|調査書|student discount|gakuwari|health (?:check|certificate|exam)|kenko shindan|"
+    r"(?<!expected )graduation certificate|certificate of graduation|diploma|completion certificate")
+# Words that make a message naming an answer a change to the order, not a question about it.
+_CHANGE_WORDS = re.compile(r"変更|変え|にして|にしたい|にします|に直|でお願い|instead|change|switch|make it|rather",
+                           re.IGNORECASE)
 # A store named without a cue word: at the delivery question it means printing there, at payment paying there.
 _KONBINI = re.compile(r"コンビニ|ローソン|ファミマ|ファミリーマート|セブン|konbini|conbini|convenience", re.IGNORECASE)
-_TYPED_YES = re.compile(r"^(はい|ええ|お願いします|おねがいします|申請します|申請する|ok|okay|yes|sure|confirm)"
-                        r"[。.!！]?$", re.IGNORECASE)
 
 
 # --- labels -----------------------------------------------------------------------------------------------
@@ -226,6 +236,10 @@ def _prefill(ctx: TurnContext) -> dict[str, object]:
     item = _item(ctx, str(entity.value)) if entity else None
     if item is not None:
         slots[KIND] = item.kind.value
+        # Say what is being applied for before the first question (「学生証なくした」 → the reissue fee).
+        methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
+        slots[NOTICE] = say("order.starting", ctx.lang, item=item.name(ctx.lang), methods=methods,
+                            price=_price(item.price_yen, item.price_is_example, ctx))
     _remember(ctx)
     return dict(slots)
 
@@ -370,9 +384,14 @@ def _only_konbini(ctx: TurnContext) -> bool:
 
 def _method_answer(ctx: TurnContext, slot: str, kind: EntityType, konbini: str) -> str | None:
     """The delivery or payment method a message gives: a tapped button, a named method, or a bare
-    「コンビニ」 (which answers both questions); None if it gives none."""
+    「コンビニ」 (which answers both questions); None if it gives none. A question that names methods
+    (「コンビニ払いってクレカ使えますか？」, "can I pay with PayPay at a 7-Eleven?") is a question about them,
+    answered as one, not a choice."""
     value = tapped(ctx, slot)
     if value is None:
+        named = {str(entity.value) for entity in ctx.entities if entity.type is kind}
+        if len(named) > 1 or (named and _QUESTION.search(unicodedata.normalize("NFKC", ctx.message.text or ""))):
+            return None
         entity = ctx.entity(kind)
         value = str(entity.value) if entity else None
     if value is None and _only_konbini(ctx):
@@ -474,12 +493,12 @@ def _ask_confirm(ctx: TurnContext) -> list[Reply]:
 
 
 def _parse_confirm(ctx: TurnContext) -> str | None:
-    if tapped(ctx, CONFIRM) == CONFIRMED:
+    # A typed yes to the summary, which states that paid fees are not refunded, confirms as the button does.
+    if tapped(ctx, CONFIRM) == CONFIRMED or (ctx.message.payload is None and ctx.understanding.control is Control.YES):
         return CONFIRMED
-    if any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
-        _absorb(ctx, "order.updated")  # a change typed at the summary (「3通にしたい」)
-    if _TYPED_YES.match(unicodedata.normalize("NFKC", ctx.message.text or "").strip()):
-        raise SlotRejected("order.confirm_with_button")
+    restated = ctx.understanding.intent in ORDER_INTENTS or _CHANGE_WORDS.search(ctx.message.text or "")
+    if restated and any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
+        _absorb(ctx, "order.updated")  # a change typed at the summary (「3通にしたい」), not a question about it
     return None
 
 
@@ -598,21 +617,49 @@ def _ask_open(name: str) -> Callable[[TurnContext], list[Reply]]:
     return ask
 
 
-_SLOTS = tuple(Slot(name, _ask_open(name), parse, needed) for name, _, parse, needed in _STEPS)
+_SLOTS = tuple(Slot(name, _ask_open(name), parse, needed, yes_no=name == CONFIRM) for name, _, parse, needed in _STEPS)
+
+
+def _topic(ctx: TurnContext) -> Intent:
+    """What a turn of the order form answers: a certificate order, or a fee's."""
+    return Intent.FEE_ITEMS if ctx.state.slots.get(KIND) == "fee" else Intent.ORDER_CERTIFICATE
+
+
+def _aside(ctx: TurnContext) -> list[Reply] | None:
+    """A refund question inside the order: nothing has been paid yet, so there is nothing to refund."""
+    if ctx.understanding.intent is Intent.REFUND:
+        return [Text(say("order.not_paid_yet", ctx.lang))]
+    return None
 
 
 def order_form() -> Form:
     """The `order` form: student (unless identified), item, copies, delivery, payment, confirmation."""
-    return Form(name=ORDER, slots=_SLOTS, finish=_finish, prefill=_prefill, refresh=_adopt)
+    return Form(name=ORDER, slots=_SLOTS, finish=_finish, prefill=_prefill, refresh=_adopt, topic=_topic,
+                aside=_aside)
+
+
+def not_in_catalog(ctx: TurnContext) -> list[Reply] | None:
+    """A certificate the service does not issue (学割証明書, 健康診断証明書, 卒業証明書) named without one it
+    does: the guide sends the student to the faculty office (各学部窓口), and whether it can be issued is a
+    question for the 学生支援課. None when the message names none such, or names an item of the catalog."""
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    if ctx.entity(EntityType.ITEM) is not None or not _OTHER_CERTIFICATE.search(text):
+        return None
+    items = join_list([item.name(ctx.lang) for item in ctx.core.profile.catalog.items
+                       if item.kind.value == "certificate"], ctx.lang)
+    text = "\n".join((say("order.not_in_catalog", ctx.lang, items=items), "",
+                      basic.contact_entry(ctx, Service.STUDENT_SUPPORT)))
+    return [Text(text, (_start_button(ctx), *basic.follow_ups(ctx.lang, Intent.DELIVERY_OPTIONS)))]
 
 
 def start_order(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
-    """Begin the order form, unless a form is in progress (then this is a detour: offer it instead)."""
+    """Begin the order form, unless a form is in progress (then this is a detour: offer it instead) or the
+    message asks for a certificate the service does not issue."""
     if ctx.state.form == ORDER:
         return [Text(say("order.in_progress", ctx.lang))]
     if ctx.state.form is not None:
         return [Text(say("order.start_after", ctx.lang), (_start_button(ctx),))]
-    return forms.start(ORDER, ctx)
+    return not_in_catalog(ctx) or forms.start(ORDER, ctx)
 
 
 def register(registry: HandlerRegistry, forms: FormEngine) -> None:

@@ -16,6 +16,10 @@ from handlers.replies import Card, Reply, Text
 from handlers.turn import TurnContext
 from intents.types import EntityType, Intent
 
+# `state.expect` after a pickup answer, which asks when the student applied: a typed day or time answers it.
+APPLIED_AT = "pickup.applied_at"
+NEW_QUESTION = 0.6  # a message with a date is a new question only when the classifier is this sure of it
+
 
 def format_day(day: date, lang: Language) -> str:
     """A date without a time: `9月21日（月）` / `Mon, Sep 21`."""
@@ -115,12 +119,25 @@ def pickup_timing(ctx: TurnContext) -> list[Reply]:
     ))
     buttons = basic.follow_ups(ctx.lang, Intent.WINDOW_PICKUP_HOWTO, Intent.ORDER_STATUS)
     replies: list[Reply] = [pickup_card(ctx, _named_time(ctx)), Text(text, buttons)]
+    ctx.state.expect = APPLIED_AT
     item = _asked_item(ctx)
     if item is not None and DeliveryMethod.WINDOW_PICKUP not in item.deliveries:
         # The window rule is not about certificates printed or mailed: say so before the card.
         note = say("pickup.not_window_item", ctx.lang, item=item.name(ctx.lang), methods=_methods(item, ctx.lang))
         replies.insert(0, Text(note))
     return replies
+
+
+def _answer_to_when(ctx: TurnContext) -> list[Reply] | None:
+    """After "when did you (or will you) apply?": a message naming a day or a time answers it, unless it
+    clearly asks something else."""
+    understanding = ctx.understanding
+    if ctx.entity(EntityType.DATETIME) is None:
+        return None
+    if understanding.intent not in (Intent.PICKUP_TIMING, Intent.OUT_OF_SCOPE, Intent.GREET) \
+            and understanding.confidence >= NEW_QUESTION:
+        return None
+    return pickup_timing(ctx)
 
 
 def _window_items(ctx: TurnContext) -> str:
@@ -203,7 +220,8 @@ def delivery_options(ctx: TurnContext) -> list[Reply]:
 
 
 def register(registry: HandlerRegistry) -> None:
-    """Wire pickup_timing, window_pickup_howto and delivery_options."""
+    """Wire pickup_timing (and the answer to its question of when), window_pickup_howto and delivery_options."""
     registry.register(Intent.PICKUP_TIMING, pickup_timing)
+    registry.expect(APPLIED_AT, Intent.PICKUP_TIMING, _answer_to_when)
     registry.register(Intent.WINDOW_PICKUP_HOWTO, window_pickup_howto)
     registry.register(Intent.DELIVERY_OPTIONS, delivery_options)

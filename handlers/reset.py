@@ -4,6 +4,7 @@ The reply to a reset request is the same whether or not the student exists or ha
 (core.links.request_second_password_reset), so the chat never tells who is a student.
 """
 
+import re
 from datetime import timedelta
 
 from core.enums import LinkPurpose
@@ -23,20 +24,46 @@ from handlers.messages import say
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text
 from handlers.turn import TurnContext
+from intents.controls import Control
+from intents.normalize import normalize
 from intents.types import Intent
 
 RESET = "reset"
 STUDENT_NUMBER = "student_number"
+# `state.expect` after the steps: the bot offered to mail the reset link, so "yes, send it" starts the form.
+OFFER = "reset.offer"
+# After the offer, a message that asks for the link (「再設定リンクを送ってください」, "send me the reset link").
+_ASKS_FOR_LINK = re.compile(r"送っ|送信|送ら|ください|ほしい|欲しい|お願い|\bsend|\bmail me|\bemail me|\bplease")
+# Without the offer, only an explicit "send the link" starts the form (「再設定の方法を教えてください」 gets the steps).
+_SEND_THE_LINK = re.compile(r"(?:リンク|url|メール|link|mail).{0,12}(?:送っ|送信|送ら|send)|"
+                            r"(?:送っ|送信|send|mail me|email me).{0,20}(?:リンク|url|メール|link|mail)")
 
 
-def second_password_reset(ctx: TurnContext) -> list[Reply]:
-    """The guide's steps for a forgotten second password, with a button to have the reset URL mailed now."""
+def second_password_reset(ctx: TurnContext, forms: FormEngine | None = None) -> list[Reply]:
+    """The guide's steps for a forgotten second password, with a button to have the reset URL mailed now (with
+    the form engine, a student who asks for the link to be sent gets the form at once)."""
+    if forms is not None and ctx.state.form is None and _SEND_THE_LINK.search(normalize(ctx.message.text or "")):
+        return forms.start(RESET, ctx)
     text = say("reset.steps", ctx.lang, minutes=ctx.core.profile.one_time_link_minutes)
     if mentions_password(ctx):
         text = say("reset.password_warning", ctx.lang) + "\n\n" + text
     buttons = (QuickReply(say("reset.send_button", ctx.lang), start_payload(RESET)),
                *basic.follow_ups(ctx.lang, Intent.SECOND_PASSWORD_RULES))
+    ctx.state.expect = OFFER
     return [Text(text, buttons)]
+
+
+def _answer_to_offer(forms: FormEngine, ctx: TurnContext) -> list[Reply] | None:
+    """After the offer to mail the link: a yes (typed, or the request for the link itself) starts the form; a
+    no is noted; anything else is a new question."""
+    control, understanding = ctx.understanding.control, ctx.understanding
+    asks_for_link = understanding.intent is Intent.SECOND_PASSWORD_RESET \
+        and _ASKS_FOR_LINK.search(normalize(ctx.message.text or ""))
+    if control is Control.YES or asks_for_link:
+        return forms.start(RESET, ctx)
+    if control in (Control.NO, Control.CANCEL):
+        return [Text(say("steering.noted", ctx.lang), basic.main_menu(ctx.lang))]
+    return None
 
 
 def _ask_number(ctx: TurnContext) -> list[Reply]:
@@ -81,10 +108,12 @@ def reset_form() -> Form:
         name=RESET,
         slots=(Slot(STUDENT_NUMBER, _ask_number, _parse_number, needed=lambda ctx: ctx.state.student_id is None),),
         finish=_finish,
+        topic=lambda ctx: Intent.SECOND_PASSWORD_RESET,
     )
 
 
 def register(registry: HandlerRegistry, forms: FormEngine) -> None:
-    """Wire the reset form and the second_password_reset intent."""
+    """Wire the reset form, the second_password_reset intent and the answer to the offer to send the link."""
     forms.register(reset_form())
-    registry.register(Intent.SECOND_PASSWORD_RESET, second_password_reset)
+    registry.register(Intent.SECOND_PASSWORD_RESET, lambda ctx: second_password_reset(ctx, forms))
+    registry.expect(OFFER, Intent.SECOND_PASSWORD_RESET, lambda ctx: _answer_to_offer(forms, ctx))

@@ -1,5 +1,8 @@
 """The second password's rules, and a check of a password pasted into the chat that never repeats it."""
 
+import re
+import unicodedata
+
 from core.i18n import t
 from core.masking import find_password_candidates
 from core.passwords import check_second_password
@@ -10,6 +13,9 @@ from handlers.replies import Reply, Text
 from handlers.turn import TurnContext
 from intents.types import Intent
 
+# Changing the second password while logged in (the guide's 2.4 (b)), as opposed to its rules alone.
+_CHANGE = re.compile(r"(?:パスワード|パス|ぱすわーど|pw|password).{0,8}(?:変更|変え|かえ|へんこう)|"
+                     r"(?:change|update|reset to a new).{0,24}(?:password|pw)|(?:password|pw).{0,12}change")
 # The guide's five rules, in the guide's order, as rule codes of core.passwords.
 GUIDE_RULES = ("too_short", "no_upper", "no_lower", "no_digit", "invalid_char")
 
@@ -45,9 +51,12 @@ def _check_text(ctx: TurnContext, candidates: list[str]) -> str:
 
 def second_password_rules(ctx: TurnContext) -> list[Reply]:
     """The guide's rules; a pasted password is checked against them but never shown, and the student is
-    told not to share passwords in the chat (the pipeline masks it in the stored transcript)."""
+    told not to share passwords in the chat (the pipeline masks it in the stored transcript). A student who
+    wants to change the second password gets the guide's steps for that (2.4 (b)) first."""
     buttons = basic.follow_ups(ctx.lang, Intent.SECOND_PASSWORD_RESET, Intent.LOGIN_HELP)
     candidates = pasted_passwords(ctx)
+    if not candidates and _CHANGE.search(unicodedata.normalize("NFKC", ctx.message.text or "").lower()):
+        return [Text(say("rules.change_steps", ctx.lang)), Text(_rules_text(ctx), buttons)]
     if not candidates:
         return [Text(_rules_text(ctx) + "\n" + say("rules.change", ctx.lang), buttons)]
     return [

@@ -17,13 +17,13 @@ from core.order_texts import delivery_label, describe, explain, status_label, su
 from core.orders import find_order, normalize_order_number, payment_state, recent_orders
 from handlers import basic
 from handlers.forms import Form, FormEngine, Slot, SlotRejected, cancel_button, set_payload, start_payload, tapped
-from handlers.identity import current_student, typed_student_number
+from handlers.identity import current_student, mentions_password, typed_student_number
 from handlers.messages import say
 from handlers.ordering import ORDER
 from handlers.registry import HandlerRegistry
 from handlers.replies import Link, QuickReply, Reply, Text
 from handlers.turn import TurnContext
-from intents.types import Intent
+from intents.types import EntityType, Intent
 
 LOOKUP = "order_lookup"
 LOOKUP_SLOT = "lookup"
@@ -211,6 +211,11 @@ def _parse_lookup(ctx: TurnContext) -> str | None:
             except OrderNotFound as missing:
                 raise SlotRejected("status.not_found",
                                    reason=explain(missing, ctx.lang, ctx.core.profile)) from None
+    looks_like = _CANDIDATE.search(unicodedata.normalize("NFKC", text))
+    if looks_like and not ctx.entity(EntityType.STUDENT_NUMBER) and not mentions_password(ctx):
+        # Shaped like an order number but with letters no order number has (0, O, 1, I): not found either.
+        missing = OrderNotFound(looks_like.group(0).upper())
+        raise SlotRejected("status.not_found", reason=explain(missing, ctx.lang, ctx.core.profile))
     student_number = typed_student_number(ctx, "status")
     if student_number is None:
         return None
@@ -234,7 +239,8 @@ def _finish_lookup(ctx: TurnContext) -> list[Reply]:
 
 def lookup_form() -> Form:
     """The `order_lookup` form: one question, an order number (or the identified student's own number)."""
-    return Form(name=LOOKUP, slots=(Slot(LOOKUP_SLOT, _ask_lookup, _parse_lookup),), finish=_finish_lookup)
+    return Form(name=LOOKUP, slots=(Slot(LOOKUP_SLOT, _ask_lookup, _parse_lookup),), finish=_finish_lookup,
+                topic=lambda ctx: Intent.ORDER_STATUS)
 
 
 def register(registry: HandlerRegistry, forms: FormEngine) -> None:

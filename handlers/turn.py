@@ -39,7 +39,8 @@ class IncomingMessage:
 @dataclass(frozen=True, slots=True)
 class TurnContext:
     """Everything a handler may use: the message, what it means, the reply language, the conversation's
-    state (which the handler may change; the pipeline saves it), the core and the time."""
+    state (which the handler may change; the pipeline saves it), the core and the time. `expecting` names
+    the question the bot asked in its last answer (a handler sets `state.expect` to ask one)."""
 
     message: IncomingMessage
     understanding: Understanding
@@ -47,6 +48,7 @@ class TurnContext:
     state: ConversationState
     core: Core
     now: datetime
+    expecting: str | None = None
 
     @property
     def entities(self) -> tuple[Entity, ...]:

@@ -28,7 +28,7 @@ def understanding_to_dict(understanding: Understanding) -> dict[str, Any]:
         understanding: The result of `Understander.understand`.
 
     Returns:
-        A dict with text, intent, confidence, candidates, entities and lang.
+        A dict with text, intent, confidence, candidates, entities, lang, topics and out_of_scope_kind.
     """
     return {
         "text": understanding.text,
@@ -49,6 +49,10 @@ def understanding_to_dict(understanding: Understanding) -> dict[str, Any]:
             for entity in understanding.entities
         ],
         "lang": understanding.lang.value,
+        "asides": [intent.value for intent in understanding.asides],
+        "topics": [{"intent": topic.intent.value, "confidence": round(topic.confidence, 4), "start": topic.start,
+                    "end": topic.end} for topic in understanding.topics],
+        "out_of_scope_kind": understanding.out_of_scope_kind.value if understanding.out_of_scope_kind else None,
     }
 
 
@@ -59,60 +63,153 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def _scores(expected: list[str], predicted: list[str]) -> dict[str, Any]:
+    """Accuracy, out-of-scope recall and macro-F1 of one set of labelled predictions."""
+    from sklearn.metrics import f1_score
+
+    correct = sum(e == p for e, p in zip(expected, predicted, strict=True))
+    oos = [p for e, p in zip(expected, predicted, strict=True) if e == Intent.OUT_OF_SCOPE]
+    return {
+        "n": len(expected),
+        "accuracy": correct / len(expected) if expected else 0.0,
+        "macro_f1": float(f1_score(expected, predicted, labels=sorted(set(expected)), average="macro",
+                                   zero_division=0)) if expected else 0.0,
+        "oos_recall": sum(p == Intent.OUT_OF_SCOPE for p in oos) / len(oos) if oos else None,
+    }
+
+
 def evaluate(understander: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Measure an understander on labelled messages.
 
     Args:
         understander: An `Understander`.
-        rows: Dicts with at least `text` and `intent`.
+        rows: Dicts with at least `text` and `intent`; optionally `lang`, and `also` (the intent of a second
+            question in the same message).
 
     Returns:
         A report with n, accuracy, macro_f1 (over the expected intents), oos_recall (None without
-        out_of_scope rows), latency_ms_p50, latency_ms_p99, per_intent (precision, recall, f1, support),
-        confusions (expected, predicted, count; most frequent first) and errors (text, expected, predicted).
+        out_of_scope rows), by_lang (the same three per language), topics (for rows with `also`: how
+        many had both questions answered in order, the second answered, the second offered as a button),
+        latency_ms_p50, latency_ms_p99, per_intent (precision,
+        recall, f1, support), confusion (expected → predicted → count, over every row), confusions
+        (expected, predicted, count; the mistakes, most frequent first) and errors (text, expected,
+        predicted).
 
     Raises:
         ValueError: `rows` is empty.
     """
-    from sklearn.metrics import f1_score, precision_recall_fscore_support
+    from sklearn.metrics import precision_recall_fscore_support
 
     if not rows:
         raise ValueError("nothing to evaluate")
     expected = [str(row["intent"]) for row in rows]
     predicted: list[str] = []
+    found_topics: list[list[str]] = []
+    offered: list[list[str]] = []
     latencies: list[float] = []
+    languages: list[str] = []
     for row in rows:
         started = time.perf_counter()
         understanding = understander.understand(str(row["text"]))
         latencies.append((time.perf_counter() - started) * 1000)
         predicted.append(understanding.intent.value)
+        found_topics.append([topic.intent.value for topic in understanding.topics] or [understanding.intent.value])
+        offered.append([intent.value for intent in understanding.asides])
+        languages.append(str(row.get("lang") or understanding.lang.value))
     labels = sorted(set(expected) | set(predicted))
     precision, recall, f1, support = precision_recall_fscore_support(
         expected, predicted, labels=labels, zero_division=0
     )
-    correct = sum(e == p for e, p in zip(expected, predicted, strict=True))
-    oos = [p for e, p in zip(expected, predicted, strict=True) if e == Intent.OUT_OF_SCOPE]
-    confusions = Counter((e, p) for e, p in zip(expected, predicted, strict=True) if e != p)
+    pairs = list(zip(expected, predicted, strict=True))
+    confusion: dict[str, dict[str, int]] = {}
+    for e, p in pairs:
+        confusion.setdefault(e, {}).setdefault(p, 0)
+        confusion[e][p] += 1
+    two = [(row, topics, buttons) for row, topics, buttons in zip(rows, found_topics, offered, strict=True)
+           if row.get("also")]
+    by_lang = {}
+    for lang in sorted(set(languages)):
+        chosen = [index for index, value in enumerate(languages) if value == lang]
+        by_lang[lang] = _scores([expected[i] for i in chosen], [predicted[i] for i in chosen])
     return {
-        "n": len(rows),
-        "accuracy": correct / len(rows),
-        "macro_f1": float(
-            f1_score(expected, predicted, labels=sorted(set(expected)), average="macro", zero_division=0)
-        ),
-        "oos_recall": sum(p == Intent.OUT_OF_SCOPE for p in oos) / len(oos) if oos else None,
+        **_scores(expected, predicted),
+        "by_lang": by_lang,
+        "topics": {
+            "n": len(two),
+            "both_found": sum(topics[:2] == [str(row["intent"]), str(row["also"])] for row, topics, _ in two),
+            "second_found": sum(str(row["also"]) in topics for row, topics, _ in two),
+            "second_offered": sum(str(row["also"]) in buttons for row, _, buttons in two),
+        },
         "latency_ms_p50": _percentile(latencies, 0.50),
         "latency_ms_p99": _percentile(latencies, 0.99),
         "per_intent": {
             label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
             for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
-        "confusions": [{"expected": e, "predicted": p, "count": count} for (e, p), count in confusions.most_common()],
+        "confusion": confusion,
+        "confusions": [{"expected": e, "predicted": p, "count": count}
+                       for (e, p), count in Counter(pair for pair in pairs if pair[0] != pair[1]).most_common()],
         "errors": [
-            {"text": str(row["text"]), "expected": e, "predicted": p}
-            for row, e, p in zip(rows, expected, predicted, strict=True)
+            {"text": str(row["text"]), "expected": e, "predicted": p, "lang": lang}
+            for row, (e, p), lang in zip(rows, pairs, languages, strict=True)
             if e != p
         ],
     }
+
+
+def read_rows(file: Path) -> list[dict[str, Any]]:
+    """The labelled lines of a JSONL file (each with at least `text` and `intent`).
+
+    Raises:
+        click.ClickException: A line is not JSON, lacks a key, or the file has no lines.
+    """
+    rows = []
+    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise click.ClickException(f"{file}:{number}: not JSON: {error}") from error
+        if not isinstance(row, dict) or "text" not in row or "intent" not in row:
+            raise click.ClickException(f"{file}:{number}: needs text and intent")
+        rows.append(row)
+    if not rows:
+        raise click.ClickException(f"{file}: no lines to evaluate")
+    return rows
+
+
+def _summary(scores: dict[str, Any]) -> str:
+    oos = "n/a" if scores["oos_recall"] is None else f"{scores['oos_recall']:.3f}"
+    return (f"n {scores['n']:>4}  accuracy {scores['accuracy']:.3f}  macro-F1 {scores['macro_f1']:.3f}  "
+            f"out_of_scope recall {oos}")
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """Print an evaluation report for people: totals, per language, per intent and the confusion table."""
+    click.echo(_summary(report))
+    for lang, scores in report["by_lang"].items():
+        click.echo(f"  {lang}: {_summary(scores)}")
+    topics = report["topics"]
+    if topics["n"]:
+        click.echo(f"two questions in one message: {topics['n']}, both answered in order {topics['both_found']}, "
+                   f"the second answered {topics['second_found']}, the second offered as a button "
+                   f"{topics['second_offered']}")
+    click.echo(f"latency per message: p50 {report['latency_ms_p50']:.2f} ms  p99 {report['latency_ms_p99']:.2f} ms")
+    click.echo(f"\n{'intent':<24}{'precision':>10}{'recall':>8}{'support':>9}")
+    for label, scores in report["per_intent"].items():
+        click.echo(f"{label:<24}{scores['precision']:>10.2f}{scores['recall']:>8.2f}{scores['support']:>9}")
+    labels = list(report["per_intent"])
+    click.echo("\nconfusion (rows: expected, columns: predicted, in the order of the rows)")
+    click.echo(f"{'':<24}" + "".join(f"{number:>4}" for number in range(1, len(labels) + 1)))
+    for number, label in enumerate(labels, start=1):
+        row = report["confusion"].get(label, {})
+        cells = "".join(f"{row.get(other, 0) or '.':>4}" for other in labels)
+        click.echo(f"{number:>2} {label[:21]:<21}{cells}")
+    if report["confusions"]:
+        click.echo("\nmost confused (expected -> predicted):")
+        for pair in report["confusions"][:10]:
+            click.echo(f"  {pair['expected']} -> {pair['predicted']}: {pair['count']}")
 
 
 @click.group(name="nlu")
@@ -158,37 +255,14 @@ def predict(model_path: Path | None) -> None:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Model file; default: the configured nlu_model_path (trained when missing or stale).")  # fmt: skip
 def eval_command(file: Path, as_json: bool, model_path: Path | None) -> None:
-    """Evaluate the model on FILE.jsonl, lines with at least `text` and `intent`."""
+    """Evaluate the model on FILE.jsonl, lines with at least `text` and `intent` (and optionally `lang`, `also`)."""
     from intents.understander import load_understander
 
-    rows = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise click.ClickException(f"{file}:{number}: not JSON: {error}") from error
-        if not isinstance(row, dict) or "text" not in row or "intent" not in row:
-            raise click.ClickException(f"{file}:{number}: needs text and intent")
-        rows.append(row)
-    if not rows:
-        raise click.ClickException(f"{file}: no lines to evaluate")
-    report = evaluate(load_understander(model_path), rows)
+    report = evaluate(load_understander(model_path), read_rows(file))
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
         return
-    oos = "n/a" if report["oos_recall"] is None else f"{report['oos_recall']:.3f}"
-    click.echo(f"n {report['n']}  accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
-               f"out_of_scope recall {oos}")  # fmt: skip
-    click.echo(f"latency per message: p50 {report['latency_ms_p50']:.2f} ms  p99 {report['latency_ms_p99']:.2f} ms")
-    click.echo(f"\n{'intent':<24}{'precision':>10}{'recall':>8}{'support':>9}")
-    for label, scores in report["per_intent"].items():
-        click.echo(f"{label:<24}{scores['precision']:>10.2f}{scores['recall']:>8.2f}{scores['support']:>9}")
-    if report["confusions"]:
-        click.echo("\nmost confused (expected -> predicted):")
-        for pair in report["confusions"][:10]:
-            click.echo(f"  {pair['expected']} -> {pair['predicted']}: {pair['count']}")
+    print_report(report)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,17 @@ class DataError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Example:
-    """One training sentence."""
+    """One training sentence; `kind` is the block's `metadata: {kind: …}` (out_of_scope's kinds), if any."""
 
     text: str
     intent: Intent
     lang: Language
+    kind: str | None = None
+
+    @property
+    def label(self) -> str:
+        """What the classifier learns: the intent, or `intent/kind` (as Rasa names retrieval intents)."""
+        return f"{self.intent.value}/{self.kind}" if self.kind else self.intent.value
 
 
 def _read_nlu(path: Path) -> list[dict]:
@@ -65,6 +71,17 @@ def _example_lines(path: Path, block: dict) -> list[str]:
     return lines
 
 
+def _kind(path: Path, block: dict) -> str | None:
+    """The block's `metadata: {kind: …}`: which kind of out-of-scope message its examples are."""
+    metadata = block.get("metadata")
+    if metadata is None:
+        return None
+    kind = metadata.get("kind") if isinstance(metadata, dict) else None
+    if not isinstance(kind, str) or not re.fullmatch(r"[a-z_]+", kind):
+        raise DataError(f"{path}: block of {block['intent']!r} has metadata without a kind: {metadata!r}")
+    return kind
+
+
 def load_examples(data_dir: Path | None = None) -> list[Example]:
     """Read the training sentences of every language.
 
@@ -90,7 +107,8 @@ def load_examples(data_dir: Path | None = None) -> list[Example]:
                 intent = Intent(block["intent"])
             except ValueError as error:
                 raise DataError(f"{path}: unknown intent {block['intent']!r}") from error
-            examples.extend(Example(text, intent, lang) for text in _example_lines(path, block))
+            kind = _kind(path, block)
+            examples.extend(Example(text, intent, lang, kind) for text in _example_lines(path, block))
     logger.debug("read %d training examples from %s", len(examples), folder)
     return examples
 

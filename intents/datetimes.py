@@ -4,6 +4,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -29,19 +30,30 @@ _RELATIVE_DAYS = {
 _PERIODS_PM = frozenset({"午後", "夕方", "夜", "pm", "p.m."})
 _PERIODS_AM = frozenset({"午前", "朝", "am", "a.m."})
 
-_MONTH = (
-    r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_MONTH_NAMES = (
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 )
+_MONTH = rf"(?P<mon>{_MONTH_NAMES})"
 _WEEKDAY_EN = "|".join(sorted(_EN_WEEKDAYS, key=len, reverse=True))
 _PERIOD_JA = r"(?:(?P<ap>午前|午後|朝|昼|夕方|夜)\s?の?\s?)"
 _AMPM = r"(?P<ampm>a\.m\.|p\.m\.|am|pm)"
 _WEEKDAY_NOTE = r"(?:\s?\((?:[月火水木金土日]|mon|tue|wed|thu|fri|sat|sun)[a-z.]*\))?"
 _RELATIVE = "|".join(re.escape(word) for word in sorted(_RELATIVE_DAYS, key=len, reverse=True))
 
-# What may stand between a date and the time that goes with it ("金曜の16時", "tomorrow at 3pm").
+# What may stand between a date and the time that goes with it ("金曜の16時", "tomorrow at 3pm", "4pm on Jan 8").
 _DATE_TIME_GAP = re.compile(r"(?:[\s,、の@]|at\b|に)*")
-_TIME_DATE_GAP = re.compile(r"[\s,、]*")
+_TIME_DATE_GAP = re.compile(r"(?:[\s,、]|on\b)*")
+# A weekday just before a calendar date names the same day ("Friday, January 8, 2027", "金曜 1/8").
+_WEEKDAY_DATE_GAP = re.compile(r"[\s,.、]*")
+# "Sat" and "Sun" count as weekdays without next/this when a calendar date follows ("Sat, Jan 10").
+_DATE_AHEAD = re.compile(
+    rf"[\s,.]*(?:(?:{_MONTH_NAMES})\.?\s?\d|\d{{1,2}}(?:st|nd|rd|th)?\s?(?:of\s)?(?:{_MONTH_NAMES})\b|\d{{1,2}}/\d)"
+)
+
+
+# A weekday ("金曜", "Friday") or a calendar date ("1/8", "Jan 8") may join into one; "" for anything else.
+_Kind = Literal["", "weekday", "calendar"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +62,7 @@ class _Found:
     end: int
     day: date | None
     clock: time | None
+    kind: _Kind = ""
 
 
 def _closest_year(month: int, day: int, today: date) -> date | None:
@@ -148,7 +161,7 @@ def _ja_weekday(match: re.Match[str], today: date) -> date:
 
 def _en_weekday(match: re.Match[str], today: date) -> date | None:
     relation = match["rel"]
-    if match["wd"] in _AMBIGUOUS_WEEKDAYS and not relation:
+    if match["wd"] in _AMBIGUOUS_WEEKDAYS and not relation and not _DATE_AHEAD.match(match.string, match.end()):
         return None
     return _weekday_date(_EN_WEEKDAYS[match["wd"]], relation, today)
 
@@ -184,8 +197,16 @@ _PATTERNS: tuple[tuple[re.Pattern[str], _Resolver], ...] = (
         ),
         _numeric_date,
     ),
-    (re.compile(rf"\b{_MONTH}\.?\s?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s?(?P<y>\d{{4}})\b)?"), _english_date),
-    (re.compile(rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s?(?:of\s)?{_MONTH}\b(?:,?\s?(?P<y>\d{{4}})\b)?"), _english_date),
+    (
+        re.compile(rf"\b{_MONTH}\.?\s?(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s?(?P<y>\d{{4}})\b)?{_WEEKDAY_NOTE}"),
+        _english_date,
+    ),
+    (
+        re.compile(
+            rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s?(?:of\s)?{_MONTH}\b\.?(?:,?\s?(?P<y>\d{{4}})\b)?{_WEEKDAY_NOTE}"
+        ),
+        _english_date,
+    ),
     (
         re.compile(r"(?:(?P<rel>今週|来週|再来週|次の|今度の|この)\s?の?\s?)?(?P<wd>[月火水木金土日])曜(?:日)?"),
         _ja_weekday,
@@ -212,6 +233,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], _Resolver], ...] = (
 )
 
 
+_KINDS: dict[_Resolver, _Kind] = {
+    _ja_weekday: "weekday",
+    _en_weekday: "weekday",
+    _numeric_date: "calendar",
+    _english_date: "calendar",
+}
+
+
 def _candidates(text: str, today: date) -> list[_Found]:
     found: list[_Found] = []
     for pattern, resolve in _PATTERNS:
@@ -221,7 +250,7 @@ def _candidates(text: str, today: date) -> list[_Found]:
                 continue
             day = value if isinstance(value, date) else None
             clock = value if isinstance(value, time) else None
-            found.append(_Found(match.start(), match.end(), day, clock))
+            found.append(_Found(match.start(), match.end(), day, clock, _KINDS.get(resolve, "")))
     # Longest first at each position, then drop whatever overlaps something already kept.
     found.sort(key=lambda item: (item.start, item.start - item.end))
     kept: list[_Found] = []
@@ -232,12 +261,22 @@ def _candidates(text: str, today: date) -> list[_Found]:
 
 
 def _combine(text: str, found: list[_Found]) -> list[_Found]:
-    """Join a date and a time next to each other ("金曜の16時", "4pm tomorrow") into one datetime."""
+    """Join a date and a time next to each other ("金曜の16時", "4pm tomorrow") into one datetime, and a
+    weekday with the calendar date after it ("Friday, January 8") into that date. The calendar date decides
+    the day even when the weekday does not match it: it is the more precise of the two."""
     merged: list[_Found] = []
     for item in found:
         if merged:
             last = merged[-1]
             gap = text[last.end : item.start]
+            if (
+                last.kind == "weekday"
+                and not last.clock
+                and item.kind == "calendar"
+                and _WEEKDAY_DATE_GAP.fullmatch(gap)
+            ):
+                merged[-1] = _Found(last.start, item.end, item.day, item.clock, item.kind)
+                continue
             if last.day and not last.clock and item.clock and not item.day and _DATE_TIME_GAP.fullmatch(gap):
                 merged[-1] = _Found(last.start, item.end, last.day, item.clock)
                 continue

@@ -2,7 +2,9 @@
 
 import logging
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,16 +30,87 @@ _COPIES = (
     re.compile(r"(?<![\d.])(?P<n>\d{1,2})\s?(?:copies|copy|sets?|prints?)\b"),
     re.compile(rf"\b(?:a\s)?(?P<n>{'|'.join(_EN_COUNTS)})\s(?:copies|copy|sets?|prints?)\b"),
     re.compile(r"(?<![a-z0-9])[x×]\s?(?P<n>\d{1,2})(?![\d:])"),
+    # "two transcripts", "3 enrollment certificates": a count before the certificate named.
+    # (only the count is the entity: the certificate is an item of its own).
+    re.compile(rf"(?<![\d.:/])\b(?P<n>\d{{1,2}}|{'|'.join(_EN_COUNTS)})(?=\s(?:(?:official|academic|english|more|"
+               r"extra|enrol(?:l)?ment|graduation|expected graduation)\s){0,2}"
+               r"(?:transcripts?|certificates?|certs?)\b)"),
 )
 # Store names alone may mean paying there or printing there; the words around them decide.
 _STORE_NAMES = (
-    "コンビニ", "コンビニエンスストア", "ローソン", "ファミマ", "ファミリーマート", "セブン", "セブンイレブン",
-    "セブン-イレブン", "7-11", "7-eleven", "seven eleven", "seven-eleven", "lawson", "familymart",
-    "family mart", "convenience store", "konbini", "conbini", "combini",
+    "コンビニ", "こんびに", "コンビニエンスストア", "ローソン", "ろーそん", "ファミマ", "ふぁみま", "ファミリーマート",
+    "セブン", "せぶん", "セブイレ", "セブンイレブン", "せぶんいれぶん", "セブン-イレブン", "セブン・イレブン", "7-11",
+    "7/11", "7-eleven", "7eleven", "7 eleven", "seven eleven", "seven-eleven", "seveneleven", "lawson", "famima",
+    "familymart", "family mart", "family-mart", "convenience store", "konbini", "conbini", "combini", "cvs",
 )  # fmt: skip
-_PAYMENT_CUES = re.compile(r"払|支払|決済|現金|お金|料金|代金|\bpay|\bpaid|\bcash|\bmoney")
+_PAYMENT_CUES = re.compile(r"払|支払|決済|現金|お金|料金|代金|\bpay|\bpaid|\bcash|\bmoney|\bharau|\bshiharai|\bkessai")
+# Words of using count for paying only when the message names a payment method: 「セブンでPayPay使える?」.
+_USE_CUES = re.compile(r"使え|使用でき|いける|いけます|\buse|\baccept")
 _DELIVERY_CUES = re.compile(
-    r"印刷|プリント|発行|コピー|受け取|受取|出力|\bprint|\bcop(?:y|ies|ier)|machine|\bpick|\bcollect"
+    r"印刷|プリント|発行|コピー|受け取|受取|出力|出せ|(?<![提引申])出して|取れ|\bprint|\bcop(?:y|ies|ier)|machine"
+    r"|\bpick|\bcollect|\binsatsu|\bpurinto"
+)
+# Words that name a card only where the talk is of paying: "visa" is also the immigration visa, "master" the
+# degree, "cc" a mail's copy line, "card" and "カード" the student ID or the parking card.
+_CONTEXT_FORMS = frozenset({"visa", "master", "マスター", "cc", "card", "カード"})
+_CARD_CUES = re.compile(
+    r"払|支払|決済|使え|使用でき|いける|いけます|クレ|カード|ブランド|\bpay|\bpaid|\bcharg|\baccept|\bcards?\b|\bbrand"
+)
+# How far (in characters between them) a cue word, payment method or store may be from a context form to
+# count; no cue word is longer than _LONGEST_CUE, so a search that far around the form sees every one.
+_CUE_WINDOW = 10
+_LONGEST_CUE = 8
+# A cue counts within its own clause, and a named payment method or store also across a list's separator
+# ("VISA、JCB", "visa, mastercard"): "for my visa, can I pay by card?" is no card named visa.
+_CLAUSE_BREAK = re.compile(r"[。.!?;,、\n]")
+_LIST_GAP = re.compile(r"[\s,、/・]*(?:(?:or|and|か|と|や|とか)[\s,、/・]*)?")
+# Some other card: ICカード, ポイントカード, 学生証のカード, 駐車場カード; student ID card, debit card.
+_NOT_A_CREDIT_CARD = r"(?:[ァ-ヴー]|[a-z0-9]|(?:学生証?|駐車場?|保険証?|在留|図書館?|会員|診察|交通)\s?の?\s?)$"
+_NOT_A_CREDIT_CARD_EN = (
+    r"\b(?:id|ic|student|parking|pass|debit|cash|bank|library|gift|sim|point|insurance|number|residence"
+    r"|residency|health|loyalty|member|membership|prepaid|business|report|sd|memory|key|transport|access)"
+    r"(?:'s)?\s$"
+)
+# Forms that are no match next to certain words: (a pattern searched for ending where the form starts, one
+# matched where it ends). Japanese has no spaces: 保険 is also in 健康保険 and 保険証, カード in ICカード.
+_GUARDS = {
+    "在証": (r"[\u4e00-\u9fff々]$", None),  # 存在証明, 滞在証明
+    "保険": (r"(?:健康|国民|社会|医療|生命|自動車|火災|雇用|介護|旅行|損害)$", r"証"),
+    "ほけん": (r"(?:けんこう|こくみん|しゃかい)$", r"しょう"),
+    "insurance": (r"\b(?:health|national|medical|life|car|auto|travel|fire|dental)\s$", r"\s?cards?\b"),
+    "郵便": (None, r"番号"),
+    # 学生証明書 may mean the student ID or a certificate of enrollment: neither is guessed.
+    "学生証": (None, r"明"),
+    "がくせいしょう": (None, r"め"),
+    "カード": (_NOT_A_CREDIT_CARD, r"[ァ-ヴー]"),
+    "カード払い": (_NOT_A_CREDIT_CARD, None),
+    "カード決済": (_NOT_A_CREDIT_CARD, None),
+    "card": (_NOT_A_CREDIT_CARD_EN, None),
+    "card payment": (_NOT_A_CREDIT_CARD_EN, None),
+    "visa": (
+        r"\b(?:student|study|work|working|tourist|travel|entry|spouse|residence|immigration|dependent|visitor"
+        r"|transit|business|college)\s$",
+        r"\s?(?:application|status|renew|extension|extend|expir|interview|office|sponsor|holder|type|category"
+        r"|document|stamp|process|procedure|requirement)",
+    ),
+    "master": (None, r"(?:'s|’s|s\b|\s?(?:degree|course|program|student|thesis|level))"),
+    "マスター": (r"[ァ-ヴー]$", r"(?:[ァ-ヴー]|課程|コース|の?学生|生|論文|[1-9]年|修了)"),
+    "cc": (None, r"(?::|'d|’d|ed\b)"),
+    "au": (None, r"\s?(?:pay(?![a-z])|ペイ|revoir|pair)"),  # au PAY is a code payment the guide does not list
+    "セブン": (None, r"(?:[ァ-ヴー]|銀行)"),  # セブンティーン, セブン銀行 (an ATM, not the store's till)
+    "ローソン": (None, r"銀行"),
+    "7-11": (None, r"\s?[日月時分年%]"),  # a range: 7-11日
+    "7/11": (None, r"\s?[日月時分年%]"),
+}
+_GUARD_PATTERNS = {
+    form: (re.compile(before) if before else None, re.compile(after) if after else None)
+    for form, (before, after) in _GUARDS.items()
+}
+_GUARD_REACH = 24  # characters before a form that a guard looks at
+# "7/11" is a date to the date finder; after "at" or before で and a word of paying or printing, it is the store.
+_AT_STORE = re.compile(r"(?:\b(?:at|near) (?:the |a )?|@\s?)$")
+_STORE_USE_AFTER = re.compile(
+    r"\s?で[^。.!?\n]{0,6}?(?:払|決済|現金|印刷|プリント|コピー|発行|使え|いけ|クレ|カード|ペイ|pay)"
 )
 
 _TYPES = {
@@ -70,6 +143,86 @@ def _form_end(text: str, form: str, start: int) -> int | None:
     return None if end < len(text) and _is_word_char(text[end]) else end
 
 
+def _guarded(text: str, form: str, start: int) -> bool:
+    """True when the words around a form found at `start` say it is part of something else (see _GUARDS)."""
+    guard = _GUARD_PATTERNS.get(form)
+    if guard is None:
+        return False
+    before, after = guard
+    if before is not None and before.search(text, max(0, start - _GUARD_REACH), start):
+        return True
+    return after is not None and after.match(text, start + len(form)) is not None
+
+
+def _between(text: str, start: int, end: int, other_start: int, other_end: int) -> str | None:
+    """The text between a span and another one, or None when they overlap."""
+    if other_end <= start:
+        return text[other_end:start]
+    if other_start >= end:
+        return text[end:other_start]
+    return None
+
+
+def _cue_near(text: str, start: int, end: int) -> bool:
+    """True if a word of paying is near the span, in its clause."""
+    low, high = max(0, start - _CUE_WINDOW - _LONGEST_CUE), min(len(text), end + _CUE_WINDOW + _LONGEST_CUE)
+    for cue in _CARD_CUES.finditer(text, low, high):
+        gap = _between(text, start, end, cue.start(), cue.end())
+        if gap is not None and len(gap) <= _CUE_WINDOW and not _CLAUSE_BREAK.search(gap):
+            return True
+    return False
+
+
+def _listed_with(text: str, span: tuple[int, int], other: tuple[int, int]) -> bool:
+    """True if another form is near the span, in its clause or in the same list ("VISA、JCB")."""
+    gap = _between(text, span[0], span[1], other[0], other[1])
+    return (
+        gap is not None
+        and len(gap) <= _CUE_WINDOW
+        and (not _CLAUSE_BREAK.search(gap) or bool(_LIST_GAP.fullmatch(gap)))
+    )
+
+
+def _distance(spans: list[tuple[int, int]], start: int, end: int) -> int | None:
+    """Characters between a span and the nearest of `spans` (sorted, not overlapping), or None if there are none."""
+    index = bisect_left(spans, end, key=lambda span: span[0])
+    nearest = spans[index][0] - end if index < len(spans) else None
+    if index > 0:
+        before = max(start - spans[index - 1][1], 0)
+        nearest = before if nearest is None else min(nearest, before)
+    return nearest
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreCues:
+    """Where a message has words of paying and of printing, found once for all the store names in it.
+
+    A payment method the message names is a cue for paying there, and with one named, so are words of using:
+    「セブンでクレカ使える?」 and "credit card at 7-eleven" ask whether the store takes the card (it takes
+    cash only, which the answer must say), so the store is the convenience-store payment too.
+    """
+
+    paying: tuple[list[tuple[int, int]], ...]
+    printing: list[tuple[int, int]]
+
+    @classmethod
+    def find(cls, text: str, payments: list[tuple[int, int]]) -> "_StoreCues":
+        paying = [[cue.span() for cue in _PAYMENT_CUES.finditer(text)], payments]
+        if payments:
+            paying.append([cue.span() for cue in _USE_CUES.finditer(text)])
+        return cls(tuple(paying), [cue.span() for cue in _DELIVERY_CUES.finditer(text)])
+
+    def resolve(self, start: int, end: int) -> tuple[EntityType, str] | None:
+        """Paying or printing at the store named at this span, by the nearest cue; None without any cue."""
+        distances = [distance for spans in self.paying if (distance := _distance(spans, start, end)) is not None]
+        to_pay, to_print = min(distances, default=None), _distance(self.printing, start, end)
+        if to_pay is not None and (to_print is None or to_pay < to_print):
+            return EntityType.PAYMENT_METHOD, PaymentMethod.CONVENIENCE_STORE
+        if to_print is not None:
+            return EntityType.DELIVERY_METHOD, DeliveryMethod.CONVENIENCE_STORE
+        return None
+
+
 class EntityExtractor:
     """Finds entities in a message, with spans on the original text. Immutable and thread-safe once built."""
 
@@ -100,10 +253,12 @@ class EntityExtractor:
                 raise DataError(f"entities table: unknown {type_name} {value_name!r} for {form!r}") from error
         for name in _STORE_NAMES:
             self._forms.setdefault(normalize(name), None)
-        # Forms by first character, longest first: a left-to-right scan takes the longest form at each place.
-        self._by_first_char: dict[str, list[str]] = {}
+        # Forms by their first two characters (one for a one-character form), longest first: a left-to-right
+        # scan takes the longest form at each place, and tries only the few forms that can start there.
+        self._by_prefix: dict[str, list[str]] = {}
         for form in sorted(self._forms, key=len, reverse=True):
-            self._by_first_char.setdefault(form[0], []).append(form)
+            self._by_prefix.setdefault(form[:2], []).append(form)
+        self._one_char_forms = any(len(form) == 1 for form in self._forms)
 
     def extract(self, text: str, now: datetime | None = None) -> tuple[Entity, ...]:
         """Find the entities of a message; never raises.
@@ -153,9 +308,12 @@ class EntityExtractor:
                 logger.exception("entity finder %s failed", finder.__name__)
                 continue
             for start, end, entity_type, value in found:
-                if any(start < taken_end and taken_start < end for taken_start, taken_end in claimed):
+                # Claimed spans never overlap, so sorted by start they are sorted by end too: only the
+                # neighbours of the new span can overlap it.
+                place = bisect_left(claimed, (start, end))
+                if (place > 0 and claimed[place - 1][1] > start) or (place < len(claimed) and claimed[place][0] < end):
                     continue
-                claimed.append((start, end))
+                claimed.insert(place, (start, end))
                 entities.append(self._entity(normalized, text, start, end, entity_type, value))
         return tuple(sorted(entities, key=lambda entity: entity.start))
 
@@ -178,37 +336,79 @@ class EntityExtractor:
     @staticmethod
     def _datetimes(text: str, now: datetime) -> Iterable[tuple[int, int, EntityType, str]]:
         for start, end, value in find_datetimes(text, now):
+            if text[start:end] == "7/11" and (
+                _AT_STORE.search(text, max(0, start - 12), start) or _STORE_USE_AFTER.match(text, end)
+            ):
+                continue  # the store, left to the dictionary
             yield start, end, EntityType.DATETIME, value
 
     def _dictionary_entities(self, text: str, _now: datetime) -> Iterable[tuple[int, int, EntityType, str]]:
+        matches = list(self._scan(text))
+        resolved = [None if form in _CONTEXT_FORMS else self._forms[form] for _, _, form in matches]
+        stores = [index for index, (_, _, form) in enumerate(matches) if self._forms[form] is None]
+        self._resolve_context_forms(text, matches, resolved, frozenset(stores))
+        if stores:
+            payments = [
+                (start, end)
+                for (start, end, _), found in zip(matches, resolved, strict=True)
+                if found is not None and found[0] is EntityType.PAYMENT_METHOD
+            ]
+            cues = _StoreCues.find(text, payments)
+            for index in stores:
+                resolved[index] = cues.resolve(matches[index][0], matches[index][1])
+        for (start, end, _), found in zip(matches, resolved, strict=True):
+            if found is not None:
+                yield start, end, found[0], found[1]
+
+    def _scan(self, text: str) -> Iterable[tuple[int, int, str]]:
+        """Forms of the tables and store names, left to right: the longest at each place, none overlapping."""
         position = 0
         while position < len(text):
-            for form in self._by_first_char.get(text[position], ()):
-                end = _form_end(text, form, position) if text.startswith(form, position) else None
-                if end is None:
+            candidates = self._by_prefix.get(text[position : position + 2], ())
+            if self._one_char_forms:
+                candidates = [*candidates, *self._by_prefix.get(text[position], ())]
+            for form in candidates:
+                if not text.startswith(form, position):
                     continue
-                resolved = self._forms[form] or self._store(text, position, end)
-                if resolved is not None:
-                    yield position, end, resolved[0], resolved[1]
+                end = _form_end(text, form, position)
+                if end is None or _guarded(text, form, position):
+                    continue
+                yield position, end, form
                 position = end
                 break
             else:
                 position += 1
 
-    @staticmethod
-    def _store(text: str, start: int, end: int) -> tuple[EntityType, str] | None:
-        """Decide whether a store name means paying there or printing there, by the nearest cue word."""
-
-        def distance(cues: re.Pattern[str]) -> int | None:
-            gaps = [max(cue.start() - end, start - cue.end(), 0) for cue in cues.finditer(text)]
-            return min(gaps, default=None)
-
-        to_pay, to_print = distance(_PAYMENT_CUES), distance(_DELIVERY_CUES)
-        if to_pay is not None and (to_print is None or to_pay < to_print):
-            return EntityType.PAYMENT_METHOD, PaymentMethod.CONVENIENCE_STORE
-        if to_print is not None:
-            return EntityType.DELIVERY_METHOD, DeliveryMethod.CONVENIENCE_STORE
-        return None
+    def _resolve_context_forms(
+        self,
+        text: str,
+        matches: list[tuple[int, int, str]],
+        resolved: list[tuple[EntityType, str] | None],
+        stores: frozenset[int],
+    ) -> None:
+        """Resolve "visa", "カード" and the like in place: a payment method only near a word of paying, a named
+        payment method or a store name, and one resolved counts for the next ("VISA/Master/JCB")."""
+        pending = {index for index, (_, _, form) in enumerate(matches) if form in _CONTEXT_FORMS}
+        if not pending:
+            return
+        anchor = [
+            index in stores or (found is not None and found[0] is EntityType.PAYMENT_METHOD)
+            for index, found in enumerate(resolved)
+        ]
+        for index in sorted(pending):
+            if _cue_near(text, matches[index][0], matches[index][1]):
+                anchor[index] = True
+        # Only the nearest anchor on each side can be near enough, so a sweep each way reaches every chain.
+        for order in (range(len(matches)), range(len(matches) - 1, -1, -1)):
+            last: int | None = None
+            for index in order:
+                if not anchor[index] and index in pending and last is not None:
+                    anchor[index] = _listed_with(text, matches[index][:2], matches[last][:2])
+                if anchor[index]:
+                    last = index
+        for index in pending:
+            if anchor[index]:
+                resolved[index] = self._forms[matches[index][2]]
 
     @staticmethod
     def _copies(text: str, _now: datetime) -> Iterable[tuple[int, int, EntityType, int]]:

@@ -35,12 +35,42 @@ def _counts(text: str) -> tuple[int, int]:
     return japanese, hiragana
 
 
+# One romaji word: syllables of Japanese spelled in Latin letters (Hepburn or Kunrei), with doubled
+# consonants, long vowels and a syllabic n ("gakuseishou", "nakushita", "moushikomi", "kakunin").
+_ROMAJI_WORD = re.compile(
+    r"^(?:(?:[kgsztdnhbpmr]y|sh|ch|j|ts|f|[kgsztdnhbpmrwyv])?[aiueo]|n(?![aiueoy])|([kgstdhbpmrf])(?=\1))+$"
+)
+# Words that make a Latin message English even when they could be read as romaji (can, me, name, mine).
+_ENGLISH_MARKERS = frozenset({"can", "me", "name", "mine", "time", "use", "are", "take", "make", "home", "one",
+                              "some", "come", "more", "here", "where", "fire", "site", "tube", "see", "you", "hi",
+                              "hii", "hiii", "hiiii", "hiya", "heya", "gotta", "bye", "byebye", "okay", "ok", "nope",
+                              "yup", "yep", "meme", "mama", "papa", "anime", "sake", "karate"})
+
+
+def looks_like_romaji(text: str) -> bool:
+    """True for Japanese written in Latin letters ("gakusei shou nakushita", "shiharai houhou wa?"): most of
+    its words are romaji, at least one of them unmistakably (four letters or more), and few English words.
+
+    Args:
+        text: The message, NFKC-normalized and case-folded.
+
+    Returns:
+        Whether to read the message as Japanese.
+    """
+    words = [word for word in _LATIN_WORD.findall(text) if len(word) > 1]
+    if not words:
+        return False
+    romaji = [word for word in words if _ROMAJI_WORD.match(word) and word not in _ENGLISH_MARKERS]
+    return len(romaji) >= 0.7 * len(words) and any(len(word) >= 4 for word in romaji)
+
+
 def detect_language(text: str, default: Language = Language.JA) -> Language:
     """Tell whether a message is Japanese or English.
 
     Any kana or kanji makes a message Japanese unless English grammar dominates it: English function
     words are present and the Japanese part is only a name or two (no more than one hiragana, or fewer
-    than half as many Japanese characters as Latin letters), as in "Can I use the 学内印刷機?".
+    than half as many Japanese characters as Latin letters), as in "Can I use the 学内印刷機?". A message
+    in Latin letters is English unless it is romaji ("gakusei shou nakushita").
 
     Args:
         text: The message (original or normalized).
@@ -53,7 +83,7 @@ def detect_language(text: str, default: Language = Language.JA) -> Language:
     japanese, hiragana = _counts(folded)
     words = _LATIN_WORD.findall(folded)
     if not japanese:
-        return Language.EN if words else default
+        return default if not words else Language.JA if looks_like_romaji(folded) else Language.EN
     if not words:
         return Language.JA
     latin_letters = sum(len(word) for word in words)

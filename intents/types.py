@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.enums import Language
+from intents.controls import Control
 
 
 class Intent(StrEnum):
@@ -55,6 +56,14 @@ class ItemCode(StrEnum):
     INSURANCE_RENEWAL = "insurance_renewal"  # 傷害・賠償責任保険の継続手続き
 
 
+class OutOfScopeKind(StrEnum):
+    """What kind of message out_of_scope is: each gets its own answer."""
+
+    CAMPUS = "campus"  # a university matter other offices handle (履修登録, scholarships, the cafeteria)
+    ABUSE = "abuse"  # insults aimed at the bot
+    OTHER = "other"  # small talk, the weather, gibberish
+
+
 @dataclass(frozen=True, slots=True)
 class Entity:
     """One entity found in a message.
@@ -72,12 +81,29 @@ class Entity:
 
 
 @dataclass(frozen=True, slots=True)
+class Topic:
+    """One question of a message: its intent and confidence, and the span of the message that asks it (with
+    the kind, for a question about another university matter)."""
+
+    intent: Intent
+    confidence: float
+    start: int
+    end: int
+    out_of_scope_kind: "OutOfScopeKind | None" = None
+
+
+@dataclass(frozen=True, slots=True)
 class Understanding:
     """What one message means: its intent with a calibrated confidence, the runners-up, entities, language.
 
     `candidates` holds the top three in-scope intents with their probabilities, best first; it never
     contains out_of_scope and is empty only when the message has no letters at all. When `intent` is
     out_of_scope because the model was unsure, `confidence` is the best candidate's probability.
+    `topics` lists each distinct question of a message that asks more than one, in the order asked (the
+    first is `intent`); it is empty for a message with one question. `out_of_scope_kind` says what kind
+    of out_of_scope message it is. `control` is the steering word the message consists of ("cancel",
+    「はい」), if it is one. `asides` are intents a clause seems to ask about that the message as a whole
+    does not bear out: worth a button, not an answer.
     """
 
     text: str
@@ -86,3 +112,7 @@ class Understanding:
     candidates: tuple[tuple[Intent, float], ...]
     entities: tuple[Entity, ...]
     lang: Language
+    topics: tuple[Topic, ...] = ()
+    out_of_scope_kind: OutOfScopeKind | None = None
+    control: Control | None = None
+    asides: tuple[Intent, ...] = ()

@@ -1,16 +1,21 @@
 """Understanding one message: intent with calibrated confidence, candidates, entities and language."""
 
 import logging
+from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from core.enums import Language
-from intents.classifier import MODEL_FORMAT, IntentModel, train
+from intents.classifier import MODEL_FORMAT, IntentModel, Scores, features, train
+from intents.clauses import Clause, is_abusive, is_closer, is_self_introduction, split_clauses, strip_opener
+from intents.controls import control_word
 from intents.data import data_hash
 from intents.entities import EntityExtractor
 from intents.language import detect_language
-from intents.normalize import normalize_with_offsets
-from intents.types import Intent, Understanding
+from intents.normalize import Normalized, normalize_with_offsets
+from intents.readings import Reader, shared_reader
+from intents.types import Intent, OutOfScopeKind, Topic, Understanding
 
 logger = logging.getLogger(__name__)
 
@@ -23,35 +28,68 @@ CONFIDENCE_THRESHOLD = 0.35
 # to ask about certificates, and a pasted page must not slow the bot down.
 MAX_INPUT_CHARS = 500
 CANDIDATE_COUNT = 3
+SCORE_CACHE_SIZE = 4096  # texts whose scores are kept (one message's clauses, and the most repeated messages)
+# A message is placed outside the desk's topics (an `out_of_scope_kind`: campus, abuse, other) when the
+# classifier gives out_of_scope at least this; below it the bot is merely unsure and offers "did you mean".
+PLACED_MIN = 0.5
+
+
+# A clause stands as a question of its own when the classifier is this sure of it alone and the message as a
+# whole gives its intent at least SUPPORT_MIN: "学生証をなくしました。再発行したいです" is one question
+# (the second clause alone might read as a password reset, the whole does not), "支払い方法と、電話番号を
+# 教えて" two. Tuned on the training data's clauses and the held-out sets (benchmarks/nlu).
+TOPIC_MIN = 0.5
+SUPPORT_MIN = 0.03
+MAX_TOPICS = 3
+# A clause this sure of another question that the whole message does not bear out is offered as a button.
+ASIDE_MIN = 0.7
+# Another university matter beside a question of ours is a question of its own only this surely: the story
+# a long message tells before its question often reads as one.
+CAMPUS_TOPIC_MIN = 0.85
+# A clause the classifier reads as a greeting, thanks or goodbye this surely is an opener or a closer.
+SMALL_TALK_MIN = 0.5
+# A message of openers around a few words is small talk when the whole reads as it this surely and the few
+# words alone read as nothing this surely.
+OPENER_OVER = 0.7
+SMALL_TALK = frozenset({Intent.GREET, Intent.THANKS, Intent.GOODBYE})
 
 
 class Understander:
     """Turns a message into an `Understanding`. Holds only read-only state, so one instance serves all threads."""
 
-    def __init__(self, model: IntentModel, extractor: EntityExtractor | None = None) -> None:
-        """Wrap a trained model and an entity extractor.
+    def __init__(self, model: IntentModel, extractor: EntityExtractor | None = None,
+                 reader: Reader | None = None) -> None:
+        """Wrap a trained model, an entity extractor and a reader of Japanese.
 
         Args:
             model: The trained intent classifier.
             extractor: The entity extractor; default: one with the default student-number pattern.
+            reader: The reader of Japanese; default: the process's shared one.
         """
         self.model = model
         self._extractor = extractor or EntityExtractor()
+        self._reader = reader or shared_reader()
+        # A message's clauses are scored more than once (as asides, as questions): compute each once.
+        self._scores = lru_cache(maxsize=SCORE_CACHE_SIZE)(
+            lambda normalized_text: model.score(features(normalized_text, self._reader)))
 
     def understand(self, text: str, now: datetime | None = None) -> Understanding:
         """Understand one message.
 
         A message without any letter, kana or kanji (empty, emoji, punctuation) is out_of_scope at once,
-        with no candidates. Otherwise the classifier's best intent is the answer when its probability
-        reaches `CONFIDENCE_THRESHOLD`; below it, the answer is out_of_scope and `candidates` holds the
-        three best in-scope intents to offer as buttons.
+        with no candidates. Otherwise the message is cut into clauses; greetings, apologies, thanks and
+        self-introductions around the question are set aside (unless nothing else is left), and what
+        remains is classified as a whole and clause by clause. The best intent is the answer when its
+        probability reaches `CONFIDENCE_THRESHOLD`; below it, the answer is out_of_scope and `candidates`
+        holds the three best in-scope intents to offer as buttons. Clauses that each clearly ask something
+        else become `topics`.
 
         Args:
             text: The message as the student wrote it.
             now: Reference time for relative dates ("明日", "next Monday"); default: now in Asia/Tokyo.
 
         Returns:
-            The understanding; entity spans index `text`.
+            The understanding; entity and topic spans index `text`.
         """
         head = text[:MAX_INPUT_CHARS]
         normalized = normalize_with_offsets(head)
@@ -59,12 +97,109 @@ class Understander:
         lang = detect_language(normalized.text, default=Language.JA)
         if not any(char.isalpha() for char in normalized.text):
             return Understanding(text, Intent.OUT_OF_SCOPE, 1.0, (), entities, lang)
-        ranking = self.model.rank(normalized.text)
-        candidates = tuple((intent, p) for intent, p in ranking if intent is not Intent.OUT_OF_SCOPE)
-        best, confidence = ranking[0]
+        clauses = self._questions(split_clauses(normalized.text))
+        asked = normalized.text[clauses[0].start:clauses[-1].end] if clauses else normalized.text
+        scores = self.score(asked)
+        if asked != normalized.text and scores.ranking[0][1] < OPENER_OVER:
+            # What is left after the openers says little (「すみません、今いいですか」): if the whole message is
+            # clearly small talk, it is that.
+            whole = self.score(normalized.text)
+            if whole.ranking[0][0] in SMALL_TALK and whole.ranking[0][1] >= OPENER_OVER:
+                asked, scores, clauses = normalized.text, whole, []
+        clauses = clauses or [Clause(0, len(normalized.text), normalized.text)]
+        candidates = tuple((intent, p) for intent, p in scores.ranking if intent is not Intent.OUT_OF_SCOPE)
+        best, confidence = scores.ranking[0]
+        kind = self._kind(scores, asked)
         if best is not Intent.OUT_OF_SCOPE and confidence < CONFIDENCE_THRESHOLD:
             best = Intent.OUT_OF_SCOPE
-        return Understanding(text, best, confidence, candidates[:CANDIDATE_COUNT], entities, lang)
+        topics, asides = self._topics(clauses, scores, normalized) if len(clauses) > 1 else ((), ())
+        if topics:
+            best, confidence, kind = topics[0].intent, topics[0].confidence, topics[0].out_of_scope_kind
+        asides = tuple(intent for intent in asides if intent is not best)
+        return Understanding(text, best, confidence, candidates[:CANDIDATE_COUNT], entities, lang, topics, kind,
+                             control_word(normalized.text), asides)
+
+    def score(self, normalized_text: str) -> Scores:
+        """The classifier's scores for a normalized text (a message or a clause of one)."""
+        return self._scores(normalized_text)
+
+    def _questions(self, clauses: list[Clause]) -> list[Clause]:
+        """The clauses that ask something: openers cut off, closers, self-introductions and (when something
+        else is left) clauses the classifier reads as small talk or abuse left out."""
+        kept = []
+        for clause in clauses:
+            rest = strip_opener(clause)
+            if rest is not None and not is_closer(rest) and not is_self_introduction(rest):
+                kept.append(rest)
+        if len(kept) > 1:
+            asking = [clause for clause in kept if not self._aside(clause)]
+            kept = asking or kept
+        return kept
+
+    @staticmethod
+    def _kind(scores: Scores, normalized_text: str) -> OutOfScopeKind | None:
+        """The kind of out_of_scope, only when the classifier says so (not when it is merely unsure); abuse
+        when an abusive word is in the message, and only then."""
+        best, probability = scores.ranking[0]
+        if best is not Intent.OUT_OF_SCOPE or probability < PLACED_MIN \
+                or scores.out_of_scope_kind not in set(OutOfScopeKind):
+            return None
+        if is_abusive(normalized_text):
+            return OutOfScopeKind.ABUSE
+        kind = OutOfScopeKind(scores.out_of_scope_kind)
+        return None if kind is OutOfScopeKind.ABUSE else kind
+
+    def _aside(self, clause: Clause) -> bool:
+        """True for a clause of small talk or abuse beside the question."""
+        scores = self.score(clause.text)
+        best, probability = scores.ranking[0]
+        if best in SMALL_TALK:
+            return probability >= SMALL_TALK_MIN
+        return self._kind(scores, clause.text) is OutOfScopeKind.ABUSE
+
+    def _topics(self, clauses: list[Clause], whole: Scores,
+                normalized: Normalized) -> tuple[tuple[Topic, ...], tuple[Intent, ...]]:
+        """The distinct questions of a message of several clauses, in order (() when it asks one thing), and
+        the intents of clauses that read clearly as another question which the message as a whole does not
+        support (to offer as buttons).
+
+        A clause that only tells what happened is context for the question after it (the last such clause
+        joins the question before it); each question with its context is classified alone.
+        """
+        support = dict(whole.ranking)
+        spans: list[tuple[int, int]] = []
+        context: int | None = None
+        for clause in clauses:
+            start = clause.start if context is None else context
+            if clause.asks():
+                spans.append((start, clause.end))
+                context = None
+            else:
+                context = start
+        if context is not None:  # context after the last question: part of it
+            spans[-1:] = [(spans[-1][0] if spans else context, clauses[-1].end)]
+        topics: list[Topic] = []
+        asides: list[Intent] = []
+        for start, end in spans:
+            scores = self.score(normalized.text[start:end])
+            intent, probability = scores.ranking[0]
+            # Another university matter asked beside a question of ours gets its own answer too.
+            campus = intent is Intent.OUT_OF_SCOPE and scores.out_of_scope_kind == OutOfScopeKind.CAMPUS
+            original = normalized.original_span(start, end)
+            ours = intent not in SMALL_TALK | {Intent.OUT_OF_SCOPE}
+            stands = ((campus and probability >= CAMPUS_TOPIC_MIN) or (ours and probability >= TOPIC_MIN)) \
+                and support.get(intent, 0.0) >= SUPPORT_MIN
+            if ours and not stands and probability >= ASIDE_MIN and intent not in asides:
+                asides.append(intent)
+            if topics and (not stands or topics[-1].intent is intent):
+                last = topics[-1]  # not a question of its own, or a repeat of the one before it
+                topics[-1] = replace(last, confidence=max(last.confidence, probability if stands else 0.0),
+                                     end=original[1])
+            elif stands and all(topic.intent is not intent for topic in topics):
+                topics.append(Topic(intent, probability, *original, OutOfScopeKind.CAMPUS if campus else None))
+        answered = {topic.intent for topic in topics}
+        return (tuple(topics[:MAX_TOPICS]) if len(topics) > 1 else (),
+                tuple(intent for intent in asides if intent not in answered))
 
 
 def load_understander(model_path: Path | None = None) -> Understander:

@@ -18,6 +18,7 @@ from core.services import Core
 from handlers.forms import FORM_PREFIX
 from handlers.replies import Card, Link, QuickReply, Reply, Text
 from handlers.turn import Channel, IncomingMessage, TurnContext
+from intents.controls import control_word
 from intents.entities import EntityExtractor
 from intents.language import detect_language
 from intents.normalize import normalize_with_offsets
@@ -122,7 +123,8 @@ class RasaUnderstander:
         entities = self._extractor.extract_normalized(head, normalized, now)
         lang = detect_language(normalized.text, default=Language.JA)
         candidates = tuple((intent, p) for intent, p in turn.ranking if intent is not Intent.OUT_OF_SCOPE)[:3]
-        return Understanding(text, turn.intent, turn.confidence, candidates, entities, lang)
+        return Understanding(text, turn.intent, turn.confidence, candidates, entities, lang,
+                             control=control_word(normalized.text))
 
 
 class RasaBridge:

@@ -45,8 +45,13 @@ def test_contacts_say_whether_the_office_is_open_now(chat_server, clock):
     assert "opens Tue, Nov 24, 9:00" in text and "opens Tue, Nov 24, 8:30" in text
 
 
-def test_an_unrelated_question_gets_an_honest_fallback_with_contacts(chat_server):
+def test_an_unrelated_question_is_told_what_the_desk_is_for(chat_server):
     text = chat(chat_server, user="u4", text="明日の天気はどうですか").json()["replies"][0]["text"]
+    assert "お答えできません" in text and "証明書発行サービス" in text
+
+
+def test_an_unreadable_message_gets_an_honest_fallback_with_contacts(chat_server):
+    text = chat(chat_server, user="u4b", text="ぬふぁ なにゅ").json()["replies"][0]["text"]
     assert "理解できませんでした" in text and "082-207-4262" in text
 
 

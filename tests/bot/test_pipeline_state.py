@@ -25,7 +25,7 @@ def state_of(core, user="u1"):
 
 def test_misses_are_remembered_and_expire_after_30_minutes_of_silence(core, clock, pipeline_for):
     pipeline = pipeline_for(core)
-    say(pipeline, "学食のメニューは何ですか")
+    say(pipeline, "ぬふぁ なにゅ")
     assert state_of(core).misses == 1
     clock.advance(minutes=29, seconds=59)
     assert state_of(core).misses == 1
@@ -69,7 +69,7 @@ def concurrent_misses(pipelines, count=6):
     def send(index):
         try:
             barrier.wait()
-            say(pipelines[index % len(pipelines)], "学食のメニューは何ですか")
+            say(pipelines[index % len(pipelines)], "ぬふぁ なにゅ")
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -20,7 +20,7 @@ def message(user, **body):
 
 
 def test_a_message_not_understood_keeps_the_bots_best_guess(core, pipeline_for, understander):
-    text = "学食のメニューは何ですか"
+    text = "ぬふぁ なにゅ"
     expected = understander.understand(text, now=core.now())
     assert expected.intent is Intent.OUT_OF_SCOPE and expected.candidates, "the text is one the bot misses"
     pipeline_for(core).handle(message("miss", text=text))
@@ -35,3 +35,9 @@ def test_an_understood_message_and_a_tap_keep_no_guess(core, pipeline_for):
     pipeline.handle(message("tap", payload="intent:contact"))
     assert said(core, "hit")[0] == "payment_methods" and said(core, "hit")[2] is None
     assert said(core, "tap")[0] == "contact" and said(core, "tap")[2] is None
+
+
+def test_a_question_placed_outside_the_desk_is_kept_with_its_kind_and_no_guess(core, pipeline_for):
+    pipeline_for(core).handle(message("campus", text="学食って何時まで開いてますか"))
+    intent, _, guess = said(core, "campus")
+    assert intent == "out_of_scope/campus" and guess is None

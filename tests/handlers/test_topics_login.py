@@ -1,5 +1,7 @@
 """Login troubleshooting by symptom, called directly (layer 1)."""
 
+from dataclasses import replace
+
 import pytest
 
 from core.enums import Language
@@ -73,7 +75,6 @@ def test_logged_out_explains_the_inactivity_logout(make_ctx, lang, wanted):
 @pytest.mark.parametrize(("text", "symptom"), [
     ("初めてログインするんだけど何を入れるの", Symptom.FIRST),
     ("新入生ですがいつから使えますか", Symptom.FIRST),
-    ("看護学科のログインIDはどこ？", Symptom.WHICH_ID),
     ("IDかパスワードが違いますと表示される", Symptom.REJECTED),
     ("アカウントがロックされた", Symptom.REJECTED),
     ("勝手にログアウトされた", Symptom.LOGGED_OUT),
@@ -86,6 +87,36 @@ def test_a_typed_symptom_is_answered_at_once(make_ctx, text, symptom):
     direct = login.login_help(make_ctx(Intent.LOGIN_HELP, text=text))
     tapped = login.login_help(make_ctx(Intent.LOGIN_HELP, payload=symptom_payload(symptom)))
     assert all_text(direct) == all_text(tapped)
+
+
+def test_a_named_department_puts_its_board_first(make_ctx):
+    text = all_text(login.login_help(make_ctx(Intent.LOGIN_HELP, text="看護学科のログインIDはどこ？")))
+    assert text.startswith("【看護学科の方】e-ラーニング→看護学科")
+    assert "■ 医学科" in text and "■ 看護学科" not in text  # the others follow; the named one is not repeated
+
+
+def test_a_department_typed_after_the_login_menu_answers_it(make_ctx):
+    ctx = make_ctx(Intent.LOGIN_HELP, text="ログインできません")
+    login.login_help(ctx)
+    assert ctx.state.expect == login.MENU
+    answer = make_ctx(Intent.GREET, text="I'm in nursing, 2nd year", lang=Language.EN, state=ctx.state,
+                      confidence=0.4)
+    text = all_text(login._answer_to_menu(replace(answer, expecting=login.MENU)))
+    assert text.startswith("For the Department of Nursing: e-learning")
+
+
+def test_a_clear_new_question_after_the_login_menu_is_not_taken_as_its_answer(make_ctx):
+    answer = make_ctx(Intent.PAYMENT_METHODS, text="看護学科だけど支払い方法は？", confidence=0.9)
+    assert login._answer_to_menu(answer) is None
+
+
+def test_the_entrance_ceremony_day_gives_the_first_afternoon(make_ctx):
+    from intents.types import Entity, EntityType
+
+    text = "入学式は4月5日でした。何日から使えますか？"
+    ceremony = Entity(EntityType.DATETIME, "2027-04-05", 4, 8, "4月5日")
+    replies = login.login_help(make_ctx(Intent.LOGIN_HELP, text=text, entities=(ceremony,)))
+    assert "入学式が4月5日（月）の場合、4月6日（火）の午後から" in all_text(replies)
 
 
 def test_an_unknown_symptom_payload_offers_the_symptoms(make_ctx):

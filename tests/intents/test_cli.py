@@ -16,6 +16,7 @@ EVAL_ROWS = [
     {"text": "学食のおすすめメニューは", "intent": "out_of_scope"},
     {"text": "😀", "intent": "out_of_scope"},
     {"text": "i want to talk to a human", "intent": "human_agent", "lang": "en"},
+    {"text": "支払い方法と、学生支援課の電話番号を教えて", "intent": "payment_methods", "also": "contact"},
 ]
 
 
@@ -51,7 +52,8 @@ def test_predict_prints_one_json_object_a_line(nlu_model_path: Path) -> None:
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert len(lines) == 3
     first = lines[0]
-    assert set(first) == {"text", "intent", "confidence", "candidates", "entities", "lang"}
+    assert set(first) == {"text", "intent", "confidence", "candidates", "entities", "lang", "topics", "asides",
+                          "out_of_scope_kind"}
     assert first["text"] == "成績証明書を2通、明日コンビニで印刷したい"
     assert first["lang"] == "ja"
     assert {entity["type"] for entity in first["entities"]} >= {"item", "copies", "datetime", "delivery_method"}
@@ -66,8 +68,20 @@ def test_predict_prints_one_json_object_a_line(nlu_model_path: Path) -> None:
 def test_eval_prints_a_report(nlu_model_path: Path, eval_file: Path) -> None:
     result = CliRunner().invoke(nlu, ["eval", str(eval_file), "--model", str(nlu_model_path)])
     assert result.exit_code == 0, result.output
-    for part in ("accuracy", "macro-F1", "out_of_scope recall", "p50", "p99", "precision", "recall"):
+    for part in ("accuracy", "macro-F1", "out_of_scope recall", "p50", "p99", "precision", "recall",
+                 "  ja: n    5", "  en: n    2", "two questions in one message: 1, both answered in order 1",
+                 "confusion (rows: expected, columns: predicted"):
         assert part in result.output
+
+
+def test_eval_counts_mistakes_per_language_and_in_the_confusion_table(nlu_model_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "wrong.jsonl"
+    rows = [{"text": "支払い方法を教えて", "intent": "refund"}, {"text": "how can i pay", "intent": "payment_methods"}]
+    path.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in rows), encoding="utf-8")
+    report = json.loads(CliRunner().invoke(nlu, ["eval", str(path), "--json", "--model", str(nlu_model_path)]).output)
+    assert report["by_lang"]["ja"]["accuracy"] == 0.0 and report["by_lang"]["en"]["accuracy"] == 1.0
+    assert report["confusion"]["refund"] == {"payment_methods": 1}
+    assert report["confusions"] == [{"expected": "refund", "predicted": "payment_methods", "count": 1}]
 
 
 def test_eval_json(nlu_model_path: Path, eval_file: Path) -> None:
@@ -81,6 +95,7 @@ def test_eval_json(nlu_model_path: Path, eval_file: Path) -> None:
     assert 0 < report["latency_ms_p50"] <= report["latency_ms_p99"]
     assert report["per_intent"]["out_of_scope"]["recall"] == 1.0
     assert report["confusions"] == []
+    assert report["topics"] == {"n": 1, "both_found": 1, "second_found": 1, "second_offered": 0}
 
 
 def test_eval_refuses_lines_without_labels(nlu_model_path: Path, tmp_path: Path) -> None:

@@ -32,7 +32,9 @@ def test_files_are_rasa_nlu_yaml_3_1(name: str) -> None:
     assert isinstance(document["nlu"], list)
     for block in document["nlu"]:
         assert len({"intent", "lookup", "synonym"} & set(block)) == 1, block
-        assert set(block) <= {"intent", "lookup", "synonym", "examples"}, block
+        assert set(block) <= {"intent", "lookup", "synonym", "examples", "metadata"}, block
+        # Rasa passes a block's metadata on; madoguchi reads only out_of_scope's kind from it.
+        assert "metadata" not in block or (block.get("intent") == "out_of_scope" and set(block["metadata"]) == {"kind"})
         assert isinstance(block["examples"], str)
         lines = [line for line in block["examples"].splitlines() if line.strip()]
         assert lines and all(line.startswith("- ") for line in lines), block
@@ -89,6 +91,30 @@ def test_no_training_example_is_a_dev_set_line(examples) -> None:
         rows = [json.loads(line) for line in dev_set.read_text(encoding="utf-8").splitlines() if line.strip()]
         forbidden |= {_fingerprint(row["text"]) for row in rows}
     assert [example.text for example in examples if _fingerprint(example.text) in forbidden] == []
+
+
+def test_no_training_example_is_a_held_out_line(examples) -> None:
+    """The held-out sets of benchmarks/nlu measure; they never train, not even one line."""
+    held_out = {normalize(json.loads(line)["text"]) for path in sorted((REPO / "benchmarks" / "nlu").glob("*.jsonl"))
+                for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert len(held_out) >= 500
+    assert [example.text for example in examples if normalize(example.text) in held_out] == []
+
+
+def test_out_of_scope_has_its_kinds(examples) -> None:
+    kinds = Counter((example.lang, example.kind) for example in examples if example.intent is Intent.OUT_OF_SCOPE)
+    for lang in Language:
+        for kind in ("campus", "abuse", "other", "noise"):
+            assert kinds[(lang, kind)] >= 15, (lang, kind)
+    assert all(example.kind is None for example in examples if example.intent is not Intent.OUT_OF_SCOPE)
+
+
+def test_a_block_kind_must_be_a_word(tmp_path: Path) -> None:
+    (tmp_path / TRAINING_FILES[Language.JA]).write_text(
+        'version: "3.1"\nnlu:\n- intent: out_of_scope\n  metadata:\n    kind: 2\n  examples: |\n    - 天気\n')
+    (tmp_path / TRAINING_FILES[Language.EN]).write_text('version: "3.1"\nnlu: []\n')
+    with pytest.raises(DataError, match="metadata without a kind"):
+        load_examples(tmp_path)
 
 
 def test_data_hash_follows_the_files(tmp_path: Path) -> None:

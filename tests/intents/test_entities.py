@@ -52,6 +52,30 @@ ITEMS = [
     ("insurance renewal", [(ItemCode.INSURANCE_RENEWAL, "insurance renewal")]),
     ("ｻﾞｲｶﾞｸ", []),
     ("成績はいつ出る", []),
+    # Short forms, hiragana and romaji (three spellings of 証明書), as students type them.
+    ("在証ほしい", [(ItemCode.ENROLLMENT_CERTIFICATE, "在証")]),
+    ("ざいがくしょうめいしょください", [(ItemCode.ENROLLMENT_CERTIFICATE, "ざいがくしょうめいしょ")]),
+    ("Zaigaku Shoumeisho 2 tsu", [(ItemCode.ENROLLMENT_CERTIFICATE, "Zaigaku Shoumeisho")]),
+    ("zaigaku shomeisho", [(ItemCode.ENROLLMENT_CERTIFICATE, "zaigaku shomeisho")]),
+    ("zaigaku syoumeisyo", [(ItemCode.ENROLLMENT_CERTIFICATE, "zaigaku syoumeisyo")]),
+    ("せいせきしょうめいしょ", [(ItemCode.TRANSCRIPT, "せいせきしょうめいしょ")]),
+    ("seiseki shomeisho onegai", [(ItemCode.TRANSCRIPT, "seiseki shomeisho")]),
+    ("grades cert please", [(ItemCode.TRANSCRIPT, "grades cert")]),
+    ("そつぎょうみこみしょうめいしょ", [(ItemCode.EXPECTED_GRADUATION_CERTIFICATE, "そつぎょうみこみしょうめいしょ")]),
+    ("sotsugyo mikomi", [(ItemCode.EXPECTED_GRADUATION_CERTIFICATE, "sotsugyo mikomi")]),
+    ("見込み証明書", [(ItemCode.EXPECTED_GRADUATION_CERTIFICATE, "見込み証明書")]),
+    ("がくせいしょうなくした", [(ItemCode.STUDENT_ID_REISSUE, "がくせいしょう")]),
+    ("gakuseisho no saihakko", [(ItemCode.STUDENT_ID_REISSUE, "gakuseisho")]),
+    ("lost my gakusei shou", [(ItemCode.STUDENT_ID_REISSUE, "gakusei shou")]),
+    ("IDカードをなくした", [(ItemCode.STUDENT_ID_REISSUE, "IDカード")]),
+    ("傷害保険の継続", [(ItemCode.INSURANCE_RENEWAL, "傷害保険の継続")]),
+    # Words that look like an item but are something else.
+    ("受け取りは明日の見込みです", []),  # 見込み alone is "expected", not the certificate
+    ("存在証明", []),
+    ("学生証明書がほしい", []),  # the student ID or a certificate of enrollment? not guessed
+    ("国民健康保険", []),
+    ("保険証で本人確認できる？", []),
+    ("my health insurance card", []),
 ]
 
 
@@ -103,6 +127,36 @@ PAYMENTS = [
     ("コンビニで支払える？", [(PaymentMethod.CONVENIENCE_STORE, "コンビニで支払")]),
     ("ローソンで現金払い", [(PaymentMethod.CONVENIENCE_STORE, "ローソン")]),
     ("pay cash at lawson", [(PaymentMethod.CONVENIENCE_STORE, "lawson")]),
+    # Brands and slang in katakana, hiragana, romaji and English.
+    ("くれかでいい？", [(PaymentMethod.CREDIT_CARD, "くれか")]),
+    ("kureka ok?", [(PaymentMethod.CREDIT_CARD, "kureka")]),
+    ("AMEXとダイナース", [(PaymentMethod.CREDIT_CARD, "AMEX"), (PaymentMethod.CREDIT_CARD, "ダイナース")]),
+    ("d払いできる？", [(PaymentMethod.CARRIER, "d払い")]),
+    ("ケータイ払い", [(PaymentMethod.CARRIER, "ケータイ払い")]),
+    ("auかんたん決済で", [(PaymentMethod.CARRIER, "auかんたん決済")]),
+    ("ソフトバンクまとめて支払い", [(PaymentMethod.CARRIER, "ソフトバンクまとめて支払い")]),
+    ("add it to my phone bill", [(PaymentMethod.CARRIER, "phone bill")]),
+    ("carrier billing", [(PaymentMethod.CARRIER, "carrier billing")]),
+    ("ぺいじー", [(PaymentMethod.PAY_EASY, "ぺいじー")]),
+    ("payeasy", [(PaymentMethod.PAY_EASY, "payeasy")]),
+    ("ぺいぺいで", [(PaymentMethod.PAYPAY, "ぺいぺい")]),
+    ("らいんぺい", [(PaymentMethod.LINE_PAY, "らいんぺい")]),
+    ("LinePay", [(PaymentMethod.LINE_PAY, "LinePay")]),
+    ("あっぷるぺい", [(PaymentMethod.APPLE_PAY, "あっぷるぺい")]),
+    ("ApplePay", [(PaymentMethod.APPLE_PAY, "ApplePay")]),
+    ("めるぺい", [(PaymentMethod.MERPAY, "めるぺい")]),
+    ("コンビニ決済", [(PaymentMethod.CONVENIENCE_STORE, "コンビニ決済")]),
+    ("コンビニ現金払いにする", [(PaymentMethod.CONVENIENCE_STORE, "コンビニ現金払い")]),
+    # Words that name a card only near a word of paying, a payment method or a store.
+    ("VISA/Master/JCB", [(PaymentMethod.CREDIT_CARD, form) for form in ("VISA", "Master", "JCB")]),
+    ("VISA、Master、JCB", [(PaymentMethod.CREDIT_CARD, form) for form in ("VISA", "Master", "JCB")]),
+    ("can I pay with my visa?", [(PaymentMethod.CREDIT_CARD, "visa")]),
+    ("is visa accepted", [(PaymentMethod.CREDIT_CARD, "visa")]),
+    ("マスターで払える？", [(PaymentMethod.CREDIT_CARD, "マスター")]),
+    ("can I pay by cc?", [(PaymentMethod.CREDIT_CARD, "cc")]),
+    ("カードで払える？", [(PaymentMethod.CREDIT_CARD, "カード")]),
+    ("カード使える？", [(PaymentMethod.CREDIT_CARD, "カード")]),
+    ("do you accept cards?", [(PaymentMethod.CREDIT_CARD, "cards")]),
 ]
 
 
@@ -125,12 +179,158 @@ DELIVERIES = [
     ("窓口で受け取りたい", [(DeliveryMethod.WINDOW_PICKUP, "窓口で受け取")]),
     ("pick up at the window", [(DeliveryMethod.WINDOW_PICKUP, "pick up at the window")]),
     ("コンビニ", []),
+    ("ゆうそうで", [(DeliveryMethod.MAIL, "ゆうそう")]),
+    ("yusou de onegai", [(DeliveryMethod.MAIL, "yusou")]),
+    ("by post please", [(DeliveryMethod.MAIL, "by post")]),
+    ("郵便番号は？", []),
+    ("学内のプリンターで", [(DeliveryMethod.CAMPUS_PRINTER, "学内のプリンター")]),
+    ("the campus printer", [(DeliveryMethod.CAMPUS_PRINTER, "campus printer")]),
+    ("まるちこぴーき", [(DeliveryMethod.CONVENIENCE_STORE, "まるちこぴーき")]),
+    ("窓口で受け取りたい", [(DeliveryMethod.WINDOW_PICKUP, "窓口で受け取")]),
+    ("window pick-up", [(DeliveryMethod.WINDOW_PICKUP, "window pick-up")]),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), DELIVERIES)
 def test_delivery_methods(extractor: EntityExtractor, text: str, expected: list) -> None:
     assert found(extractor, text, EntityType.DELIVERY_METHOD) == expected
+
+
+def methods(extractor: EntityExtractor, text: str) -> list[tuple[EntityType, object, str]]:
+    return [
+        (entity_type, value, form)
+        for entity_type in (EntityType.PAYMENT_METHOD, EntityType.DELIVERY_METHOD)
+        for value, form in found(extractor, text, entity_type)
+    ]
+
+
+PAY, DELIVER = EntityType.PAYMENT_METHOD, EntityType.DELIVERY_METHOD
+STORES = [
+    # A store with a payment method named is paying there: the bot must answer "cash only", not "yes, card".
+    (
+        "セブンでクレカ使える?",
+        [(PAY, PaymentMethod.CONVENIENCE_STORE, "セブン"), (PAY, PaymentMethod.CREDIT_CARD, "クレカ")],
+    ),
+    (
+        "credit card at 7-eleven",
+        [(PAY, PaymentMethod.CREDIT_CARD, "credit card"), (PAY, PaymentMethod.CONVENIENCE_STORE, "7-eleven")],
+    ),
+    (
+        "Can I pay by Credit Card at 7-Eleven?",
+        [(PAY, PaymentMethod.CREDIT_CARD, "Credit Card"), (PAY, PaymentMethod.CONVENIENCE_STORE, "7-Eleven")],
+    ),
+    (
+        "ファミマでPayPay使えます？",
+        [(PAY, PaymentMethod.CONVENIENCE_STORE, "ファミマ"), (PAY, PaymentMethod.PAYPAY, "PayPay")],
+    ),
+    (
+        "ローソンでカードいける？",
+        [(PAY, PaymentMethod.CONVENIENCE_STORE, "ローソン"), (PAY, PaymentMethod.CREDIT_CARD, "カード")],
+    ),
+    ("visa at lawson?", [(PAY, PaymentMethod.CREDIT_CARD, "visa"), (PAY, PaymentMethod.CONVENIENCE_STORE, "lawson")]),
+    ("こんびにで払いたい", [(PAY, PaymentMethod.CONVENIENCE_STORE, "こんびに")]),
+    ("ｾﾌﾞﾝで払える？", [(PAY, PaymentMethod.CONVENIENCE_STORE, "ｾﾌﾞﾝ")]),
+    ("7/11で払える？", [(PAY, PaymentMethod.CONVENIENCE_STORE, "7/11")]),
+    ("konbini de harau", [(PAY, PaymentMethod.CONVENIENCE_STORE, "konbini")]),
+    # Printing there.
+    ("セブイレで出せる？", [(DELIVER, DeliveryMethod.CONVENIENCE_STORE, "セブイレ")]),
+    ("ふぁみまで印刷", [(DELIVER, DeliveryMethod.CONVENIENCE_STORE, "ふぁみま")]),
+    ("seven eleven print", [(DELIVER, DeliveryMethod.CONVENIENCE_STORE, "seven eleven")]),
+    ("can I print at family mart", [(DELIVER, DeliveryMethod.CONVENIENCE_STORE, "family mart")]),
+    (
+        "ろーそんのマルチコピー機",
+        [
+            (DELIVER, DeliveryMethod.CONVENIENCE_STORE, "ろーそん"),
+            (DELIVER, DeliveryMethod.CONVENIENCE_STORE, "マルチコピー機"),
+        ],
+    ),
+    ("CVS print ok?", [(DELIVER, DeliveryMethod.CONVENIENCE_STORE, "CVS")]),
+    ("セブン-イレブンで取れる？", [(DELIVER, DeliveryMethod.CONVENIENCE_STORE, "セブン-イレブン")]),
+    # Printing there and paying by card: the nearer cue decides the store.
+    (
+        "セブンで印刷してクレカで払う",
+        [(PAY, PaymentMethod.CREDIT_CARD, "クレカ"), (DELIVER, DeliveryMethod.CONVENIENCE_STORE, "セブン")],
+    ),
+    # Nothing says which.
+    ("famima", []),
+    ("セブン", []),
+    ("セブンティーン", []),
+    ("seven copies", []),
+    ("セブン銀行で払える？", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), STORES)
+def test_store_names_mean_paying_or_printing_there(extractor: EntityExtractor, text: str, expected: list) -> None:
+    assert methods(extractor, text) == expected
+
+
+NOT_PAYMENTS = [
+    "my student visa needs an enrollment certificate",
+    "I need a transcript for my visa, can I get it today?",
+    "visa renewal fee",
+    "visa",
+    "I'm a master student",
+    "master's degree",
+    "マスター課程の学生です",
+    "cc: my advisor",
+    "cc'd my professor",
+    "100cc",
+    "lost my card",
+    "学生証のカードをなくした",
+    "学生証のカードで払える？",
+    "パスカードを再発行したい",
+    "駐車場のカード",
+    "ICカードで払える？",
+    "マイナンバーカード",
+    "student ID card",
+    "debit card payment",
+    "in august",
+    "au pay",
+    "au revoir",
+]
+
+
+@pytest.mark.parametrize("text", NOT_PAYMENTS)
+def test_words_that_only_look_like_a_payment_method(extractor: EntityExtractor, text: str) -> None:
+    assert found(extractor, text, EntityType.PAYMENT_METHOD) == []
+
+
+def test_a_card_word_with_a_paying_word_elsewhere_in_the_message(extractor: EntityExtractor) -> None:
+    text = "I need a transcript for my visa, can I pay by card?"
+    assert found(extractor, text, EntityType.PAYMENT_METHOD) == [(PaymentMethod.CREDIT_CARD, "pay by card")]
+    assert found(extractor, text, EntityType.ITEM) == [(ItemCode.TRANSCRIPT, "transcript")]
+
+
+def test_the_student_id_card_stays_an_item(extractor: EntityExtractor) -> None:
+    for text in ("lost my student ID card", "学生証のカードで払える？"):
+        assert [entity.type for entity in extractor.extract(text, now=NOW)] == [EntityType.ITEM]
+
+
+def test_seven_eleven_written_as_a_date_is_still_a_date_without_a_store_cue(extractor: EntityExtractor) -> None:
+    assert found(extractor, "7/11に受け取りたい", EntityType.DATETIME) == [("2025-07-11", "7/11")]
+    assert found(extractor, "can I pick it up on 7/11?", EntityType.DATETIME) == [("2025-07-11", "7/11")]
+    assert found(extractor, "at 7/11 can I pay with paypay", EntityType.DATETIME) == []
+    assert found(extractor, "at 7/11 can I pay with paypay", EntityType.PAYMENT_METHOD) == [
+        (PaymentMethod.CONVENIENCE_STORE, "7/11"),
+        (PaymentMethod.PAYPAY, "paypay"),
+    ]
+
+
+def test_spans_index_the_original_text_through_width_and_case(extractor: EntityExtractor) -> None:
+    text = "ＶＩＳＡかＪＣＢで、セブン－イレブンで使える？"
+    entities = extractor.extract(text, now=NOW)
+    assert [(entity.value, text[entity.start : entity.end]) for entity in entities] == [
+        (PaymentMethod.CREDIT_CARD, "ＶＩＳＡ"),
+        (PaymentMethod.CREDIT_CARD, "ＪＣＢ"),
+        (PaymentMethod.CONVENIENCE_STORE, "セブン－イレブン"),
+    ]
+
+
+def test_a_long_list_of_card_words_and_store_names_is_resolved(extractor: EntityExtractor) -> None:
+    # The context of each card word and store name is looked at once, not once per other name.
+    entities = extractor.extract("visa " * 1000 + "jcb セブン" * 1000, now=NOW)
+    assert len(entities) == 3000
 
 
 STUDENT_NUMBERS = [

@@ -11,7 +11,7 @@ import pytest
 import intents.understander as understander_module
 from core.enums import Language
 from intents import Intent, Understanding, load_understander
-from intents.classifier import IntentModel, build_pipeline
+from intents.classifier import IntentModel, features, fit
 from intents.data import load_examples
 from intents.normalize import normalize
 from intents.types import EntityType
@@ -29,11 +29,11 @@ SMOKE = [
     (Intent.GOODBYE, JA, "それではさようなら"),
     (Intent.GOODBYE, JA, "またねー、ばいばい"),
     (Intent.GOODBYE, EN, "ok goodbye then"),
-    (Intent.GOODBYE, EN, "see you next time"),
+    (Intent.GOODBYE, EN, "alright, see you around then"),
     (Intent.THANKS, JA, "ご丁寧にありがとうございました"),
     (Intent.THANKS, JA, "助かった、ありがと"),
     (Intent.THANKS, EN, "thank you, very helpful"),
-    (Intent.THANKS, EN, "thanks so much!"),
+    (Intent.THANKS, EN, "many thanks, that sorted it"),
     (Intent.LOGIN_HELP, JA, "ログインIDがどこにあるのか分からない"),
     (Intent.LOGIN_HELP, JA, "ログインしようとしてもエラーで入れない"),
     (Intent.LOGIN_HELP, EN, "i cannot log in to the site"),
@@ -218,24 +218,37 @@ def test_thread_safe(nlu: Understander) -> None:
         assert result == expected[chunk::4]
 
 
-def test_fast_scoring_equals_the_sklearn_pipeline(nlu_model: IntentModel) -> None:
+def test_fast_scoring_equals_sklearn(nlu_model: IntentModel) -> None:
+    from scipy.sparse import hstack
+
     examples = load_examples()
-    pipeline = build_pipeline().fit(
-        [normalize(example.text) for example in examples], [example.intent.value for example in examples]
-    )
-    model = IntentModel.from_pipeline(
-        pipeline, data_hash="", example_counts={}, train_seconds=0.0, sklearn_version=nlu_model.sklearn_version
-    )
-    for text in ["在学証明書を2通", "how do i pay", "zzzz", "", "ログインできない pw", "🙏"]:
-        normalized = normalize(text)
-        assert np.allclose(model.probabilities(normalized), pipeline.predict_proba([normalized])[0], atol=1e-12)
-    assert [intent.value for intent in model.classes] == list(pipeline.classes_)
+    rows = [features(normalize(example.text)) for example in examples]
+    vectorizers, calibrated = fit(rows, [example.label for example in examples])
+    model = IntentModel.from_fitted(vectorizers, calibrated, data_hash="", example_counts={}, train_seconds=0.0,
+                                    sklearn_version=nlu_model.sklearn_version)
+    for text in ["在学証明書を2通", "how do i pay", "zzzz", "", "ログインできない pw", "🙏", "しはらいほうほう"]:
+        row = features(normalize(text))
+        matrix = hstack([vectorizer.transform([row.view(view)]) for view, vectorizer in vectorizers]).tocsr()
+        assert np.allclose(model.probabilities(row), calibrated.predict_proba(matrix)[0], atol=1e-12)
+    assert list(model.labels) == list(calibrated.classes_)
+    assert "out_of_scope/campus" in model.labels and Intent.OUT_OF_SCOPE in model.classes
+
+
+def test_out_of_scope_kinds_add_up_to_out_of_scope(nlu_model: IntentModel) -> None:
+    row = features(normalize("学食は何時まで開いてますか"))
+    probabilities = dict(zip(nlu_model.labels, nlu_model.probabilities(row), strict=True))
+    scores = nlu_model.score(row)
+    total = sum(p for label, p in probabilities.items() if label.startswith("out_of_scope/"))
+    assert dict(scores.ranking)[Intent.OUT_OF_SCOPE] == pytest.approx(total)
+    assert scores.out_of_scope_kind == "campus"
+    assert sum(p for _, p in scores.ranking) == pytest.approx(1.0)
 
 
 def test_saved_model_round_trips(nlu_model: IntentModel, nlu_model_path: Path) -> None:
     loaded = IntentModel.load(nlu_model_path)
     assert loaded.data_hash == nlu_model.data_hash
-    assert loaded.rank("成績証明書") == nlu_model.rank("成績証明書")
+    row = features(normalize("成績証明書"))
+    assert loaded.rank(row) == nlu_model.rank(row)
 
 
 class _Trainer:

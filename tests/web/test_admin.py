@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from core import staff
 from core.models import TranscriptEntry
+from core.students import load_demo_students
 from tests.core.test_analytics import add_conversation, jst, say, seed
 
 PASSWORD = "correct horse battery"
@@ -261,6 +262,37 @@ def test_the_csv_export_lists_every_not_understood_message_safely(server):
     assert rows[4][3] == "", "no guess on a line stored before it was kept"
 
 
+def test_only_free_text_the_bot_could_not_place_counts_as_not_understood(make_core, inbox, pipeline_for):
+    """Taps, answers to a form's questions, typed steering words and questions the bot placed outside its topics
+    (another office's matter, small talk) are understood; only a message it could not read is listed."""
+    from tests.conftest import serve
+
+    with serve(make_core, pipeline_for) as live:
+        with live.core.transaction() as session:
+            staff.create_account(session, EMAIL, PASSWORD, live.core.now())
+            load_demo_students(session, live.core.profile, live.core.now())
+        turns = [{"text": "成績証明書を2通申請したい"}, {"text": "24M1001"}, {"payload": "form:set:delivery:mail"},
+                 {"text": "キャンセルで"}, {"text": "学食って何時まで？"},
+                 {"text": "明日の天気は？"}, {"payload": "form:set:confirm:yes"}, {"text": "ぬふぁ なにゅ"},
+                 {"payload": "intent:contact"}]
+        for turn in turns:
+            assert live.client.post("/api/chat", json={"user": "u10", **turn}).status_code == 200
+        html = signed_in(live).get("/admin?days=7").text
+        with live.core.transaction() as session:
+            stored = dict(session.execute(select(TranscriptEntry.text, TranscriptEntry.intent)
+                                          .where(TranscriptEntry.direction == "in")).all())
+    recent = re.search(r'<table id="recent-table">(.*?)</table>', html, re.S).group(1)
+    assert "ぬふぁ なにゅ" in recent
+    placed = ("24M1001", "form:set:", "キャンセルで", "学食って何時まで？", "明日の天気は？", "intent:contact")
+    for understood in placed:
+        assert understood not in recent, understood
+    assert stored["24M1001"] == "order_certificate" and stored["[form:set:delivery:mail]"] == "order_certificate"
+    assert stored["キャンセルで"] == "order_certificate"
+    assert stored["学食って何時まで？"] == "out_of_scope/campus" and stored["明日の天気は？"] == "out_of_scope/other"
+    assert stored["[form:set:confirm:yes]"] == "other"  # a stale button: the order was cancelled
+    assert stored["ぬふぁ なにゅ"] == "out_of_scope"
+
+
 def test_an_empty_dashboard_says_so(server):
     html = signed_in(server).get("/admin?days=90").text
     assert re.search(r'id="total-messages">0<', html) and "None in this period." in html
@@ -273,13 +305,13 @@ def test_a_question_the_bot_missed_in_the_chat_shows_with_the_bots_best_guess(ma
     with serve(make_core, pipeline_for) as live:
         with live.core.transaction() as session:
             staff.create_account(session, EMAIL, PASSWORD, live.core.now())
-        reply = live.client.post("/api/chat", json={"user": "u9", "text": "今日の天気はどうですか"})
+        reply = live.client.post("/api/chat", json={"user": "u9", "text": "ぬふぁ なにゅ"})
         assert reply.status_code == 200
         html = signed_in(live).get("/admin?days=7").text
         with live.core.transaction() as session:
             guess = session.scalar(select(TranscriptEntry.guess).where(TranscriptEntry.direction == "in"))
     recent = re.search(r'<table id="recent-table">(.*?)</table>', html, re.S).group(1)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", recent, re.S)
-    assert cells[1:4] == ["web", "ja", "今日の天気はどうですか"]
+    assert cells[1:4] == ["web", "ja", "ぬふぁ なにゅ"]
     assert guess, "the guess was stored with the message"
     assert re.fullmatch(rf"{guess.replace('_', ' ')}, \d+\.\d% sure", cells[4].strip()), (guess, cells[4])

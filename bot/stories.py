@@ -1,0 +1,251 @@
+"""Conversation stories: scripted conversations, played through the pipeline and checked as a student sees them.
+
+A story file is a YAML list of conversations (format: benchmarks/dialogue/README.md). `tests/test_stories.py`
+plays tests/stories/*.yaml in the test suite; `madoguchi dialogue eval FILE` plays any file and reports how
+many conversations and turns passed.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+
+from bot.channels import web
+from bot.pipeline import Pipeline
+from core.clock import TOKYO, FixedClock
+from core.conversations import load_state
+from core.enums import Language
+from core.models import TranscriptEntry
+from core.services import Core
+from handlers.turn import Channel, IncomingMessage
+from intents.types import Intent
+
+STEP_KEYS = frozenset({"say", "press", "tap", "lang", "expect"})
+EXPECT_KEYS = frozenset({"intents", "contains", "not_contains", "offers", "not_offers", "form", "reply_lang",
+                         "silent", "transcript_not_contains"})
+# A business day inside every office's hours, when a story gives no time.
+DEFAULT_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)
+
+
+class StoryError(ValueError):
+    """A story file that does not follow the format; the message names the file, the story and the step."""
+
+
+@dataclass(frozen=True)
+class Story:
+    """One scripted conversation."""
+
+    name: str
+    source: str
+    now: datetime
+    steps: tuple[dict[str, Any], ...]
+    user: str
+
+
+@dataclass
+class StepResult:
+    """What one step showed and what in it was wrong."""
+
+    said: str
+    shown: str
+    buttons: list[str]
+    intents: tuple[Intent, ...]
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StoryResult:
+    """A played story: each step's result, as far as the story got."""
+
+    story: Story
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """True if every step met its expectations."""
+        return all(not step.failures for step in self.steps)
+
+
+def load_stories(path: Path) -> list[Story]:
+    """The stories of one file, checked for shape so that a typo fails loudly instead of testing nothing.
+
+    Raises:
+        StoryError: naming what is wrong and where.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.YAMLError as error:
+        raise StoryError(f"{path}: not YAML: {error}") from error
+    if not isinstance(raw, list):
+        raise StoryError(f"{path}: expected a list of stories")
+    stories, names = [], set()
+    for number, item in enumerate(raw, start=1):
+        where = f"{path.name}: story {number}"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item.get("steps"):
+            raise StoryError(f"{where}: needs a name and steps")
+        if item["name"] in names:
+            raise StoryError(f"{where}: the name {item['name']!r} is used twice")
+        names.add(item["name"])
+        for index, step in enumerate(item["steps"], start=1):
+            _check_step(f"{where} ({item['name']}), step {index}", step)
+        now = datetime.fromisoformat(str(item["now"])) if item.get("now") else DEFAULT_NOW
+        stories.append(Story(item["name"], path.name, now if now.tzinfo else now.replace(tzinfo=TOKYO),
+                             tuple(item["steps"]), str(item.get("user", "story-student"))))
+    return stories
+
+
+def _check_step(where: str, step: object) -> None:
+    if not isinstance(step, dict) or not set(step) <= STEP_KEYS:
+        raise StoryError(f"{where}: keys must be among {sorted(STEP_KEYS)}")
+    if len({"say", "press", "tap"} & set(step)) != 1:
+        raise StoryError(f"{where}: needs exactly one of say, press, tap")
+    said = step.get("say", step.get("press", step.get("tap")))
+    if not isinstance(said, str):  # YAML reads a bare yes as True and 13:00 as 780: quote them
+        raise StoryError(f"{where}: {said!r} must be a string (quote it)")
+    expect = step.get("expect") or {}
+    if not isinstance(expect, dict) or not set(expect) <= EXPECT_KEYS:
+        raise StoryError(f"{where}: expect keys must be among {sorted(EXPECT_KEYS)}")
+    for key in ("intents", "contains", "not_contains", "offers", "not_offers", "transcript_not_contains"):
+        values = expect.get(key, [])
+        if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+            raise StoryError(f"{where}: {key} must be a list of strings (quote 13:00, yes, no, a:b)")
+    for intent in expect.get("intents") or []:
+        if intent not in {member.value for member in Intent}:
+            raise StoryError(f"{where}: unknown intent {intent!r}")
+
+
+def visible_text(rendered: list[dict[str, Any]]) -> str:
+    """Everything the chat page shows of the replies: texts, link labels and URLs."""
+    parts = []
+    for reply in rendered:
+        parts.append(reply["text"])
+        if "link" in reply:
+            parts += [reply["link"]["label"], reply["link"]["url"]]
+    return "\n".join(parts)
+
+
+def reply_language(text: str) -> Language:
+    """The language of the bot's answer. English answers quote the service's Japanese terms (「第2パスワード
+    変更」, e-ラーニング→看護学科), but only Japanese sentences are full of hiragana."""
+    bare = re.sub(r"https?://\S+", "", text)
+    hiragana = len(re.findall(r"[\u3041-\u309f]", bare))
+    latin = len(re.findall(r"[A-Za-z]", bare))
+    return Language.JA if hiragana * 4 > latin else Language.EN
+
+
+class StoryPlayer:
+    """Plays stories through a pipeline, each in a fresh database holding only the demo students."""
+
+    def __init__(self, pipeline: Pipeline, clock: FixedClock, reset: Callable[[Core], None]) -> None:
+        """Args:
+            pipeline: The pipeline to talk to (web channel).
+            clock: The core's clock, set to each story's time.
+            reset: Empties the database and loads the demo students, before each story.
+        """
+        self.pipeline, self.clock, self.reset = pipeline, clock, reset
+
+    def play(self, story: Story) -> StoryResult:
+        """Play one story to its end (a failed step does not stop it: later steps are checked too)."""
+        core = self.pipeline.core
+        self.clock.set(story.now)
+        self.reset(core)
+        result = StoryResult(story)
+        buttons: dict[str, str] = {}
+        for step in story.steps:
+            payload = step.get("tap")
+            said = step.get("say") or payload or f"[{step['press']}]"
+            if "press" in step:
+                payload = _pressed(buttons, str(step["press"]))
+                if payload is None:
+                    result.steps.append(StepResult(said, "", list(buttons), (), [
+                        f"no button labelled {step['press']!r} to press; offered: {list(buttons)}"]))
+                    continue
+            message = IncomingMessage(
+                channel=Channel.WEB, user_id=story.user, conversation_id=f"web:{story.user}",
+                text=None if payload is not None else str(step["say"]), payload=payload,
+                lang_hint=Language(step["lang"]) if step.get("lang") else None)
+            turn = self.pipeline.answer(message)
+            rendered = web.render(turn.replies)
+            buttons = {button["label"]: button["payload"] for reply in rendered for button in reply["quick_replies"]}
+            offered = [f"{label} ({value})" for label, value in buttons.items()]
+            outcome = StepResult(said, visible_text(rendered), offered, turn.intents)
+            outcome.failures = self._failures(step.get("expect") or {}, outcome, rendered, story)
+            result.steps.append(outcome)
+        return result
+
+    def _failures(self, expect: dict[str, Any], outcome: StepResult, rendered: list[dict[str, Any]],
+                  story: Story) -> list[str]:
+        text, offered = outcome.shown, outcome.buttons  # each button as "label (payload)"
+        failures = []
+        if expect.get("silent") and rendered:
+            failures.append("the bot should stay silent (a person has the conversation)")
+        if "intents" in expect and [intent.value for intent in outcome.intents] != list(expect["intents"]):
+            failures.append(f"answered {[i.value for i in outcome.intents]}, expected {list(expect['intents'])}")
+        failures += [f"missing: {wanted}" for wanted in expect.get("contains") or [] if str(wanted) not in text]
+        failures += [f"should not contain: {unwanted}" for unwanted in expect.get("not_contains") or []
+                     if str(unwanted) in text]
+        failures += [f"not offered: {button}" for button in expect.get("offers") or []
+                     if not any(str(button) in value for value in offered)]
+        failures += [f"should not offer: {button}" for button in expect.get("not_offers") or []
+                     if any(str(button) in value for value in offered)]
+        if "form" in expect:
+            core = self.pipeline.core
+            with core.transaction() as session:
+                state = load_state(session, f"web:{story.user}", Channel.WEB.value, story.user, core.now())
+            if state.form != expect["form"]:
+                failures.append(f"form in progress: {state.form}, expected {expect['form']}")
+        if expect.get("reply_lang") and rendered and reply_language(text).value != expect["reply_lang"]:
+            failures.append(f"answered in {reply_language(text).value}, expected {expect['reply_lang']}")
+        secrets = expect.get("transcript_not_contains") or []
+        if secrets:
+            with self.pipeline.core.transaction() as session:
+                stored = "\n".join(session.scalars(select(TranscriptEntry.text)))
+            failures += [f"the transcript holds: {secret}" for secret in secrets if str(secret) in stored]
+        return failures
+
+
+def _pressed(buttons: dict[str, str], label: str) -> str | None:
+    """The payload of the button with this label (or, failing that, the only one whose label contains it)."""
+    if label in buttons:
+        return buttons[label]
+    matches = [payload for shown, payload in buttons.items() if label in shown]
+    return matches[0] if len(matches) == 1 else None
+
+
+def report(results: list[StoryResult]) -> str:
+    """A plain-text report: totals, then each failed story with its failed steps."""
+    turns = [step for result in results for step in result.steps]
+    passed_turns = sum(not step.failures for step in turns)
+    total_steps = sum(len(result.story.steps) for result in results)
+    lines = [f"conversations passed {sum(r.passed for r in results)}/{len(results)}, "
+             f"turns passed {passed_turns}/{total_steps}"]
+    for result in results:
+        if result.passed:
+            continue
+        lines.append(f"\nFAILED {result.story.source}: {result.story.name}")
+        for number, step in enumerate(result.steps, start=1):
+            if step.failures:
+                lines.append(f"  step {number}: {step.said}")
+                lines += [f"    - {failure}" for failure in step.failures]
+                lines.append("    replied: " + step.shown.replace("\n", " / ")[:400])
+    return "\n".join(lines)
+
+
+def fresh_start(core: Core) -> None:
+    """Empty every table of the core's database and load the demo students: where each story starts.
+
+    Only for a database of stories' own (a test's, or the temporary one of `madoguchi dialogue eval`).
+    """
+    from core.db import Base
+    from core.students import load_demo_students
+
+    with core.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    with core.transaction() as session:
+        load_demo_students(session, core.profile, core.now())
