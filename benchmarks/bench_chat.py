@@ -22,11 +22,19 @@ from bot.web.app import create_app  # noqa: E402
 from core.settings import Settings  # noqa: E402
 
 P99_BAR_MS = 15.0
+# Realistic turns: openers, two questions, hiragana and romaji, a form and its steering words, taps.
 MESSAGES = [
     {"text": "支払い方法を教えてください"}, {"text": "how can I pay?"}, {"text": "問い合わせ先は？"},
     {"text": "こんにちは"}, {"text": "明日の天気は？"}, {"payload": "intent:contact"},
     {"payload": "intent:payment_methods"}, {"text": "thanks!"}, {"text": "ログインできません"},
     {"text": "成績証明書を申請したい"}, {"text": "when can I pick up my student ID?"}, {"text": "返金できますか"},
+    {"text": "すみません、学生証をなくしました。再発行したいです"},
+    {"text": "支払い方法と、学生支援課の電話番号を教えて"},
+    {"text": "what time does the call center open, and can I pay at Lawson?"}, {"text": "キャンセルで"},
+    {"text": "しはらいほうほうをおしえてください"}, {"text": "seiseki shoumeisho x2"},
+    {"text": "セブンでクレカ使える?"},
+    {"text": "お世話になっております。看護学科2年の高橋です。在学証明書は郵送でも受け取れますか。"
+             "よろしくお願いいたします。"},
 ]
 
 

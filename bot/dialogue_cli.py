@@ -19,7 +19,8 @@ def dialogue() -> None:
               help="Model file; default: the configured nlu_model_path (trained when missing or stale).")  # fmt: skip
 def eval_command(files: tuple[Path, ...], as_json: bool, model_path: Path | None) -> None:
     """Play every conversation of FILES (YAML, see benchmarks/dialogue/README.md), each in a fresh temporary
-    database with the demo students, and report the conversations and turns that passed."""
+    database with the demo students, and report the conversations and turns that passed (exit status 1 if
+    any conversation failed)."""
     from bot.pipeline import Pipeline
     from bot.runtime import StartupError, load_settings
     from bot.stories import DEFAULT_NOW, StoryError, StoryPlayer, fresh_start, load_stories, report
@@ -46,6 +47,7 @@ def eval_command(files: tuple[Path, ...], as_json: bool, model_path: Path | None
         player = StoryPlayer(Pipeline(core, understander, *build_handlers()), clock, fresh_start)
         results = [player.play(story) for story in stories]
         engine.dispose()
+    failed = sum(not result.passed for result in results)
     if as_json:
         click.echo(json.dumps({
             "conversations": len(results), "conversations_passed": sum(result.passed for result in results),
@@ -56,5 +58,7 @@ def eval_command(files: tuple[Path, ...], as_json: bool, model_path: Path | None
                                   for step in result.steps if step.failures]}
                        for result in results if not result.passed],
         }, ensure_ascii=False))
-        return
-    click.echo(report(results))
+    else:
+        click.echo(report(results))
+    if failed:
+        raise SystemExit(1)  # a script can tell that a conversation failed

@@ -20,8 +20,8 @@ from core.masking import find_password_candidates, mask_secrets
 from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
-from handlers import basic, money, scope
-from handlers.forms import FormEngine
+from handlers import basic, info, money, scope
+from handlers.forms import RESUME_QUESTION, FormEngine
 from handlers.handoff import PREFIX as HANDOFF_PREFIX
 from handlers.identity import ACCOUNT_ONLY_CHANNELS
 from handlers.messages import say
@@ -50,6 +50,8 @@ MAX_TURN_MESSAGES = 5
 # Questions answered by starting a guided step (or a person) go after the others, since the student's next
 # message answers that step; only one of them starts, the others are offered as buttons.
 STEP_INTENTS = (Intent.ORDER_CERTIFICATE, Intent.FEE_ITEMS, Intent.ORDER_STATUS, Intent.HUMAN_AGENT)
+# A typed "ok" or 「了解」 that the classifier reads as thanks or a goodbye this surely is one.
+SIGN_OFF_OVER = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,8 @@ class Pipeline:
             if in_form is not None:
                 if not answered and ctx.state.misses == misses:
                     ctx.state.misses = 0  # an answer the form took, or a step steered
+                if not answered and ctx.state.expect == RESUME_QUESTION:
+                    answered.append(ctx.understanding.intent)  # a question the form answered itself
                 topic = form_topic or self.forms.topic(ctx)
                 return in_form, tuple(answered) or ((topic,) if topic else ())
             expected = self._expected(ctx)
@@ -198,10 +202,14 @@ class Pipeline:
             answered.append(understanding.intent)
             return steered
         topics = understanding.topics
+        if len(topics) > 1 and any(topic.intent is Intent.LANGUAGE for topic in topics):
+            ctx, topics = _in_the_language_asked(ctx, topics)
+            if len(topics) == 1:
+                ctx = _one_question(ctx, topics[0])
         asides = tuple(QuickReply(say(f"intents.{intent.value}", ctx.lang), intent_payload(intent))
                        for intent in understanding.asides)
         if len(topics) < 2:
-            answered.append(understanding.intent)
+            answered.append(ctx.understanding.intent)
             replies = self._answer_intent(ctx)
             return compose([replies], asides) if asides and replies else replies
         steps = [topic for topic in topics if topic.intent in STEP_INTENTS]
@@ -228,6 +236,9 @@ class Pipeline:
             refunds = basic.topic_button(Intent.REFUND, ctx.lang)
             return money.cancel_unpaid(ctx) or [Text(say("steering.nothing_to_cancel", ctx.lang),
                                                      (refunds, *menu[:12]))]
+        understanding = ctx.understanding
+        if understanding.intent in (Intent.GOODBYE, Intent.THANKS) and understanding.confidence >= SIGN_OFF_OVER:
+            return None  # 「了解、じゃあね」: a goodbye, answered as one
         key = "steering.noted" if control in (Control.YES, Control.NO) else "steering.nothing_in_progress"
         return [Text(say(key, ctx.lang), menu)]
 
@@ -339,6 +350,20 @@ def _one_question(ctx: TurnContext, topic: Topic) -> TurnContext:
     understanding = replace(ctx.understanding, text=text, intent=topic.intent, confidence=topic.confidence,
                             topics=(), entities=entities, out_of_scope_kind=topic.out_of_scope_kind)
     return replace(ctx, message=replace(ctx.message, text=text), understanding=understanding)
+
+
+def _in_the_language_asked(ctx: TurnContext, topics: tuple[Topic, ...]) -> tuple[TurnContext, tuple[Topic, ...]]:
+    """A remark about language beside a question ("Sorry, my Japanese is not good. I forgot my password"):
+    switch to the language it asks for and answer the other questions in it, without a reply of its own. An
+    explicit request (「日本語で大丈夫です」) stays a question of its own, answered first, in that language."""
+    remark = next(topic for topic in topics if topic.intent is Intent.LANGUAGE)
+    one = _one_question(ctx, remark)
+    target = info.requested_language(one)
+    if target is None:
+        return ctx, tuple(topic for topic in topics if topic is not remark)
+    ctx.state.lang = target
+    rest = topics if info.asks_for_language(one) else tuple(topic for topic in topics if topic is not remark)
+    return replace(ctx, lang=target), rest
 
 
 def turn_label(intents: tuple[Intent, ...], understanding: Understanding, missed: bool) -> str:

@@ -147,6 +147,8 @@ def _more_about_contacts(ctx: TurnContext) -> list[Reply] | None:
     text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
     if len(text) > FOLLOW_UP_CHARS or not _CONTACT_DETAIL.search(text) or _NOT_CONTACT.search(text):
         return None
+    if ctx.understanding.intent in (Intent.THANKS, Intent.GOODBYE):  # "ok, I'll call them. bye"
+        return None
     return contact(ctx)
 
 

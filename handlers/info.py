@@ -16,7 +16,9 @@ _JAPANESE = re.compile(r"japanese|日本語|にほんご|nihongo")
 # "other than Japanese", "I can't read Japanese", 「日本語以外」「日本語が苦手」: the student wants English.
 _NOT_JAPANESE = re.compile(
     r"(other than|besides|except|n't (understand|read|speak)|not (understand|read|speak)|cannot (understand|read))"
-    r"\s+japanese|(日本語|にほんご)(が|は)?(以外|苦手|わから|分から|読めな|話せな)"
+    r"\s+(?:much\s+)?japanese|japanese (?:is|isn't) (?:not )?(?:good|great|bad|poor|limited|weak)|"
+    r"(?:bad|poor|weak|not good) (?:at|in) japanese|(?:little|limited|poor|bad) japanese|"
+    r"(日本語|にほんご)(が|は)?(以外|苦手|わから|分から|読めな|話せな|できな|得意じゃな)"
 )
 
 
@@ -39,6 +41,13 @@ def requested_language(ctx: TurnContext) -> Language | None:
     if not english and not japanese:
         return None
     return Language.EN if max(english, default=-1) > max(japanese, default=-1) else Language.JA
+
+
+def asks_for_language(ctx: TurnContext) -> bool:
+    """True for a request to speak a language (「日本語でお願いします」, "English please"), as opposed to a remark
+    about one's Japanese ("my Japanese is not good")."""
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    return requested_language(ctx) is not None and not _NOT_JAPANESE.search(text)
 
 
 def language(ctx: TurnContext) -> list[Reply]:

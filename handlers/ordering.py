@@ -74,6 +74,10 @@ _BARE_COPIES = re.compile(r"^([0-9]{1,3})\s*(?:通|部|枚|copies|copy)?[。.!�
 # A question rather than an answer: a question mark, a Japanese question ending, or an English question's start.
 _QUESTION = re.compile(r"[?？]|(?:か|かな|かね|っけ|でしょう)[。.!！\s]*$|^(?:can|could|is|are|do|does|will|would)\b",
                        re.IGNORECASE)
+# A card named alone, which the entity table leaves unread (a card may be a student ID card): at the payment
+# question it is the credit card.
+_CARD = re.compile(r"^\s*(?:クレジット)?(?:カード|card)(?:\s?(?:で|払い|決済|please|payment|pls))*\s*[。.!！]?$",
+                   re.IGNORECASE)
 # Certificates students ask for that the service does not issue (the guide: 各学部窓口 handles them).
 _OTHER_CERTIFICATE = re.compile(
     r"学割|学生旅客運賃|がくわり|健康診断|診断書|けんこうしんだん|卒業証明(?!.{0,3}見込)|修了証明|単位修得|在籍期間|"
@@ -432,6 +436,9 @@ def _ask_payment(ctx: TurnContext) -> list[Reply]:
 
 def _parse_payment(ctx: TurnContext) -> str | None:
     value = _method_answer(ctx, PAYMENT, EntityType.PAYMENT_METHOD, PaymentMethod.CONVENIENCE_STORE.value)
+    if value is None and _CARD.search(unicodedata.normalize("NFKC", ctx.message.text or "")) \
+            and not _QUESTION.search(ctx.message.text or ""):
+        value = PaymentMethod.CREDIT_CARD.value  # 「カードで」 when the payment is asked: the card
     if value is None:
         return None
     payment = _check_payment(ctx, value)
@@ -578,8 +585,12 @@ def _or_absorbed(parse: Callable[[TurnContext], Any]) -> Callable[[TurnContext],
     (「やっぱり成績証明書を3通で」), takes those instead of treating the message as a question about the order."""
     def parse_or_absorb(ctx: TurnContext) -> Any:
         value = parse(ctx)
-        if value is None and ctx.understanding.intent in ORDER_INTENTS \
-                and any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
+        text = unicodedata.normalize("NFKC", ctx.message.text or "")
+        # An answer to another question ("PayPayで" while the copies are asked) is an answer, kept for later;
+        # a question about it (「PayPayって使えますか？」) is answered as a question.
+        answers = ctx.understanding.intent in ORDER_INTENTS or _CHANGE_WORDS.search(text) \
+            or not _QUESTION.search(text)
+        if value is None and answers and any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
             _absorb(ctx, "order.noted")
         return value
     return parse_or_absorb

@@ -13,6 +13,7 @@ from handlers import basic
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Reply, Text
+from handlers.status import asks_about_done_mail, done_mail_answer
 from handlers.turn import TurnContext
 from intents.types import EntityType, Intent
 
@@ -147,7 +148,10 @@ def _window_items(ctx: TurnContext) -> str:
 
 
 def window_pickup_howto(ctx: TurnContext) -> list[Reply]:
-    """The guide's exact steps to apply for collection at the 学生支援課 window, and when it is ready."""
+    """The guide's exact steps to apply for collection at the 学生支援課 window, and when it is ready; a question
+    about the 「郵送対応完了」 mail gets what it means (ready to collect) first."""
+    if asks_about_done_mail(ctx.message.text or ""):
+        return done_mail_answer(ctx)
     profile = ctx.core.profile
     values = {"ready_at": f"{profile.pickup.ready_at:%H:%M}", "cutoff": f"{profile.pickup.cutoff:%H:%M}"}
     steps = [t(f"orders.window_pickup.{step}", ctx.lang) for step in ("choose_mail", "copies", "category", "address")]

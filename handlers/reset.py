@@ -57,11 +57,13 @@ def _answer_to_offer(forms: FormEngine, ctx: TurnContext) -> list[Reply] | None:
     """After the offer to mail the link: a yes (typed, or the request for the link itself) starts the form; a
     no is noted; anything else is a new question."""
     control, understanding = ctx.understanding.control, ctx.understanding
-    asks_for_link = understanding.intent is Intent.SECOND_PASSWORD_RESET \
-        and _ASKS_FOR_LINK.search(normalize(ctx.message.text or ""))
+    text = normalize(ctx.message.text or "")
+    asks_for_link = bool(_SEND_THE_LINK.search(text)) or (
+        understanding.intent is Intent.SECOND_PASSWORD_RESET and bool(_ASKS_FOR_LINK.search(text)))
     if control is Control.YES or asks_for_link:
         return forms.start(RESET, ctx)
     if control in (Control.NO, Control.CANCEL):
+        ctx.state.expect = OFFER  # the offer stands: 「やっぱり送ってください」 next still takes it
         return [Text(say("steering.noted", ctx.lang), basic.main_menu(ctx.lang))]
     return None
 

@@ -166,26 +166,50 @@ def _done_mail(ctx: TurnContext) -> str:
                       t("orders.window_pickup.bring_id", lang), _window_hours(ctx), ready])
 
 
+def _misspelt_order_number(ctx: TurnContext) -> str | None:
+    """A word shaped like an order number but with a letter no order number has (0, O, 1, I, L), upper-cased:
+    it is no order, and the student is told so rather than asked for a number again. Never a password."""
+    if ctx.entity(EntityType.STUDENT_NUMBER) is not None or mentions_password(ctx):
+        return None
+    for match in _CANDIDATE.finditer(unicodedata.normalize("NFKC", ctx.message.text or "")):
+        token, separator = match.group(0), match.group(2)
+        # As in order_number_in: eight letters without a digit or a hyphen are a word ("payments").
+        if (separator and not separator.isspace()) or any(char.isdigit() for char in token):
+            return token.upper()
+    return None
+
+
 def order_status(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
     """Answer a status question: by order number, the identified student's orders, or ask for the number."""
     text = ctx.message.text or ""
-    number = order_number_in(text)
+    number = order_number_in(text) or _misspelt_order_number(ctx)
     if number is not None:
         try:
             return show_order(ctx, number)
         except OrderNotFound as missing:
             reply = Text(say("status.not_found", ctx.lang, reason=explain(missing, ctx.lang, ctx.core.profile)))
             return [reply, *forms.start(LOOKUP, ctx)] if ctx.state.form is None else [reply]
-    done_mail = _done_mail(ctx) if asks_about_done_mail(text) else None
+    if asks_about_done_mail(text):
+        return done_mail_answer(ctx)
     student = current_student(ctx)
     if student is not None:
-        return ([Text(done_mail)] if done_mail else []) + recent(ctx, student)
-    check = QuickReply(say("status.check_button", ctx.lang), start_payload(LOOKUP))
-    if done_mail:
-        return [Text(done_mail + "\n\n" + say("status.done_mail_check", ctx.lang), (check, *_follow_ups(ctx)))]
+        return recent(ctx, student)
     if ctx.state.form is not None:  # a detour from another form: offer the lookup instead of taking over
-        return [Text(say("status.start_after", ctx.lang), (check,))]
+        return [Text(say("status.start_after", ctx.lang), (_check_button(ctx),))]
     return forms.start(LOOKUP, ctx)
+
+
+def done_mail_answer(ctx: TurnContext) -> list[Reply]:
+    """What the 「郵送対応完了」 mail means, with the identified student's orders or a button to look one up."""
+    done_mail = _done_mail(ctx)
+    student = current_student(ctx)
+    if student is not None:
+        return [Text(done_mail), *recent(ctx, student)]
+    return [Text(done_mail + "\n\n" + say("status.done_mail_check", ctx.lang), (_check_button(ctx), *_follow_ups(ctx)))]
+
+
+def _check_button(ctx: TurnContext) -> QuickReply:
+    return QuickReply(say("status.check_button", ctx.lang), start_payload(LOOKUP))
 
 
 # --- the lookup form ------------------------------------------------------------------------------------------
@@ -211,11 +235,9 @@ def _parse_lookup(ctx: TurnContext) -> str | None:
             except OrderNotFound as missing:
                 raise SlotRejected("status.not_found",
                                    reason=explain(missing, ctx.lang, ctx.core.profile)) from None
-    looks_like = _CANDIDATE.search(unicodedata.normalize("NFKC", text))
-    if looks_like and not ctx.entity(EntityType.STUDENT_NUMBER) and not mentions_password(ctx):
-        # Shaped like an order number but with letters no order number has (0, O, 1, I): not found either.
-        missing = OrderNotFound(looks_like.group(0).upper())
-        raise SlotRejected("status.not_found", reason=explain(missing, ctx.lang, ctx.core.profile))
+    misspelt = _misspelt_order_number(ctx)
+    if misspelt is not None:
+        raise SlotRejected("status.not_found", reason=explain(OrderNotFound(misspelt), ctx.lang, ctx.core.profile))
     student_number = typed_student_number(ctx, "status")
     if student_number is None:
         return None

@@ -10,15 +10,15 @@ import re
 from dataclasses import dataclass
 
 # Where one clause ends and the next begins, in a normalized (NFKC, case-folded) message:
-# - sentence ends and line breaks; a full stop only before a space or the end, after a word of 3+ letters
-#   or a non-Latin character ("jan. 8" and "e.g." stay whole);
+# - sentence ends and line breaks; a full stop only before a space or the end, and not after an
+#   abbreviation ("jan. 8", "e.g.", "no. 3" stay whole: see _ABBREVIATION);
 # - a colon ("quick question: …");
 # - a comma or 、 before a word that adds another question (あと, それと, and, also);
 # - 「Xと、Y」: two things asked with one verb (支払い方法と、電話番号を教えて);
 # - ", and" / "; and" / " and also" between two English questions.
 _BOUNDARY = re.compile(
     r"[。!?\n;]+\s*"
-    r"|(?:(?<=[^\sa-z.][a-z]{2})|(?<=[a-z]{3})|(?<=[^\x00-\x7f]))\.+(?=\s|$)\s*"
+    r"|(?<![0-9])\.+(?=\s|$)\s*"
     r"|(?<![0-9]):(?![0-9])\s*"
     r"|[、,]\s*(?=(?:あと|それと|それから|ついでに|もう一つ|もうひとつ|また、|and\b|also\b|plus\b|btw\b))"
     r"|(?<=[^\sa-z0-9あっ])(?<!それ)と[、,]\s*"
@@ -26,6 +26,10 @@ _BOUNDARY = re.compile(
     r"|\s+(?=and (?:how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|should|may)\b)"
     r"|\s+(?=(?:あと|それと|それから|ついでに)[\s、,])"
 )
+# A word before a full stop that does not end a sentence: a month or weekday, a Latin abbreviation, a letter.
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(])(?:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|"
+    r"e\.g|i\.e|etc|vs|approx|no|nos|mr|mrs|ms|dr|st|p\.m|a\.m|[a-z])$")
 # Conjunctions left at the start of a clause once it is cut off ("and can I…", 「あと、…」).
 _LEADING_CONJUNCTION = re.compile(
     r"^(?:(?:それと|それから|ついでに|もう一つ|もうひとつ)[、,\s]*|また[、,\s]+"
@@ -62,7 +66,7 @@ _SELF_INTRODUCTION = re.compile(
     r"^(?:私は|わたしは|僕は|ぼくは|自分は)?[^\s?]{0,16}?(?:[0-9一二三四五六]年(?:生)?|学科|学部|大学院|院生|研究科|"
     r"新入生|留学生|卒業生|在学生)[^\s?]{0,12}?(?:の者|のもの|の学生|です|でございます)(?:です|でございます)?$"
     r"|^(?:i'?m|i am|this is|my name is)\s(?:a |an |the )?"
-    r"(?:[a-z]+\s){0,4}?(?:student|freshman|sophomore|junior|senior|undergrad(?:uate)?|grad(?:uate)?|"
+    r"(?:[a-z,']+\s){0,4}?(?:student|freshman|sophomore|junior|senior|undergrad(?:uate)?|grad(?:uate)?|"
     r"phd|master'?s|exchange|international|[0-9](?:st|nd|rd|th)[- ]year|"
     r"(?:first|second|third|fourth|fifth|sixth)[- ]year)"
     r"(?:\s[a-z]+){0,6}$"
@@ -81,7 +85,8 @@ class Clause:
     """A stretch of the normalized message: `start`/`end` index it; `text` has leading conjunctions cut.
 
     `question` is True when a question mark ends it; `joined` when it is one of two things asked with one
-    verb (「支払い方法と、電話番号を教えて」: 「支払い方法」).
+    verb (「支払い方法と、電話番号を教えて」: 「支払い方法」); `conjoined` when it began with a word that adds
+    a question (あと, それと, also), now cut off.
     """
 
     start: int
@@ -89,6 +94,7 @@ class Clause:
     text: str
     question: bool = False
     joined: bool = False
+    conjoined: bool = False
 
     def asks(self) -> bool:
         """True unless the clause only tells, in Japanese, what happened (context for the next one)."""
@@ -108,7 +114,10 @@ def split_clauses(normalized_text: str) -> list[Clause]:
     """
     clauses: list[Clause] = []
     position = 0
-    for boundary in [*_BOUNDARY.finditer(normalized_text), None]:
+    boundaries = [boundary for boundary in _BOUNDARY.finditer(normalized_text)
+                  if not (boundary.group().startswith(".") and _ABBREVIATION.search(normalized_text, 0,
+                                                                                     boundary.start()))]
+    for boundary in [*boundaries, None]:
         end = boundary.start() if boundary else len(normalized_text)
         piece = normalized_text[position:end]
         trimmed = _LEADING_CONJUNCTION.sub("", piece.strip())
@@ -116,7 +125,7 @@ def split_clauses(normalized_text: str) -> list[Clause]:
             start = position + piece.index(trimmed[0]) if trimmed else position
             mark = boundary.group() if boundary else ""
             clauses.append(Clause(start, start + len(trimmed), trimmed, question="?" in mark,
-                                  joined=mark.startswith("と")))
+                                  joined=mark.startswith("と"), conjoined=trimmed != piece.strip()))
         if boundary:
             position = boundary.end()
     return clauses
@@ -137,7 +146,7 @@ def strip_opener(clause: Clause) -> Clause | None:
     rest = clause.text[match.end():]
     if not re.search(r"\w", rest):
         return None
-    return Clause(clause.end - len(rest), clause.end, rest, clause.question, clause.joined)
+    return Clause(clause.end - len(rest), clause.end, rest, clause.question, clause.joined, clause.conjoined)
 
 
 def is_closer(clause: Clause) -> bool:

@@ -21,44 +21,55 @@ class Control(StrEnum):
 
 
 # Each control's phrases, matched against the whole normalized message once politeness and filler are cut.
+_YES = (r"はい|うん|ええ|おけ|おっけー?|了解(?:です)?|りょ|いい(?:です|よ)|(?:それ|これ)で(?:いい|大丈夫|ok|お願い)|"
+        r"大丈夫です|問題(?:ない|ありません)|お願いします|おねがいします|お願い|頼みます|確定(?:する|します|で)?|"
+        r"申請(?:する|します|で)|送って(?:ください|下さい|ほしい)?|送信(?:して|します)?|"
+        r"yes|yeah|yep|yup|sure|ok|okay|confirm(?:ed)?|correct|right|go ahead|do it|please do|"
+        r"send(?: it| the link| me the link| me the reset link)?|that'?s (?:all )?(?:right|correct|fine|good)|"
+        r"all (?:correct|good|right|fine)|perfect|great|sounds good|looks good|lgtm|agreed?|apply")
 _PHRASES: tuple[tuple[Control, str], ...] = (
     (Control.CANCEL, r"キャンセル(?:する|します|したい|して|お願いします)?|取り?消し(?:て|たい|ます)?|取りやめ|"
-                     r"中止(?:する|します|したい|して|で)?|やっぱり?いい|止め(?:る|ます|たい|て)|やめ(?:る|ます|たい|て|とく|ておく|"
-                     r"ときます|ておきます)?|やーめた|もういい|いらない|不要です|必要ない|結構です|"
+                     r"中止(?:する|します|したい|して|で)?|やっぱり?(?:いい|なし|やめ)|もういい|いいや|なしで|"
+                     r"止め(?:る|ます|たい|て)|やめ(?:る|ます|たい|て|とく|ておく|ときます|ておきます|や)?|"
+                     r"やーめた|いらない|不要です|必要ない|結構です|"
                      r"cancel(?:led)?|stop|quit|abort|never ?mind|forget (?:it|about it)|nvm|no thanks|i'?ll pass|"
                      r"i don'?t (?:want|need) (?:it|this|that|to)(?: anymore)?|not (?:needed|anymore)"),
     (Control.CONTINUE, r"続け(?:る|ます|たい|て)?|続き(?:から)?|続行|再開|そのまま(?:続けて|進めて)?|進めて|"
                        r"continue|resume|go on|carry on|keep going|proceed|let'?s continue"),
-    (Control.BACK, r"戻る|戻って|戻り(?:たい|ます)|前に戻(?:る|って)|ひとつ前|一つ前|前の(?:質問|画面|ステップ)|"
+    (Control.BACK, r"戻る|戻って|戻り(?:たい|ます)|前に戻(?:る|って)|"
+                   r"(?:ひとつ|一つ|一個|1個|いっこ)前(?:に戻(?:る|って))?|前の(?:質問|画面|ステップ)|"
                    r"(?:go )?back|previous(?: step| question)?|undo"),
     (Control.CHANGE, r"変更(?:する|します|したい|して|お願いします)?|変え(?:る|たい|ます|て)|直(?:す|したい|して)|"
                      r"修正(?:する|したい|して)?|訂正(?:したい)?|間違えた|"
                      r"change(?: it| something| that)?|edit|modify|fix(?: it)?|i made a mistake"),
-    (Control.YES, r"はい|うん|ええ|おけ|おっけー?|了解(?:です)?|りょ|いい(?:です|よ)|"
-                  r"(?:それ|これ)で(?:いい|大丈夫|ok|お願い)|大丈夫です|問題(?:ない|ありません)|お願いします|おねがいします|お願い|頼みます|確定(?:する|します|で)?|"
-                  r"申請(?:する|します|で)|送って(?:ください|下さい|ほしい)?|送信(?:して|します)?|"
-                  r"yes|yeah|yep|yup|ya|sure|ok|okay|k|confirm(?:ed)?|correct|right|go ahead|do it|"
-                  r"please do|send(?: it| the link| me the link| me the reset link)?|that'?s (?:right|correct|fine)|"
-                  r"sounds good|looks good|lgtm|agreed?|apply"),
-    (Control.NO, r"いいえ|いえ|いや|ううん|違(?:う|います)|ちがう|ちゃうよ?|だめ|間違い(?:です)?|"
-                 r"no|nope|nah|not now|not yet|wrong|incorrect"),
+    (Control.YES, _YES),
+    (Control.NO, r"(?:いいえ|いえ|いや)[、,\s]*(?:大丈夫|結構|いい)(?:です)?|いいえ|いえ|いや|ううん|"
+                 r"違(?:う|います)|ちがう|ちゃうよ?|だめ|間違い(?:です)?|続けない|続けません|今はいい(?:です)?|"
+                 r"no|nope|nah|not now|not yet|wrong|incorrect|(?:don'?t|do not) (?:continue|proceed|go on)|"
+                 r"no more|no,? (?:i'?m|it'?s) (?:fine|ok|good)"),
 )
 # Politeness, filler and the object of the action, which may surround a control phrase.
 _FILLER = (
-    r"やっぱり?|やはり|やっぱし|すみません|すいません|ごめん(?:なさい)?|えっと|あの|ちょっと|もう|じゃあ?|では|なら|"
-    r"ください|下さい|お願い(?:します|いたします)?|です|ます|で|を|は|が|に|の|ね|よ|な|わ|か|"
+    r"やっぱり?|やはり|やっぱし|すみません|すいません|ごめん(?:なさい)?|えっと|あの|ああ?|あっ|おっと|ちょっと|もう|"
+    r"待って|まって|"
+    r"じゃあ?|では|なら|ください|下さい|お願い(?:します|いたします)?|します|です|ます|で|を|は|が|に|の|ね|よ|な|わ|か|"
     r"(?:この|その|今の|さっきの)?(?:申請|注文|申し込み|手続き|フォーム|質問)|"
     r"再設定(?:の)?(?:リンク|メール|url)?|リンク|メール|"
-    r"please|pls|plz|actually|um+|uh+|well|oh|hmm+|sorry|then|just|thanks|thank you|the|a|it|this|that|my|"
-    r"order|application|request|form|reset|link|mail|email|password|please|all|everything|want to|i want to|"
-    r"i'?d like to|let'?s|let me|can you|could you|i|me"
+    r"please|pls|plz|actually|um+|uh+|well|oh|oops|whoops|hmm+|sorry|then|just|thanks|thank you|the|a|it|"
+    r"this|that|my|order|application|request|form|reset|link|mail|email|password|all|everything|want to|"
+    r"i want to|i'?d like to|let'?s|let me|can you|could you|i|me|yo|hey|wait|hold on"
 )
 _SEPARATOR = r"[\s、,。.!?~ー〜]*"
-# A run of the control's phrases and filler, with at least one phrase ("yes please send the link").
-_CONTROLS = tuple(
-    (control, re.compile(rf"^(?=.*?(?:{phrase}))(?:(?:{phrase}|{_FILLER}){_SEPARATOR})+$"))
-    for control, phrase in _PHRASES
-)
+
+
+def _pattern(control: Control, phrase: str) -> re.Pattern[str]:
+    """Filler, then a phrase of the control, then its phrases and filler: the whole message and nothing else.
+    Before another control's phrase a yes is filler too ("ok, let's continue", 「はい、キャンセルで」)."""
+    filler = _FILLER if control in (Control.YES, Control.NO) else f"{_FILLER}|{_YES}"
+    return re.compile(rf"^(?:(?:{filler}){_SEPARATOR})*(?:{phrase})(?:{_SEPARATOR}(?:{phrase}|{filler}))*{_SEPARATOR}$")
+
+
+_CONTROLS = tuple((control, _pattern(control, phrase)) for control, phrase in _PHRASES)
 MAX_CONTROL_CHARS = 40  # a control word comes alone; a long message is a question
 
 

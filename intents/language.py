@@ -40,11 +40,13 @@ def _counts(text: str) -> tuple[int, int]:
 _ROMAJI_WORD = re.compile(
     r"^(?:(?:[kgsztdnhbpmr]y|sh|ch|j|ts|f|[kgsztdnhbpmrwyv])?[aiueo]|n(?![aiueoy])|([kgstdhbpmrf])(?=\1))+$"
 )
+_JAPANESE_SOUND = re.compile(r"sh[aiuo]|ch[aiuo]|tsu|[kgnhbpmr]y[aou]|ou|uu|ei|([kstp])\1|desu|masu|tai$")
 # Words that make a Latin message English even when they could be read as romaji (can, me, name, mine).
 _ENGLISH_MARKERS = frozenset({"can", "me", "name", "mine", "time", "use", "are", "take", "make", "home", "one",
                               "some", "come", "more", "here", "where", "fire", "site", "tube", "see", "you", "hi",
                               "hii", "hiii", "hiiii", "hiya", "heya", "gotta", "bye", "byebye", "okay", "ok", "nope",
-                              "yup", "yep", "meme", "mama", "papa", "anime", "sake", "karate"})
+                              "yup", "yep", "meme", "mama", "papa", "anime", "sake", "karate", "change",
+                              "changes", "machine", "chinese", "japanese", "shine", "sushi", "ramen"})
 
 
 def looks_like_romaji(text: str) -> bool:
@@ -61,6 +63,8 @@ def looks_like_romaji(text: str) -> bool:
     if not words:
         return False
     romaji = [word for word in words if _ROMAJI_WORD.match(word) and word not in _ENGLISH_MARKERS]
+    if len(words) == 1:  # one word ("change", "gakuseisho"): romaji only with a sound English rarely spells
+        return bool(romaji) and len(romaji[0]) >= 5 and bool(_JAPANESE_SOUND.search(romaji[0]))
     return len(romaji) >= 0.7 * len(words) and any(len(word) >= 4 for word in romaji)
 
 

@@ -33,10 +33,12 @@ _CONTENT_POS = frozenset({"名詞", "動詞", "形容詞", "形状詞", "副詞"
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A message's romaji key (every Japanese word spelled by its reading) and its content lemmas."""
+    """A message's romaji key (every Japanese word spelled by its reading), its content lemmas, and whether its
+    Japanese names a thing (a noun) or only does something (「払いたいです」, 「できますか」)."""
 
     key: str
     lemmas: tuple[str, ...]
+    names_a_thing: bool = False
 
 
 def fold_romaji(text: str) -> str:
@@ -79,15 +81,17 @@ class Reader:
         # jaconv spells ー as "-" and a lone ッ as "xtsu"; the long vowel goes with the folding anyway.
         return jaconv.kana2alphabet(jaconv.kata2hira(kana)).replace("-", "").replace("xtsu", "")
 
-    def _read_run(self, run: str) -> tuple[str, tuple[str, ...]]:
-        """The romaji and content lemmas of one run of Japanese script."""
-        readings, lemmas = [], []
+    def _read_run(self, run: str) -> tuple[str, tuple[str, ...], bool]:
+        """The romaji, the content lemmas and whether a noun is among the words of one run of Japanese script."""
+        readings, lemmas, noun = [], [], False
         for morpheme in self._tokenizer().tokenize(run):
             reading = morpheme.reading_form()
             readings.append(reading if reading and reading != "キゴウ" else morpheme.surface())
-            if morpheme.part_of_speech()[0] in _CONTENT_POS:
+            part_of_speech = morpheme.part_of_speech()[0]
+            if part_of_speech in _CONTENT_POS:
                 lemmas.append(morpheme.normalized_form())
-        return self._romaji("".join(readings)), tuple(lemmas)
+            noun = noun or part_of_speech in ("名詞", "代名詞")
+        return self._romaji("".join(readings)), tuple(lemmas), noun
 
     def read(self, normalized_text: str) -> Reading:
         """The romaji key and content lemmas of a normalized message.
@@ -104,16 +108,18 @@ class Reader:
         """
         pieces: list[str] = []
         lemmas: list[str] = []
+        names_a_thing = False
         position = 0
         for run in _JAPANESE_RUN.finditer(normalized_text):
             pieces.append(normalized_text[position:run.start()])
-            romaji, run_lemmas = self._run_cache(run.group())
+            romaji, run_lemmas, noun = self._run_cache(run.group())
             pieces.append(romaji)
             lemmas += run_lemmas
+            names_a_thing = names_a_thing or noun
             position = run.end()
         pieces.append(normalized_text[position:])
         lemmas += re.findall(r"[a-z0-9]+", _JAPANESE_RUN.sub(" ", normalized_text))
-        return Reading(fold_romaji("".join(pieces)), tuple(lemmas))
+        return Reading(fold_romaji("".join(pieces)), tuple(lemmas), names_a_thing)
 
 
 @cache

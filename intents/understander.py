@@ -1,6 +1,7 @@
 """Understanding one message: intent with calibrated confidence, candidates, entities and language."""
 
 import logging
+import re
 from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
@@ -48,9 +49,17 @@ ASIDE_MIN = 0.7
 CAMPUS_TOPIC_MIN = 0.85
 # A clause the classifier reads as a greeting, thanks or goodbye this surely is an opener or a closer.
 SMALL_TALK_MIN = 0.5
+# A clause that asks something, requests something or says a question word: a message with one is not a sign-off.
+_ASKING = re.compile(
+    r"[?？]|\b(?:how|what|when|where|which|who|why|can|could|is|are|do|does|will|would|should|please|want|need|"
+    r"help|tell)\b|(?:か|かな|の|ください|下さい|たい|たいです|ほしい|欲しい|教えて|お願い(?:します)?|できる|いい|"
+    r"でしょう)[。!！\s]*$|何|いつ|どこ|どう|いくら")
 # A message of openers around a few words is small talk when the whole reads as it this surely and the few
 # words alone read as nothing this surely.
 OPENER_OVER = 0.7
+OPENER_REST_CHARS = 12
+ELLIPTICAL_CHARS = 10
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 SMALL_TALK = frozenset({Intent.GREET, Intent.THANKS, Intent.GOODBYE})
 
 
@@ -97,10 +106,14 @@ class Understander:
         lang = detect_language(normalized.text, default=Language.JA)
         if not any(char.isalpha() for char in normalized.text):
             return Understanding(text, Intent.OUT_OF_SCOPE, 1.0, (), entities, lang)
-        clauses = self._questions(split_clauses(normalized.text))
+        every = split_clauses(normalized.text)
+        clauses = self._questions(every)
         asked = normalized.text[clauses[0].start:clauses[-1].end] if clauses else normalized.text
+        signing_off = self._signing_off(every)
+        if signing_off is not None:  # "ok, I'll call them. bye": no question, a goodbye
+            asked, clauses = every[-1].text, []
         scores = self.score(asked)
-        if asked != normalized.text and scores.ranking[0][1] < OPENER_OVER:
+        if asked != normalized.text and len(asked) <= OPENER_REST_CHARS and scores.ranking[0][1] < OPENER_OVER:
             # What is left after the openers says little (「すみません、今いいですか」): if the whole message is
             # clearly small talk, it is that.
             whole = self.score(normalized.text)
@@ -149,6 +162,20 @@ class Understander:
         kind = OutOfScopeKind(scores.out_of_scope_kind)
         return None if kind is OutOfScopeKind.ABUSE else kind
 
+    def _signing_off(self, clauses: list[Clause]) -> Intent | None:
+        """GOODBYE or THANKS for a message of several clauses that ends with one and asks nothing ("ok, I'll
+        call them. bye", 「わかりました、電話してみます。ありがとうございました」); else None."""
+        if len(clauses) < 2 or any(_ASKING.search(clause.text) for clause in clauses):
+            return None
+        last, probability = self.score(clauses[-1].text).ranking[0]
+        return last if last in (Intent.GOODBYE, Intent.THANKS) and probability >= SMALL_TALK_MIN else None
+
+    def _elliptical(self, text: str) -> bool:
+        """True for a short Japanese clause that names nothing (「払いたいです」 after 「駐車場の使用料って
+        ここから払うんですか？」): it goes on with the question before it rather than asking a new one."""
+        return len(text) <= ELLIPTICAL_CHARS and bool(_JAPANESE.search(text)) \
+            and not re.search(r"[a-z0-9]", text) and not self._reader.read(text).names_a_thing
+
     def _aside(self, clause: Clause) -> bool:
         """True for a clause of small talk or abuse beside the question."""
         scores = self.score(clause.text)
@@ -168,27 +195,35 @@ class Understander:
         """
         support = dict(whole.ranking)
         spans: list[tuple[int, int]] = []
+        # Between two spans, whether the student marked a new question (a question mark, あと, also): then
+        # each side stands on its own, whatever the message read as a whole leans to.
+        marked: list[bool] = []
         context: int | None = None
-        for clause in clauses:
+        for index, clause in enumerate(clauses):
             start = clause.start if context is None else context
-            if clause.asks():
+            following = clauses[index + 1] if index + 1 < len(clauses) else None
+            added = bool(following and following.conjoined)  # 「…忘れました。あと…」: the next is another question
+            if clause.asks() or added:
                 spans.append((start, clause.end))
+                marked.append(clause.question or added)
                 context = None
             else:
                 context = start
         if context is not None:  # context after the last question: part of it
             spans[-1:] = [(spans[-1][0] if spans else context, clauses[-1].end)]
+            marked[-1:] = [False]
         topics: list[Topic] = []
         asides: list[Intent] = []
-        for start, end in spans:
+        for index, (start, end) in enumerate(spans):
+            separate = (index > 0 and marked[index - 1]) or (index + 1 < len(spans) and marked[index])
             scores = self.score(normalized.text[start:end])
             intent, probability = scores.ranking[0]
             # Another university matter asked beside a question of ours gets its own answer too.
             campus = intent is Intent.OUT_OF_SCOPE and scores.out_of_scope_kind == OutOfScopeKind.CAMPUS
             original = normalized.original_span(start, end)
-            ours = intent not in SMALL_TALK | {Intent.OUT_OF_SCOPE}
+            ours = intent not in SMALL_TALK | {Intent.OUT_OF_SCOPE} and not self._elliptical(normalized.text[start:end])
             stands = ((campus and probability >= CAMPUS_TOPIC_MIN) or (ours and probability >= TOPIC_MIN)) \
-                and support.get(intent, 0.0) >= SUPPORT_MIN
+                and (separate or support.get(intent, 0.0) >= SUPPORT_MIN)
             if ours and not stands and probability >= ASIDE_MIN and intent not in asides:
                 asides.append(intent)
             if topics and (not stands or topics[-1].intent is intent):

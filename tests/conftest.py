@@ -194,6 +194,14 @@ def nlu_model() -> IntentModel:
 
 
 @pytest.fixture(scope="session")
+def nlu_model_path(nlu_model: IntentModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's model saved to a joblib file."""
+    path = tmp_path_factory.mktemp("nlu") / "model.joblib"
+    nlu_model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def understander(nlu_model: IntentModel) -> Understander:
     """An understander over the session's model."""
     return Understander(nlu_model)

@@ -10,6 +10,7 @@ from core.enums import Language
 from core.services import Core
 from handlers.replies import Card, Link, Reply, Text
 from handlers.turn import Channel, IncomingMessage, TurnContext
+from intents.controls import Control
 from intents.types import Entity, Intent, Understanding
 
 
@@ -20,14 +21,15 @@ def make_ctx(core: Core) -> Callable[..., TurnContext]:
     def build(intent: Intent = Intent.OUT_OF_SCOPE, *, text: str = "", payload: str | None = None,
               lang: Language = Language.JA, entities: tuple[Entity, ...] = (), state: ConversationState | None = None,
               now: datetime | None = None, confidence: float = 0.9,
-              candidates: tuple[tuple[Intent, float], ...] = ()) -> TurnContext:
+              candidates: tuple[tuple[Intent, float], ...] = (), control: Control | None = None,
+              expecting: str | None = None) -> TurnContext:
         message = IncomingMessage(channel=Channel.WEB, user_id="u", conversation_id="web:u", text=text or None,
                                   payload=payload)
         understanding = Understanding(text=text, intent=intent, confidence=confidence, candidates=candidates,
-                                      entities=entities, lang=lang)
+                                      entities=entities, lang=lang, control=control)
         return TurnContext(message=message, understanding=understanding, lang=lang,
                            state=state or ConversationState("web:u", "web", "u"), core=core,
-                           now=now or core.now())
+                           now=now or core.now(), expecting=expecting)
 
     return build
 

@@ -1,7 +1,6 @@
 """Fixtures for the intents tests: one model trained per session, a fixed reference time."""
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -11,14 +10,6 @@ from intents.understander import Understander
 
 # Monday 24 November 2025, 10:00 in Tokyo: the reference for every relative date in these tests.
 NOW = datetime(2025, 11, 24, 10, 0, tzinfo=TOKYO)
-
-
-@pytest.fixture(scope="session")
-def nlu_model_path(nlu_model: IntentModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's model saved to a joblib file."""
-    path = tmp_path_factory.mktemp("nlu") / "model.joblib"
-    nlu_model.save(path)
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,29 @@
+"""Typed steering words (intents.controls): only a message that says nothing else is one."""
+
+import pytest
+
+from intents.controls import Control, control_word
+from intents.normalize import normalize
+
+
+@pytest.mark.parametrize(("text", "control"), [
+    ("やっぱりやめます", Control.CANCEL), ("キャンセルで", Control.CANCEL), ("cancel", Control.CANCEL),
+    ("stop", Control.CANCEL), ("Cancel.", Control.CANCEL), ("cancel the order", Control.CANCEL),
+    ("やっぱりいいです", Control.CANCEL), ("取り消してください", Control.CANCEL), ("never mind", Control.CANCEL),
+    ("はい", Control.YES), ("はい、お願いします", Control.YES), ("yes please send the link", Control.YES),
+    ("再設定リンクを送ってください", Control.YES), ("Yes, apply", Control.YES), ("ok", Control.YES),
+    ("いいえ", Control.NO), ("違います", Control.NO), ("nope", Control.NO), ("no", Control.NO),
+    ("戻る", Control.BACK), ("go back", Control.BACK), ("前の質問に戻って", Control.BACK),
+    ("変更したい", Control.CHANGE), ("I want to change something", Control.CHANGE),
+    ("続ける", Control.CONTINUE), ("そのまま続けて", Control.CONTINUE), ("continue please", Control.CONTINUE),
+])
+def test_steering_words_in_both_languages(text, control):
+    assert control_word(normalize(text)) is control
+
+
+@pytest.mark.parametrize("text", [
+    "支払い後にキャンセルしたい", "支払い方法を変更したい", "24M1001", "PayPay", "2通", "stop reminders",
+    "郵送で", "in english please", "学生証", "キャンセルしたら返金されますか", "a" * 39, "はい" * 30,
+])
+def test_a_message_that_says_more_is_no_steering_word(text):
+    assert control_word(normalize(text)) is None
