@@ -131,14 +131,15 @@ def _first(ctx: TurnContext) -> list[Reply]:
 
 
 def _which_id(ctx: TurnContext) -> list[Reply]:
-    lines = [say("login.which_id.answer", ctx.lang)]
     yours = _department_of(ctx)
-    if yours is not None:  # the student said which department: that board first
-        lines.insert(0, say("login.which_id.yours", ctx.lang, department=yours.name(ctx.lang),
-                            location=yours.credentials_location(ctx.lang)))
-    lines += [say("login.which_id.department", ctx.lang, department=department.name(ctx.lang),
-                  location=department.credentials_location(ctx.lang))
-              for department in ctx.core.profile.departments if department is not yours]
+    if yours is not None:  # the student said which department: that board only
+        lines = [say("login.which_id.yours", ctx.lang, department=yours.name(ctx.lang),
+                     location=yours.credentials_location(ctx.lang)), say("login.which_id.user_id", ctx.lang)]
+    else:
+        lines = [say("login.which_id.answer", ctx.lang)]
+        lines += [say("login.which_id.department", ctx.lang, department=department.name(ctx.lang),
+                      location=department.credentials_location(ctx.lang))
+                  for department in ctx.core.profile.departments]
     lines.append(say("login.note", ctx.lang, text=_new_students(ctx)))
     ask = say("login.which_id.ask", ctx.lang) + "\n" + basic.contact_entry(ctx, Service.STUDENT_SUPPORT)
     buttons = (_symptom_button(Symptom.FIRST, ctx), _symptom_button(Symptom.REJECTED, ctx),

@@ -70,7 +70,21 @@ MAX_COPY_BUTTONS = 10
 ORDER_INTENTS = frozenset({Intent.ORDER_CERTIFICATE, Intent.FEE_ITEMS})
 ENTITY_SLOTS = {EntityType.ITEM: ITEM, EntityType.COPIES: COPIES, EntityType.DELIVERY_METHOD: DELIVERY,
                 EntityType.PAYMENT_METHOD: PAYMENT}
-_BARE_COPIES = re.compile(r"^([0-9]{1,3})\s*(?:通|部|枚|copies|copy)?[。.!！]?$", re.IGNORECASE)
+_BARE_COPIES = re.compile(
+    r"^(?:just |only |maybe |えっと|じゃあ)?\s*([0-9]{1,3}|one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"ひとつ|ふたつ|みっつ|よっつ|いつつ|一|二|三|四|五)\s*(?:通|部|枚|つ|まい|つう|copies|copy)?"
+    r"\s*(?:で|お願いします|ください|please|pls)?[。.!！]?$", re.IGNORECASE)
+_COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                "ten": 10, "ひとつ": 1, "ふたつ": 2, "みっつ": 3, "よっつ": 4, "いつつ": 5, "一": 1, "二": 2, "三": 3,
+                "四": 4, "五": 5}
+# Asking to answer a question again by its name (「受け取り方法選び直したい」, "can I change the payment method?"):
+# the slot, and the words that say "change".
+_SLOT_NAMES = ((DELIVERY, re.compile(r"受け?取り?方法|受取|delivery|how (?:i|to) (?:receive|get)|pick ?up|mail|print")),
+               (PAYMENT, re.compile(r"支払い?方法|支払|払い方|決済|payment|pay")),
+               (COPIES, re.compile(r"部数|通数|枚数|何通|copies|how many")),
+               (ITEM, re.compile(r"証明書の種類|項目|certificate|item")))
+_RECHOOSE = re.compile(r"変更|変え|かえ|選び直|選びなお|やり直|直し|直す|別の|ちが(?:う|います)|違(?:う|います)|"
+                       r"change|switch|different|another|re-?choose|redo|instead", re.IGNORECASE)
 # A question rather than an answer: a question mark, a Japanese question ending, or an English question's start.
 _QUESTION = re.compile(r"[?？]|(?:か|かな|かね|っけ|でしょう)[。.!！\s]*$|^(?:can|could|is|are|do|does|will|would)\b",
                        re.IGNORECASE)
@@ -343,7 +357,10 @@ def _ask_copies(ctx: TurnContext) -> list[Reply]:
 
 def _bare_copies(text: str) -> int | None:
     match = _BARE_COPIES.match(unicodedata.normalize("NFKC", text).strip())
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    word = match.group(1).lower()
+    return int(word) if word.isdigit() else _COUNT_WORDS[word]
 
 
 def _parse_copies(ctx: TurnContext) -> int | None:
@@ -506,6 +523,7 @@ def _parse_confirm(ctx: TurnContext) -> str | None:
     restated = ctx.understanding.intent in ORDER_INTENTS or _CHANGE_WORDS.search(ctx.message.text or "")
     if restated and any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
         _absorb(ctx, "order.updated")  # a change typed at the summary (「3通にしたい」), not a question about it
+    _rechoose(ctx)
     return None
 
 
@@ -592,8 +610,27 @@ def _or_absorbed(parse: Callable[[TurnContext], Any]) -> Callable[[TurnContext],
             or not _QUESTION.search(text)
         if value is None and answers and any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
             _absorb(ctx, "order.noted")
+        if value is None:
+            _rechoose(ctx)
         return value
     return parse_or_absorb
+
+
+def _rechoose(ctx: TurnContext) -> None:
+    """A wish to answer an earlier question again, named (「受け取り方法選び直したい」, "can I change the payment
+    method?"): drop that answer, so that its question is asked again.
+
+    Raises:
+        SlotRejected: `order.rechoose`, when the message names an answered question and a change.
+    """
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    if not _RECHOOSE.search(text):
+        return
+    for slot, names in _SLOT_NAMES:
+        if names.search(text) and slot in ctx.state.slots:
+            ctx.state.slots.pop(slot)
+            ctx.state.slots.pop(CONFIRM, None)
+            raise SlotRejected("order.rechoose")
 
 
 def _needs_student(ctx: TurnContext) -> bool:

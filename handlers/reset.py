@@ -26,7 +26,7 @@ from handlers.replies import QuickReply, Reply, Text
 from handlers.turn import TurnContext
 from intents.controls import Control
 from intents.normalize import normalize
-from intents.types import Intent
+from intents.types import EntityType, Intent
 
 RESET = "reset"
 STUDENT_NUMBER = "student_number"
@@ -35,7 +35,7 @@ OFFER = "reset.offer"
 # After the offer, a message that asks for the link (「再設定リンクを送ってください」, "send me the reset link").
 _ASKS_FOR_LINK = re.compile(r"送っ|送信|送ら|ください|ほしい|欲しい|お願い|\bsend|\bmail me|\bemail me|\bplease")
 # Without the offer, only an explicit "send the link" starts the form (「再設定の方法を教えてください」 gets the steps).
-_SEND_THE_LINK = re.compile(r"(?:リンク|url|メール|link|mail).{0,12}(?:送っ|送信|送ら|send)|"
+_SEND_THE_LINK = re.compile(r"(?:リンク|url|メール|link|mail|rinku|meeru|meru).{0,12}(?:送っ|送信|送ら|send|okut)|"
                             r"(?:送っ|送信|send|mail me|email me).{0,20}(?:リンク|url|メール|link|mail)")
 
 
@@ -60,6 +60,9 @@ def _answer_to_offer(forms: FormEngine, ctx: TurnContext) -> list[Reply] | None:
     text = normalize(ctx.message.text or "")
     asks_for_link = bool(_SEND_THE_LINK.search(text)) or (
         understanding.intent is Intent.SECOND_PASSWORD_RESET and bool(_ASKS_FOR_LINK.search(text)))
+    if ctx.entity(EntityType.STUDENT_NUMBER) is not None:  # the number itself: the link is asked for
+        forms.start(RESET, ctx)
+        return forms.handle(ctx, lambda _: [])
     if control is Control.YES or asks_for_link:
         return forms.start(RESET, ctx)
     if control in (Control.NO, Control.CANCEL):

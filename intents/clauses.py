@@ -22,10 +22,13 @@ _BOUNDARY = re.compile(
     r"|(?<![0-9]):(?![0-9])\s*"
     r"|[、,]\s*(?=(?:あと|それと|それから|ついでに|もう一つ|もうひとつ|また、|and\b|also\b|plus\b|btw\b))"
     r"|(?<=[^\sa-z0-9あっ])(?<!それ)と[、,]\s*"
+    r"|(?<=たい)(?:んだ|んです|のです|です)?(?:けど|けれど|が)[、,]\s*"
     r"|\s+(?=and also\b|also\b(?!\s+(?:known|called))|btw\b)"
     r"|\s+(?=and (?:how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|should|may)\b)"
     r"|\s+(?=(?:あと|それと|それから|ついでに)[\s、,])"
 )
+# The gap between a request and the question after it (「申請したいんだけど、」).
+_REQUEST_THEN = re.compile(r"(?:んだ|んです|のです|です)?(?:けど|けれど|が)[、,]\s*")
 # A word before a full stop that does not end a sentence: a month or weekday, a Latin abbreviation, a letter.
 _ABBREVIATION = re.compile(
     r"(?:^|[\s(])(?:jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|"
@@ -124,8 +127,10 @@ def split_clauses(normalized_text: str) -> list[Clause]:
         if re.search(r"\w", trimmed):
             start = position + piece.index(trimmed[0]) if trimmed else position
             mark = boundary.group() if boundary else ""
+            # After 「…したいんだけど、」 comes a question of its own, as after あと.
+            request = bool(clauses) and _REQUEST_THEN.fullmatch(normalized_text[clauses[-1].end:start] or "")
             clauses.append(Clause(start, start + len(trimmed), trimmed, question="?" in mark,
-                                  joined=mark.startswith("と"), conjoined=trimmed != piece.strip()))
+                                  joined=mark.startswith("と"), conjoined=trimmed != piece.strip() or bool(request)))
         if boundary:
             position = boundary.end()
     return clauses

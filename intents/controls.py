@@ -33,7 +33,9 @@ _PHRASES: tuple[tuple[Control, str], ...] = (
                      r"止め(?:る|ます|たい|て)|やめ(?:る|ます|たい|て|とく|ておく|ときます|ておきます|や)?|"
                      r"やーめた|いらない|不要です|必要ない|結構です|"
                      r"cancel(?:led)?|stop|quit|abort|never ?mind|forget (?:it|about it)|nvm|no thanks|i'?ll pass|"
-                     r"i don'?t (?:want|need) (?:it|this|that|to)(?: anymore)?|not (?:needed|anymore)"),
+                     r"i don'?t (?:want|need) (?:it|this|that|to)(?: anymore)?|not (?:needed|anymore)|"
+                     r"(?:i'?ll |i will )?(?:apply|do it|do this|try|come back|order)(?: again)? later|maybe later|"
+                     r"また(?:今度|後で|あとで)|(?:後|あと)で(?:いい|やる|します|申請します)"),
     (Control.CONTINUE, r"続け(?:る|ます|たい|て)?|続き(?:から)?|続行|再開|そのまま(?:続けて|進めて)?|進めて|"
                        r"continue|resume|go on|carry on|keep going|proceed|let'?s continue"),
     (Control.BACK, r"戻る|戻って|戻り(?:たい|ます)|前に戻(?:る|って)|"
@@ -64,8 +66,11 @@ _SEPARATOR = r"[\s、,。.!?~ー〜]*"
 
 def _pattern(control: Control, phrase: str) -> re.Pattern[str]:
     """Filler, then a phrase of the control, then its phrases and filler: the whole message and nothing else.
-    Before another control's phrase a yes is filler too ("ok, let's continue", 「はい、キャンセルで」)."""
+    Before another control's phrase a yes is filler too ("ok, let's continue", 「はい、キャンセルで」), and before a
+    cancel a no ("nah, cancel it")."""
     filler = _FILLER if control in (Control.YES, Control.NO) else f"{_FILLER}|{_YES}"
+    if control is Control.CANCEL:  # "nah, cancel it", 「いや、やっぱやめます」
+        filler = f"{filler}|no|nah|nope|いや|いいえ"
     return re.compile(rf"^(?:(?:{filler}){_SEPARATOR})*(?:{phrase})(?:{_SEPARATOR}(?:{phrase}|{filler}))*{_SEPARATOR}$")
 
 

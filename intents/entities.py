@@ -24,7 +24,7 @@ _EN_COUNTS = {
     "ten": 10, "single": 1,
 }  # fmt: skip
 _COPIES = (
-    re.compile(r"(?<![\d.])(?P<n>\d{1,2})\s?(?:通(?!り)|部|枚|セット|つ(?=$|[\s、。,.!?]|で|ください|下さい|お願い|ほしい|欲しい))"),
+    re.compile(r"(?<![\d.])(?P<n>\d{1,2})\s?(?:通(?!り)|部|枚|セット|まい|つう|つ(?=$|[\s、。,.!?]|で|ください|下さい|お願い|ほしい|欲しい))"),
     # 一通り is "roughly" and 一部 "a part of": kanji counts only 通 not followed by り, and 部/枚 from 二 up.
     re.compile(r"(?P<n>[一二三四五六七八九十]{1,3})\s?通(?!り)|(?P<n2>[二三四五六七八九十]{1,3})\s?(?:部|枚)"),
     re.compile(r"(?<![\d.])(?P<n>\d{1,2})\s?(?:copies|copy|sets?|prints?)\b"),

@@ -59,6 +59,7 @@ _ASKING = re.compile(
 OPENER_OVER = 0.7
 OPENER_REST_CHARS = 12
 ELLIPTICAL_CHARS = 10
+MIN_QUESTION_CHARS = 3
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 SMALL_TALK = frozenset({Intent.GREET, Intent.THANKS, Intent.GOODBYE})
 
@@ -146,7 +147,9 @@ class Understander:
                 kept.append(rest)
         if len(kept) > 1:
             asking = [clause for clause in kept if not self._aside(clause)]
-            kept = asking or kept
+            # Only when a question is left (「は？使えなさすぎだろポンコツ」 leaves 「は」: keep the insult).
+            if sum(len(re.findall(r"\w", clause.text)) for clause in asking) >= MIN_QUESTION_CHARS:
+                kept = asking
         return kept
 
     @staticmethod
@@ -154,11 +157,11 @@ class Understander:
         """The kind of out_of_scope, only when the classifier says so (not when it is merely unsure); abuse
         when an abusive word is in the message, and only then."""
         best, probability = scores.ranking[0]
+        if is_abusive(normalized_text) and (best is Intent.OUT_OF_SCOPE or probability < CONFIDENCE_THRESHOLD):
+            return OutOfScopeKind.ABUSE  # an insult and no clear question: abuse, even if the classifier hesitates
         if best is not Intent.OUT_OF_SCOPE or probability < PLACED_MIN \
                 or scores.out_of_scope_kind not in set(OutOfScopeKind):
             return None
-        if is_abusive(normalized_text):
-            return OutOfScopeKind.ABUSE
         kind = OutOfScopeKind(scores.out_of_scope_kind)
         return None if kind is OutOfScopeKind.ABUSE else kind
 

@@ -89,10 +89,10 @@ def test_a_typed_symptom_is_answered_at_once(make_ctx, text, symptom):
     assert all_text(direct) == all_text(tapped)
 
 
-def test_a_named_department_puts_its_board_first(make_ctx):
+def test_a_named_department_gets_its_board_only(make_ctx):
     text = all_text(login.login_help(make_ctx(Intent.LOGIN_HELP, text="看護学科のログインIDはどこ？")))
-    assert text.startswith("【看護学科の方】e-ラーニング→看護学科")
-    assert "■ 医学科" in text and "■ 看護学科" not in text  # the others follow; the named one is not repeated
+    assert text.startswith("【看護学科の方】e-ラーニング→看護学科") and "学籍番号" in text
+    assert "医学部" not in text and "■ 看護学科" not in text
 
 
 def test_a_department_typed_after_the_login_menu_answers_it(make_ctx):
