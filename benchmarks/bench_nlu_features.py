@@ -3,7 +3,7 @@ turn understanding (openers set aside, clauses), measured on the development set
 
 Run with `.venv/bin/python benchmarks/bench_nlu_features.py`. Each configuration is trained from the shipped
 training data and evaluated on every set found: ../shared/dev-set/utterances.jsonl (when it is beside the
-repository) and benchmarks/nlu/heldout_*.jsonl (written by people who never saw the training data; never
+repository) and benchmarks/nlu/*.jsonl (written by people who never saw the training data; never
 trained on). Prints accuracy, out-of-scope recall and, for messages asking two things, how often both were
 found in order. Not a test: it only measures.
 """
@@ -22,9 +22,8 @@ from intents.clauses import Clause  # noqa: E402
 from intents.cli import evaluate  # noqa: E402
 from intents.understander import Understander  # noqa: E402
 
-HELD_OUT = sorted((REPO / "benchmarks" / "nlu").glob("heldout_*.jsonl"))
-SETS = {"dev": REPO.parent / "shared" / "dev-set" / "utterances.jsonl",
-        **{path.stem.removeprefix("heldout_"): path for path in HELD_OUT}}
+HELD_OUT = sorted((REPO / "benchmarks" / "nlu").glob("*.jsonl"))
+SETS = {"dev": REPO.parent / "shared" / "dev-set" / "utterances.jsonl", **{path.stem: path for path in HELD_OUT}}
 
 
 class WholeMessage(Understander):
@@ -47,8 +46,8 @@ def main() -> None:
     configurations = [(tuple(args.views), True)] if args.views else [
         (("text",), False), (("text",), True), (("text", "reading"), True), (("text", "lemmas"), True),
         (VIEWS, False), (VIEWS, True)]
-    header = f"{'views':<22}{'turns':<7}" + "".join(f"{name:>28}" for name in sets)
-    print(header + "\n" + " " * 29 + "".join(f"{'acc  oos  (ja / en)  both':>28}" for _ in sets))
+    header = f"{'views':<22}{'turns':<7}" + "".join(f"{name:>32}" for name in sets)
+    print(header + "\n" + " " * 29 + "".join(f"{'acc   oos  (ja / en)   both':>32}" for _ in sets))
     models: dict[tuple[str, ...], Any] = {}
     for views, turns in configurations:
         model = models.setdefault(views, train(views=views))
@@ -63,7 +62,7 @@ def main() -> None:
             ja, en = (by_lang.get(lang, {}).get("accuracy", 0.0) for lang in ("ja", "en"))
             cells.append(f"{report['accuracy']:.3f} {'-' if oos is None else f'{oos:.2f}'} ({ja:.2f}/{en:.2f}) {both}")
         name = "+".join(views)
-        print(f"{name:<22}{'yes' if turns else 'no':<7}" + "".join(f"{cell:>28}" for cell in cells))
+        print(f"{name:<22}{'yes' if turns else 'no':<7}" + "".join(f"{cell:>32}" for cell in cells))
 
 
 if __name__ == "__main__":

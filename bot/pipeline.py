@@ -47,8 +47,10 @@ DID_YOU_MEAN_MIN = 0.15
 CANDIDATE_MIN = 0.05
 # One turn answers several questions with at most this many messages (LINE's one reply call) and one card.
 MAX_TURN_MESSAGES = 5
-# Questions answered by starting a guided step (or a person) go after the others, since the student's next
-# message answers that step; only one of them starts, the others are offered as buttons.
+MAX_BUTTONS = 13  # quick replies LINE shows under one message
+# Questions that may be answered by starting a guided step (or a person): only one of them is answered in a
+# turn, the others are offered as buttons; the one that does start a step is answered last, since the
+# student's next message answers that step.
 STEP_INTENTS = (Intent.ORDER_CERTIFICATE, Intent.FEE_ITEMS, Intent.ORDER_STATUS, Intent.HUMAN_AGENT)
 # A typed "ok" or 「了解」 that the classifier reads as thanks or a goodbye this surely is one.
 SIGN_OFF_OVER = 0.5
@@ -170,7 +172,7 @@ class Pipeline:
                     ctx.state.misses = 0  # an answer the form took, or a step steered
                 if not answered and ctx.state.expect == RESUME_QUESTION:
                     answered.append(ctx.understanding.intent)  # a question the form answered itself
-                topic = form_topic or self.forms.topic(ctx)
+                topic = self.forms.topic(ctx) or form_topic  # the form's topic now (the item may have changed)
                 return in_form, tuple(answered) or ((topic,) if topic else ())
             expected = self._expected(ctx)
             if expected is not None:
@@ -213,14 +215,23 @@ class Pipeline:
             replies = self._answer_intent(ctx)
             return compose([replies], asides) if asides and replies else replies
         steps = [topic for topic in topics if topic.intent in STEP_INTENTS]
-        ordered = [topic for topic in topics if topic.intent not in STEP_INTENTS] + steps[:1]
-        parts = []
-        for topic in ordered:
-            parts.append(self._answer_intent(_one_question(ctx, topic)))
-            answered.append(topic.intent)
+        parts: list[tuple[Topic, list[Reply]]] = []
+        last: tuple[Topic, list[Reply]] | None = None
+        for topic in topics:
+            if topic in steps[1:]:
+                continue  # one guided step a turn: the others are offered as buttons
+            form_before = ctx.state.form
+            replies = self._answer_intent(_one_question(ctx, topic))
+            started = ctx.state.form is not None and ctx.state.form != form_before
+            if started or topic.intent is Intent.HUMAN_AGENT:
+                last = (topic, replies)  # its question must be the turn's last: the next message answers it
+            else:
+                parts.append((topic, replies))
+        parts += [last] if last else []
+        answered.extend(topic.intent for topic, _ in parts)
         extra = tuple(QuickReply(say(f"intents.{topic.intent.value}", ctx.lang), intent_payload(topic.intent))
                       for topic in steps[1:])
-        return compose(parts, extra + asides)
+        return compose([replies for _, replies in parts], extra + asides)
 
     def _steering(self, ctx: TurnContext) -> list[Reply] | None:
         """A typed steering word with no form in progress and no question open: a cancel offers to cancel an
@@ -290,6 +301,7 @@ class Pipeline:
         if understanding.intent is Intent.OUT_OF_SCOPE and order_number_in(text):
             # A bare order number is a status question; the classifier has no words to go on.
             understanding = replace(understanding, intent=Intent.ORDER_STATUS, confidence=1.0)
+        understanding = _carried_over(understanding, state, text)
         if has_language_signal(text, understanding):
             state.last_lang = understanding.lang
         else:
@@ -341,6 +353,25 @@ class Pipeline:
             log.exception("conversation %s: saving the turn failed", message.conversation_id)
 
 
+# "How do I change it after I log in?" right after the second password's rules or reset: "it" is the second
+# password, not the login or the email.
+_CHANGE_IT = re.compile(r"変え|変更|かえ|change|update")
+_OTHER_THING = re.compile(r"メール|アドレス|メアド|mail|address|住所|名前|name")
+_SECOND_PASSWORD_TOPICS = (Intent.SECOND_PASSWORD_RULES.value, Intent.SECOND_PASSWORD_RESET.value)
+
+
+def _carried_over(understanding: Understanding, state: ConversationState, text: str) -> Understanding:
+    """The understanding, with a change asked about right after the second password's topics read as changing
+    the second password (the classifier reads 「ログイン中に変えるには？」 alone as a login question)."""
+    if state.last_intent not in _SECOND_PASSWORD_TOPICS or understanding.topics \
+            or understanding.intent not in (Intent.LOGIN_HELP, Intent.EMAIL_CHANGE, Intent.OUT_OF_SCOPE):
+        return understanding
+    folded = text.lower()
+    if not _CHANGE_IT.search(folded) or _OTHER_THING.search(folded):
+        return understanding
+    return replace(understanding, intent=Intent.SECOND_PASSWORD_RULES, out_of_scope_kind=None)
+
+
 def _one_question(ctx: TurnContext, topic: Topic) -> TurnContext:
     """The turn as if the student had asked only `topic`: its part of the message and the entities in it."""
     text = (ctx.message.text or "")[topic.start:topic.end]
@@ -384,7 +415,7 @@ def turn_label(intents: tuple[Intent, ...], understanding: Understanding, missed
 
 def compose(parts: list[list[Reply]], extra: tuple[QuickReply, ...] = ()) -> list[Reply]:
     """The answers to several questions as one turn: at most MAX_TURN_MESSAGES messages and one card (later
-    cards become text), and one set of buttons, the last answer's (and `extra`), on the last message.
+    cards become text), and one set of buttons on the last message (see `_turn_buttons`).
 
     Args:
         parts: Each question's replies, in the order they are to be shown.
@@ -393,8 +424,7 @@ def compose(parts: list[list[Reply]], extra: tuple[QuickReply, ...] = ()) -> lis
     Returns:
         The replies of the turn.
     """
-    buttons = next((reply.quick_replies for reply in reversed(parts[-1])
-                    if not isinstance(reply, Link) and reply.quick_replies), ())
+    buttons = _turn_buttons(parts, extra)
     shown: list[list[Reply]] = []
     has_card = False
     for part in parts:
@@ -409,9 +439,21 @@ def compose(parts: list[list[Reply]], extra: tuple[QuickReply, ...] = ()) -> lis
         if sum(len(part) for part in shown) > MAX_TURN_MESSAGES:
             shown = [squeeze(part) for part in shown]
     replies = [reply for part in shown for reply in part][:MAX_TURN_MESSAGES]
-    last = max(index for index, reply in enumerate(replies) if not isinstance(reply, Link))
-    replies[last] = replace(replies[last], quick_replies=(*buttons, *extra))
+    last = max((index for index, reply in enumerate(replies) if not isinstance(reply, Link)), default=None)
+    if last is not None:
+        replies[last] = replace(replies[last], quick_replies=buttons)
     return replies
+
+
+def _turn_buttons(parts: list[list[Reply]], extra: tuple[QuickReply, ...]) -> tuple[QuickReply, ...]:
+    """Each answer's buttons, the last answer's first, once each, then `extra`, the menu button last."""
+    offered = [next((reply.quick_replies for reply in reversed(part)
+                     if not isinstance(reply, Link) and reply.quick_replies), ()) for part in parts]
+    buttons: dict[str, QuickReply] = {}
+    for button in (*offered[-1], *(button for earlier in offered[:-1] for button in earlier), *extra):
+        buttons.setdefault(button.payload, button)
+    menu = buttons.pop(intent_payload(Intent.GREET), None)
+    return (*list(buttons.values())[:MAX_BUTTONS - (menu is not None)], *((menu,) if menu else ()))
 
 
 def _joined_runs(part: list[Reply]) -> list[Reply]:

@@ -18,7 +18,8 @@ _NOT_ARRIVED = re.compile(
 )
 
 
-def _mentions_missing_mail(ctx: TurnContext) -> bool:
+def mentions_missing_mail(ctx: TurnContext) -> bool:
+    """True if the message says that a mail did not arrive."""
     return bool(_NOT_ARRIVED.search(unicodedata.normalize("NFKC", ctx.message.text or "").lower()))
 
 
@@ -42,7 +43,7 @@ def _answer(ctx: TurnContext, topic: str, buttons: tuple[QuickReply, ...]) -> li
         say("email.expiry", ctx.lang, minutes=minutes),
         say("email.before", ctx.lang),
     ))
-    if _mentions_missing_mail(ctx):
+    if mentions_missing_mail(ctx):
         return [not_arrived(ctx), Text(steps, buttons)]
     return [Text(steps), not_arrived(ctx, buttons)]
 

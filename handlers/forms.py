@@ -185,7 +185,7 @@ class FormEngine:
                     if earlier.name in ctx.state.slots and earlier.needed(ctx)]
         if answered:
             ctx.state.slots.pop(answered[-1].name, None)
-        return self._advance(form, ctx)
+        return [Text(say("forms.back", ctx.lang)), *self._advance(form, ctx)]
 
     @staticmethod
     def _cancel(ctx: TurnContext) -> list[Reply]:

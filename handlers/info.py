@@ -16,14 +16,15 @@ _JAPANESE = re.compile(r"japanese|日本語|にほんご|nihongo")
 # "other than Japanese", "I can't read Japanese", 「日本語以外」「日本語が苦手」: the student wants English.
 _NOT_JAPANESE = re.compile(
     r"(other than|besides|except|n't (understand|read|speak)|not (understand|read|speak)|cannot (understand|read))"
-    r"\s+(?:much\s+)?japanese|japanese (?:is|isn't) (?:not )?(?:good|great|bad|poor|limited|weak)|"
+    r"\s+(?:much\s+)?japanese|japanese (?:is |isn'?t |not |no )*(?:good|great|bad|poor|limited|weak|so good)|"
     r"(?:bad|poor|weak|not good) (?:at|in) japanese|(?:little|limited|poor|bad) japanese|"
     r"(日本語|にほんご)(が|は)?(以外|苦手|わから|分から|読めな|話せな|できな|得意じゃな)"
 )
 
 
 def requested_language(ctx: TurnContext) -> Language | None:
-    """The language a `lang:<code>` button or the message asks for, or None when it names neither.
+    """The language a `lang:<code>` button or the message asks for, or None when it names neither (or asks
+    only about the service's own screens: 「画面って英語にできる？」 is answered, the chat stays as it is).
 
     When a message names both, the one named last wins ("the screen turned English, I want Japanese").
     """
@@ -36,11 +37,19 @@ def requested_language(ctx: TurnContext) -> Language | None:
     text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
     if _NOT_JAPANESE.search(text):
         return Language.EN
+    if _SCREENS.search(text) and not _THIS_CHAT.search(text) and not _WANTS.search(text):
+        return None
     english = [match.start() for match in _ENGLISH.finditer(text)]
     japanese = [match.start() for match in _JAPANESE.finditer(text)]
     if not english and not japanese:
         return None
     return Language.EN if max(english, default=-1) > max(japanese, default=-1) else Language.JA
+
+
+# The service's own screens, which have a language menu of their own, and this chat.
+_SCREENS = re.compile(r"画面|表示|サイト|ページ|マニュアル|メニュー|screen|site|page|display|manual|menu|the service")
+_THIS_CHAT = re.compile(r"チャット|ここ|返事|答え|会話|chat|you|reply|answer|talk|here")
+_WANTS = re.compile(r"want|please|お願い|にして|がいい|希望")
 
 
 def asks_for_language(ctx: TurnContext) -> bool:

@@ -44,7 +44,8 @@ def symptom_payload(symptom: Symptom) -> str:
 _SYMPTOM_WORDS: tuple[tuple[Symptom, re.Pattern[str]], ...] = (
     (Symptom.LOGGED_OUT, re.compile(
         r"ログアウト|タイムアウト|戻され|"
-        r"log ?out|logged (me )?out|kicked (me )?out|signed me out|timed? ?out|timing out")),
+        r"log ?out|logs? me out|logged (me )?out|kicked (me )?out|signs? me out|signed me out|timed? ?out|"
+        r"timing out|by itself|automatically")),
     (Symptom.FIRST, re.compile(
         r"初めて|はじめて|初回|新入生|入学式|入学した|ログイン方法|初回登録|アカウントを作|"
         r"first|freshman|new student|entrance ceremony|matriculation|just enrolled|how (do i|to) log ?in|"

@@ -92,6 +92,9 @@ _QUESTION = re.compile(r"[?？]|(?:か|かな|かね|っけ|でしょう)[。.!�
 # question it is the credit card.
 _CARD = re.compile(r"^\s*(?:クレジット)?(?:カード|card)(?:\s?(?:で|払い|決済|please|payment|pls))*\s*[。.!！]?$",
                    re.IGNORECASE)
+# A question about what something costs.
+_ASKS_PRICE = re.compile(r"いくら|幾ら|値段|(?:料金|費用|手数料|金額)(?:は|って|を教え|知りたい)|how much|"
+                         r"what does it cost|\bprice\b|(?:what|how much) is the fee")
 # Certificates students ask for that the service does not issue (the guide: 各学部窓口 handles them).
 _OTHER_CERTIFICATE = re.compile(
     r"学割|学生旅客運賃|がくわり|健康診断|診断書|けんこうしんだん|卒業証明(?!.{0,3}見込)|修了証明|単位修得|在籍期間|"
@@ -101,7 +104,8 @@ _OTHER_CERTIFICATE = re.compile(
 _CHANGE_WORDS = re.compile(r"変更|変え|にして|にしたい|にします|に直|でお願い|instead|change|switch|make it|rather",
                            re.IGNORECASE)
 # A store named without a cue word: at the delivery question it means printing there, at payment paying there.
-_KONBINI = re.compile(r"コンビニ|ローソン|ファミマ|ファミリーマート|セブン|konbini|conbini|convenience", re.IGNORECASE)
+_KONBINI = re.compile(r"コンビニ|こんびに|ローソン|ろーそん|ファミマ|ふぁみま|ファミリーマート|セブン|せぶん|セブイレ|"
+                      r"konbini|conbini|convenience|lawson|family ?mart|famima|7-?11|7-?eleven|seven|cvs")
 
 
 # --- labels -----------------------------------------------------------------------------------------------
@@ -256,8 +260,9 @@ def _prefill(ctx: TurnContext) -> dict[str, object]:
         slots[KIND] = item.kind.value
         # Say what is being applied for before the first question (「学生証なくした」 → the reissue fee).
         methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
-        slots[NOTICE] = say("order.starting", ctx.lang, item=item.name(ctx.lang), methods=methods,
-                            price=_price(item.price_yen, item.price_is_example, ctx))
+        starting = say("order.starting", ctx.lang, item=item.name(ctx.lang), methods=methods,
+                       price=_price(item.price_yen, item.price_is_example, ctx))
+        slots[NOTICE] = starting + ("\n" + item.note(ctx.lang) if item.note is not None else "")
     _remember(ctx)
     return dict(slots)
 
@@ -400,7 +405,7 @@ def _only_konbini(ctx: TurnContext) -> bool:
     """True if the message names a convenience store and nothing that says paying or printing there."""
     has_method = any(entity.type in (EntityType.DELIVERY_METHOD, EntityType.PAYMENT_METHOD)
                      for entity in ctx.entities)
-    return not has_method and bool(_KONBINI.search(ctx.message.text or ""))
+    return not has_method and bool(_KONBINI.search(unicodedata.normalize("NFKC", ctx.message.text or "").lower()))
 
 
 def _method_answer(ctx: TurnContext, slot: str, kind: EntityType, konbini: str) -> str | None:
@@ -700,14 +705,32 @@ def not_in_catalog(ctx: TurnContext) -> list[Reply] | None:
     return [Text(text, (_start_button(ctx), *basic.follow_ups(ctx.lang, Intent.DELIVERY_OPTIONS)))]
 
 
+def _price_answer(ctx: TurnContext) -> list[Reply] | None:
+    """A question about what an item costs (「学生証の再発行っていくら？」): its price, how it is received and a
+    button to apply, rather than the application itself. None when the message asks no price of an item."""
+    entity = ctx.entity(EntityType.ITEM)
+    item = _item(ctx, str(entity.value)) if entity else None
+    if item is None or not _ASKS_PRICE.search(unicodedata.normalize("NFKC", ctx.message.text or "").lower()):
+        return None
+    methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
+    lines = [say("order.price_of", ctx.lang, item=item.name(ctx.lang), methods=methods,
+                 price=_price(item.price_yen, item.price_is_example, ctx))]
+    if item.note is not None:
+        lines.append(item.note(ctx.lang))
+    if item.price_is_example:
+        lines.append(say("order.prices_are_examples", ctx.lang))
+    buttons = (_start_button(ctx), *basic.follow_ups(ctx.lang, Intent.PAYMENT_METHODS))
+    return [Text("\n".join(lines), buttons)]
+
+
 def start_order(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
-    """Begin the order form, unless a form is in progress (then this is a detour: offer it instead) or the
-    message asks for a certificate the service does not issue."""
+    """Begin the order form, unless a form is in progress (then this is a detour: offer it instead), the
+    message asks for a certificate the service does not issue, or it asks what an item costs."""
     if ctx.state.form == ORDER:
         return [Text(say("order.in_progress", ctx.lang))]
     if ctx.state.form is not None:
         return [Text(say("order.start_after", ctx.lang), (_start_button(ctx),))]
-    return not_in_catalog(ctx) or forms.start(ORDER, ctx)
+    return not_in_catalog(ctx) or _price_answer(ctx) or forms.start(ORDER, ctx)
 
 
 def register(registry: HandlerRegistry, forms: FormEngine) -> None:

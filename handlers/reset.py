@@ -7,12 +7,12 @@ The reply to a reset request is the same whether or not the student exists or ha
 import re
 from datetime import timedelta
 
-from core.enums import LinkPurpose
+from core.enums import LinkPurpose, Service
 from core.identifiers import normalize_student_number
 from core.links import open_link, request_second_password_reset
 from core.models import Student
 from core.reminders import schedule_link_nudge
-from handlers import basic
+from handlers import basic, email
 from handlers.forms import Form, FormEngine, Slot, cancel_button, start_payload
 from handlers.identity import (
     current_student,
@@ -50,6 +50,9 @@ def second_password_reset(ctx: TurnContext, forms: FormEngine | None = None) -> 
     buttons = (QuickReply(say("reset.send_button", ctx.lang), start_payload(RESET)),
                *basic.follow_ups(ctx.lang, Intent.SECOND_PASSWORD_RULES))
     ctx.state.expect = OFFER
+    if email.mentions_missing_mail(ctx):  # the reset mail did not come: what to check and whom to call first
+        note = say("reset.not_arrived", ctx.lang) + "\n" + basic.contact_entry(ctx, Service.CALL_CENTER)
+        return [Text(note), Text(text, buttons)]
     return [Text(text, buttons)]
 
 
@@ -65,7 +68,7 @@ def _answer_to_offer(forms: FormEngine, ctx: TurnContext) -> list[Reply] | None:
         return forms.handle(ctx, lambda _: [])
     if control is Control.YES or asks_for_link:
         return forms.start(RESET, ctx)
-    if control in (Control.NO, Control.CANCEL):
+    if control is Control.NO:
         ctx.state.expect = OFFER  # the offer stands: 「やっぱり送ってください」 next still takes it
         return [Text(say("steering.noted", ctx.lang), basic.main_menu(ctx.lang))]
     return None

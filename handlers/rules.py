@@ -16,6 +16,10 @@ from intents.types import Intent
 # Changing the second password while logged in (the guide's 2.4 (b)), as opposed to its rules alone.
 _CHANGE = re.compile(r"(?:パスワード|パス|ぱすわーど|pw|password).{0,8}(?:変更|変え|かえ|へんこう)|"
                      r"(?:change|update|reset to a new).{0,24}(?:password|pw)|(?:password|pw).{0,12}change")
+# "How do I change it?" asked about the second password (the intent says what "it" is), unless the message
+# names another thing to change (「メアドの変更は？」 beside a question about the rules).
+_CHANGE_IT = re.compile(r"変更|変え|かえ|へんこう|change|update")
+_SOMETHING_ELSE = re.compile(r"メール|メアド|アドレス|mail|address")
 # The guide's five rules, in the guide's order, as rule codes of core.passwords.
 GUIDE_RULES = ("too_short", "no_upper", "no_lower", "no_digit", "invalid_char")
 
@@ -55,7 +59,8 @@ def second_password_rules(ctx: TurnContext) -> list[Reply]:
     wants to change the second password gets the guide's steps for that (2.4 (b)) first."""
     buttons = basic.follow_ups(ctx.lang, Intent.SECOND_PASSWORD_RESET, Intent.LOGIN_HELP)
     candidates = pasted_passwords(ctx)
-    if not candidates and _CHANGE.search(unicodedata.normalize("NFKC", ctx.message.text or "").lower()):
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    if not candidates and (_CHANGE.search(text) or (_CHANGE_IT.search(text) and not _SOMETHING_ELSE.search(text))):
         return [Text(say("rules.change_steps", ctx.lang)), Text(_rules_text(ctx), buttons)]
     if not candidates:
         return [Text(_rules_text(ctx) + "\n" + say("rules.change", ctx.lang), buttons)]

@@ -59,6 +59,11 @@ def order_number_in(text: str) -> str | None:
     return None
 
 
+# A mailed certificate that has not come: a question about the order, whatever mail came before.
+_NOT_ARRIVED = re.compile(r"届(?:か|いて|きません|いていない)|来(?:ない|ません|てない)|こない|arriv|never came|"
+                          r"hasn'?t come|not received|haven'?t received|still nothing", re.IGNORECASE)
+
+
 def asks_about_done_mail(text: str) -> bool:
     """True if the message is about the 「郵送対応完了」 mail."""
     return bool(_DONE_MAIL.search(unicodedata.normalize("NFKC", text)))
@@ -189,7 +194,7 @@ def order_status(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
         except OrderNotFound as missing:
             reply = Text(say("status.not_found", ctx.lang, reason=explain(missing, ctx.lang, ctx.core.profile)))
             return [reply, *forms.start(LOOKUP, ctx)] if ctx.state.form is None else [reply]
-    if asks_about_done_mail(text):
+    if asks_about_done_mail(text) and not _NOT_ARRIVED.search(unicodedata.normalize("NFKC", text)):
         return done_mail_answer(ctx)
     student = current_student(ctx)
     if student is not None:

@@ -12,17 +12,19 @@ from dataclasses import dataclass
 # Where one clause ends and the next begins, in a normalized (NFKC, case-folded) message:
 # - sentence ends and line breaks; a full stop only before a space or the end, and not after an
 #   abbreviation ("jan. 8", "e.g.", "no. 3" stay whole: see _ABBREVIATION);
-# - a colon ("quick question: …");
+# - a colon ("quick question: …"); a comma after a request (「教えてください、…」);
 # - a comma or 、 before a word that adds another question (あと, それと, and, also);
-# - 「Xと、Y」: two things asked with one verb (支払い方法と、電話番号を教えて);
+# - 「Xと、Y」: two things asked with one verb (支払い方法と、電話番号を教えて), not the 「と」 of "if" after a
+#   verb (申請すると、…);
 # - ", and" / "; and" / " and also" between two English questions.
 _BOUNDARY = re.compile(
     r"[。!?\n;]+\s*"
     r"|(?<![0-9])\.+(?=\s|$)\s*"
     r"|(?<![0-9]):(?![0-9])\s*"
     r"|[、,]\s*(?=(?:あと|それと|それから|ついでに|もう一つ|もうひとつ|また、|and\b|also\b|plus\b|btw\b))"
-    r"|(?<=[^\sa-z0-9あっ])(?<!それ)と[、,]\s*"
-    r"|(?<=たい)(?:んだ|んです|のです|です)?(?:けど|けれど|が)[、,]\s*"
+    r"|(?<=[^\sa-z0-9あっるすくうつむぶぐぬただ])(?<!それ)と[、,]\s*"
+    r"|(?<=たい|しい)(?:んだ|んです|のです|です)?(?:けど|けれど|が)[、,]\s*"
+    r"|(?:(?<=ください)|(?<=下さい)|(?<=お願いします)|(?<=おねがいします))[、,]\s*"
     r"|\s+(?=and also\b|also\b(?!\s+(?:known|called))|btw\b)"
     r"|\s+(?=and (?:how|what|when|where|which|who|why|can|could|do|does|is|are|will|would|should|may)\b)"
     r"|\s+(?=(?:あと|それと|それから|ついでに)[\s、,])"
@@ -77,10 +79,20 @@ _SELF_INTRODUCTION = re.compile(
 
 
 # A Japanese clause that tells what happened (「学生証をなくしました」) is context for the question after it,
-# not a question of its own; everything else may ask something. English narration ("forgot my pw, and also…")
-# is as often a question of its own, so there the classifier decides (see Understander._topics).
+# not a question of its own; everything else may ask something.
 _JA_NARRATIVE = re.compile(r"(?:ました|でした|だった|った|んだ|ちゃった|しまった|ています|ている|てる|てます|"
                            r"ておりまして|ましたが|ましたけど|たけど|たんですが|たのですが)$")
+
+
+# A clause that gives the student's own details (「電話番号は090-1234-5678です」, "my email is …"): context.
+_GIVES_DETAILS = re.compile(
+    r"(?:は|is|:)\s*(?:\+?\d[\d\s-]{7,}\d|[\w.+-]+@[\w-]+\.[\w.]+)\s*(?:です|だ)?[。.!]?$")
+# "I paid yesterday", "i lost my student id": told in the past, with nothing asked or wanted in it.
+_EN_NARRATIVE = re.compile(
+    r"^(?:so |and |but )?i (?:already |just )?(?:paid|applied|ordered|lost|broke|registered|tried|got|received|"
+    r"did|made|changed|chose|selected|picked|went|sent|submitted|finished|completed|moved|typed|entered)\b"
+    r"(?!.*\b(?:can'?t|cannot|couldn'?t|not|never|no|how|what|when|where|why|which|please|want|need|help|"
+    r"wonder|if)\b)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +112,13 @@ class Clause:
     conjoined: bool = False
 
     def asks(self) -> bool:
-        """True unless the clause only tells, in Japanese, what happened (context for the next one)."""
-        if self.question or self.joined or not re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", self.text):
+        """True unless the clause only tells what happened (context for the next one)."""
+        if self.question or self.joined:
             return True
+        if _GIVES_DETAILS.search(self.text):
+            return False
+        if not re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", self.text):
+            return not _EN_NARRATIVE.match(self.text)
         return not _JA_NARRATIVE.search(self.text.rstrip("、,。.!~ー〜 "))
 
 
@@ -157,6 +173,11 @@ def strip_opener(clause: Clause) -> Clause | None:
 def is_closer(clause: Clause) -> bool:
     """True for thanks or a sign-off standing as its own clause (「よろしくお願いします」, "thanks in advance")."""
     return bool(_CLOSER.match(clause.text))
+
+
+def gives_details(clause: Clause) -> bool:
+    """True for a clause that only gives the student's own phone number or email (「電話番号は090-…です」)."""
+    return bool(_GIVES_DETAILS.search(clause.text))
 
 
 def is_self_introduction(clause: Clause) -> bool:

@@ -23,7 +23,7 @@ class Control(StrEnum):
 # Each control's phrases, matched against the whole normalized message once politeness and filler are cut.
 _YES = (r"はい|うん|ええ|おけ|おっけー?|了解(?:です)?|りょ|いい(?:です|よ)|(?:それ|これ)で(?:いい|大丈夫|ok|お願い)|"
         r"大丈夫です|問題(?:ない|ありません)|お願いします|おねがいします|お願い|頼みます|確定(?:する|します|で)?|"
-        r"申請(?:する|します|で)|送って(?:ください|下さい|ほしい)?|送信(?:して|します)?|"
+        r"申請(?:する|します|で)|(?:送|おく)って(?:ください|下さい|ほしい)?|送信(?:して|します)?|おねがい|"
         r"yes|yeah|yep|yup|sure|ok|okay|confirm(?:ed)?|correct|right|go ahead|do it|please do|"
         r"send(?: it| the link| me the link| me the reset link)?|that'?s (?:all )?(?:right|correct|fine|good)|"
         r"all (?:correct|good|right|fine)|perfect|great|sounds good|looks good|lgtm|agreed?|apply")
@@ -36,7 +36,7 @@ _PHRASES: tuple[tuple[Control, str], ...] = (
                      r"i don'?t (?:want|need) (?:it|this|that|to)(?: anymore)?|not (?:needed|anymore)|"
                      r"(?:i'?ll |i will )?(?:apply|do it|do this|try|come back|order)(?: again)? later|maybe later|"
                      r"また(?:今度|後で|あとで)|(?:後|あと)で(?:いい|やる|します|申請します)"),
-    (Control.CONTINUE, r"続け(?:る|ます|たい|て)?|続き(?:から)?|続行|再開|そのまま(?:続けて|進めて)?|進めて|"
+    (Control.CONTINUE, r"(?:続|つづ)け(?:る|ます|たい|て)?|続き(?:から)?|続行|再開|そのまま(?:続けて|進めて)?|進めて|"
                        r"continue|resume|go on|carry on|keep going|proceed|let'?s continue"),
     (Control.BACK, r"戻る|戻って|戻り(?:たい|ます)|前に戻(?:る|って)|"
                    r"(?:ひとつ|一つ|一個|1個|いっこ)前(?:に戻(?:る|って))?|前の(?:質問|画面|ステップ)|"
@@ -47,6 +47,7 @@ _PHRASES: tuple[tuple[Control, str], ...] = (
     (Control.YES, _YES),
     (Control.NO, r"(?:いいえ|いえ|いや)[、,\s]*(?:大丈夫|結構|いい)(?:です)?|いいえ|いえ|いや|ううん|"
                  r"違(?:う|います)|ちがう|ちゃうよ?|だめ|間違い(?:です)?|続けない|続けません|今はいい(?:です)?|"
+                 r"自分で(?:やる|やります|します|できる|できます)(?:から|ので)?(?:大丈夫|いい)?(?:です)?|"
                  r"no|nope|nah|not now|not yet|wrong|incorrect|(?:don'?t|do not) (?:continue|proceed|go on)|"
                  r"no more|no,? (?:i'?m|it'?s) (?:fine|ok|good)"),
 )

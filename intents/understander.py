@@ -9,7 +9,15 @@ from pathlib import Path
 
 from core.enums import Language
 from intents.classifier import MODEL_FORMAT, IntentModel, Scores, features, train
-from intents.clauses import Clause, is_abusive, is_closer, is_self_introduction, split_clauses, strip_opener
+from intents.clauses import (
+    Clause,
+    gives_details,
+    is_abusive,
+    is_closer,
+    is_self_introduction,
+    split_clauses,
+    strip_opener,
+)
 from intents.controls import control_word
 from intents.data import data_hash
 from intents.entities import EntityExtractor
@@ -138,12 +146,13 @@ class Understander:
         return self._scores(normalized_text)
 
     def _questions(self, clauses: list[Clause]) -> list[Clause]:
-        """The clauses that ask something: openers cut off, closers, self-introductions and (when something
-        else is left) clauses the classifier reads as small talk or abuse left out."""
+        """The clauses that ask something: openers cut off, closers, self-introductions, the student's own
+        details and (when something else is left) clauses the classifier reads as small talk or abuse left out."""
         kept = []
         for clause in clauses:
             rest = strip_opener(clause)
-            if rest is not None and not is_closer(rest) and not is_self_introduction(rest):
+            if rest is not None and not is_closer(rest) and not is_self_introduction(rest) \
+                    and not (len(clauses) > 1 and gives_details(rest)):
                 kept.append(rest)
         if len(kept) > 1:
             asking = [clause for clause in kept if not self._aside(clause)]

@@ -87,20 +87,21 @@ def test_the_reply_language_is_read_from_its_sentences():
 
 
 def card(title: str) -> Card:
-    return Card(title, (("a", "b"),), "", (QuickReply("card button", "intent:greet"),))
+    return Card(title, (("a", "b"),), "", (QuickReply("card button", "intent:contact"),))
 
 
 def test_several_answers_keep_one_card_five_messages_and_the_last_buttons():
     first = [Text("one"), Text("two", (QuickReply("x", "intent:contact"),)), card("first card")]
     second = [Text("three"), card("second card"), Text("four"), Link("pay", "https://example.invalid/pay"),
-              Text("five", (QuickReply("last", "intent:refund"),))]
+              Text("five", (QuickReply("last", "intent:refund"), QuickReply("menu", "intent:greet")))]
     replies = compose([first, second], (QuickReply("extra", "intent:order_status"),))
     assert len(replies) <= MAX_TURN_MESSAGES
     assert sum(isinstance(reply, Card) for reply in replies) == 1
     assert any("second card" in reply.text for reply in replies if isinstance(reply, Text))
     with_buttons = [reply for reply in replies if getattr(reply, "quick_replies", ())]
     assert len(with_buttons) == 1 and with_buttons[0] is replies[-1]
-    assert [button.label for button in replies[-1].quick_replies] == ["last", "extra"]
+    # The last answer's buttons first, then the earlier answers', once each, then the extra ones, menu last.
+    assert [button.label for button in replies[-1].quick_replies] == ["last", "card button", "extra", "menu"]
     assert "one" in replies[0].text and "two" in replies[0].text  # joined, nothing dropped
 
 

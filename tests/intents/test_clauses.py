@@ -81,9 +81,11 @@ def test_self_introductions(text, introduction):
 
 @pytest.mark.parametrize(("text", "asks"), [
     ("学生証をなくしました", False), ("入学式は4月5日でした", False), ("何日から使えますか", True),
-    ("ログインできません", True), ("成績証明書を申し込みたいんですが", True), ("i lost my student id", True),
+    ("ログインできません", True), ("成績証明書を申し込みたいんですが", True), ("i lost my student id", False),
+    ("i paid yesterday", False), ("i paid but can't see the order", True), ("forgot my second pw", True),
+    ("電話番号は090-1234-5678です", False),
 ])
-def test_japanese_narration_is_context_not_a_question(text, asks):
+def test_narration_and_details_are_context_not_a_question(text, asks):
     normalized = normalize(text)
     assert Clause(0, len(normalized), normalized).asks() is asks
 
