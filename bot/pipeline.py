@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot import logs, metrics
 from bot.locks import ConversationLocks
 from core.conversations import ConversationState, linked_student_id, load_state, record, save_state
-from core.enums import Language, Service
+from core.enums import Language, PaymentMethod, Service
 from core.handoffs import Reason, TicketStatus, active_ticket, relay_from_student
 from core.masking import find_password_candidates, mask_secrets
 from core.models import HandoffTicket
@@ -31,7 +31,9 @@ from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
 from handlers.status import order_number_in
 from handlers.turn import IncomingMessage, TurnContext
 from intents.controls import Control
-from intents.types import Intent, OutOfScopeKind, Topic, Understanding
+from intents.language import written_language
+from intents.normalize import normalize
+from intents.types import Entity, EntityType, Intent, OutOfScopeKind, Topic, Understanding
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ MAX_BUTTONS = 13  # quick replies LINE shows under one message
 STEP_INTENTS = (Intent.ORDER_CERTIFICATE, Intent.FEE_ITEMS, Intent.ORDER_STATUS, Intent.HUMAN_AGENT)
 # A typed "ok" or 「了解」 that the classifier reads as thanks or a goodbye this surely is one.
 SIGN_OFF_OVER = 0.5
+SIGN_OFFS = (Intent.THANKS, Intent.GOODBYE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +108,14 @@ class Pipeline:
                 metrics.count_message(message.channel.value, metrics.RELAYED, state.lang or state.last_lang,
                                       fallback=False, seconds=time.perf_counter() - started)
                 return Turn([], ())  # a person owns the conversation: the bot stays silent
+            message = _tapped_by_label(message, state)
             understanding = self._understand(message, now, state)
+            lang = state.lang or understanding.lang
             if message.lang_hint:  # the student chose a language (the web page's switch)
                 state.lang = message.lang_hint
-            lang = state.lang or understanding.lang
+                # A sentence typed in the other language is answered in it: the page's language is the
+                # screen's, what the student writes in is what they read best.
+                lang = written_language(message.text or "") or message.lang_hint
             expecting, state.expect = state.expect, None  # a question is answered (or passed over) once
             ctx = TurnContext(message=message, understanding=understanding, lang=lang, state=state,
                               core=self.core, now=now, expecting=expecting)
@@ -301,7 +308,7 @@ class Pipeline:
         if understanding.intent is Intent.OUT_OF_SCOPE and order_number_in(text):
             # A bare order number is a status question; the classifier has no words to go on.
             understanding = replace(understanding, intent=Intent.ORDER_STATUS, confidence=1.0)
-        understanding = _carried_over(understanding, state, text)
+        understanding = _followed_up(_carried_over(understanding, state, text), state, text)
         if has_language_signal(text, understanding):
             state.last_lang = understanding.lang
         else:
@@ -333,6 +340,11 @@ class Pipeline:
         state, message, now = ctx.state, ctx.message, ctx.now
         if label != metrics.OTHER:
             state.last_intent = label.partition("/")[0]
+        state.offered = {button.label: button.payload for reply in replies
+                         for button in getattr(reply, "quick_replies", ())}
+        if message.payload is None:  # what a follow-up ("and for the transcript?") builds on
+            state.context = [[entity.type.value, entity.value] for entity in ctx.understanding.entities
+                             if entity.type in CONTEXT_TYPES]
         pattern = self.core.profile.student_number_pattern
         said, secrets = self._said(message)
         understood = ctx.understanding
@@ -358,18 +370,75 @@ class Pipeline:
 _CHANGE_IT = re.compile(r"変え|変更|かえ|change|update")
 _OTHER_THING = re.compile(r"メール|アドレス|メアド|mail|address|住所|名前|name")
 _SECOND_PASSWORD_TOPICS = (Intent.SECOND_PASSWORD_RULES.value, Intent.SECOND_PASSWORD_RESET.value)
+_NOT_THE_SECOND_PASSWORD = (Intent.LOGIN_HELP, Intent.EMAIL_CHANGE, Intent.OUT_OF_SCOPE)
+_NO_MAIL = re.compile(r"(?:メール|mail).{0,12}(?:来ない|こない|届かない|届いてない|来てない|来ません|届きません)|"
+                      r"(?:no|not|n't).{0,20}(?:mail|email)|(?:mail|email).{0,20}(?:not|n't|never)")
+_SWITCH = re.compile(r"切り替|切替|変え|変更|switch|change")
 
 
 def _carried_over(understanding: Understanding, state: ConversationState, text: str) -> Understanding:
-    """The understanding, with a change asked about right after the second password's topics read as changing
-    the second password (the classifier reads 「ログイン中に変えるには？」 alone as a login question)."""
-    if state.last_intent not in _SECOND_PASSWORD_TOPICS or understanding.topics \
-            or understanding.intent not in (Intent.LOGIN_HELP, Intent.EMAIL_CHANGE, Intent.OUT_OF_SCOPE):
+    """The understanding, with what the message means right after the previous topic: a change asked about
+    after the second password's topics is changing the second password (the classifier reads 「ログイン中に
+    変えるには？」 alone as a login question), a mail that does not come after the reset is the reset mail, a
+    switch asked about after the language answer is the language's."""
+    if understanding.topics:
         return understanding
-    folded = text.lower()
-    if not _CHANGE_IT.search(folded) or _OTHER_THING.search(folded):
+    folded = normalize(text)
+    carried = None
+    if state.last_intent in _SECOND_PASSWORD_TOPICS and understanding.intent in _NOT_THE_SECOND_PASSWORD \
+            and _CHANGE_IT.search(folded) and not _OTHER_THING.search(folded):
+        carried = Intent.SECOND_PASSWORD_RULES
+    elif state.last_intent == Intent.SECOND_PASSWORD_RESET.value and _NO_MAIL.search(folded) \
+            and understanding.intent in (Intent.EMAIL_REGISTRATION, Intent.OUT_OF_SCOPE):
+        carried = Intent.SECOND_PASSWORD_RESET
+    elif state.last_intent == Intent.LANGUAGE.value and _SWITCH.search(folded) \
+            and understanding.confidence < FOLLOW_UP_OVER:
+        carried = Intent.LANGUAGE
+    return replace(understanding, intent=carried, out_of_scope_kind=None) if carried else understanding
+
+
+def _tapped_by_label(message: IncomingMessage, state: ConversationState) -> IncomingMessage:
+    """A message that is exactly the label of a button the bot just offered (「再設定メールを送る」 typed
+    instead of tapped) is that button's tap; the typed words stay the message's text."""
+    if message.payload or not message.text or not state.offered:
+        return message
+    typed = _label_key(message.text)
+    payload = next((payload for label, payload in state.offered.items() if _label_key(label) == typed), None)
+    return replace(message, payload=payload) if payload else message
+
+
+def _label_key(text: str) -> str:
+    return re.sub(r"[\s。、.,!！?？「」\"']", "", normalize(text))
+
+
+# A follow-up that names only what changes ("and for the transcript?", 「成績証明書も？」, 「それって土曜も？」).
+_FOLLOW_UP = re.compile(r"^(?:and|also|what about|how about|and what about|same for|and for)\b|(?:も|って|は)[?？]*$")
+FOLLOW_UP_CHARS = 30
+# A follow-up is the previous question again unless the classifier is this sure of another (or of a step).
+FOLLOW_UP_OVER = 0.85
+# The entities a follow-up may build on (never a student number or an email).
+CONTEXT_TYPES = frozenset({EntityType.ITEM, EntityType.PAYMENT_METHOD, EntityType.DELIVERY_METHOD,
+                           EntityType.COPIES, EntityType.DATETIME})
+
+
+def _followed_up(understanding: Understanding, state: ConversationState, text: str) -> Understanding:
+    """A short follow-up asks the previous question again about what it names, with what the previous
+    message named ("and PayPay?" after a question about paying at a store: still at the store)."""
+    folded = normalize(text)
+    previous = Intent(state.last_intent) if state.last_intent in {intent.value for intent in Intent} else None
+    if previous is None or previous in (*SIGN_OFFS, Intent.GREET, Intent.OUT_OF_SCOPE, Intent.HUMAN_AGENT) \
+            or understanding.topics or len(folded) > FOLLOW_UP_CHARS or not _FOLLOW_UP.search(folded):
         return understanding
-    return replace(understanding, intent=Intent.SECOND_PASSWORD_RULES, out_of_scope_kind=None)
+    if understanding.intent is not previous and understanding.confidence >= FOLLOW_UP_OVER \
+            and understanding.intent not in (*STEP_INTENTS, *SIGN_OFFS):
+        return understanding  # clearly another question
+    named = {(entity.type, entity.value) for entity in understanding.entities}
+    kinds = {entity.type for entity in understanding.entities}
+    carried = tuple(Entity(EntityType(kind), value, 0, 0, "") for kind, value in state.context
+                    if kind in {member.value for member in CONTEXT_TYPES} and (EntityType(kind), value) not in named
+                    and (EntityType(kind) not in kinds or value == PaymentMethod.CONVENIENCE_STORE.value))
+    return replace(understanding, intent=previous, out_of_scope_kind=None,
+                   entities=understanding.entities + carried)
 
 
 def _one_question(ctx: TurnContext, topic: Topic) -> TurnContext:

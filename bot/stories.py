@@ -156,7 +156,9 @@ class StoryPlayer:
         self.reset(core)
         result = StoryResult(story)
         buttons: dict[str, str] = {}
+        page_lang: Language | None = None  # the web page sends its language with every message once chosen
         for step in story.steps:
+            page_lang = Language(step["lang"]) if step.get("lang") else page_lang
             payload = step.get("tap")
             said = step.get("say") or payload or f"[{step['press']}]"
             if "press" in step:
@@ -168,7 +170,7 @@ class StoryPlayer:
             message = IncomingMessage(
                 channel=Channel.WEB, user_id=story.user, conversation_id=f"web:{story.user}",
                 text=None if payload is not None else str(step["say"]), payload=payload,
-                lang_hint=Language(step["lang"]) if step.get("lang") else None)
+                lang_hint=page_lang)
             turn = self.pipeline.answer(message)
             rendered = web.render(turn.replies)
             buttons = {button["label"]: button["payload"] for reply in rendered for button in reply["quick_replies"]}

@@ -26,7 +26,10 @@ class ConversationState:
     `form` names the guided form in progress and `slots` holds its answers so far (JSON-serializable
     values only); `misses` counts consecutive messages the bot did not understand; `expect` names the
     question the bot's last answer asked outside a form (a department, a date, "shall I send the link?"),
-    so that the next message is read first as its answer.
+    so that the next message is read first as its answer; `offered` the labels and payloads of the buttons
+    the bot's last answer offered (a label typed instead of tapped is the tap); `context` the entities of
+    the student's last message, as `[type, value]` pairs, which a follow-up ("and for the transcript?")
+    builds on.
     """
 
     conversation_id: str
@@ -40,6 +43,8 @@ class ConversationState:
     last_intent: str | None = None
     last_lang: Language | None = None  # the language of the last typed message, for replies to taps
     expect: str | None = None
+    offered: dict[str, str] = field(default_factory=dict)
+    context: list[list[Any]] = field(default_factory=list)
 
     def start_form(self, name: str, slots: dict[str, Any] | None = None) -> None:
         """Begin a guided form, dropping any other form in progress."""
@@ -62,6 +67,8 @@ def load_state(session: Session, conversation_id: str, channel: str, user_id: st
         misses=int(data.get("misses", 0)), student_id=row.student_id, last_intent=data.get("last_intent"),
         last_lang=Language(data["last_lang"]) if data.get("last_lang") else None,
         expect=data.get("expect") if isinstance(data.get("expect"), str) else None,
+        offered=data.get("offered") if isinstance(data.get("offered"), dict) else {},
+        context=data.get("context") if isinstance(data.get("context"), list) else [],
     )
 
 
@@ -94,7 +101,7 @@ def save_state(session: Session, state: ConversationState, now: datetime) -> Non
     row.state_json = json.dumps({"form": state.form, "slots": state.slots, "misses": state.misses,
                                  "last_intent": state.last_intent,
                                  "last_lang": state.last_lang.value if state.last_lang else None,
-                                 "expect": state.expect},
+                                 "expect": state.expect, "offered": state.offered, "context": state.context},
                                 ensure_ascii=False)
     row.updated_at = now
 

@@ -14,7 +14,8 @@ from intents.types import Intent
 # A message about a mail that does not come gets the checklist first, then the steps.
 _NOT_ARRIVED = re.compile(
     r"届かない|届いてない|届いていない|届きません|来ない|こない|来ません|受信できない|迷惑メール|"
-    r"not arriv|n't arriv|n't get|not get|n't receiv|not receiv|haven't got|never came|no (e-?)?mail|spam"
+    r"not arriv|n't arriv|n't get|not get|n't receiv|not receiv|haven't got|never came|"
+    r"no (?:[a-z-]+ ){0,2}(?:e-?)?mail|spam"
 )
 
 

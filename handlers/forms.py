@@ -175,8 +175,9 @@ class FormEngine:
             return self._back(form, slot, ctx)
         if control in (Control.CHANGE, Control.NO) and slot.yes_no:
             return [Text(say("forms.which_to_change", ctx.lang)), *slot.ask(ctx)]
-        if control in (Control.YES, Control.NO) and not slot.yes_no:  # no yes/no question is open: ask again
-            return [Text(say("forms.answer_the_question", ctx.lang)), *slot.ask(ctx)]
+        signing_off = ctx.understanding.intent in (Intent.THANKS, Intent.GOODBYE)  # "ok thanks": answered as such
+        if control in (Control.YES, Control.NO) and not slot.yes_no and not signing_off:
+            return [Text(say("forms.answer_the_question", ctx.lang)), *slot.ask(ctx)]  # no yes/no question is open
         return None
 
     def _back(self, form: Form, slot: Slot, ctx: TurnContext) -> list[Reply]:

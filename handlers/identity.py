@@ -15,6 +15,8 @@ ACCOUNT_ONLY_CHANNELS = frozenset({Channel.LINE, Channel.SLACK})
 LINK_ACCOUNT_PAYLOAD = "link:start"  # the LINE channel answers it with the account-linking flow
 
 _NUMBER_LIKE = re.compile(r"(?=.*[0-9])[0-9A-Z]{4,12}")
+# Two digits, a letter and a few more digits: a student number with a digit too many or too few.
+_NEAR_NUMBER = re.compile(r"[0-9]{2}[A-Z][0-9]{1,7}")
 
 
 def identified_by_account_only(ctx: TurnContext) -> bool:
@@ -35,6 +37,9 @@ def typed_student_number(ctx: TurnContext, area: str) -> str | None:
     """
     text = ctx.message.text or ""
     profile = ctx.core.profile
+    if _NEAR_NUMBER.fullmatch(normalize_student_number(text)) and not profile.student_number_regex.match(
+            normalize_student_number(text)):
+        raise SlotRejected(f"{area}.student_number_format")  # 「24M100」: a number mistyped, no password
     if find_password_candidates(text, profile.student_number_pattern):
         raise SlotRejected(f"{area}.no_passwords")
     entity = ctx.entity(EntityType.STUDENT_NUMBER)

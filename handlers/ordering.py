@@ -52,6 +52,8 @@ from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
 from handlers.turn import Channel, TurnContext
 from intents.controls import Control
+from intents.normalize import normalize
+from intents.speech_acts import is_question, is_request
 from intents.types import EntityType, Intent
 
 log = logging.getLogger(__name__)
@@ -92,9 +94,10 @@ _QUESTION = re.compile(r"[?？]|(?:か|かな|かね|っけ|でしょう)[。.!�
 # question it is the credit card.
 _CARD = re.compile(r"^\s*(?:クレジット)?(?:カード|card)(?:\s?(?:で|払い|決済|please|payment|pls))*\s*[。.!！]?$",
                    re.IGNORECASE)
-# A question about what something costs.
-_ASKS_PRICE = re.compile(r"いくら|幾ら|値段|(?:料金|費用|手数料|金額)(?:は|って|を教え|知りたい)|how much|"
-                         r"what does it cost|\bprice\b|(?:what|how much) is the fee")
+# A question about what something costs (also the price named alone, as one of two things asked: 「再発行の料金と、
+# …を教えて」).
+_ASKS_PRICE = re.compile(r"いくら|幾ら|値段|(?:料金|費用|手数料|金額)(?:は|って|を教え|知りたい|\s*と?[、,]?\s*$)|"
+                         r"how much|what does it cost|\bprice\b|(?:what|how much) is the fee")
 # Certificates students ask for that the service does not issue (the guide: 各学部窓口 handles them).
 _OTHER_CERTIFICATE = re.compile(
     r"学割|学生旅客運賃|がくわり|健康診断|診断書|けんこうしんだん|卒業証明(?!.{0,3}見込)|修了証明|単位修得|在籍期間|"
@@ -608,6 +611,8 @@ def _or_absorbed(parse: Callable[[TurnContext], Any]) -> Callable[[TurnContext],
     (「やっぱり成績証明書を3通で」), takes those instead of treating the message as a question about the order."""
     def parse_or_absorb(ctx: TurnContext) -> Any:
         value = parse(ctx)
+        if value is None:
+            _tell_price(ctx)
         text = unicodedata.normalize("NFKC", ctx.message.text or "")
         # An answer to another question ("PayPayで" while the copies are asked) is an answer, kept for later;
         # a question about it (「PayPayって使えますか？」) is answered as a question.
@@ -619,6 +624,23 @@ def _or_absorbed(parse: Callable[[TurnContext], Any]) -> Callable[[TurnContext],
             _rechoose(ctx)
         return value
     return parse_or_absorb
+
+
+def _tell_price(ctx: TurnContext) -> None:
+    """A price question about the item being applied for ("wait, how much is it?"): answered, then the open
+    question asked again. Nothing happens for another question, or one that names another item.
+
+    Raises:
+        SlotRejected: the item's price (`order.price_of`), when the message asks it.
+    """
+    item = _chosen_item(ctx)
+    named = ctx.entity(EntityType.ITEM)
+    if item is None or (named is not None and str(named.value) != item.code) \
+            or not _ASKS_PRICE.search(normalize(ctx.message.text or "")):
+        return
+    methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
+    raise SlotRejected("order.price_of", item=item.name(ctx.lang), methods=methods,
+                       price=_price(item.price_yen, item.price_is_example, ctx))
 
 
 def _rechoose(ctx: TurnContext) -> None:
@@ -705,16 +727,19 @@ def not_in_catalog(ctx: TurnContext) -> list[Reply] | None:
     return [Text(text, (_start_button(ctx), *basic.follow_ups(ctx.lang, Intent.DELIVERY_OPTIONS)))]
 
 
-def _price_answer(ctx: TurnContext) -> list[Reply] | None:
-    """A question about what an item costs (「学生証の再発行っていくら？」): its price, how it is received and a
-    button to apply, rather than the application itself. None when the message asks no price of an item."""
+def _item_answer(ctx: TurnContext) -> list[Reply] | None:
+    """A question about an item rather than a wish to apply (「学生証の再発行っていくら？」, 「保険の継続手続きも
+    このサービスでやるの？」): its price, how it is received, its note and a button to apply. None when the
+    message names no item, or wants it (「…したい」, "I need…")."""
     entity = ctx.entity(EntityType.ITEM)
     item = _item(ctx, str(entity.value)) if entity else None
-    if item is None or not _ASKS_PRICE.search(unicodedata.normalize("NFKC", ctx.message.text or "").lower()):
+    text = normalize(ctx.message.text or "")
+    asks_price = bool(_ASKS_PRICE.search(text))
+    if item is None or not (asks_price or (is_question(text) and not is_request(text))):
         return None
     methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
-    lines = [say("order.price_of", ctx.lang, item=item.name(ctx.lang), methods=methods,
-                 price=_price(item.price_yen, item.price_is_example, ctx))]
+    lines = [say("order.price_of" if asks_price else "order.item_info", ctx.lang, item=item.name(ctx.lang),
+                 methods=methods, price=_price(item.price_yen, item.price_is_example, ctx))]
     if item.note is not None:
         lines.append(item.note(ctx.lang))
     if item.price_is_example:
@@ -725,12 +750,12 @@ def _price_answer(ctx: TurnContext) -> list[Reply] | None:
 
 def start_order(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
     """Begin the order form, unless a form is in progress (then this is a detour: offer it instead), the
-    message asks for a certificate the service does not issue, or it asks what an item costs."""
+    message asks for a certificate the service does not issue, or it asks about an item rather than for it."""
     if ctx.state.form == ORDER:
         return [Text(say("order.in_progress", ctx.lang))]
     if ctx.state.form is not None:
         return [Text(say("order.start_after", ctx.lang), (_start_button(ctx),))]
-    return not_in_catalog(ctx) or _price_answer(ctx) or forms.start(ORDER, ctx)
+    return not_in_catalog(ctx) or _item_answer(ctx) or forms.start(ORDER, ctx)
 
 
 def register(registry: HandlerRegistry, forms: FormEngine) -> None:

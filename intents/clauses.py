@@ -81,12 +81,17 @@ _SELF_INTRODUCTION = re.compile(
 # A Japanese clause that tells what happened (「学生証をなくしました」) is context for the question after it,
 # not a question of its own; everything else may ask something.
 _JA_NARRATIVE = re.compile(r"(?:ました|でした|だった|った|んだ|ちゃった|しまった|ています|ている|てる|てます|"
-                           r"ておりまして|ましたが|ましたけど|たけど|たんですが|たのですが)$")
+                           r"ておりまして|ましたが|ましたけど|たけど|たんですが|たのですが|"
+                           r"(?:に|で)も(?:ない|ないです|ありません|なかった|なかったです)|"
+                           r"(?:けど|けれど|が)(?:無理|むり|だめ|ダメ|駄目)(?:でした|です|だった)?|"
+                           r"(?:ないんです|ないんだ|ないのです|ありません)(?:けど|けれど|が))$")
 
 
-# A clause that gives the student's own details (「電話番号は090-1234-5678です」, "my email is …"): context.
+# A clause that gives the student's own details (「電話番号は090-1234-5678です」, "my email is …", "number is
+# Q8RT-2MZN", 「学籍番号は24M1001です」): context, its value read as an entity.
 _GIVES_DETAILS = re.compile(
-    r"(?:は|is|:)\s*(?:\+?\d[\d\s-]{7,}\d|[\w.+-]+@[\w-]+\.[\w.]+)\s*(?:です|だ)?[。.!]?$")
+    r"(?:は|is|:)\s*(?:\+?\d[\d\s-]{7,}\d|[\w.+-]+@[\w-]+\.[\w.]+|(?=[a-z-]*\d)[a-z0-9]{4}-?[a-z0-9]{4}|"
+    r"\d{2}[a-z]\d{4})\s*(?:です|だ)?[。.!]?$")
 # "I paid yesterday", "i lost my student id": told in the past, with nothing asked or wanted in it.
 _EN_NARRATIVE = re.compile(
     r"^(?:so |and |but )?i (?:already |just )?(?:paid|applied|ordered|lost|broke|registered|tried|got|received|"

@@ -42,6 +42,9 @@ _STORE_NAMES = (
     "セブン", "せぶん", "セブイレ", "セブンイレブン", "せぶんいれぶん", "セブン-イレブン", "セブン・イレブン", "7-11",
     "7/11", "7-eleven", "7eleven", "7 eleven", "seven eleven", "seven-eleven", "seveneleven", "lawson", "famima",
     "familymart", "family mart", "family-mart", "convenience store", "konbini", "conbini", "combini", "cvs",
+    # The store already talked of: 「お店でカード使える？」, "can I use my card at the store?"
+    "お店", "おみせ", "店頭", "店舗", "レジ", "at the store", "in the store", "at the shop", "in store", "in-store",
+    "at the register", "at the counter",
 )  # fmt: skip
 _PAYMENT_CUES = re.compile(r"払|支払|決済|現金|お金|料金|代金|\bpay|\bpaid|\bcash|\bmoney|\bharau|\bshiharai|\bkessai")
 # Words of using count for paying only when the message names a payment method: 「セブンでPayPay使える?」.

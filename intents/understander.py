@@ -24,7 +24,8 @@ from intents.entities import EntityExtractor
 from intents.language import detect_language
 from intents.normalize import Normalized, normalize_with_offsets
 from intents.readings import Reader, shared_reader
-from intents.types import Intent, OutOfScopeKind, Topic, Understanding
+from intents.speech_acts import asks_how, is_question, is_request
+from intents.types import EntityType, Intent, OutOfScopeKind, Topic, Understanding
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +68,15 @@ _ASKING = re.compile(
 OPENER_OVER = 0.7
 OPENER_REST_CHARS = 12
 ELLIPTICAL_CHARS = 10
+ELLIPTICAL_WORDS = 5
+# An English clause that points back to what was just named ("when does it close", "how much is that").
+_POINTS_BACK = re.compile(r"\b(?:it|that|this|they|them|there)\b")
 MIN_QUESTION_CHARS = 3
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 SMALL_TALK = frozenset({Intent.GREET, Intent.THANKS, Intent.GOODBYE})
+# Intents of how an item is received or paid for: said as a wish for a named item (「成績証明書を実家に郵送して
+# もらいたいんですけど」, "I need my transcript mailed home"), they apply for it.
+_ORDER_DETAILS = frozenset({Intent.DELIVERY_OPTIONS, Intent.PAYMENT_METHODS})
 
 
 class Understander:
@@ -137,6 +144,9 @@ class Understander:
         topics, asides = self._topics(clauses, scores, normalized) if len(clauses) > 1 else ((), ())
         if topics:
             best, confidence, kind = topics[0].intent, topics[0].confidence, topics[0].out_of_scope_kind
+        if not topics and best in _ORDER_DETAILS and any(entity.type is EntityType.ITEM for entity in entities) \
+                and is_request(asked) and not is_question(normalized.text) and not asks_how(asked):
+            best = Intent.ORDER_CERTIFICATE
         asides = tuple(intent for intent in asides if intent is not best)
         return Understanding(text, best, confidence, candidates[:CANDIDATE_COUNT], entities, lang, topics, kind,
                              control_word(normalized.text), asides)
@@ -183,10 +193,13 @@ class Understander:
         return last if last in (Intent.GOODBYE, Intent.THANKS) and probability >= SMALL_TALK_MIN else None
 
     def _elliptical(self, text: str) -> bool:
-        """True for a short Japanese clause that names nothing (「払いたいです」 after 「駐車場の使用料って
-        ここから払うんですか？」): it goes on with the question before it rather than asking a new one."""
-        return len(text) <= ELLIPTICAL_CHARS and bool(_JAPANESE.search(text)) \
-            and not re.search(r"[a-z0-9]", text) and not self._reader.read(text).names_a_thing
+        """True for a short clause that names nothing (「払いたいです」 after 「駐車場の使用料ってここから払う
+        んですか？」, "when does it close" after "where is the library"): it goes on with the question before
+        it rather than asking a new one."""
+        if not _JAPANESE.search(text):
+            return len(text.split()) <= ELLIPTICAL_WORDS and bool(_POINTS_BACK.search(text))
+        return len(text) <= ELLIPTICAL_CHARS and not re.search(r"[a-z0-9]", text) \
+            and not self._reader.read(text).names_a_thing
 
     def _aside(self, clause: Clause) -> bool:
         """True for a clause of small talk or abuse beside the question."""

@@ -26,6 +26,20 @@ def test_tapping_a_menu_button_answers_that_topic_in_the_chosen_language(chat_se
     assert "cash" in text.lower() and "refund" in text.lower()
 
 
+def test_a_sentence_typed_in_the_other_language_is_answered_in_it(chat_server):
+    """The page's language is the screen's: a Japanese sentence on the English page gets Japanese, while a
+    student number or a tap follows the page."""
+    japanese = chat(chat_server, user="u1b", text="コールセンターの電話番号を教えてください", lang="en")
+    text = japanese.json()["replies"][0]["text"]
+    assert "コールセンター" in text and "Tel." not in text
+    tapped = chat(chat_server, user="u1b", payload="intent:payment_methods", lang="en")
+    assert "You can pay with" in tapped.json()["replies"][0]["text"]
+    english = chat(chat_server, user="u1c", text="what is the call center's phone number?", lang="ja")
+    assert "Call Center" in english.json()["replies"][0]["text"]
+    named = chat(chat_server, user="u1c", text="学生支援課", lang="en")  # a name copied from the screen
+    assert "Student Support" in named.json()["replies"][0]["text"]
+
+
 def test_payment_methods_in_japanese_quote_the_guide(chat_server):
     text = chat(chat_server, user="u2", text="支払い方法は何がありますか")
     text = text.json()["replies"][0]["text"]

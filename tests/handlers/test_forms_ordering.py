@@ -191,6 +191,41 @@ def test_a_fee_item_skips_copies_and_delivery(chat):
     assert len([p for p in payloads(replies) if p.startswith("form:set:payment:")]) == 8
 
 
+@pytest.mark.parametrize(("text", "item", "expected"), [
+    ("保険の継続手続きもこのサービスでやるの？", ItemCode.INSURANCE_RENEWAL,
+     ["傷害・賠償責任保険の継続手続き", "1,500円"]),
+    ("駐車場の使用料はここで払うんですか", ItemCode.PARKING_FEE, ["学生駐車場使用料", "6月上旬", "2年次生以上"]),
+    ("学生証の再発行料っていくら？", ItemCode.STUDENT_ID_REISSUE, ["学生証再発行料", "2,000円", "学生支援課窓口"]),
+])
+def test_a_question_about_an_item_is_answered_with_a_button_to_apply(chat, text, item, expected):
+    replies = chat.say(text, Intent.FEE_ITEMS, entity(EntityType.ITEM, item))
+    assert chat.state.form is None
+    assert all(words in all_text(replies) for words in expected), all_text(replies)
+    assert start_payload(ORDER) in payloads(replies)
+
+
+def test_a_question_about_an_item_in_english(make_ctx, core):
+    chat = Chat(make_ctx, lang=Language.EN)
+    replies = chat.say("is the parking fee paid through this?", Intent.FEE_ITEMS,
+                       entity(EntityType.ITEM, ItemCode.PARKING_FEE))
+    assert chat.state.form is None and "early June" in all_text(replies) and "example" in all_text(replies)
+
+
+@pytest.mark.parametrize("text", ["学生証の再発行をお願いしたいです", "学生証の再発行って申し込めますか？"])
+def test_a_wish_for_an_item_starts_the_application(chat, text):
+    chat.say(text, Intent.FEE_ITEMS, entity(EntityType.ITEM, ItemCode.STUDENT_ID_REISSUE))
+    assert chat.state.form == ORDER
+
+
+def test_a_price_question_mid_form_is_answered_and_the_open_question_asked_again(chat):
+    chat.say("学生証を再発行したい", Intent.FEE_ITEMS, entity(EntityType.ITEM, ItemCode.STUDENT_ID_REISSUE))
+    identify(chat)
+    replies = chat.say("あ、ちなみにいくらでしたっけ？", Intent.PICKUP_TIMING)  # whatever the classifier guessed
+    text = all_text(replies)
+    assert "2,000円" in text and "お支払い方法" in text
+    assert RESUME not in payloads(replies) and chat.state.form == ORDER
+
+
 # --- prefill, summary, change ---------------------------------------------------------------------------
 
 

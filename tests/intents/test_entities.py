@@ -127,6 +127,10 @@ PAYMENTS = [
     ("コンビニで支払える？", [(PaymentMethod.CONVENIENCE_STORE, "コンビニで支払")]),
     ("ローソンで現金払い", [(PaymentMethod.CONVENIENCE_STORE, "ローソン")]),
     ("pay cash at lawson", [(PaymentMethod.CONVENIENCE_STORE, "lawson")]),
+    # The store already talked of, named by a plain word.
+    ("can I use my card at the store?", [(PaymentMethod.CREDIT_CARD, "card"),
+                                         (PaymentMethod.CONVENIENCE_STORE, "at the store")]),
+    ("お店でPayPay使える？", [(PaymentMethod.CONVENIENCE_STORE, "お店"), (PaymentMethod.PAYPAY, "PayPay")]),
     # Brands and slang in katakana, hiragana, romaji and English.
     ("くれかでいい？", [(PaymentMethod.CREDIT_CARD, "くれか")]),
     ("kureka ok?", [(PaymentMethod.CREDIT_CARD, "kureka")]),

@@ -3,7 +3,7 @@
 import pytest
 
 from core.enums import Language
-from intents.language import detect_language
+from intents.language import detect_language, written_language
 
 JA, EN = Language.JA, Language.EN
 
@@ -37,3 +37,18 @@ def test_detect_language(text: str, expected: Language) -> None:
 def test_no_letters_gives_the_default(text: str) -> None:
     assert detect_language(text) is JA
     assert detect_language(text, default=EN) is EN
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("学生支援課のメールアドレスは？", JA),
+    ("コンビニ払いの期限はいつまでですか", JA),
+    ("what time does the call center close", EN),
+    ("Can I use PayPay at 7-Eleven?", EN),
+    ("学生支援課", None),       # a name copied from the screen
+    ("24M1001", None),
+    ("ok", None),
+    ("PayPay", None),
+    ("shiharai houhou wa", None),  # romaji: Japanese, but typed on a keyboard without it
+])
+def test_the_language_a_message_is_plainly_written_in(text, expected):
+    assert written_language(text) is expected

@@ -103,7 +103,34 @@ def test_steering_words_reach_the_understanding(nlu: Understander):
     assert nlu.understand("成績証明書を申請したい", now=NOW).control is None
 
 
+WISHES = [
+    ("在学証明書をアパートに郵送してもらいたいんですが", Intent.ORDER_CERTIFICATE),
+    ("I need my enrollment certificate posted to my dorm", Intent.ORDER_CERTIFICATE),
+    ("在学証明書ってアパートに郵送してもらえますか？", Intent.DELIVERY_OPTIONS),
+    ("can my enrollment certificate be posted to my dorm?", Intent.DELIVERY_OPTIONS),
+    ("在学証明書をコンビニで印刷したいけど、どうやるの", Intent.DELIVERY_OPTIONS),
+]
+
+
+@pytest.mark.parametrize(("text", "intent"), WISHES)
+def test_a_wish_for_an_item_applies_and_a_question_asks(nlu: Understander, text, intent):
+    """Naming how to receive it, a wish for a named certificate is an application; a question stays one."""
+    assert nlu.understand(text, now=NOW).intent is intent
+
+
+def test_a_short_english_clause_pointing_back_asks_nothing_new(nlu: Understander):
+    """"when does it close" after "where is the gym" is about the gym, not about pickup times."""
+    understanding = nlu.understand("where is the gym and when does it close?", now=NOW)
+    assert understanding.topics == ()
+    assert understanding.intent is Intent.OUT_OF_SCOPE
+
+
+def test_an_order_number_given_beside_the_question_is_a_detail(nlu: Understander):
+    understanding = nlu.understand("could you look up my order please? the number is 7KQM-P2XA", now=NOW)
+    assert understanding.intent is Intent.ORDER_STATUS and understanding.topics == ()
+
+
 def test_these_sentences_are_not_training_examples():
     training = {normalize(example.text) for example in load_examples()}
-    written = [text for text, _ in OPENERS + TWO_QUESTIONS]
+    written = [text for text, _ in OPENERS + TWO_QUESTIONS + WISHES]
     assert [text for text in written if normalize(text) in training] == []

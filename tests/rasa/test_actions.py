@@ -59,9 +59,13 @@ def test_the_language_button_switches_the_conversation(server):
     assert "You can pay with" in texts(later)  # the chosen language holds for Japanese questions too
 
 
-def test_a_language_in_the_message_metadata_is_the_students_choice(server):
-    result = server.say("meta", "支払い方法を教えて", "payment_methods", metadata={"lang": "en"})
+def test_a_language_in_the_message_metadata_is_the_pages_choice(server):
+    """The client's language (as the web page's) answers what says no language; a sentence typed in the other
+    language is answered in the language it is written in."""
+    result = server.say("meta", "PayPay", "payment_methods", metadata={"lang": "en"})
     assert "You can pay with" in texts(result) and slot_events(result)["lang"] == "en"
+    typed = server.say("meta", "支払い方法を教えてください", "payment_methods", metadata={"lang": "en"})
+    assert "ご利用いただける支払い方法" in texts(typed)
 
 
 def test_nlu_fallback_offers_did_you_mean_then_a_person(server):
