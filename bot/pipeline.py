@@ -33,6 +33,7 @@ from handlers.turn import IncomingMessage, TurnContext
 from intents.controls import Control
 from intents.language import written_language
 from intents.normalize import normalize
+from intents.speech_acts import is_question
 from intents.types import Entity, EntityType, Intent, OutOfScopeKind, Topic, Understanding
 
 log = logging.getLogger(__name__)
@@ -309,13 +310,18 @@ class Pipeline:
             # A bare order number is a status question; the classifier has no words to go on.
             understanding = replace(understanding, intent=Intent.ORDER_STATUS, confidence=1.0)
         understanding = _followed_up(_carried_over(understanding, state, text), state, text)
-        if has_language_signal(text, understanding):
-            state.last_lang = understanding.lang
+        signal = has_language_signal(text, understanding)
+        written = written_language(text)
+        # Out of a form a short message with words ("thank you!") is in its own language too.
+        if written is not None or (signal and (state.last_lang is None or state.form is None)):
+            state.last_lang = written or understanding.lang
+            understanding = replace(understanding, lang=state.last_lang)
         else:
-            # "24M1001" or "2" says nothing about the language (keep the conversation's), nor that it is
-            # outside the desk's topics: out of a form it is a message the bot cannot place.
+            # A short answer inside a form (「郵送で」 in an English conversation), or one with no words at all
+            # ("24M1001", "2"), keeps the conversation's language; one with no words is not outside the desk's
+            # topics either: out of a form it is a message the bot cannot place.
             understanding = replace(understanding, lang=state.lang or state.last_lang or understanding.lang,
-                                    out_of_scope_kind=None)
+                                    out_of_scope_kind=understanding.out_of_scope_kind if signal else None)
         return understanding
 
     def _said(self, message: IncomingMessage) -> tuple[str, tuple[str, ...]]:
@@ -374,13 +380,21 @@ _NOT_THE_SECOND_PASSWORD = (Intent.LOGIN_HELP, Intent.EMAIL_CHANGE, Intent.OUT_O
 _NO_MAIL = re.compile(r"(?:メール|mail).{0,12}(?:来ない|こない|届かない|届いてない|来てない|来ません|届きません)|"
                       r"(?:no|not|n't).{0,20}(?:mail|email)|(?:mail|email).{0,20}(?:not|n't|never)")
 _SWITCH = re.compile(r"切り替|切替|変え|変更|switch|change")
+# "But it hasn't been issued yet" after "no refunds": still the refund (not a status question).
+_NOT_YET = re.compile(r"(?:まだ|未).{0,10}(?:発行|印刷|届|受け?取|郵送|送)|"
+                      r"(?:発行|印刷|届|受け?取)(?:され)?て(?:い)?ない|"
+                      r"(?:hasn'?t|haven'?t|has not|have not|not yet|wasn'?t|isn'?t).{0,25}"
+                      r"(?:printed|issued|sent|mailed|arrived|received|collected|picked)")
+# The link just mailed ("how long is the link valid?", 「そのリンクって何分有効？」).
+_THE_LINK = re.compile(r"リンク|url|link|有効|期限|valid|expire")
 
 
 def _carried_over(understanding: Understanding, state: ConversationState, text: str) -> Understanding:
     """The understanding, with what the message means right after the previous topic: a change asked about
     after the second password's topics is changing the second password (the classifier reads 「ログイン中に
-    変えるには？」 alone as a login question), a mail that does not come after the reset is the reset mail, a
-    switch asked about after the language answer is the language's."""
+    変えるには？」 alone as a login question), a mail that does not come (or the link) after the reset is the
+    reset's, "but it hasn't been issued yet" after the refund answer is the refund's, a switch asked about
+    after the language answer is the language's."""
     if understanding.topics:
         return understanding
     folded = normalize(text)
@@ -388,9 +402,14 @@ def _carried_over(understanding: Understanding, state: ConversationState, text: 
     if state.last_intent in _SECOND_PASSWORD_TOPICS and understanding.intent in _NOT_THE_SECOND_PASSWORD \
             and _CHANGE_IT.search(folded) and not _OTHER_THING.search(folded):
         carried = Intent.SECOND_PASSWORD_RULES
-    elif state.last_intent == Intent.SECOND_PASSWORD_RESET.value and _NO_MAIL.search(folded) \
-            and understanding.intent in (Intent.EMAIL_REGISTRATION, Intent.OUT_OF_SCOPE):
+    elif state.last_intent == Intent.SECOND_PASSWORD_RESET.value \
+            and (_NO_MAIL.search(folded) or _THE_LINK.search(folded)) \
+            and (understanding.intent in (Intent.EMAIL_REGISTRATION, Intent.OUT_OF_SCOPE)
+                 or understanding.confidence < FOLLOW_UP_OVER):
         carried = Intent.SECOND_PASSWORD_RESET
+    elif state.last_intent == Intent.REFUND.value and _NOT_YET.search(folded) and not order_number_in(text) \
+            and understanding.intent in (Intent.ORDER_STATUS, Intent.OUT_OF_SCOPE, Intent.DELIVERY_OPTIONS):
+        carried = Intent.REFUND
     elif state.last_intent == Intent.LANGUAGE.value and _SWITCH.search(folded) \
             and understanding.confidence < FOLLOW_UP_OVER:
         carried = Intent.LANGUAGE
@@ -411,8 +430,12 @@ def _label_key(text: str) -> str:
     return re.sub(r"[\s。、.,!！?？「」\"']", "", normalize(text))
 
 
-# A follow-up that names only what changes ("and for the transcript?", 「成績証明書も？」, 「それって土曜も？」).
-_FOLLOW_UP = re.compile(r"^(?:and|also|what about|how about|and what about|same for|and for)\b|(?:も|って|は)[?？]*$")
+# A follow-up that names only what changes ("and for the transcript?", 「成績証明書も？」, 「それって土曜も？」;
+# not 「…かも」 "maybe", 「…ても」 "even if").
+# A short price question builds on what was just named (「いくらですか」 after the insurance renewal).
+_FOLLOW_UP = re.compile(r"^(?:and|also|what about|how about|and what about|same for|and for)\b|"
+                        r"(?:(?<![かでて])も|って|は)[?？]*$|"
+                        r"^(?:で、?|それって?|それは)?(?:いくら|おいくら)|^(?:so )?how much\b")
 FOLLOW_UP_CHARS = 30
 # A follow-up is the previous question again unless the classifier is this sure of another (or of a step).
 FOLLOW_UP_OVER = 0.85
@@ -423,11 +446,18 @@ CONTEXT_TYPES = frozenset({EntityType.ITEM, EntityType.PAYMENT_METHOD, EntityTyp
 
 def _followed_up(understanding: Understanding, state: ConversationState, text: str) -> Understanding:
     """A short follow-up asks the previous question again about what it names, with what the previous
-    message named ("and PayPay?" after a question about paying at a store: still at the store)."""
+    message named ("and PayPay?" after a question about paying at a store: still at the store); so does a
+    short question the classifier cannot place that may be about the previous topic."""
     folded = normalize(text)
     previous = Intent(state.last_intent) if state.last_intent in {intent.value for intent in Intent} else None
     if previous is None or previous in (*SIGN_OFFS, Intent.GREET, Intent.OUT_OF_SCOPE, Intent.HUMAN_AGENT) \
-            or understanding.topics or len(folded) > FOLLOW_UP_CHARS or not _FOLLOW_UP.search(folded):
+            or understanding.topics or len(folded) > FOLLOW_UP_CHARS:
+        return understanding
+    # A short question the classifier cannot place, which may be about the previous topic (among its
+    # candidates): 「コンビニ選んだらだめなの？」 right after the window pickup's answer.
+    unsure = understanding.intent is Intent.OUT_OF_SCOPE and understanding.out_of_scope_kind is None \
+        and is_question(folded) and previous in [intent for intent, _ in understanding.candidates]
+    if not (unsure or _FOLLOW_UP.search(folded)):
         return understanding
     if understanding.intent is not previous and understanding.confidence >= FOLLOW_UP_OVER \
             and understanding.intent not in (*STEP_INTENTS, *SIGN_OFFS):

@@ -16,6 +16,9 @@ CANCEL = "form:cancel"
 RESUME = "form:resume"
 # `state.expect` after a detour: the bot asked whether to continue the form, so a typed yes or no answers it.
 RESUME_QUESTION = "form:resume"
+# Thanks or a goodbye inside a form is answered as such only this surely: a name (「佐藤花子です」) reads as
+# unsure small talk.
+SURE_SMALL_TALK = 0.7
 
 
 def set_payload(slot: str, value: str) -> str:
@@ -155,9 +158,16 @@ class FormEngine:
             ctx.state.slots[slot.name] = value
             return self._advance(form, ctx)
         understanding = ctx.understanding
-        placed = understanding.intent is not Intent.OUT_OF_SCOPE or understanding.out_of_scope_kind is not None
+        # A typed greeting, or a name, which reads as unsure small talk (「山田太郎です」), answers nothing: the
+        # question is asked again (the menu button, intent:greet, still shows the menu; a clear thanks is thanked).
+        greeting = not payload and (understanding.intent is Intent.GREET or (
+            understanding.intent in (Intent.THANKS, Intent.GOODBYE) and understanding.confidence < SURE_SMALL_TALK))
+        placed = (understanding.intent is not Intent.OUT_OF_SCOPE and not greeting) \
+            or understanding.out_of_scope_kind is not None
         if placed and not payload.startswith(FORM_PREFIX):
             answered = form.aside(ctx) or detour(ctx)
+            if ctx.state.form is None:  # the answer ended the form (a person was asked for)
+                return answered
             ctx.state.expect = RESUME_QUESTION
             return [*answered, resume_offer(ctx.lang)]
         return [Text(say("forms.not_understood", ctx.lang)), *slot.ask(ctx)]

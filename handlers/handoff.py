@@ -54,6 +54,7 @@ def human_agent(ctx: TurnContext) -> list[Reply]:
     if payload.startswith(FEEDBACK):
         return [Text(say("handoff.feedback_thanks", ctx.lang), basic.main_menu(ctx.lang))]
     topic = ctx.state.last_intent if ctx.state.last_intent not in (None, Intent.HUMAN_AGENT.value) else None
+    ctx.state.end_form()  # a person takes it from here: no "shall we continue?" after this answer
     with ctx.core.transaction() as session:
         _, new = open_ticket(
             session, conversation_id=ctx.state.conversation_id, channel=ctx.message.channel.value,

@@ -16,7 +16,8 @@ _JAPANESE = re.compile(r"japanese|日本語|にほんご|nihongo")
 # "other than Japanese", "I can't read Japanese", 「日本語以外」「日本語が苦手」: the student wants English.
 _NOT_JAPANESE = re.compile(
     r"(other than|besides|except|n't (understand|read|speak)|not (understand|read|speak)|cannot (understand|read))"
-    r"\s+(?:much\s+)?japanese|japanese (?:is |isn'?t |not |no )*(?:good|great|bad|poor|limited|weak|so good)|"
+    r"\s+(?:much\s+)?japanese|"
+    r"japanese (?:is |isn'?t |not |no |very |so |that |really |too )*(?:good|great|bad|poor|limited|weak)|"
     r"(?:bad|poor|weak|not good) (?:at|in) japanese|(?:little|limited|poor|bad) japanese|"
     r"(日本語|にほんご)(が|は)?(以外|苦手|わから|分から|読めな|話せな|できな|得意じゃな)"
 )

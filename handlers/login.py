@@ -48,8 +48,9 @@ _SYMPTOM_WORDS: tuple[tuple[Symptom, re.Pattern[str]], ...] = (
         r"timing out|by itself|automatically")),
     (Symptom.FIRST, re.compile(
         r"初めて|はじめて|初回|新入生|入学式|入学した|ログイン方法|初回登録|アカウントを作|"
+        r"(?:一|1|いっ)(?:回|度)もログイン|ログインしたことが?(?:ない|ありません)|"
         r"first|freshman|new student|entrance ceremony|matriculation|just enrolled|how (do i|to) log ?in|"
-        r"register first|create an account")),
+        r"register first|create an account|never (?:logged|signed) in|not logged in (?:yet|before)")),
     (Symptom.REJECTED, re.compile(
         r"違います|違うと|正しくありません|弾かれ|はじかれ|通らない|エラー|ロック|大文字|小文字|半角|ブラウザ|"
         r"safari|chrome|firefox|iphone|android|error|wrong|incorrect|reject|locked|upper|lower|browser")),
@@ -119,9 +120,13 @@ def _ceremony_day(ctx: TurnContext) -> str | None:
 def _first(ctx: TurnContext) -> list[Reply]:
     profile = ctx.core.profile
     ceremony = _ceremony_day(ctx)
+    yours = _department_of(ctx)  # 「看護学科1年です。初めてログインします」: where that department's ID is posted
+    board = [say("login.which_id.yours", ctx.lang, department=yours.name(ctx.lang),
+                 location=yours.credentials_location(ctx.lang))] if yours is not None else []
     text = "\n".join((
         *([ceremony] if ceremony else []),
         say("login.first.answer", ctx.lang),
+        *board,
         say("login.first.steps", ctx.lang, minutes=profile.one_time_link_minutes),
         say("login.first.next_time", ctx.lang),
         say("login.note", ctx.lang, text=_new_students(ctx)),

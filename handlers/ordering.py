@@ -51,6 +51,7 @@ from handlers.messages import handler_messages, say
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
 from handlers.turn import Channel, TurnContext
+from intents.clauses import split_clauses
 from intents.controls import Control
 from intents.normalize import normalize
 from intents.speech_acts import is_question, is_request
@@ -106,6 +107,11 @@ _OTHER_CERTIFICATE = re.compile(
 # Words that make a message naming an answer a change to the order, not a question about it.
 _CHANGE_WORDS = re.compile(r"変更|変え|にして|にしたい|にします|に直|でお願い|instead|change|switch|make it|rather",
                            re.IGNORECASE)
+# Words that name a way of receiving only at the delivery question ("mail please": "mail" alone may be an email).
+_BARE_DELIVERIES = (
+    (DeliveryMethod.MAIL, re.compile(r"\b(?:mail(?:ed)?|post(?:ed|al)?|snail ?mail)\b|郵便|ゆうびん|ゆうそう")),
+    (DeliveryMethod.CAMPUS_PRINTER, re.compile(r"\bcampus\b|\buniversity\b|学内|がくない|大学で")),
+)
 # A store named without a cue word: at the delivery question it means printing there, at payment paying there.
 _KONBINI = re.compile(r"コンビニ|こんびに|ローソン|ろーそん|ファミマ|ふぁみま|ファミリーマート|セブン|せぶん|セブイレ|"
                       r"konbini|conbini|convenience|lawson|family ?mart|famima|7-?11|7-?eleven|seven|cvs")
@@ -433,6 +439,9 @@ def _parse_delivery(ctx: TurnContext) -> str | None:
     if item is None:
         return None
     value = _method_answer(ctx, DELIVERY, EntityType.DELIVERY_METHOD, DeliveryMethod.CONVENIENCE_STORE.value)
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    if value is None and not _QUESTION.search(text):
+        value = next((method.value for method, words in _BARE_DELIVERIES if words.search(text)), None)
     if value is None:
         return None
     delivery = _check_delivery(ctx, item, value)
@@ -616,8 +625,10 @@ def _or_absorbed(parse: Callable[[TurnContext], Any]) -> Callable[[TurnContext],
         text = unicodedata.normalize("NFKC", ctx.message.text or "")
         # An answer to another question ("PayPayで" while the copies are asked) is an answer, kept for later;
         # a question about it (「PayPayって使えますか？」) is answered as a question.
-        answers = ctx.understanding.intent in ORDER_INTENTS or _CHANGE_WORDS.search(text) \
-            or not _QUESTION.search(text)
+        # A question about an item (「保険の継続手続きもこれで払うの？」) is a question too, unless it wants it.
+        folded = normalize(text)
+        answers = _CHANGE_WORDS.search(text) or not _QUESTION.search(text) \
+            or (ctx.understanding.intent in ORDER_INTENTS and (is_request(folded) or not is_question(folded)))
         if value is None and answers and any(entity.type in ENTITY_SLOTS for entity in ctx.entities):
             _absorb(ctx, "order.noted")
         if value is None:
@@ -728,34 +739,53 @@ def not_in_catalog(ctx: TurnContext) -> list[Reply] | None:
 
 
 def _item_answer(ctx: TurnContext) -> list[Reply] | None:
-    """A question about an item rather than a wish to apply (「学生証の再発行っていくら？」, 「保険の継続手続きも
-    このサービスでやるの？」): its price, how it is received, its note and a button to apply. None when the
-    message names no item, or wants it (「…したい」, "I need…")."""
-    entity = ctx.entity(EntityType.ITEM)
-    item = _item(ctx, str(entity.value)) if entity else None
+    """A question about items rather than a wish to apply (「学生証の再発行っていくら？」, 「駐車場使用料と保険の
+    継続手続きも、このサービスで払うんですか？」): each one's price, how it is received and its note, and a
+    button to apply. None when the message names no item, or wants one (「…したい」, "I need…")."""
+    items: list[CatalogItem] = []
+    for entity in ctx.entities:
+        item = _item(ctx, str(entity.value)) if entity.type is EntityType.ITEM else None
+        if item is not None and item not in items:
+            items.append(item)
     text = normalize(ctx.message.text or "")
     asks_price = bool(_ASKS_PRICE.search(text))
-    if item is None or not (asks_price or (is_question(text) and not is_request(text))):
+    if not items or not (asks_price or (is_question(text) and not is_request(_naming_items(ctx, text)))):
         return None
-    methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
-    lines = [say("order.price_of" if asks_price else "order.item_info", ctx.lang, item=item.name(ctx.lang),
-                 methods=methods, price=_price(item.price_yen, item.price_is_example, ctx))]
-    if item.note is not None:
-        lines.append(item.note(ctx.lang))
-    if item.price_is_example:
+    lines = []
+    for item in items:
+        methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
+        lines.append(say("order.price_of" if asks_price else "order.item_info", ctx.lang, item=item.name(ctx.lang),
+                         methods=methods, price=_price(item.price_yen, item.price_is_example, ctx)))
+        if item.note is not None:
+            lines.append(item.note(ctx.lang))
+    if any(item.price_is_example for item in items):
         lines.append(say("order.prices_are_examples", ctx.lang))
     buttons = (_start_button(ctx), *basic.follow_ups(ctx.lang, Intent.PAYMENT_METHODS))
     return [Text("\n".join(lines), buttons)]
 
 
+def _naming_items(ctx: TurnContext, text: str) -> str:
+    """A normalized message from its first clause that names an item: what is wanted before it (「車で通学
+    したいんですけど、駐車場使用料ってここで払うんですか？」) is not a wish for the item; what follows it
+    (「…払うんですか？払いたいです」) is."""
+    named = [normalize(entity.text) for entity in ctx.entities if entity.type is EntityType.ITEM and entity.text]
+    clauses = split_clauses(text)
+    first = next((clause for clause in clauses if any(name in clause.text for name in named)), None)
+    return text[first.start:] if first is not None else text
+
+
 def start_order(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
-    """Begin the order form, unless a form is in progress (then this is a detour: offer it instead), the
-    message asks for a certificate the service does not issue, or it asks about an item rather than for it."""
+    """Begin the order form, unless the message asks for a certificate the service does not issue or asks
+    about an item rather than for it (answered, with a button to apply), or a form is in progress (then this
+    is a detour: offer it instead)."""
+    answer = not_in_catalog(ctx) or _item_answer(ctx)
+    if answer is not None:
+        return answer
     if ctx.state.form == ORDER:
         return [Text(say("order.in_progress", ctx.lang))]
     if ctx.state.form is not None:
         return [Text(say("order.start_after", ctx.lang), (_start_button(ctx),))]
-    return not_in_catalog(ctx) or _item_answer(ctx) or forms.start(ORDER, ctx)
+    return forms.start(ORDER, ctx)
 
 
 def register(registry: HandlerRegistry, forms: FormEngine) -> None:

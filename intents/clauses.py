@@ -37,7 +37,7 @@ _ABBREVIATION = re.compile(
     r"e\.g|i\.e|etc|vs|approx|no|nos|mr|mrs|ms|dr|st|p\.m|a\.m|[a-z])$")
 # Conjunctions left at the start of a clause once it is cut off ("and can I…", 「あと、…」).
 _LEADING_CONJUNCTION = re.compile(
-    r"^(?:(?:それと|それから|ついでに|もう一つ|もうひとつ)[、,\s]*|また[、,\s]+"
+    r"^(?:(?:[0-9]{1,2}[.)）:]|[(（][0-9]{1,2}[)）]|[①-⑩]|[・•\-*])\s*|(?:それと|それから|ついでに|もう一つ|もうひとつ)[、,\s]*|また[、,\s]+"
     r"|あと(?:[、,\s]+|(?!で|どれ|何|なん|少し|すこし|ちょっと|から|[0-9一二三四五六七八九十]))"
     r"|(?:and also|and|also|plus|btw)\b[,\s]*)"
 )
@@ -52,6 +52,8 @@ _OPENER_WORDS = (
     r"突然(?:の(?:ご)?連絡)?(?:すみません|失礼します)|"
     r"質問(?:です|があります|させてください|いいですか|してもいいですか)|ちょっと(?:質問|聞きたいんですが)|"
     r"教えてほしいことがあります|聞きたいことがあります|"
+    r"(?:[0-9一二三四五]+点|いくつか|少し|ちょっと|[0-9一二三四五]つ)?(?:お伺い|伺い|お聞き|お尋ね|質問)(?:させて)?"
+    r"(?:したい|いただきたい)?こと(?:が|も)?(?:ございます|あります|ありまして|あるのですが|があって)|"
     r"(?:hi+|hello+|hey+)(?: there| all| team| everyone)?|hiya|yo|"
     r"good (?:morning|afternoon|evening)|greetings|dear (?:sir|madam|staff)[^,]*|"
     r"sorry(?: to bother(?: you)?)?|excuse me|pardon me|quick question|i have a question|"
@@ -60,7 +62,9 @@ _OPENER_WORDS = (
 _OPENER = re.compile(rf"^(?:(?:{_OPENER_WORDS})(?![a-z])[\s、,。.!~ー〜]*)+")
 # Thanks and sign-offs that stand as a clause of their own after the question.
 _CLOSER = re.compile(
-    r"^(?:(?:どうぞ|何卒|なにとぞ)?よろしく(?:お願い(?:いた)?します|おねがいします|です)?|"
+    r"^(?:(?:お忙しいところ|お手数(?:を)?(?:おかけ(?:いた)?しますが|ですが)|恐縮ですが|恐れ入りますが|すみませんが)"
+    r"[、,\s]*)*"
+    r"(?:(?:どうぞ|何卒|なにとぞ)?よろしく(?:お願い(?:いた)?します|おねがいします|です)?|"
     r"(?:ありがとう(?:ございます|ございました)?|助かります)|お願いします|おねがいします|"
     r"thanks?(?: (?:you|a lot|so much|in advance))*|thx|ty|cheers|regards|best regards|please help(?: me)?|"
     r"any help (?:is|would be) appreciated)[\s、,。.!]*$"
@@ -69,7 +73,8 @@ _CLOSER = re.compile(
 # who is writing, which the question after it does not depend on.
 _SELF_INTRODUCTION = re.compile(
     r"^(?:私は|わたしは|僕は|ぼくは|自分は)?[^\s?]{0,16}?(?:[0-9一二三四五六]年(?:生)?|学科|学部|大学院|院生|研究科|"
-    r"新入生|留学生|卒業生|在学生)[^\s?]{0,12}?(?:の者|のもの|の学生|です|でございます)(?:です|でございます)?$"
+    r"新入生|留学生|卒業生|在学生)[^\s?]{0,12}?(?:の者|のもの|の学生|です|でございます|と申します|といいます)"
+    r"(?:です|でございます)?$"
     r"|^(?:i'?m|i am|this is|my name is)\s(?:a |an |the )?"
     r"(?:[a-z,']+\s){0,4}?(?:student|freshman|sophomore|junior|senior|undergrad(?:uate)?|grad(?:uate)?|"
     r"phd|master'?s|exchange|international|[0-9](?:st|nd|rd|th)[- ]year|"
@@ -80,7 +85,7 @@ _SELF_INTRODUCTION = re.compile(
 
 # A Japanese clause that tells what happened (「学生証をなくしました」) is context for the question after it,
 # not a question of its own; everything else may ask something.
-_JA_NARRATIVE = re.compile(r"(?:ました|でした|だった|った|んだ|ちゃった|しまった|ています|ている|てる|てます|"
+_JA_NARRATIVE = re.compile(r"(?:ました|でした|だった|った|んだ|ちゃった|しまった|ています|ている|てる|てます|たし|"
                            r"ておりまして|ましたが|ましたけど|たけど|たんですが|たのですが|"
                            r"(?:に|で)も(?:ない|ないです|ありません|なかった|なかったです)|"
                            r"(?:けど|けれど|が)(?:無理|むり|だめ|ダメ|駄目)(?:でした|です|だった)?|"

@@ -55,6 +55,7 @@ _PHRASES: tuple[tuple[Control, str], ...] = (
 _FILLER = (
     r"やっぱり?|やはり|やっぱし|すみません|すいません|ごめん(?:なさい)?|えっと|あの|ああ?|あっ|おっと|ちょっと|もう|"
     r"待って|まって|"
+    r"そっか|そうか|そうなんだ|そうなんですね|そうですか|なるほど|わかりました|分かりました|"
     r"じゃあ?|では|なら|ください|下さい|お願い(?:します|いたします)?|します|です|ます|で|を|は|が|に|の|ね|よ|な|わ|か|"
     r"(?:この|その|今の|さっきの)?(?:申請|注文|申し込み|手続き|フォーム|質問)|"
     r"再設定(?:の)?(?:リンク|メール|url)?|リンク|メール|"
@@ -77,6 +78,15 @@ def _pattern(control: Control, phrase: str) -> re.Pattern[str]:
 
 _CONTROLS = tuple((control, _pattern(control, phrase)) for control, phrase in _PHRASES)
 MAX_CONTROL_CHARS = 40  # a control word comes alone; a long message is a question
+# A cancel or a step back may come with its reason, before (「番号わかんないのでやめます」) or after (「やっぱり
+# やめます。親に聞いてからにします」, 「ちょっと戻ってください、受取方法まちがえた」); not a reason about paying
+# or having applied (「もう申請したからキャンセルしたい」 asks about a refund).
+_WITH_REASONS = tuple((control, pattern) for control, pattern in _CONTROLS
+                      if control in (Control.CANCEL, Control.BACK, Control.CONTINUE))
+_REASON_BEFORE = re.compile(r"^(?![^?]*(?:申請し|払っ|支払|注文し|購入|paid|ordered|applied))[^?]{1,24}?"
+                            r"(?:ので|から(?![なはで])|けど|so|because)[、,\s]*")
+_REASON_AFTER = re.compile(r"(?<=[。.!、,])\s*(?![^?]*(?:教え|ください|下さい|たい|ほしい|欲しい|か$|what|how|where|"
+                           r"when|tell|please|can|could))[^?]{1,30}$")
 
 
 def control_word(normalized_text: str) -> Control | None:
@@ -91,4 +101,13 @@ def control_word(normalized_text: str) -> Control | None:
     text = normalized_text.strip()
     if not text or len(text) > MAX_CONTROL_CHARS:
         return None
-    return next((control for control, pattern in _CONTROLS if pattern.match(text)), None)
+    found = next((control for control, pattern in _CONTROLS if pattern.match(text)), None)
+    if found is not None:
+        return found
+    for rest in (_REASON_BEFORE.sub("", text, count=1), _REASON_AFTER.sub("", text)):
+        rest = rest.strip()
+        if rest and rest != text:
+            found = next((control for control, pattern in _WITH_REASONS if pattern.match(rest)), None)
+            if found is not None:
+                return found
+    return None

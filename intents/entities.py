@@ -36,6 +36,17 @@ _COPIES = (
                r"extra|enrol(?:l)?ment|graduation|expected graduation)\s){0,2}"
                r"(?:transcripts?|certificates?|certs?)\b)"),
 )
+# A choice named only to be set aside: 「PayPayやめて」「PayPayじゃなくて」, "instead of PayPay", "not PayPay".
+_CHOICES = frozenset({EntityType.ITEM, EntityType.PAYMENT_METHOD, EntityType.DELIVERY_METHOD})
+_SET_ASIDE_AFTER = re.compile(r"\s*(?:は|を|で|の)?\s*(?:やめ|止め|じゃな|ではな|じゃあな|なしで|取り消)")
+_SET_ASIDE_BEFORE = re.compile(r"(?:instead of|rather than|not|no longer|other than)\s+(?:the |a |an |by |with )?$")
+
+
+def _set_aside(text: str, start: int, end: int) -> bool:
+    """True when the words around a choice set it aside rather than choose it."""
+    return bool(_SET_ASIDE_AFTER.match(text, end) or _SET_ASIDE_BEFORE.search(text, max(0, start - 20), start))
+
+
 # Store names alone may mean paying there or printing there; the words around them decide.
 _STORE_NAMES = (
     "コンビニ", "こんびに", "コンビニエンスストア", "ローソン", "ろーそん", "ファミマ", "ふぁみま", "ファミリーマート",
@@ -311,6 +322,8 @@ class EntityExtractor:
                 logger.exception("entity finder %s failed", finder.__name__)
                 continue
             for start, end, entity_type, value in found:
+                if entity_type in _CHOICES and _set_aside(normalized.text, start, end):
+                    continue  # 「PayPayやめてコンビニで」, "cash instead of paypay": not the choice
                 # Claimed spans never overlap, so sorted by start they are sorted by end too: only the
                 # neighbours of the new span can overlap it.
                 place = bisect_left(claimed, (start, end))

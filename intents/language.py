@@ -100,9 +100,10 @@ def detect_language(text: str, default: Language = Language.JA) -> Language:
 def written_language(text: str) -> Language | None:
     """The language a message is plainly written in, or None when it does not say (a code, a name, "ok").
 
-    A Japanese sentence has two hiragana or more (「学生支援課のメールアドレスは？」, not 「学生支援課」 copied
-    from a screen); an English one three Latin words or more, one of them a word of English grammar. Romaji
-    says Japanese but is no sentence of it: the reader may have no Japanese keyboard.
+    A Japanese sentence has two hiragana or more among five Japanese characters or more (「学生支援課のメール
+    アドレスは？」; not 「学生支援課」 copied from a screen, nor a short answer such as 「郵送で」「2通です」);
+    an English one three Latin words or more, one of them a word of English grammar. Romaji says Japanese
+    but is no sentence of it: the reader may have no Japanese keyboard.
 
     Args:
         text: The message as typed.
@@ -112,9 +113,9 @@ def written_language(text: str) -> Language | None:
     """
     folded = unicodedata.normalize("NFKC", text).casefold()
     language = detect_language(folded)
-    _, hiragana = _counts(folded)
+    japanese, hiragana = _counts(folded)
     words = _LATIN_WORD.findall(folded)
-    if language is Language.JA and hiragana >= 2:
+    if language is Language.JA and hiragana >= 2 and japanese >= 5:
         return Language.JA
     if language is Language.EN and len(words) >= 3 and any(word in _ENGLISH_FUNCTION_WORDS for word in words):
         return Language.EN

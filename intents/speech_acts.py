@@ -10,7 +10,7 @@ import re
 # Wanting, asking someone to do it, or announcing it: 「…したい」「…してほしい」「…お願いします」「…もらえますか」,
 # "I need…", "I'd like…", "can I get…", "please…". Matched in a normalized (NFKC, lower-case) message.
 _REQUEST = re.compile(
-    r"たい|ほしい|欲しい|ください|下さい|くださ|お願い|おねがい|頼み|頼む|たのむ|もらえ|貰え|いただけ|頂け|"
+    r"たい|たく(?:存じ|思)|させて(?:いただ|もら|ください)|ほしい|欲しい|ください|下さい|くださ|お願い|おねがい|頼み|頼む|たのむ|もらえ|貰え|いただけ|頂け|"
     r"申請します|申し込みます|申込みます|希望します|希望です|(?:申請|発行)(?:して|お願い)|申し?込め|申請でき|"
     r"申し?込みでき|必要"
     r"|\b(?:i'?d like|i would like|i want|i wanna|i need|need|want|please|pls|plz|"

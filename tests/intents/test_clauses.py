@@ -51,6 +51,7 @@ def test_clause_spans_index_the_normalized_text():
     ("hiya", None),
     ("どうもです", None),
     ("支払い方法を教えて", "支払い方法を教えて"),
+    ("2点お聞きしたいことがあります", None),
 ])
 def test_openers_are_cut_off_the_start(clause, rest):
     text = normalize(clause)
@@ -63,6 +64,7 @@ def test_openers_are_cut_off_the_start(clause, rest):
 @pytest.mark.parametrize(("text", "closer"), [
     ("よろしくお願いいたします", True), ("thanks in advance", True), ("ありがとうございます", True),
     ("支払い方法を教えてください", False), ("成績証明書2通お願いします", False),
+    ("お手数ですが、よろしくお願いいたします", True), ("恐れ入りますが、何卒よろしくお願いします", True),
 ])
 def test_closers_stand_alone(text, closer):
     normalized = normalize(text)
@@ -72,6 +74,7 @@ def test_closers_stand_alone(text, closer):
 @pytest.mark.parametrize(("text", "introduction"), [
     ("医学科3年の者です", True), ("看護学科2年の山田です", True), ("i'm a 2nd year nursing student", True),
     ("this is ken, an exchange student from korea", True), ("大学院生です", True),
+    ("看護学科4年の佐藤と申します", True),
     ("i'm locked out", False), ("ログインできません", False), ("学生証をなくしました", False),
 ])
 def test_self_introductions(text, introduction):
@@ -83,7 +86,8 @@ def test_self_introductions(text, introduction):
     ("学生証をなくしました", False), ("入学式は4月5日でした", False), ("何日から使えますか", True),
     ("ログインできません", True), ("成績証明書を申し込みたいんですが", True), ("i lost my student id", False),
     ("i paid yesterday", False), ("i paid but can't see the order", True), ("forgot my second pw", True),
-    ("電話番号は090-1234-5678です", False),
+    ("電話番号は090-1234-5678です", False), ("注文番号は8KQ2-MX7Pです", False), ("迷惑メールにもないです", False),
+    ("何回もやったけどダメでした", False), ("全部確認したし", False),
 ])
 def test_narration_and_details_are_context_not_a_question(text, asks):
     normalized = normalize(text)
@@ -97,3 +101,9 @@ def test_narration_and_details_are_context_not_a_question(text, asks):
 ])
 def test_abusive_words(text, abusive):
     assert is_abusive(normalize(text)) is abusive
+
+
+def test_a_numbered_list_is_one_question_an_item():
+    clauses = split_clauses(normalize("質問が2つあります。\n1. 支払い方法は？\n2) 受付時間は？"))
+    assert [clause.text for clause in clauses][1:] == ["支払い方法は", "受付時間は"]
+    assert all(clause.conjoined for clause in clauses[1:])

@@ -27,3 +27,19 @@ def test_steering_words_in_both_languages(text, control):
 ])
 def test_a_message_that_says_more_is_no_steering_word(text):
     assert control_word(normalize(text)) is None
+
+
+@pytest.mark.parametrize(("text", "control"), [
+    ("そっか、じゃあやめます", Control.CANCEL), ("番号わからないのでやめておきます", Control.CANCEL),
+    ("やっぱりキャンセルで。もう少し考えます", Control.CANCEL),
+    ("cancel it. I'll talk to my parents first", Control.CANCEL),
+    ("一つ前に戻って、部数を間違えた", Control.BACK),
+])
+def test_a_steering_word_with_its_reason(text, control):
+    assert control_word(normalize(text)) is control
+
+
+@pytest.mark.parametrize("text", ["もう払ったからキャンセルしたい", "もういい、電話するから番号教えて",
+                                  "やめます、返金はどうなりますか"])
+def test_a_reason_that_asks_something_is_no_steering_word(text):
+    assert control_word(normalize(text)) is None

@@ -125,8 +125,13 @@ PAYMENTS = [
     ("メルペイ", [(PaymentMethod.MERPAY, "メルペイ")]),
     ("コンビニ払いで", [(PaymentMethod.CONVENIENCE_STORE, "コンビニ払い")]),
     ("コンビニで支払える？", [(PaymentMethod.CONVENIENCE_STORE, "コンビニで支払")]),
-    ("ローソンで現金払い", [(PaymentMethod.CONVENIENCE_STORE, "ローソン")]),
-    ("pay cash at lawson", [(PaymentMethod.CONVENIENCE_STORE, "lawson")]),
+    ("ローソンで現金払い", [(PaymentMethod.CONVENIENCE_STORE, "ローソン"), (PaymentMethod.CONVENIENCE_STORE, "現金")]),
+    ("pay cash at lawson", [(PaymentMethod.CONVENIENCE_STORE, "cash"), (PaymentMethod.CONVENIENCE_STORE, "lawson")]),
+    # A choice set aside is no choice.
+    ("PayPayやめてクレカで", [(PaymentMethod.CREDIT_CARD, "クレカ")]),
+    ("credit card instead of paypay", [(PaymentMethod.CREDIT_CARD, "credit card")]),
+    # Cash is paid only at a convenience store.
+    ("げんきんで はらいます", [(PaymentMethod.CONVENIENCE_STORE, "げんきん")]),
     # The store already talked of, named by a plain word.
     ("can I use my card at the store?", [(PaymentMethod.CREDIT_CARD, "card"),
                                          (PaymentMethod.CONVENIENCE_STORE, "at the store")]),
