@@ -4,7 +4,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
@@ -116,21 +115,23 @@ def scheduler_command() -> None:
     from bot.agents import queue_opening_digest
     from bot.scheduler import Scheduler
 
+    # SIGINT and SIGTERM are taken by sigwait below, never by a handler: the kernel may hand a signal to any
+    # thread, and a Python handler runs only when the main thread wakes, which an untimed wait never does.
+    # Blocked before any thread starts, every thread inherits the mask and the signal waits for sigwait.
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         settings = load_settings()
         _configure_logging(settings.log_level, settings.log_format)
         core = prepare(settings)
     except StartupError as error:
         fail(error)
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
     scheduler = Scheduler(core, digest=partial(queue_opening_digest, core))
     click.echo(f"madoguchi scheduler on {core.engine.url.render_as_string(hide_password=True)}"
                f"{'' if core.engine.dialect.name == 'postgresql' else ' (SQLite: run no other scheduler)'}")
     scheduler.start()
     try:
-        stopping.wait()
+        signal.sigwait(stop_signals)
     finally:
         scheduler.stop()
     click.echo("madoguchi scheduler stopped")
