@@ -5,7 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+# A real Rasa for the Rasa tests (tests/rasa): Rasa 3.6 needs Python < 3.11, so it gets a virtual environment of
+# its own, outside the project's (pyenv's 3.10 where there is one), and the model it serves is trained once.
+RASA_VENV ?= $(HOME)/.cache/madoguchi/rasa-3.6.21
+RASA_PYTHON ?= python3.10
+export PYENV_VERSION ?= 3.10.13
+
+.PHONY: run test lint bench clean rasa
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +28,14 @@ test: $(STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+
+rasa: $(STAMP) $(RASA_VENV)/bin/rasa
+	MADOGUCHI_RASA_VENV=$(RASA_VENV) $(BIN)/python -m tests.rasa.live
+
+$(RASA_VENV)/bin/rasa:
+	$(RASA_PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'pip<24.1'
+	$(RASA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'rasa==3.6.21'
 
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done

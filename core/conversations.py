@@ -136,6 +136,20 @@ def transcript(session: Session, conversation_id: str) -> list[TranscriptEntry]:
                                 .order_by(TranscriptEntry.id)))
 
 
+def restart_conversation(session: Session, conversation_id: str, now: datetime) -> Language | None:
+    """Start a conversation over (a chat platform's restart): its form, answers, expectations and typed
+    identity are forgotten, its transcript and language kept; the language, or None if it never existed."""
+    row = session.get(Conversation, conversation_id)
+    if row is None:
+        return None
+    data = json.loads(row.state_json or "{}")
+    last_lang = data.get("last_lang") if data.get("last_lang") in set(Language) else None
+    row.student_id = None
+    row.state_json = json.dumps({"last_lang": last_lang})
+    row.updated_at = now
+    return Language(row.lang) if row.lang else Language(last_lang) if last_lang else None
+
+
 def forget_conversation(session: Session, conversation_id: str) -> None:
     """Delete a conversation's state and transcript."""
     session.execute(delete(TranscriptEntry).where(TranscriptEntry.conversation_id == conversation_id))

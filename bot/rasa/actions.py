@@ -3,21 +3,28 @@ the one module that imports rasa_sdk."""
 
 import asyncio
 import logging
+import warnings
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.endpoint import create_app as create_sdk_app
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActionExecuted, ActiveLoop, EventType, Restarted, SessionStarted, SlotSet
 from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sanic import Sanic
 
-from bot.rasa.bridge import RasaAnswer, RasaBridge, RasaTurn, build_bridge
-from bot.rasa.domain import action_name, validation_name
+from bot.rasa.bridge import ACTION_LISTEN, RasaAnswer, RasaBridge, RasaTurn, build_bridge
+from bot.rasa.domain import ACTION_RESTART, ACTION_SESSION_START, action_name, validation_name
 from core.services import Core
 from intents.types import Intent
 
 log = logging.getLogger(__name__)
+
+# The Rasa the action server is tested against (tests/rasa: recordings of it and an end-to-end run). The
+# action-call protocol is the same across Rasa 3: rasa-sdk's warning on every call from a Rasa whose minor
+# version differs from its own is replaced by CheckedExecutor's one warning for another major version.
+TESTED_RASA = "3.6.21"
+warnings.filterwarnings("ignore", message="Your versions of rasa and rasa_sdk might not be compatible")
 
 
 def _emit(answer: RasaAnswer, dispatcher: CollectingDispatcher) -> list[EventType]:
@@ -68,13 +75,66 @@ class FormValidation(FormValidationAction):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         """Answer the message the form received; right after the action that started it, only report the state."""
         turn = RasaTurn.from_tracker(tracker.current_state())
-        answer = await asyncio.to_thread(self.bridge.answer, turn, handle=turn.after_user_message)
+        answer = await asyncio.to_thread(self.bridge.answer, turn, handle=turn.answers_message)
         return _emit(answer, dispatcher)
 
 
+class RestartAction(Action):
+    """`action_restart` (the student's `/restart`), overriding Rasa's own: madoguchi's state starts over too."""
+
+    def __init__(self, bridge: RasaBridge) -> None:
+        self.bridge = bridge
+
+    def name(self) -> str:
+        """Rasa's default action this one replaces."""
+        return ACTION_RESTART
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        """Forget madoguchi's form and answers, say so with the menu, and restart Rasa's tracker."""
+        answer = await asyncio.to_thread(self.bridge.restart, RasaTurn.from_tracker(tracker.current_state()))
+        for message in answer.messages:
+            dispatcher.utter_message(**message)
+        return [Restarted()]
+
+
+class SessionStartAction(Action):
+    """`action_session_start`, overriding Rasa's own: a new Rasa session is a new madoguchi conversation."""
+
+    def __init__(self, bridge: RasaBridge) -> None:
+        self.bridge = bridge
+
+    def name(self) -> str:
+        """Rasa's default action this one replaces."""
+        return ACTION_SESSION_START
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        """Forget madoguchi's form and answers silently, then start the session as Rasa's own action does (no
+        slot is carried over: the domain's `carry_over_slots_to_new_session` is false)."""
+        await asyncio.to_thread(self.bridge.restart, RasaTurn.from_tracker(tracker.current_state()))
+        return [SessionStarted(), ActionExecuted(ACTION_LISTEN)]
+
+
+class CheckedExecutor(ActionExecutor):
+    """rasa-sdk's executor, saying once in the log when Rasa's major version is not the one madoguchi is tested
+    with (rasa-sdk's own check wants the same minor version, which no rasa-sdk for Python 3.11 has for 3.6)."""
+
+    _warned = False
+
+    async def run(self, action_call: dict[str, Any]) -> Any:
+        """Run the called action (rasa-sdk's), after the version check."""
+        version = str(action_call.get("version") or "")
+        if version.split(".")[0] != TESTED_RASA.split(".")[0] and not CheckedExecutor._warned:
+            CheckedExecutor._warned = True
+            log.warning("Rasa %s calls the action server; madoguchi is tested with Rasa %s",
+                        version or "(unknown)", TESTED_RASA)
+        return await super().run(action_call)
+
+
 def build_executor(bridge: RasaBridge) -> ActionExecutor:
-    """An executor with every intent's action and every form's validation."""
-    executor = ActionExecutor()
+    """An executor with every intent's action, every form's validation, and the restart and session start."""
+    executor = CheckedExecutor()
+    executor.register_action(RestartAction(bridge))
+    executor.register_action(SessionStartAction(bridge))
     for intent in Intent:
         executor.register_action(IntentAction(intent, bridge))
     for form in bridge.forms.slots:

@@ -11,11 +11,13 @@ from typing import Any
 
 from bot.pipeline import PAYLOAD_INTENT_PREFIX, PAYLOAD_TOPICS, Pipeline
 from bot.rasa.domain import FORM_INTENTS, LANG_SLOT, PAYLOAD_ENTITY, REQUESTED_SLOT, RasaForms, loop_name
-from core.conversations import ConversationState, load_state
+from core.conversations import ConversationState, load_state, restart_conversation
 from core.enums import Language
 from core.masking import mask_text
 from core.services import Core
+from handlers.basic import main_menu
 from handlers.forms import FORM_PREFIX
+from handlers.messages import say
 from handlers.replies import Card, Link, QuickReply, Reply, Text
 from handlers.turn import Channel, IncomingMessage, TurnContext
 from intents.controls import control_word
@@ -55,7 +57,7 @@ class RasaTurn:
     slots: Mapping[str, Any] = field(default_factory=dict)
     active_loop: str | None = None
     message_id: str | None = None
-    latest_action_name: str | None = None
+    answers_message: bool = True
 
     @classmethod
     def from_tracker(cls, state: Mapping[str, Any], intent: Intent | None = None) -> "RasaTurn":
@@ -81,13 +83,34 @@ class RasaTurn:
             slots=state.get("slots") or {},
             active_loop=(state.get("active_loop") or {}).get("name"),
             message_id=latest.get("message_id"),
-            latest_action_name=state.get("latest_action_name"),
+            answers_message=_answers_message(state),
         )
 
-    @property
-    def after_user_message(self) -> bool:
-        """True when the action runs right after the student's message (not later in the same turn)."""
-        return self.latest_action_name in (None, ACTION_LISTEN)
+
+def _answers_message(state: Mapping[str, Any]) -> bool:
+    """True when the action runs right after the student's message, not later in the same turn.
+
+    Rasa's form runs its validation on a copy of the tracker that ends with the form itself as an executed
+    action (rasa/core/actions/forms.py, `_temporary_tracker`), so `latest_action_name` is the form, never
+    `action_listen`: what tells a new message is that no other action ran since the student's `user` event
+    (as Rasa decides, from the action before the form: `action_listen` means a message to validate).
+    """
+    events = state.get("events") or []
+    if not events:  # a tracker without events (an old client): only its latest action can tell
+        return state.get("latest_action_name") in (None, ACTION_LISTEN)
+    loop = (state.get("active_loop") or {}).get("name")
+    skipped_form_call = False
+    for event in reversed(events):
+        kind = event.get("event")
+        if kind == "user":
+            return True
+        if kind != "action" or event.get("name") == ACTION_LISTEN:
+            continue
+        if event.get("name") == loop and not skipped_form_call:
+            skipped_form_call = True  # the form's own call, which Rasa adds before asking for validation
+            continue
+        return False
+    return True
 
 
 def _intent(name: object) -> Intent | None:
@@ -155,6 +178,16 @@ class RasaBridge:
         messages = [render(reply, self._payload_intent(state, turn)) for reply in replies]
         slots, loop_changed, loop = self._tracker_changes(turn, state, lang)
         return RasaAnswer(messages, slots, loop_changed, loop)
+
+    def restart(self, turn: RasaTurn) -> RasaAnswer:
+        """Rasa's `/restart` or a new Rasa session: madoguchi's state of the conversation starts over too (a form
+        left in it would otherwise take the next message), and a restart the student asked for is answered
+        with the menu in the conversation's language."""
+        conversation_id = f"{CONVERSATION_PREFIX}{turn.sender_id}"
+        with self.pipeline.locks.hold(conversation_id), self.core.transaction() as session:
+            lang = restart_conversation(session, conversation_id, self.core.now()) or Language.JA
+        reply = Text(say("basic.restarted", lang), main_menu(lang))
+        return RasaAnswer([render(reply, Intent.GREET)], {LANG_SLOT: lang.value})
 
     def incoming(self, turn: RasaTurn) -> IncomingMessage:
         """The turn as the message madoguchi's channels hand to the pipeline."""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from bot.rasa.domain import DOMAIN_FILE, RULES_FILE
+from bot.rasa.domain import DOMAIN_FILE, PATTERNS_FILE, RULES_FILE
 
 DEFAULT_PORT = 5055  # Rasa's default action endpoint port (endpoints.yml)
 
@@ -24,7 +24,8 @@ def actions(host: str, port: int, write_domain: bool, out_dir: Path | None) -> N
 
         domain_file = out_dir / DOMAIN_FILE.name if out_dir else DOMAIN_FILE
         rules_file = out_dir / "data" / RULES_FILE.name if out_dir else RULES_FILE
-        for path in write(domain_file, rules_file):
+        patterns_file = out_dir / "data" / PATTERNS_FILE.name if out_dir else PATTERNS_FILE
+        for path in write(domain_file, rules_file, patterns_file):
             click.echo(f"wrote {path}")
         return
     import uvicorn

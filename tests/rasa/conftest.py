@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-import rasa_sdk
 from sanic import Sanic
 
 from bot.rasa.actions import create_app
@@ -87,19 +86,35 @@ class ActionServer:
         tracker = self.tracker(sender)
         event = user_event(text, intent, entities, **options)
         tracker["events"].append(event)
+        tracker["events"].insert(-1, {"event": "action", "name": "action_listen", "timestamp": 1.0})
         tracker["latest_message"] = event["parse_data"]
         tracker["latest_input_channel"] = event["input_channel"]
         tracker["latest_action_name"] = "action_listen"
 
     def run(self, sender: str, action: str) -> dict[str, Any]:
-        """Post `next_action` with the tracker and domain as Rasa 3 does; apply the returned events."""
+        """Post `next_action` with the tracker and domain as Rasa 3.6 does; apply the returned events.
+
+        A form's validation is posted on the copy of the tracker Rasa's FormAction makes (as recorded in
+        tests/rasa/recordings): `requested_slot` set again and the form itself added as the latest action.
+        """
         tracker = self.tracker(sender)
-        response = self.post({"next_action": action, "sender_id": sender, "tracker": tracker,
-                              "domain": self.domain, "version": rasa_sdk.__version__})
+        posted = tracker
+        if action.startswith("validate_"):
+            loop = action.removeprefix("validate_")
+            if not tracker["active_loop"]:  # Rasa activates its form before the first validation
+                tracker["events"].append({"event": "active_loop", "timestamp": 2.0, "name": loop})
+                tracker["active_loop"] = {"name": loop}
+            added = [{"event": "slot", "timestamp": 2.0, "name": "requested_slot",
+                      "value": tracker["slots"].get("requested_slot")},
+                     {"event": "action", "timestamp": 2.0, "name": loop, "policy": None, "confidence": None}]
+            posted = {**tracker, "events": [*tracker["events"], *added], "latest_action_name": loop}
+        response = self.post({"next_action": action, "sender_id": sender, "tracker": posted,
+                              "domain": self.domain, "version": "3.6.21"})
         assert response.status_code == 200, response.text
         result = response.json()
-        tracker["events"].append({"event": "action", "name": action, "timestamp": 2.0})
-        tracker["latest_action_name"] = action
+        name = action.removeprefix("validate_") if action.startswith("validate_") else action
+        tracker["events"].append({"event": "action", "name": name, "timestamp": 2.0})
+        tracker["latest_action_name"] = name
         for event in result["events"]:
             tracker["events"].append(event)
             if event["event"] == "slot":

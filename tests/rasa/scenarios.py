@@ -1,0 +1,28 @@
+"""The conversations recorded through a real Rasa (tests/rasa/record.py): each a sender and the messages a student
+sends, typed or tapped (a button's payload, as Rasa's REST channel sends a tap)."""
+
+# Every guided form in both languages, the steering words typed and tapped inside a form, a question and a
+# person asked for mid-form, the fallback, and Rasa's own /restart.
+
+def tap(intent: str, payload: str) -> str:
+    """A madoguchi button as Rasa's REST channel sends its tap: `/intent{"payload": "..."}`."""
+    return f'/{intent}{{"payload": "{payload}"}}'
+
+
+SCENARIOS: dict[str, list[str]] = {
+    "order_ja": ["証明書を申し込みたいです", "24M1001", "成績証明書", "2通",
+                 tap("order_certificate", "form:set:delivery:mail"), "クレジットカードで",
+                 tap("order_certificate", "form:set:confirm:yes")],
+    "order_en": ["I'd like to order a certificate", "my student number is 24M1001", "transcript", "1",
+                 "by mail please", "credit card", "yes"],
+    "reset_ja": ["第2パスワードを忘れました", tap("second_password_reset", "form:start:reset"), "24M1001"],
+    "reset_en": ["I forgot my second password", "yes please send the link", "24M1001"],
+    "lookup_en": ["I want to check my order status", "24M1001"],
+    "cancel_typed_ja": ["成績証明書を申請したい", "24M1001", "やっぱりやめます", "支払い方法を教えて"],
+    "cancel_tapped_en": ["I need a transcript", tap("order_certificate", "form:cancel")],
+    "question_mid_form_ja": ["証明書を申し込みたい", "24M1001", "支払い方法は何がありますか？",
+                             tap("order_certificate", "form:resume"), "在学証明書", "やめます"],
+    "person_mid_form_ja": ["証明書を申し込みたい", "人と話したいです"],
+    "fallback_en": ["hello", "what's the weather in Kitakyushu tomorrow?", "asdfghjkl"],
+    "restart_mid_form_ja": ["証明書を申し込みたい", "24M1001", "/restart", "支払い方法を教えて"],
+}

@@ -1,0 +1,146 @@
+"""The action server on what a real Rasa 3.6.21 sent it (tests/rasa/recordings, made by tests/rasa/record.py): each
+recorded request replayed in order gives the answers and tracker events that Rasa got, and the conversation
+ends as it did (an order placed, a reset mail sent, a form cancelled, a person called, a restart)."""
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from core.models import HandoffTicket, Order
+from core.students import load_demo_students
+from tests.rasa.live import RASA_VERSION
+from tests.rasa.record import RECORDINGS, domain_hash
+from tests.rasa.scenarios import SCENARIOS
+
+# What differs from one run to the next: order numbers, one-time URLs, and Rasa's own ids and times.
+_VOLATILE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}\b|https?://\S+")
+
+
+def recording(name: str) -> dict[str, Any]:
+    return json.loads((RECORDINGS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def stable(text: str | None) -> str:
+    return _VOLATILE.sub("…", text or "")
+
+
+def answers(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Each message of an action's result as its text (volatile parts blanked) and its buttons."""
+    return [(stable(message.get("text")), [stable(button["payload"]) for button in message.get("buttons") or ()])
+            for message in result["responses"]]
+
+
+def tracker_events(result: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """The slot and loop events of an action's result (what keeps Rasa's tracker in step)."""
+    return [(event["event"], event.get("name"), event.get("value")) for event in result["events"]]
+
+
+@pytest.fixture(autouse=True)
+def demo_students(core):
+    with core.transaction() as session:  # the students the recording's action server loaded on first start
+        load_demo_students(session, core.profile, core.now())
+
+
+def replay(server, name: str) -> list[list[dict[str, Any]]]:
+    """Post every recorded request of a scenario in order; each turn's results, checked against the recording."""
+    turns = []
+    for turn in recording(name)["turns"]:
+        results = []
+        for call in turn["calls"]:
+            assert call["status"] == 200
+            response = server.post(call["request"])
+            assert response.status_code == 200, response.text
+            result = response.json()
+            assert answers(result) == answers(call["response"]), (name, turn["say"], call["request"]["next_action"])
+            assert tracker_events(result) == tracker_events(call["response"]), (name, turn["say"])
+            results.append(result)
+        turns.append(results)
+    return turns
+
+
+def test_the_recordings_are_of_rasa_3_6_with_the_current_domain_and_scenarios():
+    for name, messages in SCENARIOS.items():
+        document = recording(name)
+        assert document["rasa"] == RASA_VERSION
+        assert document["domain"] == domain_hash(), \
+            "the domain changed since the recording: run `python -m tests.rasa.record` (needs `make rasa`)"
+        assert [turn["say"] for turn in document["turns"]] == messages
+    assert {path.stem for path in Path(RECORDINGS).glob("*.json")} == set(SCENARIOS)
+
+
+def test_every_message_gets_an_answer_even_inside_a_form():
+    # Rasa's form validation arrives with the form itself as the latest action, never action_listen.
+    for name in SCENARIOS:
+        for turn in recording(name)["turns"]:
+            validations = [call for call in turn["calls"] if call["request"]["next_action"].startswith("validate_")]
+            for call in validations:
+                assert call["request"]["tracker"]["latest_action_name"].endswith("_form")
+            assert any(call["response"]["responses"] for call in turn["calls"]), (name, turn["say"])
+
+
+@pytest.mark.parametrize("name", ["order_ja", "order_en"])
+def test_an_order_finishes_through_rasa(server, core, name):
+    turns = replay(server, name)
+    with core.transaction() as session:
+        [order] = session.scalars(select(Order))
+        items = [(item.item_code, item.copies) for item in order.items]
+    assert order.delivery_method == "mail" and order.payment_method == "credit_card"
+    assert items == ([("transcript", 2)] if name == "order_ja" else [("transcript", 1)])
+    last = turns[-1][-1]
+    assert order.number in "\n".join(message["text"] or "" for message in last["responses"])
+    assert ("active_loop", None, None) in [(event["event"], event.get("name"), None) for event in last["events"]]
+
+
+@pytest.mark.parametrize("name", ["reset_ja", "reset_en"])
+def test_a_reset_request_mails_the_link_through_rasa(server, inbox, name):
+    replay(server, name)
+    assert "https://madoguchi.example.ac.jp/" in inbox.body(inbox.only())
+
+
+def test_a_typed_cancel_ends_the_form_and_the_next_question_is_answered(server, core):
+    turns = replay(server, "cancel_typed_ja")
+    cancelled = turns[2][-1]
+    assert {"event": "active_loop", "name": None} in [{k: e.get(k) for k in ("event", "name")}
+                                                      for e in cancelled["events"]]
+    assert turns[3][-1]["responses"] and "クレジットカード" in turns[3][-1]["responses"][0]["text"]
+    with core.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Order)) == 0
+
+
+def test_a_question_mid_form_is_answered_and_the_form_resumes(server):
+    turns = replay(server, "question_mid_form_ja")
+    detour = turns[2][-1]
+    assert "クレジットカード" in detour["responses"][0]["text"]
+    assert not any(event["event"] == "active_loop" for event in detour["events"])  # the form waits
+    assert "何通" in turns[4][-1]["responses"][0]["text"]  # resumed: the item was taken, copies asked
+
+
+def test_a_person_asked_for_mid_form_opens_a_ticket_and_ends_the_form(server, core):
+    turns = replay(server, "person_mid_form_ja")
+    assert ("active_loop", None, None) in tracker_events(turns[1][-1])
+    with core.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(HandoffTicket)) == 1
+
+
+def test_restart_forgets_madoguchis_form(server):
+    turns = replay(server, "restart_mid_form_ja")
+    restart, after = turns[2], turns[3]
+    assert [call["request"]["next_action"] for call in recording("restart_mid_form_ja")["turns"][2]["calls"]] \
+        == ["action_restart", "action_session_start"]
+    assert restart[0]["events"][-1]["event"] == "restart"
+    # Without madoguchi's own restart, the form would take this question as its answer.
+    assert after[-1]["responses"][0]["text"].startswith("ご利用いただける支払い方法")
+
+
+def test_the_fallback_and_an_out_of_scope_question_get_answers(server):
+    turns = replay(server, "fallback_en")
+    assert all(results[-1]["responses"] for results in turns)
+
+
+def test_an_order_lookup_by_student_number_is_refused_politely(server):
+    turns = replay(server, "lookup_en")
+    assert "cannot look up orders by" in turns[1][-1]["responses"][0]["text"]
