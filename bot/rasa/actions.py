@@ -17,6 +17,7 @@ from bot.rasa.bridge import ACTION_LISTEN, RasaAnswer, RasaBridge, RasaTurn, bui
 from bot.rasa.domain import ACTION_RESTART, ACTION_SESSION_START, action_name, validation_name
 from core.services import Core
 from intents.types import Intent
+from intents.understander import Understander
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +143,13 @@ def build_executor(bridge: RasaBridge) -> ActionExecutor:
     return executor
 
 
-def create_app(core: Core, **options: Any) -> Sanic:
+def create_app(core: Core, own: Understander | None = None, **options: Any) -> Sanic:
     """The rasa-sdk action server app (`POST /webhook`, `GET /actions`, `GET /health`) over a core.
 
     Args:
         core: The deployment's core (settings, migrated database).
+        own: madoguchi's own understander, read beside Rasa's intent (see `RasaUnderstander`).
         **options: Passed to `rasa_sdk.endpoint.create_app` (e.g. `cors_origins`).
     """
-    return create_sdk_app(build_executor(build_bridge(core)), **options)
+    return create_sdk_app(build_executor(build_bridge(core, own)), **options)
 

@@ -5,7 +5,7 @@ import json
 import logging
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from intents.entities import EntityExtractor
 from intents.language import detect_language
 from intents.normalize import normalize_with_offsets
 from intents.types import Intent, Understanding
-from intents.understander import MAX_INPUT_CHARS
+from intents.understander import MAX_INPUT_CHARS, Understander
 
 log = logging.getLogger(__name__)
 
@@ -133,19 +133,31 @@ class RasaAnswer:
 
 
 class RasaUnderstander:
-    """The understanding layer under Rasa: the intent is Rasa's, entities and language are madoguchi's own."""
+    """The understanding layer under Rasa: the intent is Rasa's; entities, language and steering words are
+    madoguchi's own.
 
-    def __init__(self, extractor: EntityExtractor) -> None:
-        self._extractor = extractor
+    Rasa gives one intent a message. Where madoguchi's own understander (if given) reads the message the same
+    way (Rasa's intent is its answer or one of the message's questions), its reading is taken whole: every
+    question of the message answered in order, the kind of an out-of-scope message, a button for an aside.
+    Where the two differ, Rasa's intent stands.
+    """
+
+    def __init__(self, extractor: EntityExtractor, own: Understander | None = None) -> None:
+        self._extractor, self._own = extractor, own
 
     def understand(self, text: str, now: datetime | None = None) -> Understanding:
         """The meaning of the message of the turn being answered."""
         turn = _RASA_NLU.get()
+        # "Did you mean" offers Rasa's runners-up: its ranking is the deployment's reading of the message.
+        candidates = tuple((intent, p) for intent, p in turn.ranking if intent is not Intent.OUT_OF_SCOPE)[:3]
+        if self._own is not None:
+            own = self._own.understand(text, now)
+            if turn.intent is own.intent or turn.intent in {topic.intent for topic in own.topics}:
+                return replace(own, candidates=candidates or own.candidates)
         head = text[:MAX_INPUT_CHARS]
         normalized = normalize_with_offsets(head)
         entities = self._extractor.extract_normalized(head, normalized, now)
         lang = detect_language(normalized.text, default=Language.JA)
-        candidates = tuple((intent, p) for intent, p in turn.ranking if intent is not Intent.OUT_OF_SCOPE)[:3]
         return Understanding(text, turn.intent, turn.confidence, candidates, entities, lang,
                              control=control_word(normalized.text))
 
@@ -290,8 +302,13 @@ def render(reply: Reply, intent: Intent) -> dict[str, Any]:
     raise TypeError(f"a reply Rasa cannot render: {reply!r}")
 
 
-def build_bridge(core: Core) -> RasaBridge:
+def build_bridge(core: Core, own: Understander | None = None) -> RasaBridge:
     """madoguchi's handlers and forms over `core`, answering with Rasa's intents.
+
+    Args:
+        core: The deployment's core.
+        own: madoguchi's own understander, to read a message's several questions and out-of-scope kinds
+            where it agrees with Rasa (`RasaUnderstander`); without it, Rasa's intent alone.
 
     Raises:
         ValueError: a registered form has no Rasa form (a wiring mistake found at start-up).
@@ -301,4 +318,4 @@ def build_bridge(core: Core) -> RasaBridge:
     registry, forms = build_handlers()
     rasa_forms = RasaForms.of(forms)
     extractor = EntityExtractor(student_number_pattern=core.profile.student_number_pattern)
-    return RasaBridge(Pipeline(core, RasaUnderstander(extractor), registry, forms), rasa_forms)
+    return RasaBridge(Pipeline(core, RasaUnderstander(extractor, own), registry, forms), rasa_forms)

@@ -39,8 +39,9 @@ def actions(host: str, port: int, write_domain: bool, out_dir: Path | None) -> N
         logs.configure(settings.log_level, settings.log_format)
         core = prepare(settings)
         from bot.rasa.actions import create_app  # imported here: rasa_sdk and Sanic load only for this command
+        from intents import load_understander
 
-        app = create_app(core)
+        app = create_app(core, load_understander(settings.nlu_model_path))
     except (StartupError, ValueError) as error:
         fail(error)
     click.echo(f"madoguchi action server on http://{host}:{port}/webhook  (health: /health)")

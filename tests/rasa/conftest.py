@@ -12,6 +12,7 @@ from sanic import Sanic
 from bot.rasa.actions import create_app
 from bot.rasa.domain import build_domain, build_rules
 from core.services import Core
+from intents.understander import Understander
 
 _ids = itertools.count(1)
 
@@ -146,9 +147,10 @@ class ActionServer:
 
 
 @pytest.fixture
-def server(core: Core) -> Iterator[ActionServer]:
-    """The action server app over the test core."""
-    server = ActionServer(create_app(core), build_domain())
+def server(core: Core, understander: Understander) -> Iterator[ActionServer]:
+    """The action server app over the test core, with madoguchi's own understander beside Rasa's, as
+    `madoguchi actions` runs it."""
+    server = ActionServer(create_app(core, understander), build_domain())
     try:
         yield server
     finally:

@@ -1,8 +1,8 @@
 """The conversations recorded through a real Rasa (tests/rasa/record.py): each a sender and the messages a student
 sends, typed or tapped (a button's payload, as Rasa's REST channel sends a tap)."""
 
-# Every guided form in both languages, the steering words typed and tapped inside a form, a question and a
-# person asked for mid-form, the fallback, and Rasa's own /restart.
+# Every guided form in both languages, the steering words typed and tapped inside a form, a question, gibberish
+# and a person asked for mid-form, single and double questions, the fallback, and Rasa's own /restart.
 
 def tap(intent: str, payload: str) -> str:
     """A madoguchi button as Rasa's REST channel sends its tap: `/intent{"payload": "..."}`."""
@@ -23,6 +23,10 @@ SCENARIOS: dict[str, list[str]] = {
     "question_mid_form_ja": ["証明書を申し込みたい", "24M1001", "支払い方法は何がありますか？",
                              tap("order_certificate", "form:resume"), "在学証明書", "やめます"],
     "person_mid_form_ja": ["証明書を申し込みたい", "人と話したいです"],
+    "odd_inputs_mid_form_en": ["I need a transcript", "asdfghjkl", "/human_agent"],
+    "questions_ja": ["いつ受け取れますか", "支払い方法と、学生支援課の電話番号を教えて"],
+    "questions_en": ["when can I pick up my certificate?",
+                     "what payment methods can I use, and what's the call center's number?"],
     "fallback_en": ["hello", "what's the weather in Kitakyushu tomorrow?", "asdfghjkl"],
     "restart_mid_form_ja": ["証明書を申し込みたい", "24M1001", "/restart", "支払い方法を教えて"],
 }

@@ -69,6 +69,7 @@ def test_a_language_in_the_message_metadata_is_the_pages_choice(server):
 
 
 def test_nlu_fallback_offers_did_you_mean_then_a_person(server):
+    # Rasa is unsure, and so is madoguchi: the buttons are Rasa's runners-up.
     server.hear("lost", "あれってどうなってる", "nlu_fallback")
     server.tracker("lost")["latest_message"]["intent_ranking"] = [
         {"name": "nlu_fallback", "confidence": 0.5}, {"name": "order_status", "confidence": 0.3},
@@ -76,7 +77,9 @@ def test_nlu_fallback_offers_did_you_mean_then_a_person(server):
     first = server.run("lost", "action_out_of_scope")
     assert say("fallback.did_you_mean", Language.JA) in texts(first)
     assert buttons(first)[:2] == ["/order_status", "/pickup_timing"]
-    second = server.say("lost", "うーん", "nlu_fallback")
+    # Unsure again (madoguchi's own reading too: an out-of-scope message it can place, such as 「うーん」,
+    # gets its own answer, as on the other channels).
+    second = server.say("lost", "よくわからない", "nlu_fallback")
     assert say("fallback.offer_person", Language.JA) in texts(second)
     assert '/human_agent{"payload": "handoff:misses"}' in buttons(second)
 
@@ -106,3 +109,18 @@ def test_the_endpoint_refuses_an_unknown_action_and_a_missing_body(server):
     empty = server.runner.run(server.client.post("/webhook", content=b"null",
                                                  headers={"content-type": "application/json"}))
     assert empty.status_code == 400
+
+
+def test_where_madoguchi_reads_two_questions_and_rasa_one_of_them_both_are_answered(server):
+    result = server.say("two", "支払い方法と、学生支援課の電話番号を教えて", "contact")
+    assert "クレジットカード" in texts(result) and "093-691-7211" in texts(result)
+
+
+def test_where_madoguchi_reads_otherwise_rasas_intent_stands(server):
+    result = server.say("rasa-wins", "支払い方法を教えて", "contact")
+    assert "093-691-7211" in texts(result) and "クレジットカード" not in texts(result)
+
+
+def test_an_out_of_scope_message_gets_the_answer_for_its_kind(server):
+    result = server.say("weather", "what's the weather in Kitakyushu tomorrow?", "out_of_scope")
+    assert "this desk helps only with the" in texts(result)  # scope.unrelated, not "couldn't understand"

@@ -4,6 +4,7 @@ ends as it did (an order placed, a reset mail sent, a form cancelled, a person c
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,23 @@ def demo_students(core):
         load_demo_students(session, core.profile, core.now())
 
 
-def replay(server, name: str) -> list[list[dict[str, Any]]]:
-    """Post every recorded request of a scenario in order; each turn's results, checked against the recording."""
+def sent_at(request: dict[str, Any]) -> datetime | None:
+    """When the student sent the message a call answers: its `user` event's time (Rasa's clock); None before
+    the first message (a session's start)."""
+    stamps = [event["timestamp"] for event in request["tracker"]["events"] if event["event"] == "user"]
+    return datetime.fromtimestamp(stamps[-1], UTC) if stamps else None
+
+
+def replay(server, clock, name: str) -> list[list[dict[str, Any]]]:
+    """Post every recorded request of a scenario in order, each at the moment it was made (pickup dates and
+    silence timers depend on it); each turn's results, checked against the recording."""
     turns = []
     for turn in recording(name)["turns"]:
         results = []
         for call in turn["calls"]:
             assert call["status"] == 200
+            if (at := sent_at(call["request"])) is not None:
+                clock.set(at)
             response = server.post(call["request"])
             assert response.status_code == 200, response.text
             result = response.json()
@@ -83,8 +94,8 @@ def test_every_message_gets_an_answer_even_inside_a_form():
 
 
 @pytest.mark.parametrize("name", ["order_ja", "order_en"])
-def test_an_order_finishes_through_rasa(server, core, name):
-    turns = replay(server, name)
+def test_an_order_finishes_through_rasa(server, clock, core, name):
+    turns = replay(server, clock, name)
     with core.transaction() as session:
         [order] = session.scalars(select(Order))
         items = [(item.item_code, item.copies) for item in order.items]
@@ -96,13 +107,13 @@ def test_an_order_finishes_through_rasa(server, core, name):
 
 
 @pytest.mark.parametrize("name", ["reset_ja", "reset_en"])
-def test_a_reset_request_mails_the_link_through_rasa(server, inbox, name):
-    replay(server, name)
+def test_a_reset_request_mails_the_link_through_rasa(server, clock, inbox, name):
+    replay(server, clock, name)
     assert "https://madoguchi.example.ac.jp/" in inbox.body(inbox.only())
 
 
-def test_a_typed_cancel_ends_the_form_and_the_next_question_is_answered(server, core):
-    turns = replay(server, "cancel_typed_ja")
+def test_a_typed_cancel_ends_the_form_and_the_next_question_is_answered(server, clock, core):
+    turns = replay(server, clock, "cancel_typed_ja")
     cancelled = turns[2][-1]
     assert {"event": "active_loop", "name": None} in [{k: e.get(k) for k in ("event", "name")}
                                                       for e in cancelled["events"]]
@@ -111,23 +122,23 @@ def test_a_typed_cancel_ends_the_form_and_the_next_question_is_answered(server, 
         assert session.scalar(select(func.count()).select_from(Order)) == 0
 
 
-def test_a_question_mid_form_is_answered_and_the_form_resumes(server):
-    turns = replay(server, "question_mid_form_ja")
+def test_a_question_mid_form_is_answered_and_the_form_resumes(server, clock):
+    turns = replay(server, clock, "question_mid_form_ja")
     detour = turns[2][-1]
     assert "クレジットカード" in detour["responses"][0]["text"]
     assert not any(event["event"] == "active_loop" for event in detour["events"])  # the form waits
     assert "何通" in turns[4][-1]["responses"][0]["text"]  # resumed: the item was taken, copies asked
 
 
-def test_a_person_asked_for_mid_form_opens_a_ticket_and_ends_the_form(server, core):
-    turns = replay(server, "person_mid_form_ja")
+def test_a_person_asked_for_mid_form_opens_a_ticket_and_ends_the_form(server, clock, core):
+    turns = replay(server, clock, "person_mid_form_ja")
     assert ("active_loop", None, None) in tracker_events(turns[1][-1])
     with core.transaction() as session:
         assert session.scalar(select(func.count()).select_from(HandoffTicket)) == 1
 
 
-def test_restart_forgets_madoguchis_form(server):
-    turns = replay(server, "restart_mid_form_ja")
+def test_restart_forgets_madoguchis_form(server, clock):
+    turns = replay(server, clock, "restart_mid_form_ja")
     restart, after = turns[2], turns[3]
     assert [call["request"]["next_action"] for call in recording("restart_mid_form_ja")["turns"][2]["calls"]] \
         == ["action_restart", "action_session_start"]
@@ -136,11 +147,27 @@ def test_restart_forgets_madoguchis_form(server):
     assert after[-1]["responses"][0]["text"].startswith("ご利用いただける支払い方法")
 
 
-def test_the_fallback_and_an_out_of_scope_question_get_answers(server):
-    turns = replay(server, "fallback_en")
+def test_the_fallback_and_an_out_of_scope_question_get_answers(server, clock):
+    turns = replay(server, clock, "fallback_en")
     assert all(results[-1]["responses"] for results in turns)
 
 
-def test_an_order_lookup_by_student_number_is_refused_politely(server):
-    turns = replay(server, "lookup_en")
+def test_gibberish_in_a_form_asks_again_and_a_person_ends_it(server, clock):
+    turns = replay(server, clock, "odd_inputs_mid_form_en")
+    assert "couldn't read that" in turns[1][-1]["responses"][0]["text"]
+    assert ("active_loop", None, None) in tracker_events(turns[2][-1])
+
+
+@pytest.mark.parametrize("name", ["questions_ja", "questions_en"])
+def test_a_pickup_question_is_no_order_and_two_questions_get_two_answers(server, clock, name):
+    turns = replay(server, clock, name)
+    assert not any(event["event"] == "active_loop" for results in turns for result in results
+                   for event in result["events"])
+    both = "\n".join(message["text"] or "" for message in turns[1][-1]["responses"])
+    assert ("クレジットカード" in both and "093-691-7211" in both) if name == "questions_ja" else \
+        ("Credit card" in both and "082-207-4262" in both)
+
+
+def test_an_order_lookup_by_student_number_is_refused_politely(server, clock):
+    turns = replay(server, clock, "lookup_en")
     assert "cannot look up orders by" in turns[1][-1]["responses"][0]["text"]
