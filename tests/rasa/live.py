@@ -95,12 +95,11 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = S
 
 
 @contextmanager
-def running(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> Iterator[subprocess.Popen]:
-    """A server process, its output in `log`, ready when `ready_url` answers; stopped on exit."""
+def launched(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A server process, its output in `log`; stopped on exit."""
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            _wait_for(ready_url, process, log)
             yield process
         finally:
             process.terminate()
@@ -111,19 +110,28 @@ def running(command: list[str], env: dict[str, str], ready_url: str, log: Path) 
                 process.wait()
 
 
-def action_server(port: int, env: dict[str, str], log: Path) -> Any:
-    """`madoguchi actions` on a loopback port, as the Procfile runs it."""
-    return running([MADOGUCHI, "actions", "--port", str(port)], env, f"http://127.0.0.1:{port}/health", log)
+@contextmanager
+def rasa_with_actions(model: Path, actions_env: dict[str, str], folder: Path, actions_port: int, rasa_port: int,
+                      action_url: str | None = None) -> Iterator[str]:
+    """`madoguchi actions` (as the Procfile runs it) and `rasa run` with the REST channel (as the README's
+    recipe starts it) on loopback, started together and both ready; Rasa's base URL.
 
-
-def rasa_server(model: Path, port: int, action_url: str, folder: Path) -> Any:
-    """`rasa run` with the REST channel and madoguchi's action server, as the README's recipe starts it."""
+    Args:
+        action_url: Where Rasa calls the actions (default: the action server itself; a proxy to record).
+    """
     credentials, endpoints = folder / "credentials.yml", folder / "endpoints.yml"
     credentials.write_text("rest:\n", encoding="utf-8")
+    action_url = action_url or f"http://127.0.0.1:{actions_port}/webhook"
     endpoints.write_text(f'action_endpoint:\n  url: "{action_url}"\n', encoding="utf-8")
-    command = [str(rasa_command()), "run", "--model", str(model), "--port", str(port), "--interface", "127.0.0.1",
-               "--credentials", str(credentials), "--endpoints", str(endpoints)]
-    return running(command, {**os.environ, **QUIET}, f"http://127.0.0.1:{port}/", folder / "rasa.log")
+    rasa = [str(rasa_command()), "run", "--model", str(model), "--port", str(rasa_port), "--interface",
+            "127.0.0.1", "--credentials", str(credentials), "--endpoints", str(endpoints)]
+    # Rasa takes about 15 s to load; the action server starts meanwhile (Rasa calls it only per message).
+    actions_command = [MADOGUCHI, "actions", "--port", str(actions_port)]
+    with launched(actions_command, actions_env, folder / "actions.log") as actions, \
+            launched(rasa, {**os.environ, **QUIET}, folder / "rasa.log") as server:
+        _wait_for(f"http://127.0.0.1:{actions_port}/health", actions, folder / "actions.log")
+        _wait_for(f"http://127.0.0.1:{rasa_port}/", server, folder / "rasa.log")
+        yield f"http://127.0.0.1:{rasa_port}"
 
 
 @dataclass

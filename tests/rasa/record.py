@@ -28,10 +28,9 @@ from tests.rasa.live import (
     DOMAIN,
     RASA_VERSION,
     RestClient,
-    action_server,
     dump_json,
     rasa_missing,
-    rasa_server,
+    rasa_with_actions,
     trained_model,
 )
 from tests.rasa.scenarios import SCENARIOS
@@ -85,10 +84,10 @@ def record(names: list[str]) -> None:
         env = {key: value for key, value in env.items() if not key.startswith(("DATABASE_URL", "SMTP_"))}
         recorder = Recorder(f"http://127.0.0.1:{actions_port}/webhook")
         proxy = recorder.serve(proxy_port)
-        with action_server(actions_port, env, work / "actions.log"), \
-                rasa_server(model, rasa_port, f"http://127.0.0.1:{proxy_port}/webhook", work):
+        with rasa_with_actions(model, env, work, actions_port, rasa_port, f"http://127.0.0.1:{proxy_port}/webhook") \
+                as rasa_url:
             for name in names:
-                client = RestClient(f"http://127.0.0.1:{rasa_port}", sender=f"rec-{name}")
+                client = RestClient(rasa_url, sender=f"rec-{name}")
                 turns = []
                 for message in SCENARIOS[name]:
                     recorder.calls = []

@@ -1,5 +1,6 @@
 """`madoguchi actions` as a deployment runs it: the real action server on a loopback port, over a fresh database."""
 
+import shutil
 import subprocess
 
 import httpx
@@ -18,7 +19,8 @@ def wait_until_serving(process: subprocess.Popen) -> None:
     raise AssertionError(f"the action server ended with {process.wait(timeout=5)} before serving")
 
 
-def test_actions_serves_health_and_answers_an_action_call(tmp_path):
+def test_actions_serves_health_and_answers_an_action_call(tmp_path, nlu_model_path):
+    shutil.copy(nlu_model_path, tmp_path / "nlu-model.joblib")  # madoguchi's own model, read beside Rasa's
     port = free_port()
     process = subprocess.Popen([MADOGUCHI, "actions", "--port", str(port)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=clean_env(tmp_path))

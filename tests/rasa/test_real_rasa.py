@@ -14,7 +14,7 @@ from core.models import Order
 from core.students import load_demo_students
 from tests.bot.test_cli import clean_env
 from tests.conftest import free_port
-from tests.rasa.live import RestClient, action_server, button_payloads, rasa_missing, rasa_server, texts, trained_model
+from tests.rasa.live import RestClient, button_payloads, rasa_missing, rasa_with_actions, texts, trained_model
 from tests.rasa.scenarios import tap
 
 pytestmark = pytest.mark.skipif(rasa_missing() is not None, reason=f"REAL RASA NOT RUN: {rasa_missing()}")
@@ -27,13 +27,11 @@ def rasa(core, smtp_server, nlu_model_path, tmp_path) -> Iterator[str]:
     with core.transaction() as session:
         load_demo_students(session, core.profile, core.now())
     model = trained_model()
-    actions_port, rasa_port = free_port(), free_port()
     env = clean_env(tmp_path, DATABASE_URL=core.engine.url.render_as_string(hide_password=False), DEMO_DATA="false",
                     SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp_server[0].port),
                     BASE_URL="https://madoguchi.example.ac.jp")
-    with action_server(actions_port, env, tmp_path / "actions.log"), \
-            rasa_server(model, rasa_port, f"http://127.0.0.1:{actions_port}/webhook", tmp_path):
-        yield f"http://127.0.0.1:{rasa_port}"
+    with rasa_with_actions(model, env, tmp_path, free_port(), free_port()) as url:
+        yield url
     log = (tmp_path / "actions.log").read_text()
     assert "Traceback" not in log and "might not be compatible" not in log, log[-3000:]
 
