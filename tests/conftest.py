@@ -4,6 +4,7 @@ server on loopback, a settable clock, the core, and a live app served by uvicorn
 import os
 import secrets
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,6 +96,16 @@ class Inbox:
         part = message.get_body(preferencelist=("plain",))
         assert part is not None
         return part.get_content()
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 15) -> None:
+    """Stop a server the test started: SIGTERM, and SIGKILL if it has not ended after `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def free_port() -> int:

@@ -80,39 +80,27 @@ class FormValidation(FormValidationAction):
         return _emit(answer, dispatcher)
 
 
-class RestartAction(Action):
-    """`action_restart` (the student's `/restart`), overriding Rasa's own: madoguchi's state starts over too."""
+class StartOverAction(Action):
+    """Rasa's `action_restart` (the student's `/restart`) or `action_session_start`, replaced: madoguchi's state
+    of the conversation starts over too (a form left in it would take the next message)."""
 
-    def __init__(self, bridge: RasaBridge) -> None:
-        self.bridge = bridge
+    def __init__(self, name: str, bridge: RasaBridge) -> None:
+        self._name, self.bridge = name, bridge
 
     def name(self) -> str:
-        """Rasa's default action this one replaces."""
-        return ACTION_RESTART
+        """The Rasa default action this one replaces."""
+        return self._name
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        """Forget madoguchi's form and answers, say so with the menu, and restart Rasa's tracker."""
+        """Forget madoguchi's form and answers, then do what Rasa's own action does: a restart says so with the
+        menu and restarts the tracker; a session starts silently, listening, with no slot carried over (the
+        domain's `carry_over_slots_to_new_session` is false)."""
         answer = await asyncio.to_thread(self.bridge.restart, RasaTurn.from_tracker(tracker.current_state()))
+        if self._name == ACTION_SESSION_START:
+            return [SessionStarted(), ActionExecuted(ACTION_LISTEN)]
         for message in answer.messages:
             dispatcher.utter_message(**message)
         return [Restarted()]
-
-
-class SessionStartAction(Action):
-    """`action_session_start`, overriding Rasa's own: a new Rasa session is a new madoguchi conversation."""
-
-    def __init__(self, bridge: RasaBridge) -> None:
-        self.bridge = bridge
-
-    def name(self) -> str:
-        """Rasa's default action this one replaces."""
-        return ACTION_SESSION_START
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        """Forget madoguchi's form and answers silently, then start the session as Rasa's own action does (no
-        slot is carried over: the domain's `carry_over_slots_to_new_session` is false)."""
-        await asyncio.to_thread(self.bridge.restart, RasaTurn.from_tracker(tracker.current_state()))
-        return [SessionStarted(), ActionExecuted(ACTION_LISTEN)]
 
 
 class CheckedExecutor(ActionExecutor):
@@ -134,8 +122,8 @@ class CheckedExecutor(ActionExecutor):
 def build_executor(bridge: RasaBridge) -> ActionExecutor:
     """An executor with every intent's action, every form's validation, and the restart and session start."""
     executor = CheckedExecutor()
-    executor.register_action(RestartAction(bridge))
-    executor.register_action(SessionStartAction(bridge))
+    executor.register_action(StartOverAction(ACTION_RESTART, bridge))
+    executor.register_action(StartOverAction(ACTION_SESSION_START, bridge))
     for intent in Intent:
         executor.register_action(IntentAction(intent, bridge))
     for form in bridge.forms.slots:

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy import Engine
 
 from intents import IntentModel
-from tests.conftest import _empty_tables, free_port
+from tests.conftest import _empty_tables, free_port, stop_process
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
 CHROMIUM = "/usr/bin/chromium"
@@ -70,12 +70,7 @@ def served(engine: Engine, nlu_model: IntentModel, tmp_path_factory: pytest.Temp
         assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
         yield app
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
         _empty_tables(engine)
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 RASA_VERSION = "3.6.21"
 # Rasa lives in a Python 3.10 virtual environment of its own (`make rasa`), never in the project's.
@@ -102,12 +104,7 @@ def launched(command: list[str], env: dict[str, str], log: Path) -> Iterator[sub
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, timeout=30)
 
 
 @contextmanager
