@@ -90,7 +90,19 @@ def check_profile(settings: Settings) -> Result:
         profile = load_profile(settings.university_profile)
     except ProfileError as error:
         return problem("profile", f"{error} (fix the file, or unset UNIVERSITY_PROFILE to use the shipped one)")
-    return ok("profile", f"{profile.id}, chats kept {profile.retention_days} days")
+    unconfirmed = len(profile.to_confirm())
+    return ok("profile", f"{profile.id}, chats kept {profile.retention_days} days"
+                         + (f", {unconfirmed} values to confirm (below)" if unconfirmed else ""))
+
+
+def values_to_confirm() -> tuple[Path | None, list[str]]:
+    """The profile's values still marked as examples or assumptions (`UniversityProfile.to_confirm`), with the
+    profile's file; none when the settings or the profile do not load (their checks say why)."""
+    try:
+        settings = load_settings()
+        return settings.university_profile, load_profile(settings.university_profile).to_confirm()
+    except (StartupError, ProfileError):
+        return None, []
 
 
 def check_database(settings: Settings) -> Result:

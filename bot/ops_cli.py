@@ -16,12 +16,19 @@ def doctor() -> None:
 
     Exits 0 when everything is ok, 1 when anything needs fixing.
     """
-    from bot.doctor import Outcome, environment_hint, run_checks
+    from bot.doctor import Outcome, environment_hint, run_checks, values_to_confirm
+    from core.profile import SHIPPED_PROFILE
 
     click.echo(f"madoguchi doctor: {environment_hint()}")
     results = run_checks()
     for result in results:
         click.echo(result.line)
+    profile, unconfirmed = values_to_confirm()
+    if unconfirmed:  # not problems: what the university should confirm before going live
+        click.echo(f"to confirm with the university ({profile or SHIPPED_PROFILE}; mark each as `university` "
+                   "in `sources:` or set the real value once confirmed):")
+        for line in unconfirmed:
+            click.echo(f"  - {line}")
     problems = sum(result.outcome is Outcome.PROBLEM for result in results)
     click.echo("all good" if not problems else f"{problems} problem(s) to fix")
     sys.exit(1 if problems else 0)

@@ -1,5 +1,7 @@
 """The catalog: certificates and fee items, their prices, allowed delivery methods and eligibility."""
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.enums import DeliveryMethod, ItemKind, Language
@@ -28,8 +30,22 @@ class ApplicationPeriod(BaseModel):
     end: str = Field(pattern=r"^\d{2}-\d{2}$", description="MM-DD")
 
 
+# Where a rule comes from: the university's guide (`guide: <the guide's section>`), a value the university set
+# (`university`), or an assumption still to confirm with the university (`assumption`), which the bot never
+# enforces as a refusal: it says what usually applies and asks the student to confirm with the office.
+GUIDE, UNIVERSITY, ASSUMPTION = "guide", "university", "assumption"
+Source = Annotated[str, Field(pattern=r"^(guide: \S.*|university|assumption)$")]
+# The rules of an item that need a source when the profile sets them (its price has `price_is_example`).
+ITEM_RULES = ("deliveries", "max_copies", "min_year", "final_year_only", "application_period")
+
+
+def is_stated(source: str | None) -> bool:
+    """True for a rule the guide or the university states; False for an assumption."""
+    return source != ASSUMPTION
+
+
 class CatalogItem(BaseModel):
-    """One certificate or fee item the service issues."""
+    """One certificate or fee item the service issues, and where each of its rules comes from."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,12 +60,32 @@ class CatalogItem(BaseModel):
     final_year_only: bool = False
     application_period: ApplicationPeriod | None = None
     note: LocalizedText | None = None
+    sources: dict[str, Source] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _no_duplicate_deliveries(self) -> "CatalogItem":
         if len(set(self.deliveries)) != len(self.deliveries):
             raise ValueError("deliveries lists a method twice")
         return self
+
+    @model_validator(mode="after")
+    def _every_rule_has_a_source(self) -> "CatalogItem":
+        unknown = sorted(set(self.sources) - set(ITEM_RULES))
+        if unknown:
+            raise ValueError(f"sources names no rule of an item: {', '.join(unknown)} (rules: {', '.join(ITEM_RULES)})")
+        missing = [rule for rule in ITEM_RULES if rule in self.model_fields_set and rule not in self.sources]
+        if missing:
+            raise ValueError(f"sources lacks {', '.join(missing)}: say where each rule comes from "
+                             "(`guide: <section>`, `university` or `assumption`)")
+        return self
+
+    def stated(self, rule: str) -> bool:
+        """True when the guide or the university states the rule (or it is a default); False for an assumption."""
+        return is_stated(self.sources.get(rule))
+
+    def assumptions(self) -> tuple[str, ...]:
+        """The item's rules that are assumptions to confirm with the university."""
+        return tuple(rule for rule in ITEM_RULES if not self.stated(rule))
 
 
 class Catalog(BaseModel):

@@ -67,14 +67,13 @@ class OrderSummary:
 
 
 def pickup_window(order: Order, calendar: BusinessCalendar) -> tuple[datetime, datetime] | None:
-    """(earliest, latest) collection times at the 学生支援課 window, or None if not a window-pickup order.
-
-    Counted from payment when paid, else from the order's creation, by the guide's rule (13:00 on the
-    next business day; after 15:00 possibly a business day later).
+    """(earliest, latest) collection times at the 学生支援課 window, or None if not a window-pickup order or not
+    paid yet: the guide's rule (13:00 on the next business day; after 15:00 possibly a business day later)
+    counts from the payment's completion, so an unpaid order has no date to promise.
     """
-    if order.delivery_method is not DeliveryMethod.WINDOW_PICKUP:
+    if order.delivery_method is not DeliveryMethod.WINDOW_PICKUP or order.paid_at is None:
         return None
-    return calendar.pickup_window(order.paid_at or order.created_at)
+    return calendar.pickup_window(order.paid_at)
 
 
 def summarize(order: Order, profile: UniversityProfile, calendar: BusinessCalendar) -> OrderSummary:
@@ -162,9 +161,11 @@ def describe(summary: OrderSummary, lang: Language | str, profile: UniversityPro
     option = profile.payment_option(summary.payment_method)
     if summary.status is OrderStatus.AWAITING_PAYMENT and option is not None and option.cash_only:
         parts.append(t("orders.summary.cash_only", lang))
-    if summary.pickup_window and summary.status in {OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID,
-                                                    OrderStatus.PROCESSING, OrderStatus.READY}:
+    if summary.pickup_window and summary.status in {OrderStatus.PAID, OrderStatus.PROCESSING, OrderStatus.READY}:
         parts.append(pickup_window_text(summary.pickup_window, lang, profile))
+    elif summary.delivery is DeliveryMethod.WINDOW_PICKUP and summary.status is OrderStatus.AWAITING_PAYMENT:
+        parts.append(t("orders.summary.ready_after_payment", lang, ready_at=f"{profile.pickup.ready_at:%H:%M}",
+                       cutoff=f"{profile.pickup.cutoff:%H:%M}"))
     return "\n".join(parts)
 
 

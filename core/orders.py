@@ -199,19 +199,37 @@ def _delivery_method(delivery: DeliveryMethod | str, lines: Sequence[OrderLine],
         raise DeliveryNotAllowed(item.code, str(delivery), tuple(d.value for d in item.deliveries)) from None
 
 
-def check_eligible(item: CatalogItem, student: Student, profile: UniversityProfile) -> None:
-    """Refuse an item the student may not order, as `quote` does (the bot checks before asking further).
-
-    Raises:
-        NotEligible: the item's min_year is above the student's year (reason "min_year"), or a
-            final-year-only item for a student not in their department's final year ("final_year_only").
-    """
+def eligibility_problems(item: CatalogItem, student: Student, profile: UniversityProfile) -> list[NotEligible]:
+    """Every eligibility rule of the item the student does not meet, stated or assumed: its min_year above the
+    student's year ("min_year"), or a final-year-only item for a student not in their department's final year
+    ("final_year_only")."""
+    problems = []
     if item.min_year is not None and student.year < item.min_year:
-        raise NotEligible(item.code, "min_year", required_year=item.min_year, student_year=student.year)
+        problems.append(NotEligible(item.code, "min_year", required_year=item.min_year, student_year=student.year))
     if item.final_year_only:
         final_year = profile.department(student.department).years
         if student.year != final_year:
-            raise NotEligible(item.code, "final_year_only", required_year=final_year, student_year=student.year)
+            problems.append(NotEligible(item.code, "final_year_only", required_year=final_year,
+                                        student_year=student.year))
+    return problems
+
+
+def check_eligible(item: CatalogItem, student: Student, profile: UniversityProfile) -> None:
+    """Refuse an item the student may not order by a rule the guide or the university states, as `quote` does
+    (the bot checks before asking further). A rule the profile marks as an assumption is never a refusal:
+    `unconfirmed_rules` gives those, for the bot to ask the student to confirm with the office.
+
+    Raises:
+        NotEligible: the first stated rule the student does not meet (see `eligibility_problems`).
+    """
+    for problem in eligibility_problems(item, student, profile):
+        if item.stated(problem.reason):
+            raise problem
+
+
+def unconfirmed_rules(item: CatalogItem, student: Student, profile: UniversityProfile) -> list[NotEligible]:
+    """The assumed eligibility rules (not the guide's, not the university's) the student does not meet."""
+    return [problem for problem in eligibility_problems(item, student, profile) if not item.stated(problem.reason)]
 
 
 def generate_order_number() -> str:

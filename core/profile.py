@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.catalog import Catalog, LocalizedText
+from core.catalog import ASSUMPTION, Catalog, LocalizedText, Source
 from core.enums import PaymentMethod, Service
 
 SHIPPED_PROFILE = Path(__file__).parent / "profiles" / "uoeh.yaml"
@@ -102,6 +102,10 @@ class PickupRules(_Model):
 _CLOSURE = re.compile(r"^(\d{4}-\d{2}-\d{2}(\.\.\d{4}-\d{2}-\d{2})?|\d{2}-\d{2}(\.\.\d{2}-\d{2})?)$")
 
 
+# The profile's own rules that can name their source (see core.catalog.Source).
+PROFILE_RULES = ("pickup", "konbini_payment_days", "closure_days", "one_time_link_minutes", "new_students_from")
+
+
 def _closure_day(text: str) -> date:
     # A yearly day is checked in a leap year so that 02-29 is allowed.
     return date.fromisoformat(text if len(text) == 10 else f"2000-{text}")
@@ -127,6 +131,7 @@ class UniversityProfile(_Model):
     payment_methods: tuple[PaymentOption, ...] = Field(min_length=1)
     browsers: Browsers
     catalog: Catalog
+    sources: dict[str, Source] = Field(default_factory=dict)
 
     @field_validator("closure_days")
     @classmethod
@@ -158,6 +163,26 @@ class UniversityProfile(_Model):
         except re.error as exc:
             raise ValueError(f"not a regular expression: {exc}") from exc
         return value
+
+    @field_validator("sources")
+    @classmethod
+    def _known_rules(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(PROFILE_RULES))
+        if unknown:
+            raise ValueError(f"names no rule of the profile: {', '.join(unknown)} (rules: {', '.join(PROFILE_RULES)})")
+        return value
+
+    def to_confirm(self) -> list[str]:
+        """What an operator should confirm with the university before going live: every rule marked as an
+        assumption and every example price, as `where: what` lines."""
+        lines = [f"{rule}: {_shown(getattr(self, rule))} is an assumption" for rule, source in self.sources.items()
+                 if source == ASSUMPTION]
+        for item in self.catalog.items:
+            if item.price_is_example:
+                lines.append(f"catalog {item.code}: price_yen {item.price_yen} is an example")
+            lines += [f"catalog {item.code}: {rule} {_shown(getattr(item, rule))} is an assumption"
+                      for rule in item.assumptions()]
+        return lines
 
     @model_validator(mode="after")
     def _complete(self) -> "UniversityProfile":
@@ -193,6 +218,15 @@ class UniversityProfile(_Model):
     def is_closure_day(self, day: date) -> bool:
         """True if the profile closes the university on `day` (e.g. the year-end holidays)."""
         return any(_in_closure(entry, day) for entry in self.closure_days)
+
+
+def _shown(value: object) -> str:
+    """A profile value as an operator wrote it in the YAML."""
+    if isinstance(value, BaseModel):
+        return ", ".join(f"{key}: {item}" for key, item in value.model_dump(mode="json").items())
+    if isinstance(value, tuple):
+        return ", ".join(_shown(item) for item in value)
+    return str(getattr(value, "value", value))
 
 
 def _in_closure(entry: str, day: date) -> bool:

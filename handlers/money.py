@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.catalog import is_stated
 from core.enums import Language, OrderStatus, PaymentMethod, PaymentStatus, Service
 from core.errors import OrderNotFound, RefundNotPossible
 from core.formatting import format_datetime, format_yen
@@ -91,7 +92,10 @@ def _deadline(ctx: TurnContext) -> list[str]:
     if order is not None and order.deadline is not None:
         lines.append(say("payment.deadline_of_order", ctx.lang, number=order.number,
                          deadline=format_datetime(order.deadline, ctx.lang)))
-    lines.append(say("payment.deadline", ctx.lang, days=ctx.core.profile.konbini_payment_days))
+    profile = ctx.core.profile
+    # The guide gives no deadline: an assumed number of days is what this deployment uses, not a rule to state.
+    key = "payment.deadline" if is_stated(profile.sources.get("konbini_payment_days")) else "payment.deadline_unstated"
+    lines.append(say(key, ctx.lang, days=profile.konbini_payment_days))
     return lines
 
 

@@ -26,7 +26,7 @@ from core.formatting import format_datetime, format_yen, join_list
 from core.i18n import t
 from core.models import Student
 from core.order_texts import delivery_label, explain, payment_label, pickup_window_text
-from core.orders import OrderLine, check_eligible, create_order
+from core.orders import OrderLine, check_eligible, create_order, unconfirmed_rules
 from core.reminders import schedule_payment_deadline
 from core.students import find_student
 from handlers import basic
@@ -169,7 +169,20 @@ def _check_item(ctx: TurnContext, code: str) -> CatalogItem:
             check_eligible(item, student, ctx.core.profile)
         except NotEligible as refused:
             raise _refused(refused, ctx) from None
+        _ask_to_confirm(ctx, item, unconfirmed_rules(item, student, ctx.core.profile))
     return item
+
+
+def _ask_to_confirm(ctx: TurnContext, item: CatalogItem, rules: list[NotEligible]) -> None:
+    """A condition the guide does not state that the student does not meet is no refusal: the next question
+    comes after a request to confirm with 学生支援課 (「通常は最終学年の方が…ご確認ください」)."""
+    if not rules:
+        return
+    phone = ctx.core.profile.contact(Service.STUDENT_SUPPORT).phone or "-"
+    notes = [say(f"order.confirm_rule.{rule.reason}", ctx.lang, item=item.name(ctx.lang), phone=phone,
+                 required_year=rule.required_year, student_year=rule.student_year) for rule in rules]
+    slots = ctx.state.slots
+    slots[NOTICE] = "\n".join([*([slots[NOTICE]] if slots.get(NOTICE) else []), *notes])
 
 
 def _set_item(ctx: TurnContext, item: CatalogItem) -> None:
@@ -242,6 +255,8 @@ def _adopt(ctx: TurnContext) -> None:
             _set_item(ctx, _check_item(ctx, code))
         except SlotRejected as refused:
             notices.append(say(refused.key, ctx.lang, **refused.values))
+        if slots.get(NOTICE):  # a condition to confirm, from the check
+            notices.append(slots.pop(NOTICE))
     item = _chosen_item(ctx)
     if item is not None and PENDING + COPIES in slots:
         attempt(COPIES, lambda copies: _check_copies(ctx, item, int(copies)))

@@ -109,7 +109,13 @@ def pickup_card(ctx: TurnContext, applied: datetime | date | None = None) -> Car
 
 
 def pickup_timing(ctx: TurnContext) -> list[Reply]:
-    """When a window-pickup item can be collected, for now or the time in the message, and what to bring."""
+    """When a window-pickup item can be collected, for now or the time in the message, and what to bring; for
+    another way of receiving named in the message (「郵送だと何日」), that the guide gives no time for it."""
+    other = _other_delivery(ctx)
+    if other is not None:
+        text = "\n".join((say("pickup.time_not_stated", ctx.lang, delivery=delivery_label(other, ctx.lang)), "",
+                          basic.contact_entry(ctx, Service.STUDENT_SUPPORT)))
+        return [Text(text, basic.follow_ups(ctx.lang, Intent.DELIVERY_OPTIONS, Intent.ORDER_STATUS))]
     profile = ctx.core.profile
     values = {"ready_at": f"{profile.pickup.ready_at:%H:%M}", "cutoff": f"{profile.pickup.cutoff:%H:%M}"}
     text = "\n".join((
@@ -129,6 +135,15 @@ def pickup_timing(ctx: TurnContext) -> list[Reply]:
     return replies
 
 
+def _other_delivery(ctx: TurnContext) -> DeliveryMethod | None:
+    """A way of receiving other than the window that the message names: the guide states how long none takes."""
+    entity = ctx.entity(EntityType.DELIVERY_METHOD)
+    if entity is None:
+        return None
+    method = DeliveryMethod(str(entity.value))
+    return None if method is DeliveryMethod.WINDOW_PICKUP else method
+
+
 def _answer_to_when(ctx: TurnContext) -> list[Reply] | None:
     """After "when did you (or will you) apply?": a message naming a day or a time answers it, unless it
     clearly asks something else."""
@@ -141,9 +156,11 @@ def _answer_to_when(ctx: TurnContext) -> list[Reply] | None:
     return pickup_timing(ctx)
 
 
-def _window_items(ctx: TurnContext) -> str:
+def _window_items(ctx: TurnContext, *, stated: bool = True) -> str:
+    """The items collected at the window as the guide (or the university) says, or, with `stated=False`, those
+    the profile only assumes are."""
     items = [item.name(ctx.lang) for item in ctx.core.profile.catalog.items
-             if DeliveryMethod.WINDOW_PICKUP in item.deliveries]
+             if DeliveryMethod.WINDOW_PICKUP in item.deliveries and item.stated("deliveries") is stated]
     return join_list(items, ctx.lang)
 
 
@@ -158,8 +175,11 @@ def window_pickup_howto(ctx: TurnContext) -> list[Reply]:
     earliest, latest = ctx.core.calendar.pickup_window(ctx.now)
     now_line = say("window.if_now", ctx.lang, when=format_short(earliest, ctx.lang)) if earliest == latest else say(
         "window.if_now_range", ctx.lang, when=format_short(earliest, ctx.lang), latest=format_short(latest, ctx.lang))
+    assumed = _window_items(ctx, stated=False)
+    to_confirm = [say("window.to_confirm", ctx.lang, items=assumed,
+                      phone=profile.contact(Service.STUDENT_SUPPORT).phone or "-")] if assumed else []
     text = "\n".join((
-        say("window.answer", ctx.lang, items=_window_items(ctx)), "",
+        say("window.answer", ctx.lang, items=_window_items(ctx)), *to_confirm, "",
         t("orders.window_pickup.title", ctx.lang),
         *(f"{number}. {step}" for number, step in enumerate(steps, start=1)),
     ))
@@ -213,7 +233,9 @@ def delivery_options(ctx: TurnContext) -> list[Reply]:
     lines += ["", say("delivery.by_item", ctx.lang)]
     groups: dict[tuple[DeliveryMethod, ...], list[str]] = {}
     for item in items:
-        groups.setdefault(item.deliveries, []).append(item.name(ctx.lang))
+        name = item.name(ctx.lang) if item.stated("deliveries") else say("delivery.to_confirm", ctx.lang,
+                                                                          item=item.name(ctx.lang))
+        groups.setdefault(item.deliveries, []).append(name)
     lines += [say("delivery.group", ctx.lang, items=join_list(names, ctx.lang),
                   methods=join_list([delivery_label(m, ctx.lang) for m in methods], ctx.lang))
               for methods, names in groups.items()]

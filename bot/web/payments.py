@@ -2,6 +2,7 @@
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from urllib.parse import urlencode
 
@@ -93,11 +94,21 @@ def _view(core: Core, payment: Payment, lang: Language) -> PaymentView:
         deadline=format_datetime(payment.deadline, lang) if payment.deadline else None,
         stores=option.brands(lang) if option and option.brands else None,
         state_message=state_message,
-        pickup=(order_texts.pickup_window_text(summary.pickup_window, lang, core.profile)
-                if summary.pickup_window and state in {PaymentStatus.PENDING, PaymentStatus.PAID} else None),
+        pickup=_pickup(core, summary.pickup_window, state, lang) if window_pickup else None,
         pickup_steps=(t("orders.window_pickup.bring_id", lang), t("orders.window_pickup.done_mail", lang))
         if window_pickup else (),
     )
+
+
+def _pickup(core: Core, window: tuple[datetime, datetime] | None, state: PaymentStatus, lang: Language) -> str | None:
+    """When a window-pickup order can be collected: from its payment once paid; while the payment waits, what
+    paying now would give (the guide counts from the payment: no date is promised before it)."""
+    if state is PaymentStatus.PAID and window is not None:
+        return order_texts.pickup_window_text(window, lang, core.profile)
+    if state is PaymentStatus.PENDING:
+        now = order_texts.pickup_window_text(core.calendar.pickup_window(core.now()), lang, core.profile)
+        return t("payments.page.pickup_if_paid_now", lang, window=now)
+    return None
 
 
 def _render(request: Request, template: str, lang: Language, title_key: str, status_code: int = 200,

@@ -84,6 +84,8 @@ def doctor_output() -> tuple[int, dict[str, str], str]:
     result = CliRunner().invoke(doctor, [])
     lines = {}
     for line in result.output.splitlines()[1:-1]:
+        if line.startswith(("to confirm with the university", "  - ")):
+            continue  # the profile's values to confirm: not checks (test_the_values_to_confirm_are_listed)
         name, _, rest = line.partition(": ")
         lines[name] = rest
     return result.exit_code, lines, result.output
@@ -280,6 +282,17 @@ def test_an_unreachable_slack_api_is_a_problem(environment):
                     SLACK_API_BASE_URL=f"http://127.0.0.1:{free_port()}/api/")
     code, lines, _ = doctor_output()
     assert code == 1 and lines["Slack"].startswith("PROBLEM: cannot reach the Slack API at http://127.0.0.1:")
+
+
+def test_the_values_to_confirm_are_listed_without_being_problems(environment, line_api, slack_api):
+    channels(environment, line_api, slack_api)
+    code, lines, output = doctor_output()
+    assert code == 0 and "values to confirm (below)" in lines["profile"]
+    listed = [line[4:] for line in output.splitlines() if line.startswith("  - ")]
+    assert "catalog expected_graduation_certificate: final_year_only True is an assumption" in listed
+    assert "catalog parking_fee: deliveries window_pickup is an assumption" in listed
+    assert "catalog transcript: price_yen 200 is an example" in listed
+    assert not any("enrollment_certificate: deliveries" in line for line in listed)  # the guide's
 
 
 def test_run_checks_returns_results_in_order(environment):

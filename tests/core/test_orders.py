@@ -26,7 +26,7 @@ from core.errors import (
 from core.formatting import format_yen
 from core.i18n import core_messages, t
 from core.models import Order, OrderEvent, Payment, Student
-from core.orders import OrderLine
+from core.orders import OrderLine, unconfirmed_rules
 from core.students import create_student
 
 GUIDE_NO_REFUND_JA = "支払手続きが完了された場合、理由の如何によらず返金はできません"
@@ -116,11 +116,21 @@ def test_parking_fee_is_refused_below_year_two(core):
     assert quote(core, second_year, [OrderLine("parking_fee")], DeliveryMethod.WINDOW_PICKUP).total_yen == 6000
 
 
+def with_final_year_rule(core, source: str):
+    """The core with the expected-graduation certificate's final-year rule marked as coming from `source`."""
+    catalog = core.profile.catalog
+    items = tuple(item.model_copy(update={"sources": {**item.sources, "final_year_only": source}})
+                  if item.code == "expected_graduation_certificate" else item for item in catalog.items)
+    core.profile = core.profile.model_copy(update={"catalog": catalog.model_copy(update={"items": items})})
+    return core
+
+
 @pytest.mark.parametrize(("department", "year", "allowed"), [
     ("medicine", 5, False), ("medicine", 6, True), ("nursing", 3, False), ("nursing", 4, True),
     ("occupational_health", 1, False),
 ])
-def test_expected_graduation_certificate_only_in_the_final_year(core, department, year, allowed):
+def test_a_final_year_rule_the_university_states_refuses_other_years(core, department, year, allowed):
+    with_final_year_rule(core, "university")
     student = add_student(core, department=department, year=year)
     lines = [OrderLine("expected_graduation_certificate")]
     if allowed:
@@ -131,6 +141,18 @@ def test_expected_graduation_certificate_only_in_the_final_year(core, department
     assert refused.value.reason == "final_year_only"
     assert refused.value.required_year == core.profile.department(department).years
     assert refused.value.student_year == year
+
+
+def test_the_shipped_final_year_rule_is_an_assumption_to_confirm_never_a_refusal(core):
+    # The guide does not say that only final-year students may order the 卒業見込み証明書.
+    item = core.profile.catalog.get("expected_graduation_certificate")
+    assert item.assumptions() == ("final_year_only",)
+    third_year = add_student(core, department="medicine", year=3)
+    assert quote(core, third_year, [OrderLine("expected_graduation_certificate")]).total_yen == 200
+    [unconfirmed] = unconfirmed_rules(item, third_year, core.profile)
+    assert (unconfirmed.reason, unconfirmed.required_year, unconfirmed.student_year) == ("final_year_only", 6, 3)
+    sixth_year = add_student(core, number="21M1099", department="medicine", year=6)
+    assert unconfirmed_rules(item, sixth_year, core.profile) == []
 
 
 @pytest.mark.parametrize(("item", "delivery"), [
@@ -511,11 +533,20 @@ def test_window_pickup_order_exposes_its_pickup_window(core, clock):
     placed = place(core, student, [OrderLine("student_id_reissue")], DeliveryMethod.WINDOW_PICKUP)
     with core.transaction() as session:
         order = session.get(Order, placed.order.id)
-        # Applied Tuesday 10:00: from 13:00 the next business day.
+        # Not paid yet: the guide counts from the payment, so no date is promised, only the rule.
+        assert order_texts.pickup_window(order, core.calendar) is None
+        summary = order_texts.summarize(order, core.profile, core.calendar)
+        unpaid = order_texts.describe(summary, Language.JA, core.profile)
+        assert "お支払い待ち" in unpaid and "受取可能" not in unpaid and "2026年11月25日" not in unpaid
+        assert "お支払いが完了した日の翌営業日13:00から" in unpaid
+    clock.set(datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO))
+    paid_early = place(core, student, [OrderLine("student_id_reissue")], DeliveryMethod.WINDOW_PICKUP)
+    with core.transaction() as session:
+        order = orders.mark_paid(session, paid_early.payment.reference, core.now()).order
+        # Paid Tuesday 10:00: from 13:00 the next business day.
         window = order_texts.pickup_window(order, core.calendar)
         assert window == (datetime(2026, 11, 25, 13, 0, tzinfo=TOKYO),) * 2
         summary = order_texts.summarize(order, core.profile, core.calendar)
-        assert summary.pickup_window == window
         assert "2026年11月25日（水）13:00から受取可能" in order_texts.describe(summary, Language.JA, core.profile)
     clock.set(datetime(2026, 11, 24, 16, 0, tzinfo=TOKYO))  # paid after the 15:00 cutoff
     with core.transaction() as session:

@@ -359,6 +359,7 @@ catalog:
       name: {ja: 卒業証書写し, en: Copy of diploma}
       price_yen: 500
       deliveries: [mail]
+      sources: {deliveries: university}
 browsers: {pc: [Edge], smartphone: ["iPhone: Safari"]}
 """
 
@@ -390,3 +391,35 @@ def test_second_university_profile_loads_and_drives_the_core(tmp_path, core):
         assert import_students_csv(session, csv_path, other, core.now()) == ImportResult(created=1, updated=0)
     with core.transaction() as session:
         assert find_student(session, "AB123456").department == "engineering"
+
+
+def write_text(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "profile.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_rule_of_an_item_names_its_source(tmp_path):
+    missing = SECOND_UNIVERSITY.replace("      sources: {deliveries: university}\n", "")
+    with pytest.raises(ProfileError, match=r"catalog\.items\.0: .*sources lacks deliveries"):
+        load_profile(write_text(tmp_path, missing))
+    vague = SECOND_UNIVERSITY.replace("{deliveries: university}", "{deliveries: the dean said so}")
+    with pytest.raises(ProfileError, match=r"sources\.deliveries"):
+        load_profile(write_text(tmp_path, vague))
+    unknown = SECOND_UNIVERSITY.replace("{deliveries: university}", "{deliveries: university, colour: assumption}")
+    with pytest.raises(ProfileError, match="sources names no rule of an item: colour"):
+        load_profile(write_text(tmp_path, unknown))
+
+
+def test_the_shipped_profile_marks_what_the_guide_does_not_state():
+    profile = load_profile()
+    graduation = profile.catalog.get("expected_graduation_certificate")
+    assert not graduation.stated("final_year_only") and graduation.stated("deliveries")
+    assert graduation.sources["deliveries"].startswith("guide: ")
+    assert not profile.catalog.get("parking_fee").stated("deliveries")
+    assert profile.catalog.get("parking_fee").stated("min_year")  # 2年次生以上: the guide's words
+    assert profile.catalog.get("student_id_reissue").stated("deliveries")
+    assert profile.sources["konbini_payment_days"] == "assumption"
+    confirm = profile.to_confirm()
+    assert "konbini_payment_days: 3 is an assumption" in confirm
+    assert "catalog insurance_renewal: deliveries window_pickup is an assumption" in confirm

@@ -186,9 +186,17 @@ def test_paying_at_a_store_is_cash_only_first_never_a_plain_yes(make_ctx):
     assert text.startswith("コンビニ払いは現金のみです") and "はい、クレジットカード" not in text
 
 
-def test_the_payment_deadline_is_answered_from_the_profile(make_ctx, core):
+def test_the_payment_deadline_is_answered_from_the_profile_saying_the_guide_gives_none(make_ctx, core):
+    # The shipped profile marks konbini_payment_days as an assumption: the days are what this desk uses.
     text = all_text(money.payment_methods(make_ctx(Intent.PAYMENT_METHODS, text="支払いっていつまで？")))
-    assert f"{core.profile.konbini_payment_days}日後の23:59" in text
+    assert f"{core.profile.konbini_payment_days}日後の23:59" in text and "大学の案内には期限の記載がありません" in text
+
+
+def test_a_payment_deadline_the_university_set_is_stated_as_its_rule(make_ctx, core):
+    core.profile = core.profile.model_copy(update={"sources": {**core.profile.sources,
+                                                               "konbini_payment_days": "university"}})
+    text = all_text(money.payment_methods(make_ctx(Intent.PAYMENT_METHODS, text="支払いっていつまで？")))
+    assert f"お申し込みの{core.profile.konbini_payment_days}日後の23:59です" in text and "記載がありません" not in text
 
 
 @pytest.mark.parametrize("lang", list(Language))

@@ -1,9 +1,9 @@
 """The action server on what a real Rasa 3.6.21 sent it (tests/rasa/recordings, made by tests/rasa/record.py): each
-recorded request replayed in order gives the answers and tracker events that Rasa got, and the conversation
-ends as it did (an order placed, a reset mail sent, a form cancelled, a person called, a restart)."""
+recorded request replayed in order is answered (or not) as Rasa was answered, with buttons of the same intents
+and the same tracker events, and the conversation ends as it did (an order placed, a reset mail sent, a form
+cancelled, a person called, a restart)."""
 
 import json
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,22 +17,15 @@ from tests.rasa.live import RASA_VERSION
 from tests.rasa.record import RECORDINGS, domain_hash
 from tests.rasa.scenarios import SCENARIOS
 
-# What differs from one run to the next: order numbers, one-time URLs, and Rasa's own ids and times.
-_VOLATILE = re.compile(r"\b[0-9A-Z]{4}-[0-9A-Z]{4}\b|https?://\S+")
-
 
 def recording(name: str) -> dict[str, Any]:
     return json.loads((RECORDINGS / f"{name}.json").read_text(encoding="utf-8"))
 
 
-def stable(text: str | None) -> str:
-    return _VOLATILE.sub("…", text or "")
-
-
-def answers(result: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """Each message of an action's result as its text (volatile parts blanked) and its buttons."""
-    return [(stable(message.get("text")), [stable(button["payload"]) for button in message.get("buttons") or ()])
-            for message in result["responses"]]
+def button_intents(result: dict[str, Any]) -> set[str]:
+    """The Rasa intents an action's buttons send (`/intent` of `/intent{"payload": …}`)."""
+    return {button["payload"][1:].split("{", 1)[0] for message in result["responses"]
+            for button in message.get("buttons") or ()}
 
 
 def tracker_events(result: dict[str, Any]) -> list[tuple[str, Any, Any]]:
@@ -66,8 +59,12 @@ def replay(server, clock, name: str) -> list[list[dict[str, Any]]]:
             response = server.post(call["request"])
             assert response.status_code == 200, response.text
             result = response.json()
-            assert answers(result) == answers(call["response"]), (name, turn["say"], call["request"]["next_action"])
-            assert tracker_events(result) == tracker_events(call["response"]), (name, turn["say"])
+            # Texts change with the catalogs (each test below checks the ones that matter); what Rasa relies on
+            # must not: whether the call answers, its buttons' intents, and the slot and loop events.
+            said = call["request"]["next_action"]
+            assert bool(result["responses"]) == bool(call["response"]["responses"]), (name, turn["say"], said)
+            assert button_intents(result) == button_intents(call["response"]), (name, turn["say"], said)
+            assert tracker_events(result) == tracker_events(call["response"]), (name, turn["say"], said)
             results.append(result)
         turns.append(results)
     return turns

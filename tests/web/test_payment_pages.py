@@ -141,7 +141,8 @@ def test_window_pickup_page_shows_when_to_collect(live_server):
     placed = place(core, add_student(core), [OrderLine("student_id_reissue")], DeliveryMethod.WINDOW_PICKUP,
                    PaymentMethod.PAYPAY)
     html = live_server.client.get(path_of(placed, live_server)).text
-    assert "学生支援課窓口で2026年11月25日（水）13:00から受取可能です。" in html
+    # Not paid yet: what paying now gives, never a promise (the guide counts from the payment).
+    assert "今お支払いいただいた場合の目安：学生支援課窓口で2026年11月25日（水）13:00から受取可能です。" in html
     assert "「郵送対応完了」" in html and "学生証" in html
 
 
