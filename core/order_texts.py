@@ -1,6 +1,6 @@
 """How orders read to students: summaries, labels, pickup windows, window-pickup steps and refusals."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -115,6 +115,11 @@ def status_label(status: OrderStatus, lang: Language | str) -> str:
 def delivery_label(delivery: DeliveryMethod, lang: Language | str) -> str:
     """The student-facing name of a delivery method."""
     return t(f"orders.delivery.{DeliveryMethod(delivery).value}", lang)
+
+
+def delivery_labels(methods: Iterable[DeliveryMethod], lang: Language | str) -> str:
+    """Delivery methods' names as one list (「学内印刷機で印刷、郵送」)."""
+    return join_list([delivery_label(method, lang) for method in methods], lang)
 
 
 def payment_label(method: PaymentMethod | str, lang: Language | str, profile: UniversityProfile) -> str:

@@ -25,7 +25,7 @@ from core.errors import (
 from core.formatting import format_datetime, format_yen, join_list
 from core.i18n import t
 from core.models import Student
-from core.order_texts import delivery_label, explain, payment_label, pickup_window_text
+from core.order_texts import delivery_label, delivery_labels, explain, payment_label, pickup_window_text
 from core.orders import OrderLine, check_eligible, create_order, unconfirmed_rules
 from core.reminders import schedule_payment_deadline
 from core.students import find_student
@@ -283,7 +283,7 @@ def _prefill(ctx: TurnContext) -> dict[str, object]:
     if item is not None:
         slots[KIND] = item.kind.value
         # Say what is being applied for before the first question (「学生証なくした」 → the reissue fee).
-        methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
+        methods = delivery_labels(item.deliveries, ctx.lang)
         starting = say("order.starting", ctx.lang, item=item.name(ctx.lang), methods=methods,
                        price=_price(item.price_yen, item.price_is_example, ctx))
         slots[NOTICE] = starting + ("\n" + item.note(ctx.lang) if item.note is not None else "")
@@ -664,7 +664,7 @@ def _tell_price(ctx: TurnContext) -> None:
     if item is None or (named is not None and str(named.value) != item.code) \
             or not _ASKS_PRICE.search(normalize(ctx.message.text or "")):
         return
-    methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
+    methods = delivery_labels(item.deliveries, ctx.lang)
     raise SlotRejected("order.price_of", item=item.name(ctx.lang), methods=methods,
                        price=_price(item.price_yen, item.price_is_example, ctx))
 
@@ -768,7 +768,7 @@ def _item_answer(ctx: TurnContext) -> list[Reply] | None:
         return None
     lines = []
     for item in items:
-        methods = join_list([delivery_label(method, ctx.lang) for method in item.deliveries], ctx.lang)
+        methods = delivery_labels(item.deliveries, ctx.lang)
         lines.append(say("order.price_of" if asks_price else "order.item_info", ctx.lang, item=item.name(ctx.lang),
                          methods=methods, price=_price(item.price_yen, item.price_is_example, ctx)))
         if item.note is not None:

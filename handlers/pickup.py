@@ -8,7 +8,7 @@ from core.enums import DeliveryMethod, Language, Service
 from core.errors import UnknownItem
 from core.formatting import format_short, join_list
 from core.i18n import t
-from core.order_texts import delivery_label
+from core.order_texts import delivery_label, delivery_labels
 from handlers import basic
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
@@ -130,7 +130,8 @@ def pickup_timing(ctx: TurnContext) -> list[Reply]:
     item = _asked_item(ctx)
     if item is not None and DeliveryMethod.WINDOW_PICKUP not in item.deliveries:
         # The window rule is not about certificates printed or mailed: say so before the card.
-        note = say("pickup.not_window_item", ctx.lang, item=item.name(ctx.lang), methods=_methods(item, ctx.lang))
+        note = say("pickup.not_window_item", ctx.lang, item=item.name(ctx.lang),
+                   methods=delivery_labels(item.deliveries, ctx.lang))
         replies.insert(0, Text(note))
     return replies
 
@@ -204,16 +205,12 @@ def _asked_item(ctx: TurnContext) -> CatalogItem | None:
         return None
 
 
-def _methods(item: CatalogItem, lang: Language) -> str:
-    return join_list([delivery_label(method, lang) for method in item.deliveries], lang)
-
-
 def _item_delivery_answer(ctx: TurnContext) -> str | None:
     """A direct answer when the message names an item (and perhaps a delivery method): can it, and how."""
     item = _asked_item(ctx)
     if item is None:
         return None
-    name, methods = item.name(ctx.lang), _methods(item, ctx.lang)
+    name, methods = item.name(ctx.lang), delivery_labels(item.deliveries, ctx.lang)
     entity = ctx.entity(EntityType.DELIVERY_METHOD)
     if entity is None:
         return say("delivery.item_methods", ctx.lang, item=name, methods=methods)
@@ -237,7 +234,7 @@ def delivery_options(ctx: TurnContext) -> list[Reply]:
                                                                           item=item.name(ctx.lang))
         groups.setdefault(item.deliveries, []).append(name)
     lines += [say("delivery.group", ctx.lang, items=join_list(names, ctx.lang),
-                  methods=join_list([delivery_label(m, ctx.lang) for m in methods], ctx.lang))
+                  methods=delivery_labels(methods, ctx.lang))
               for methods, names in groups.items()]
     lines += ["", say("delivery.other_certificates", ctx.lang)]
     prints = say("delivery.print_number", ctx.lang) + "\n" + basic.contact_entry(ctx, Service.CALL_CENTER)
