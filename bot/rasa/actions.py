@@ -95,9 +95,11 @@ class StartOverAction(Action):
         """Forget madoguchi's form and answers, then do what Rasa's own action does: a restart says so with the
         menu and restarts the tracker; a session starts silently, listening, with no slot carried over (the
         domain's `carry_over_slots_to_new_session` is false)."""
-        answer = await asyncio.to_thread(self.bridge.restart, RasaTurn.from_tracker(tracker.current_state()))
+        turn = RasaTurn.from_tracker(tracker.current_state())
         if self._name == ACTION_SESSION_START:
+            await asyncio.to_thread(self.bridge.start_over, turn)
             return [SessionStarted(), ActionExecuted(ACTION_LISTEN)]
+        answer = await asyncio.to_thread(self.bridge.restart, turn)
         for message in answer.messages:
             dispatcher.utter_message(**message)
         return [Restarted()]

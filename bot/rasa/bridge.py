@@ -154,6 +154,9 @@ class RasaUnderstander:
             own = self._own.understand(text, now)
             if turn.intent is own.intent or turn.intent in {topic.intent for topic in own.topics}:
                 return replace(own, candidates=candidates or own.candidates)
+            # Rasa's intent stands; entities, language and steering word are the ones just read.
+            return replace(own, intent=turn.intent, confidence=turn.confidence, candidates=candidates, topics=(),
+                           out_of_scope_kind=None, asides=())
         head = text[:MAX_INPUT_CHARS]
         normalized = normalize_with_offsets(head)
         entities = self._extractor.extract_normalized(head, normalized, now)
@@ -191,13 +194,16 @@ class RasaBridge:
         slots, loop_changed, loop = self._tracker_changes(turn, state, lang)
         return RasaAnswer(messages, slots, loop_changed, loop)
 
-    def restart(self, turn: RasaTurn) -> RasaAnswer:
+    def start_over(self, turn: RasaTurn) -> Language:
         """Rasa's `/restart` or a new Rasa session: madoguchi's state of the conversation starts over too (a form
-        left in it would otherwise take the next message), and a restart the student asked for is answered
-        with the menu in the conversation's language."""
+        left in it would otherwise take the next message); the conversation's language."""
         conversation_id = f"{CONVERSATION_PREFIX}{turn.sender_id}"
         with self.pipeline.locks.hold(conversation_id), self.core.transaction() as session:
-            lang = restart_conversation(session, conversation_id, self.core.now()) or Language.JA
+            return restart_conversation(session, conversation_id, self.core.now()) or Language.JA
+
+    def restart(self, turn: RasaTurn) -> RasaAnswer:
+        """A restart the student asked for: started over (`start_over`), and said so with the menu."""
+        lang = self.start_over(turn)
         reply = Text(say("basic.restarted", lang), main_menu(lang))
         return RasaAnswer([render(reply, Intent.GREET)], {LANG_SLOT: lang.value})
 
@@ -318,4 +324,6 @@ def build_bridge(core: Core, own: Understander | None = None) -> RasaBridge:
     registry, forms = build_handlers()
     rasa_forms = RasaForms.of(forms)
     extractor = EntityExtractor(student_number_pattern=core.profile.student_number_pattern)
+    # madoguchi's own reading finds entities with this deployment's student-number pattern, as without it.
+    own = Understander(own.model, extractor) if own is not None else None
     return RasaBridge(Pipeline(core, RasaUnderstander(extractor, own), registry, forms), rasa_forms)
