@@ -6,12 +6,13 @@ tests/rasa/recordings/<scenario>.json. The bridge tests replay those requests; r
 the rules or Rasa's version change (the recordings name the Rasa version and the domain's hash).
 """
 
-import asyncio
 import hashlib
+import json
 import os
 import sys
 import tempfile
 import threading
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,12 @@ class Recorder:
     def serve(self, port: int) -> uvicorn.Server:
         server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning"))
         threading.Thread(target=server.run, daemon=True).start()
-        while not server.started:
-            asyncio.run(asyncio.sleep(0.05))
+        while not server.started:  # uvicorn's own flag, polled: the proxy is ready when it flips
+            time.sleep(0.05)
         return server
 
 
 def _json(raw: bytes) -> Any:
-    import json
-
     return json.loads(raw) if raw else None
 
 
