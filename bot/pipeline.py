@@ -16,11 +16,11 @@ from bot.locks import ConversationLocks
 from core.conversations import ConversationState, linked_student_id, load_state, record, save_state
 from core.enums import Language, PaymentMethod, Service
 from core.handoffs import Reason, TicketStatus, active_ticket, relay_from_student
-from core.masking import find_password_candidates, mask_secrets
+from core.masking import find_password_candidates, mask_personal, mask_secrets
 from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
-from handlers import basic, info, money, scope
+from handlers import basic, info, mailing, money, scope
 from handlers.forms import RESUME_QUESTION, FormEngine
 from handlers.handoff import PREFIX as HANDOFF_PREFIX
 from handlers.identity import ACCOUNT_ONLY_CHANNELS
@@ -353,17 +353,20 @@ class Pipeline:
                              if entity.type in CONTEXT_TYPES]
         pattern = self.core.profile.student_number_pattern
         said, secrets = self._said(message)
+        # A mailing address is personal data: what was typed at its questions and the parts the summary repeats.
+        personal = (*ctx.personal, *mailing.personal_parts(state.slots))
         understood = ctx.understanding
         # Not understood: the best candidate is kept for the dashboard, which lists these lines for staff.
         guess = understood.candidates[0][0].value if label == Intent.OUT_OF_SCOPE.value and understood.candidates \
             else None
         try:
             with self.core.transaction() as session:
-                record(session, message.conversation_id, "in", said, now, intent=label,
+                record(session, message.conversation_id, "in", mask_personal(said, personal), now, intent=label,
                        confidence=understood.confidence if message.text is not None else None, extra_secrets=secrets,
                        student_number_pattern=pattern, message_ref=message.message_ref, guess=guess)
                 for reply in replies:
-                    record(session, message.conversation_id, "out", reply_text(reply), now, extra_secrets=secrets,
+                    record(session, message.conversation_id, "out", mask_personal(reply_text(reply), personal), now,
+                           extra_secrets=secrets,
                            student_number_pattern=pattern)
                 save_state(session, state, now)
         except Exception:

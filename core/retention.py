@@ -221,7 +221,7 @@ def forget_student(session: Session, student_number: str, *, now: datetime) -> F
     result.deleted["channel_accounts"] = _deleted(session, delete(ChannelAccount)
                                                   .where(ChannelAccount.student_id == sid))
     result.orders_kept = _deleted(session, update(Order).where(Order.student_id == sid)
-                                  .values(student_id=None, updated_at=now))
+                                  .values(student_id=None, mailing_address=None, updated_at=now))
     session.expunge(student)  # deleted below by id, so the ORM does not try to null its orders' link again
     result.deleted["students"] = _deleted(session, delete(Student).where(Student.id == sid))
     if len(name) >= MIN_NAME_LENGTH:

@@ -1,4 +1,5 @@
-"""The core's composition: one object holding the profile, database, clock, mailer, calendar and gateway."""
+"""The core's composition: one object holding the profile, database, clock, mailer, calendar, gateway and
+fulfilment."""
 
 import logging
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.calendar import BusinessCalendar
 from core.clock import Clock, SystemClock
 from core.db import make_engine, make_session_factory
+from core.fulfilment import FulfilmentPort, fulfil, make_fulfilment
 from core.mail import Mailer, OutboxMailer, SmtpMailer, compose
+from core.orders import PaymentResult, mark_paid
 from core.payments import PaymentGateway, make_gateway
 from core.profile import UniversityProfile, load_profile
 from core.settings import Settings
@@ -32,6 +35,7 @@ class Core:
     mailer: Mailer
     calendar: BusinessCalendar
     payments: PaymentGateway
+    fulfilment: FulfilmentPort
     base_url: str
     mail_from: str
 
@@ -44,6 +48,14 @@ class Core:
         """A session in one transaction: committed on success, rolled back on any error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    def record_payment(self, session: Session, reference: str, actor: str = "gateway") -> PaymentResult:
+        """The gateway took payment `reference`: the order is paid and its fulfilment created (the print number,
+        the ready time), once however often the gateway reports it; see `core.orders.mark_paid`."""
+        result = mark_paid(session, reference, self.now(), actor)
+        fulfil(session, result.order, port=self.fulfilment, profile=self.profile, calendar=self.calendar,
+               now=result.order.paid_at or self.now())
+        return result
 
     def url(self, path: str) -> str:
         """An absolute URL on our public base URL (never built from a request's Host header)."""
@@ -79,6 +91,7 @@ def build_core(settings: Settings, *, clock: Clock | None = None, mailer: Mailer
         mailer=mailer or make_mailer(settings),
         calendar=BusinessCalendar(profile),
         payments=make_gateway(settings.payment_gateway, base_url=settings.base_url, profile=profile),
+        fulfilment=make_fulfilment(settings.fulfilment),
         base_url=settings.base_url,
         mail_from=settings.mail_from,
     )

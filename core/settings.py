@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     mail_from: str = "madoguchi <no-reply@madoguchi.invalid>"
 
     payment_gateway: str = Field("sandbox", description="Which PaymentGateway adapter to use.")
+    fulfilment: str = Field("sandbox", description="Which FulfilmentPort adapter gives print numbers.")
     demo_data: bool = Field(True, description="Load demo students into an empty database on first run.")
     log_level: str = "INFO"
     log_format: LogFormat = Field(LogFormat.AUTO, description="json, text, or auto (json unless a terminal).")
@@ -62,6 +63,13 @@ class Settings(BaseSettings):
     def _known_gateway(cls, value: str) -> str:
         if value != "sandbox":
             raise ValueError(f"unknown payment gateway {value!r}; known: sandbox")
+        return value
+
+    @field_validator("fulfilment")
+    @classmethod
+    def _known_fulfilment(cls, value: str) -> str:
+        if value != "sandbox":
+            raise ValueError(f"unknown fulfilment adapter {value!r}; known: sandbox")
         return value
 
     @property

@@ -29,7 +29,7 @@ from core.order_texts import delivery_label, delivery_labels, explain, payment_l
 from core.orders import OrderLine, check_eligible, create_order, unconfirmed_rules
 from core.reminders import schedule_payment_deadline
 from core.students import find_student
-from handlers import basic
+from handlers import basic, mailing
 from handlers.forms import (
     Form,
     FormEngine,
@@ -82,7 +82,10 @@ _COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, 
                 "四": 4, "五": 5}
 # Asking to answer a question again by its name (「受け取り方法選び直したい」, "can I change the payment method?"):
 # the slot, and the words that say "change".
-_SLOT_NAMES = ((DELIVERY, re.compile(r"受け?取り?方法|受取|delivery|how (?:i|to) (?:receive|get)|pick ?up|mail|print")),
+_SLOT_NAMES = ((mailing.POSTAL, re.compile(r"住所|郵送先|送付先|送り先|address")),
+               (mailing.RECIPIENT, re.compile(r"宛名|受取人|recipient|addressee")),
+               (mailing.PHONE, re.compile(r"電話|phone")),
+               (DELIVERY, re.compile(r"受け?取り?方法|受取|delivery|how (?:i|to) (?:receive|get)|pick ?up|mail|print")),
                (PAYMENT, re.compile(r"支払い?方法|支払|払い方|決済|payment|pay")),
                (COPIES, re.compile(r"部数|通数|枚数|何通|copies|how many")),
                (ITEM, re.compile(r"証明書の種類|項目|certificate|item")))
@@ -266,6 +269,7 @@ def _adopt(ctx: TurnContext) -> None:
         attempt(DELIVERY, lambda value: _check_delivery(ctx, item, str(value)))
     if PENDING + PAYMENT in slots:
         attempt(PAYMENT, lambda value: _check_payment(ctx, str(value)))
+    mailing.refresh(ctx)
     if notices:
         slots[NOTICE] = "\n".join(notices)
 
@@ -530,6 +534,8 @@ def _ask_confirm(ctx: TurnContext) -> list[Reply]:
     ]
     if delivery is DeliveryMethod.WINDOW_PICKUP:
         fields.append((label("pickup"), pickup_window_text(ctx.core.calendar.pickup_window(ctx.now), lang, profile)))
+    if delivery is DeliveryMethod.MAIL:
+        fields += mailing.summary_fields(ctx)
     if option is not None and option.cash_only:
         fields.append((label("note"), label("cash_only")))
     footer = [label("no_refunds")]
@@ -542,6 +548,8 @@ def _ask_confirm(ctx: TurnContext) -> list[Reply]:
         buttons.append(QuickReply(say("order.change_button.copies", lang), change_payload(COPIES)))
     if len(item.deliveries) > 1:
         buttons.append(QuickReply(say("order.change_button.delivery", lang), change_payload(DELIVERY)))
+    if delivery is DeliveryMethod.MAIL:
+        buttons.append(QuickReply(say("order.change_button.address", lang), change_payload(mailing.POSTAL)))
     buttons += [QuickReply(say("order.change_button.payment", lang), change_payload(PAYMENT)), cancel_button(ctx)]
     notice = ctx.state.slots.pop(NOTICE, None)
     card = Card(label("title"), tuple(fields), "\n".join(footer), tuple(buttons))
@@ -570,6 +578,7 @@ def _finish(ctx: TurnContext) -> list[Reply]:
     copies = int(slots.get(COPIES, 1)) if item.max_copies > 1 else 1
     delivery = DeliveryMethod(slots[DELIVERY]) if slots.get(DELIVERY) else item.deliveries[0]
     method = PaymentMethod(slots[PAYMENT])
+    address = mailing.mailing_address(slots) if delivery is DeliveryMethod.MAIL else None
     try:
         with ctx.core.transaction() as session:
             student = session.get(Student, ctx.state.student_id)
@@ -577,7 +586,8 @@ def _finish(ctx: TurnContext) -> list[Reply]:
                 ctx.state.student_id = None
                 return [Text(say("order.not_identified", lang), (_start_button(ctx),))]
             placed = create_order(session, student=student, lines=[OrderLine(item.code, copies)], delivery=delivery,
-                                  payment=method, profile=profile, gateway=ctx.core.payments, now=ctx.now)
+                                  payment=method, profile=profile, gateway=ctx.core.payments, now=ctx.now,
+                                  address=address)
             number, url = placed.order.number, placed.payment_url
             konbini_number, deadline = placed.konbini_number, placed.deadline
             if konbini_number:  # the day before the deadline, while unpaid (to the linked chat accounts)
@@ -591,6 +601,10 @@ def _finish(ctx: TurnContext) -> list[Reply]:
         window = pickup_window_text(ctx.core.calendar.pickup_window(ctx.now), lang, profile)
         placed_text.append(say("order.pickup_estimate", lang, window=window))
         placed_text += [t("orders.window_pickup.bring_id", lang), t("orders.window_pickup.done_mail", lang)]
+    elif delivery is DeliveryMethod.MAIL:
+        placed_text.append(t("orders.mail.not_shipped", lang))
+    else:
+        placed_text.append(t("orders.print.after_payment", lang))
     replies: list[Reply] = [Text("\n".join(placed_text))]
     option = profile.payment_option(method)
     if konbini_number:
@@ -690,6 +704,13 @@ def _needs_student(ctx: TurnContext) -> bool:
     return ctx.state.student_id is None
 
 
+def _mail_needed(ctx: TurnContext) -> bool:
+    """The address is asked for a 郵送 order, once its item and delivery are known."""
+    item = _chosen_item(ctx)
+    return item is not None and (DELIVERY in ctx.state.slots or len(item.deliveries) == 1) \
+        and _delivery(item, ctx) is DeliveryMethod.MAIL
+
+
 def _always(ctx: TurnContext) -> bool:
     return True
 
@@ -701,6 +722,10 @@ _STEPS: tuple[tuple[str, Callable[[TurnContext], list[Reply]], Callable[[TurnCon
     (ITEM, _ask_item, _or_absorbed(_parse_item), _always),
     (COPIES, _ask_copies, _or_absorbed(_parse_copies), _copies_needed),
     (DELIVERY, _ask_delivery, _or_absorbed(_parse_delivery), _delivery_needed),
+    (mailing.POSTAL, mailing.ask_postal(_question), _or_absorbed(mailing.parse_postal), _mail_needed),
+    (mailing.STREET, mailing.ask_street(_question), _or_absorbed(mailing.parse_street), _mail_needed),
+    (mailing.RECIPIENT, mailing.ask_recipient(_question), _or_absorbed(mailing.parse_recipient), _mail_needed),
+    (mailing.PHONE, mailing.ask_phone(_question), _or_absorbed(mailing.parse_phone), _mail_needed),
     (PAYMENT, _ask_payment, _or_absorbed(_parse_payment), _always),
     (CONFIRM, _ask_confirm, _parse_confirm, _always),
 )
@@ -734,7 +759,8 @@ def _aside(ctx: TurnContext) -> list[Reply] | None:
 
 
 def order_form() -> Form:
-    """The `order` form: student (unless identified), item, copies, delivery, payment, confirmation."""
+    """The `order` form: student (unless identified), item, copies, delivery, the address for mail, payment,
+    confirmation."""
     return Form(name=ORDER, slots=_SLOTS, finish=_finish, prefill=_prefill, refresh=_adopt, topic=_topic,
                 aside=_aside)
 

@@ -40,7 +40,8 @@ class IncomingMessage:
 class TurnContext:
     """Everything a handler may use: the message, what it means, the reply language, the conversation's
     state (which the handler may change; the pipeline saves it), the core and the time. `expecting` names
-    the question the bot asked in its last answer (a handler sets `state.expect` to ask one)."""
+    the question the bot asked in its last answer (a handler sets `state.expect` to ask one). A handler adds
+    to `personal` the parts of the message it read as personal data (an address), which transcripts mask."""
 
     message: IncomingMessage
     understanding: Understanding
@@ -49,6 +50,7 @@ class TurnContext:
     core: Core
     now: datetime
     expecting: str | None = None
+    personal: list[str] = field(default_factory=list)
 
     @property
     def entities(self) -> tuple[Entity, ...]:

@@ -165,7 +165,7 @@ def pay(request: Request) -> Response:
         lang = _language(request, payment)
     try:
         with core.transaction() as session:
-            result = orders.mark_paid(session, reference, core.now())
+            result = core.record_payment(session, reference)
             log.info("sandbox payment for order %s: %s", result.order.number,
                      "paid" if result.newly_paid else "already paid")
     except (PaymentExpired, InvalidTransition) as refusal:

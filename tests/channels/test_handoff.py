@@ -24,6 +24,7 @@ from tests.channels.line.webhooks import user_id
 from tests.channels.slack import payloads
 from tests.channels.slack.fake_slack_api import Call
 from tests.channels.slack.payloads import TEAM
+from tests.samples import SAMPLE_ADDRESS
 
 AGENT = "U0AGENT0001"
 OTHER_AGENT = "U0AGENT0002"
@@ -425,7 +426,7 @@ def test_ready_marks_the_order_collectable_and_tells_the_linked_line_student(des
                                    linked_at=now, created_at=now, updated_at=now))
         placed = create_order(session, student=student, lines=[OrderLine("student_id_reissue")],
                               delivery=DeliveryMethod.WINDOW_PICKUP, payment=PaymentMethod.CREDIT_CARD,
-                              profile=desk.core.profile, gateway=desk.core.payments, now=now)
+                              profile=desk.core.profile, gateway=desk.core.payments, now=now, address=SAMPLE_ADDRESS)
         advance(session, placed.order, OrderStatus.PAID, now, "gateway")
         advance(session, placed.order, OrderStatus.PROCESSING, now, "staff:test")
         number = placed.order.number

@@ -23,6 +23,7 @@ from tests.channels.conftest import AGENT_CHANNEL, Desk
 from tests.channels.line.fake_line_api import MULTICAST, PUSH
 from tests.channels.line.webhooks import user_id
 from tests.channels.slack import payloads
+from tests.samples import SAMPLE_ADDRESS
 
 TOKEN_IN_URL = re.compile(r"https?://\S+/links/([A-Za-z0-9_-]+)\?lang=(ja|en)")
 NEW_PASSWORD = "Harukaze2026"
@@ -53,7 +54,7 @@ def processing_order(desk: Desk, student_id: int) -> str:
         student = session.get(Student, student_id)
         placed = create_order(session, student=student, lines=[OrderLine("student_id_reissue")],
                               delivery=DeliveryMethod.WINDOW_PICKUP, payment=PaymentMethod.CREDIT_CARD,
-                              profile=desk.core.profile, gateway=desk.core.payments, now=now)
+                              profile=desk.core.profile, gateway=desk.core.payments, now=now, address=SAMPLE_ADDRESS)
         advance(session, placed.order, OrderStatus.PAID, now, "gateway")
         advance(session, placed.order, OrderStatus.PROCESSING, now, "staff:test")
         return placed.order.number
@@ -200,7 +201,7 @@ def test_once_collected_the_remaining_ready_reminders_are_cancelled_and_nothing_
 
 def test_a_convenience_store_order_in_the_chat_is_reminded_the_day_before_its_deadline(desk):
     _, line_user = linked_student(desk, "24M1001")
-    line_says(desk, line_user, "在学証明書を1通、郵送で、コンビニ払いで")
+    line_says(desk, line_user, "在学証明書を1通、学内印刷機で、コンビニ払いで")
     line_taps(desk, line_user, "form:set:confirm:yes")
     with desk.core.transaction() as session:
         [payment] = session.scalars(select(Payment)).all()
@@ -227,7 +228,7 @@ def test_a_deadline_reminder_is_cancelled_once_paid(desk):
     with desk.core.transaction() as session:
         placed = create_order(session, student=session.get(Student, student_id), lines=[OrderLine("transcript")],
                               delivery=DeliveryMethod.MAIL, payment=PaymentMethod.CONVENIENCE_STORE,
-                              profile=desk.core.profile, gateway=desk.core.payments, now=now)
+                              profile=desk.core.profile, gateway=desk.core.payments, now=now, address=SAMPLE_ADDRESS)
         assert schedule_payment_deadline(session, placed.payment, placed.order, now) is not None
         reference = placed.payment.reference
     desk.clock.set(at(25, 18, 0))
@@ -245,7 +246,7 @@ def test_a_student_who_prefers_english_is_reminded_in_english(desk):
     with desk.core.transaction() as session:
         placed = create_order(session, student=session.get(Student, student_id), lines=[OrderLine("transcript")],
                               delivery=DeliveryMethod.MAIL, payment=PaymentMethod.CONVENIENCE_STORE,
-                              profile=desk.core.profile, gateway=desk.core.payments, now=now)
+                              profile=desk.core.profile, gateway=desk.core.payments, now=now, address=SAMPLE_ADDRESS)
         schedule_payment_deadline(session, placed.payment, placed.order, now)
         number = placed.order.number
     desk.clock.set(at(26, 10, 0))

@@ -28,6 +28,7 @@ from core.i18n import core_messages, t
 from core.models import Order, OrderEvent, Payment, Student
 from core.orders import OrderLine, unconfirmed_rules
 from core.students import create_student
+from tests.samples import SAMPLE_ADDRESS
 
 GUIDE_NO_REFUND_JA = "支払手続きが完了された場合、理由の如何によらず返金はできません"
 GUIDE_NO_REFUND_EN = "Once the payment procedure has been completed"
@@ -52,7 +53,7 @@ def place(core, student, lines=(CERT,), delivery=DeliveryMethod.CAMPUS_PRINTER,
           payment=PaymentMethod.CREDIT_CARD) -> orders.PlacedOrder:
     with core.transaction() as session:
         return orders.create_order(session, student=student, lines=list(lines), delivery=delivery, payment=payment,
-                                   profile=core.profile, gateway=core.payments, now=core.now())
+                                   profile=core.profile, gateway=core.payments, now=core.now(), address=SAMPLE_ADDRESS)
 
 
 def quote(core, student, lines, delivery=DeliveryMethod.CAMPUS_PRINTER, payment=PaymentMethod.CREDIT_CARD):

@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import func, select
 
+from core.addresses import MailingAddress
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.models import Order
 from handlers.forms import CANCEL, RESUME, change_payload, set_payload, start_payload
@@ -239,7 +240,7 @@ def test_the_first_message_prefills_item_copies_and_payment(chat):
              entity(EntityType.PAYMENT_METHOD, PaymentMethod.CONVENIENCE_STORE))
     replies = identify(chat)
     assert "受取方法" in all_text(replies)
-    summary = card(chat.tap(set_payload("delivery", "mail")))
+    summary = card(chat.tap(set_payload("delivery", "campus_printer")))
     fields = dict(summary.fields)
     assert fields["項目"] == "成績証明書" and fields["部数"] == "2通"
     assert fields["単価"] == "200円（例）" and fields["合計"] == "400円（例）"
@@ -287,9 +288,9 @@ def test_a_typed_yes_does_not_place_the_order(chat, core):
 
 
 def test_a_field_changed_at_the_summary_returns_to_the_summary(chat):
-    chat.say("成績証明書を2通、郵送、クレジットカードで", Intent.ORDER_CERTIFICATE,
+    chat.say("成績証明書を2通、学内印刷機、クレジットカードで", Intent.ORDER_CERTIFICATE,
              entity(EntityType.ITEM, ItemCode.TRANSCRIPT), entity(EntityType.COPIES, 2),
-             entity(EntityType.DELIVERY_METHOD, DeliveryMethod.MAIL),
+             entity(EntityType.DELIVERY_METHOD, DeliveryMethod.CAMPUS_PRINTER),
              entity(EntityType.PAYMENT_METHOD, PaymentMethod.CREDIT_CARD))
     assert isinstance(identify(chat)[-1], Card)
     replies = chat.tap(change_payload("payment"))
@@ -341,6 +342,8 @@ def test_every_question_re_renders_when_resumed(chat):
     chat.say("成績証明書を申請したい", Intent.ORDER_CERTIFICATE)
     for answer in (lambda: identify(chat), lambda: chat.tap(set_payload("item", "transcript")),
                    lambda: chat.tap(set_payload("copies", "1")), lambda: chat.tap(set_payload("delivery", "mail")),
+                   lambda: chat.say("807-8555"), lambda: chat.say("1-1 ハイツ医生ケ丘101"),
+                   lambda: chat.say("山田 太郎"), lambda: chat.say("090-1234-5678"),
                    lambda: chat.tap(set_payload("payment", "paypay"))):
         asked = chat.turns[-1]
         chat.say("連絡先は？", Intent.CONTACT)
@@ -373,6 +376,9 @@ def place(chat: Chat, payment: str, *, item=ItemCode.TRANSCRIPT, copies: int = 2
         chat.tap(set_payload("copies", str(copies)))
     if delivery:
         chat.tap(set_payload("delivery", delivery))
+    if delivery == "mail":
+        for answer in ("807-8555", "1-1 ハイツ医生ケ丘101", "山田 太郎", "090-1234-5678"):
+            chat.say(answer)
     chat.tap(set_payload("payment", payment))
     return chat.tap(set_payload("confirm", "yes"))
 
@@ -382,6 +388,10 @@ def test_a_card_payment_order_gives_the_number_and_the_payment_link(chat, core):
     [order] = orders(core)
     assert order.status is OrderStatus.AWAITING_PAYMENT and order.total_yen == 400
     assert order.delivery_method is DeliveryMethod.MAIL and order.payment_method is PaymentMethod.CREDIT_CARD
+    with core.transaction() as session:
+        address = MailingAddress.from_json(session.get(Order, order.id).mailing_address)
+    assert address.lines() == ("〒807-8555 福岡県北九州市八幡西区医生ケ丘 1-1 ハイツ医生ケ丘101", "山田 太郎",
+                               "09012345678")
     assert order.number in all_text(replies)
     [link] = [reply for reply in replies if isinstance(reply, Link)]
     assert "/sandbox/pay/" in link.url and "クレジットカード決済" in link.text

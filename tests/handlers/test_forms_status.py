@@ -13,6 +13,7 @@ from handlers.replies import Link
 from handlers.status import LOOKUP, asks_about_done_mail, order_number_in
 from intents.types import EntityType, Intent
 from tests.handlers.test_forms_support import Chat, add_students, all_text, entity, payloads
+from tests.samples import SAMPLE_ADDRESS
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def place(core, number: str = "24M1001", *, item: str = "transcript", copies: in
     with core.transaction() as session:
         placed = create_order(session, student=find_student(session, number), lines=[OrderLine(item, copies)],
                               delivery=delivery, payment=payment, profile=core.profile, gateway=core.payments,
-                              now=core.now())
+                              now=core.now(), address=SAMPLE_ADDRESS)
         for status in to:
             advance(session, placed.order, status, core.now(), "staff:test")
         return placed.order.number

@@ -33,7 +33,7 @@ def at_the_payment_question(chat: Chat) -> None:
     chat.say("24M1001", Intent.OUT_OF_SCOPE, entity(EntityType.STUDENT_NUMBER, "24M1001"))
     chat.tap("form:set:item:enrollment_certificate")
     chat.tap("form:set:copies:1")
-    chat.tap("form:set:delivery:mail")
+    chat.tap("form:set:delivery:campus_printer")
 
 
 def test_a_typed_cancel_ends_the_order_without_a_word_about_refunds(chat):

@@ -14,6 +14,7 @@ from core.i18n import core_messages
 from core.models import Order, OrderEvent
 from core.orders import OrderLine
 from core.students import create_student
+from tests.samples import SAMPLE_ADDRESS
 
 TEMPLATES = Path(__file__).parents[2] / "bot" / "web" / "templates"
 
@@ -31,7 +32,7 @@ def place(core, student, lines=TWO_CERTIFICATES, delivery=DeliveryMethod.CAMPUS_
           payment=PaymentMethod.CREDIT_CARD) -> orders.PlacedOrder:
     with core.transaction() as session:
         return orders.create_order(session, student=student, lines=list(lines), delivery=delivery, payment=payment,
-                                   profile=core.profile, gateway=core.payments, now=core.now())
+                                   profile=core.profile, gateway=core.payments, now=core.now(), address=SAMPLE_ADDRESS)
 
 
 def path_of(placed: orders.PlacedOrder, live_server) -> str:

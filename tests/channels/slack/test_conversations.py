@@ -122,15 +122,21 @@ def test_an_order_ends_in_the_summary_card_and_the_payment_link(slack_server):
     for text in ("成績証明書を申請したい", "2通"):
         slack_server.send_event(payloads.im_message(text))
         slack_server.deliver()
-    for payload in ("form:set:delivery:mail", "form:set:payment:credit_card"):
-        slack_server.send_form(payloads.button_click(payload))
-        posts = slack_server.deliver()
+    slack_server.send_form(payloads.button_click("form:set:delivery:mail"))
+    slack_server.deliver()
+    for text in ("807-8555", "1-1 医生ケ丘ハイツ203", "山田 太郎", "090-1234-5678"):  # the address for mail
+        slack_server.send_event(payloads.im_message(text))
+        slack_server.deliver()
+    slack_server.send_form(payloads.button_click("form:set:payment:credit_card"))
+    posts = slack_server.deliver()
 
     [card] = [post for post in posts if post.blocks[0]["type"] == "header"]
     header, *rest = card.blocks
     assert header["text"]["text"] == "お申し込み内容の確認"
     fields = [field["text"] for block in rest if block["type"] == "section" for field in block["fields"]]
     assert "*項目*\n成績証明書" in fields and "*部数*\n2通" in fields and "*合計*\n400円（例）" in fields
+    [mail_to] = [field for field in fields if field.startswith("*郵送先*")]
+    assert "〒807-8555 福岡県北九州市八幡西区医生ケ丘 1-1 医生ケ丘ハイツ203" in mail_to and "山田 太郎 様" in mail_to
     [context] = [block for block in rest if block["type"] == "context"]
     assert "返金できません" in context["elements"][0]["text"]
     confirm = buttons(card)
