@@ -14,9 +14,10 @@ from bot.delivery import deliver_later, latest_conversation_of, reachable
 from bot.reminders import send_in
 from core.clock import TOKYO
 from core.conversations import transcript
-from core.enums import Language, OrderStatus, Service
+from core.enums import DeliveryMethod, Language, OrderStatus, Service
 from core.errors import DomainError, OrderNotFound
 from core.formatting import format_short, format_yen, join_list
+from core.fulfilment import mark_shipped
 from core.handoffs import (
     ClosedHow,
     Reason,
@@ -35,7 +36,7 @@ from core.masking import mask_token
 from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Order, Student
 from core.order_texts import explain, status_label, summarize
 from core.orders import advance, find_order, recent_orders
-from core.reminders import Kind, Status, schedule_ready
+from core.reminders import Kind, Status, schedule_ready, schedule_shipped
 from core.services import Core
 from core.students import find_student
 from handlers import basic
@@ -46,8 +47,9 @@ from handlers.replies import Reply, Text
 log = logging.getLogger(__name__)
 
 ACTION_PREFIX = "madoguchi.handoff."
-ACTIONS = re.compile(r"^madoguchi\.handoff\.(take|resolve|back)$")
-COMMANDS = frozenset({"tickets", "student", "ready", "takeover"})
+SHIPPED_ACTION_PREFIX = "madoguchi.order.shipped."  # + the order number (action ids are unique in a block)
+ACTIONS = re.compile(r"^madoguchi\.(?:handoff\.(take|resolve|back)|order\.shipped\.[A-Z0-9-]{1,16})$")
+COMMANDS = frozenset({"tickets", "student", "ready", "shipped", "takeover"})
 TRANSCRIPT_LINES = 8  # the conversation's last lines on a ticket card
 MAX_SECTION = 2900  # below Block Kit's 3,000 characters per section
 # A thread reply also sent to the channel ("Also send to #channel") is still a reply to relay.
@@ -97,6 +99,8 @@ class AgentDesk:
                     return []  # posted before a crash: never a second card
                 return [{"method": "chat.postMessage", "remember_card": ticket.id,
                          "args": {"channel": self.agent_channel, **self._card(session, ticket)}}]
+            if kind == "note":  # what a button did, said in the ticket's thread
+                return self._in_thread(ticket, str(payload.get("text") or ""))
             if kind in ("taken", "closed"):
                 note = self._status_note(ticket)
                 return [*self._card_update(session, ticket), *self._in_thread(ticket, note)]
@@ -173,6 +177,15 @@ class AgentDesk:
                 {"type": "button", "action_id": f"{ACTION_PREFIX}{name}", "value": str(ticket.id),
                  "text": {"type": "plain_text", "text": self._say(f"agents.button.{name}")},
                  **({"style": style} if style else {})} for name, style in buttons]})
+            # A paid mail order not yet sent can be marked sent (発送済み) from here, as `/madoguchi shipped` does.
+            unsent = [order for order in orders if order.delivery_method is DeliveryMethod.MAIL
+                      and order.status in (OrderStatus.PAID, OrderStatus.PROCESSING)]
+            if unsent:
+                blocks.append({"type": "actions", "elements": [
+                    {"type": "button", "action_id": f"{SHIPPED_ACTION_PREFIX}{order.number}",
+                     "value": f"{ticket.id}:{order.number}",
+                     "text": {"type": "plain_text", "text": self._say("agents.button.shipped", number=order.number)}}
+                    for order in unsent]})
         return {"text": title, "blocks": blocks}
 
     def _status(self, ticket: HandoffTicket) -> str:
@@ -242,6 +255,14 @@ class AgentDesk:
     def on_action(self, action_id: str, value: str, agent: str) -> None:
         """Take, resolve or hand back a ticket from its card's buttons."""
         match = ACTIONS.match(action_id)
+        if match is not None and action_id.startswith(SHIPPED_ACTION_PREFIX):
+            ticket_text, _, number = value.partition(":")
+            if ticket_text.isdigit():
+                note = self._shipped(number, agent)
+                with self.core.transaction() as session:
+                    enqueue(session, AGENTS, f"note:{ticket_text}:{number}:{self.core.now().timestamp()}",
+                            {"kind": "note", "ticket": int(ticket_text), "text": note}, self.core.now())
+            return
         if match is None or not value.isdigit():
             return
         ticket_id, what, now = int(value), match.group(1), self.core.now()
@@ -295,6 +316,8 @@ class AgentDesk:
             return self._student(argument)
         if command == "takeover":
             return self._take_over(argument, agent)
+        if command == "shipped":
+            return self._shipped(argument, agent)
         return self._ready(argument, agent)
 
     def _take_over(self, number: str, agent: str) -> str:
@@ -370,6 +393,31 @@ class AgentDesk:
             if first.status != Status.SENT.value:
                 return self._say("agents.ready_not_notified", number=order.number, reason=first.outcome or "-")
             return self._say("agents.ready_done", number=order.number, channels=int(first.outcome.split()[0]))
+
+
+    def _shipped(self, number: str, agent: str) -> str:
+        """Mark a paid mail order sent (発送済み) and tell the student on their linked accounts."""
+        now = self.core.now()
+        with self.core.transaction() as session:
+            try:
+                order = find_order(session, number)
+                if not mark_shipped(session, order, now, actor=f"agent:{agent}"):
+                    return self._say("agents.shipped_already", number=order.number)
+            except OrderNotFound:
+                return self._say("agents.ready_not_found", number=_escape(number[:32]))
+            except DomainError as refused:
+                return self._say("agents.shipped_refused", number=order.number,
+                                 reason=explain(refused, self.lang, self.core.profile))
+            notice = schedule_shipped(session, order, now)
+            if notice is None:
+                return self._say("agents.shipped_done", number=order.number, channels=0)
+            send_in(session, self.core, notice, now)
+            if notice.status == Status.SCHEDULED.value:  # the quiet hours: the student is told in the morning
+                return self._say("agents.shipped_deferred", number=order.number, when=format_short(notice.due_at,
+                                                                                                    self.lang))
+            if notice.status != Status.SENT.value:
+                return self._say("agents.shipped_not_notified", number=order.number, reason=notice.outcome or "-")
+            return self._say("agents.shipped_done", number=order.number, channels=int(notice.outcome.split()[0]))
 
 
 class CardNotPosted(Exception):

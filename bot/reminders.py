@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.delivery import deliver_later, latest_conversation_of, notify_student, reachable
 from core.enums import Language, Service
+from core.errors import UnknownItem
 from core.formatting import format_datetime, join_list
 from core.jobs import DELIVER, enqueue
 from core.models import ChannelAccount, Order, Payment, Reminder, Student
@@ -159,6 +160,15 @@ def compose(session: Session, core: Core, reminder: Reminder, lang: Language) ->
         text = say("reminders.payment_deadline", lang, number=order.number if order else "",
                    deadline=format_datetime(payment.deadline, lang))
         buttons = (basic.topic_button(Intent.PAYMENT_METHODS, lang),)
+    elif kind in (Kind.PRINT_EXPIRING, Kind.SHIPPED):
+        order = session.scalars(select(Order).where(Order.number == reminder.subject)).one()
+        items = join_list([_item_name(core, item.item_code, lang) for item in order.items], lang)
+        fulfilment = order.fulfilment
+        expires_at = fulfilment.expires_at if fulfilment else None
+        text = say(f"reminders.{kind.value}", lang, items=items, number=order.number,
+                   print_number=fulfilment.print_number if fulfilment else "-",
+                   expires=format_datetime(expires_at, lang) if expires_at else "-")
+        buttons = (QuickReply(say("status.check_button", lang), intent_payload(Intent.ORDER_STATUS)),)
     elif kind is Kind.LINK_EXPIRING:
         text = say("reminders.link_expiring", lang, minutes=core.profile.one_time_link_minutes)
         buttons = (QuickReply(say("reminders.new_link", lang), intent_payload(Intent.SECOND_PASSWORD_RESET)),)
@@ -169,6 +179,13 @@ def compose(session: Session, core: Core, reminder: Reminder, lang: Language) ->
         text = say(f"reminders.{kind.value}", lang, item=item.name(lang), start=start, end=end)
         buttons = (basic.topic_button(Intent.FEE_ITEMS, lang),)
     return [Text(f"{text}\n\n{stop}", (*buttons, basic.menu_button(lang)))]
+
+
+def _item_name(core: Core, code: str, lang: Language) -> str:
+    try:
+        return core.profile.catalog.get(code).name(lang)
+    except UnknownItem:  # an item since removed from the profile
+        return code
 
 
 def _office_hours(core: Core) -> str:

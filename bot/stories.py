@@ -20,12 +20,15 @@ from bot.pipeline import Pipeline
 from core.clock import TOKYO, FixedClock
 from core.conversations import load_state
 from core.enums import Language
-from core.models import TranscriptEntry
+from core.models import Payment, TranscriptEntry
 from core.services import Core
 from handlers.turn import Channel, IncomingMessage
 from intents.types import Intent
 
-STEP_KEYS = frozenset({"say", "press", "tap", "lang", "expect"})
+STEP_KEYS = frozenset({"say", "press", "tap", "pay", "lang", "expect"})
+# `pay: latest`: the payment gateway reports the latest payment paid (as the sandbox page's button does); the
+# bot says nothing, and the steps after it see the paid order.
+PAY_LATEST = "latest"
 EXPECT_KEYS = frozenset({"intents", "contains", "not_contains", "offers", "not_offers", "form", "reply_lang",
                          "silent", "transcript_not_contains"})
 # A business day inside every office's hours, when a story gives no time.
@@ -102,9 +105,11 @@ def load_stories(path: Path) -> list[Story]:
 def _check_step(where: str, step: object) -> None:
     if not isinstance(step, dict) or not set(step) <= STEP_KEYS:
         raise StoryError(f"{where}: keys must be among {sorted(STEP_KEYS)}")
-    if len({"say", "press", "tap"} & set(step)) != 1:
-        raise StoryError(f"{where}: needs exactly one of say, press, tap")
-    said = step.get("say", step.get("press", step.get("tap")))
+    if len({"say", "press", "tap", "pay"} & set(step)) != 1:
+        raise StoryError(f"{where}: needs exactly one of say, press, tap, pay")
+    if "pay" in step and step["pay"] != PAY_LATEST:
+        raise StoryError(f"{where}: pay must be {PAY_LATEST!r}")
+    said = step.get("say", step.get("press", step.get("tap", step.get("pay"))))
     if not isinstance(said, str):  # YAML reads a bare yes as True and 13:00 as 780: quote them
         raise StoryError(f"{where}: {said!r} must be a string (quote it)")
     expect = step.get("expect") or {}
@@ -159,6 +164,9 @@ class StoryPlayer:
         page_lang: Language | None = None  # the web page sends its language with every message once chosen
         for step in story.steps:
             page_lang = Language(step["lang"]) if step.get("lang") else page_lang
+            if "pay" in step:
+                result.steps.append(self._pay(step, story))
+                continue
             payload = step.get("tap")
             said = step.get("say") or payload or f"[{step['press']}]"
             if "press" in step:
@@ -179,6 +187,18 @@ class StoryPlayer:
             outcome.failures = self._failures(step.get("expect") or {}, outcome, rendered, story)
             result.steps.append(outcome)
         return result
+
+    def _pay(self, step: dict[str, Any], story: Story) -> StepResult:
+        """The gateway reports the latest payment paid; the step's expectations see nothing said."""
+        core = self.pipeline.core
+        with core.transaction() as session:
+            reference = session.scalars(select(Payment.reference).order_by(Payment.id.desc())).first()
+            if reference is None:
+                return StepResult("[pay]", "", [], (), ["no payment to pay"])
+            core.record_payment(session, reference)
+        outcome = StepResult("[pay]", "", [], ())
+        outcome.failures = self._failures(step.get("expect") or {}, outcome, [], story)
+        return outcome
 
     def _failures(self, expect: dict[str, Any], outcome: StepResult, rendered: list[dict[str, Any]],
                   story: Story) -> list[str]:

@@ -160,8 +160,9 @@ def window_pickup_steps(lang: Language | str, profile: UniversityProfile) -> lis
 _WINDOW_PICKUP_STEPS = ("choose_mail", "copies", "category", "address", "ready", "bring_id", "done_mail")
 
 
-def describe(summary: OrderSummary, lang: Language | str, profile: UniversityProfile) -> str:
-    """The summary as chat text, in `lang`."""
+def describe(summary: OrderSummary, lang: Language | str, profile: UniversityProfile, *, owner: bool = False) -> str:
+    """The summary as chat text, in `lang`. The print number and the mailing address only for `owner` (the
+    student proven to have placed it): a print number prints the certificate, an address is personal data."""
     parts = [t("orders.summary.number", lang, number=summary.number)]
     parts += [t("orders.summary.line", lang, item=line.name(lang), copies=line.copies,
                 subtotal=format_yen(line.subtotal_yen, lang)) for line in summary.lines]
@@ -181,7 +182,11 @@ def describe(summary: OrderSummary, lang: Language | str, profile: UniversityPro
     elif summary.delivery is DeliveryMethod.WINDOW_PICKUP and summary.status is OrderStatus.AWAITING_PAYMENT:
         parts.append(t("orders.summary.ready_after_payment", lang, ready_at=f"{profile.pickup.ready_at:%H:%M}",
                        cutoff=f"{profile.pickup.cutoff:%H:%M}"))
-    parts += fulfilment_lines(summary, lang, profile)
+    personal = fulfilment_lines(summary, lang, profile)
+    if owner:
+        parts += personal
+    elif summary.print_number or summary.mailing_address:
+        parts.append(t("orders.owner_only", lang))
     return "\n".join(parts)
 
 

@@ -31,6 +31,7 @@ class Kind(StrEnum):
     READY_UNCOLLECTED = "ready_uncollected"  # after 3 business days, if not collected
     PAYMENT_DEADLINE = "payment_deadline"  # convenience-store payment, the day before its deadline
     PRINT_EXPIRING = "print_expiring"  # a paid print order's number, the day before it expires, if not printed
+    SHIPPED = "shipped"  # staff sent a mail order (発送済み)
     LINK_EXPIRING = "link_expiring"  # a reset or email link unused 25 minutes after it was requested
     PARKING_PERIOD = "parking_period"  # the parking-fee period opens (linked students in year 2 and above)
     INSURANCE_PERIOD = "insurance_period"  # the insurance-renewal period opens (all linked students)
@@ -43,6 +44,7 @@ GRACE = {
     Kind.READY_UNCOLLECTED: timedelta(hours=8),
     Kind.PAYMENT_DEADLINE: timedelta(hours=6),
     Kind.PRINT_EXPIRING: timedelta(hours=6),
+    Kind.SHIPPED: timedelta(hours=12),
     Kind.LINK_EXPIRING: timedelta(minutes=4),  # a nudge after the link expired is noise
     Kind.PARKING_PERIOD: timedelta(days=3),
     Kind.INSURANCE_PERIOD: timedelta(days=3),
@@ -127,6 +129,12 @@ def schedule_print_expiry(session: Session, order: Order, expires_at: datetime, 
                     due_at=due, now=now, student_id=order.student_id, subject=order.number)
 
 
+def schedule_shipped(session: Session, order: Order, now: datetime) -> Reminder | None:
+    """A mail order was sent: the student is told at once (in the morning, if sent at night)."""
+    return schedule(session, kind=Kind.SHIPPED, key=f"{Kind.SHIPPED.value}:{order.number}", due_at=now, now=now,
+                    student_id=order.student_id, subject=order.number)
+
+
 def schedule_link_nudge(session: Session, link: OneTimeLink, now: datetime, *, channel: str | None = None,
                         recipient: str | None = None, conversation_id: str | None = None,
                         lang: str | None = None) -> Reminder | None:
@@ -166,6 +174,9 @@ def why_not_relevant(session: Session, reminder: Reminder, now: datetime) -> str
         payment = session.scalars(select(Payment).where(Payment.reference == reminder.subject)).first()
         state = payment_state(payment, now) if payment else None
         return None if state == PaymentStatus.PENDING else f"payment is {state}"
+    if kind is Kind.SHIPPED:
+        status = session.scalar(select(Order.status).where(Order.number == reminder.subject))
+        return None if status == OrderStatus.SHIPPED else f"order is {status}"
     if kind is Kind.PRINT_EXPIRING:
         order = session.scalars(select(Order).where(Order.number == reminder.subject)).first()
         if order is None or order.status not in (OrderStatus.PAID, OrderStatus.PROCESSING):

@@ -165,7 +165,8 @@ def forget_student(session: Session, student_number: str, *, now: datetime) -> F
     chat accounts, or whose transcript mentions their number or email) with its transcript, handoff tickets
     and relayed messages; stored webhook events and jobs of their chat accounts or conversations, or that
     mention their number or email. Their name, where someone else's text mentions it, is replaced.
-    Kept: their orders with items, events and payments (accounting), no longer linked to anyone.
+    Kept: their orders with items, events and payments (accounting), no longer linked to anyone and without
+    the mailing address of a 郵送 order.
 
     Args:
         session: the transaction to work in (the caller commits).

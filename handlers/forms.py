@@ -78,6 +78,9 @@ class Form:
     # An answer of the form's own to a question asked inside it, before any detour (the order form answers
     # a refund question itself: nothing has been paid yet); None to detour as usual.
     aside: Callable[[TurnContext], list[Reply] | None] = field(default=lambda ctx: None)
+    # The earlier question a message names (「戻って、受取方法まちがえた」: the delivery), which a typed "back"
+    # returns to instead of the question just before; None when it names none.
+    named: Callable[[TurnContext], str | None] = field(default=lambda ctx: None)
 
     def slot(self, name: str) -> Slot | None:
         """The slot called `name`, or None."""
@@ -191,11 +194,13 @@ class FormEngine:
         return None
 
     def _back(self, form: Form, slot: Slot, ctx: TurnContext) -> list[Reply]:
-        """Ask the question before the open one again (its answer is dropped); the open one if it is the first."""
-        answered = [earlier for earlier in form.slots[:form.slots.index(slot)]
+        """Ask the question before the open one again (its answer is dropped), or the earlier one the message
+        names; the open one if it is the first."""
+        answered = [earlier.name for earlier in form.slots[:form.slots.index(slot)]
                     if earlier.name in ctx.state.slots and earlier.needed(ctx)]
+        named = form.named(ctx)
         if answered:
-            ctx.state.slots.pop(answered[-1].name, None)
+            ctx.state.slots.pop(named if named in answered else answered[-1], None)
         return [Text(say("forms.back", ctx.lang)), *self._advance(form, ctx)]
 
     @staticmethod

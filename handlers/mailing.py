@@ -80,8 +80,16 @@ def mailing_address(slots: dict[str, Any]) -> MailingAddress | None:
 
 def personal_parts(slots: dict[str, Any]) -> tuple[str, ...]:
     """The address parts the student typed, to be masked wherever a transcript repeats them."""
-    parts = [str(slots[name]) for name in (STREET, RECIPIENT, PHONE) if slots.get(name)]
-    code = str(slots.get(POSTAL) or "")
+    return _parts(str(slots.get(POSTAL) or ""), *(str(slots.get(name) or "") for name in (STREET, RECIPIENT, PHONE)))
+
+
+def address_parts(address: MailingAddress) -> tuple[str, ...]:
+    """The parts of a stored address that a transcript must not keep (the locality alone is no one's)."""
+    return _parts(address.locality.postal_code, address.street, address.recipient, address.phone)
+
+
+def _parts(code: str, *typed: str) -> tuple[str, ...]:
+    parts = [part for part in typed if part]
     if len(code) == 7:
         parts += [code, f"{code[:3]}-{code[3:]}"]
     return tuple(parts)

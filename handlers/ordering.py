@@ -700,6 +700,12 @@ def _rechoose(ctx: TurnContext) -> None:
             raise SlotRejected("order.rechoose")
 
 
+def _named_slot(ctx: TurnContext) -> str | None:
+    """The question a message names by its name (「受取方法」, "the payment", 「住所」), if any."""
+    text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
+    return next((slot for slot, names in _SLOT_NAMES if names.search(text)), None)
+
+
 def _needs_student(ctx: TurnContext) -> bool:
     return ctx.state.student_id is None
 
@@ -762,7 +768,7 @@ def order_form() -> Form:
     """The `order` form: student (unless identified), item, copies, delivery, the address for mail, payment,
     confirmation."""
     return Form(name=ORDER, slots=_SLOTS, finish=_finish, prefill=_prefill, refresh=_adopt, topic=_topic,
-                aside=_aside)
+                aside=_aside, named=_named_slot)
 
 
 def not_in_catalog(ctx: TurnContext) -> list[Reply] | None:

@@ -11,6 +11,7 @@ import unicodedata
 from core.enums import DeliveryMethod, OrderStatus, PaymentStatus, Service
 from core.errors import OrderNotFound, UnknownItem
 from core.formatting import format_short, join_list
+from core.fulfilment import PRINT_DELIVERIES
 from core.i18n import t
 from core.models import Order, Student
 from core.order_texts import delivery_label, describe, explain, status_label, summarize
@@ -18,6 +19,7 @@ from core.orders import find_order, normalize_order_number, payment_state, recen
 from handlers import basic
 from handlers.forms import Form, FormEngine, Slot, SlotRejected, cancel_button, set_payload, start_payload, tapped
 from handlers.identity import current_student, mentions_password, typed_student_number
+from handlers.mailing import address_parts
 from handlers.messages import say
 from handlers.ordering import ORDER
 from handlers.registry import HandlerRegistry
@@ -90,6 +92,8 @@ def _meaning(ctx: TurnContext, order: Order) -> str:
                           t("orders.window_pickup.bring_id", lang), _window_hours(ctx)])
     if order.status is OrderStatus.PRINTED:
         return say("status.meaning.printed", lang, delivery=delivery_label(order.delivery_method, lang))
+    if order.status is OrderStatus.PAID and order.delivery_method in PRINT_DELIVERIES:
+        return say("status.meaning.paid_print", lang)
     meaning = say(f"status.meaning.{order.status.value}", lang)
     if order.status in (OrderStatus.PAID, OrderStatus.PROCESSING) \
             and order.delivery_method is DeliveryMethod.WINDOW_PICKUP:
@@ -100,8 +104,13 @@ def _meaning(ctx: TurnContext, order: Order) -> str:
 def _order_replies(ctx: TurnContext, order: Order, buttons: tuple[QuickReply, ...]) -> list[Reply]:
     """The order's summary and what its status means, with the payment link while it can still be paid."""
     profile, lang = ctx.core.profile, ctx.lang
-    text = "\n\n".join([say("status.heading", lang),
-                        describe(summarize(order, profile, ctx.core.calendar), lang, profile), _meaning(ctx, order)])
+    owner = ctx.state.student_id is not None and order.student_id == ctx.state.student_id
+    summarized = summarize(order, profile, ctx.core.calendar)
+    summary = describe(summarized, lang, profile, owner=owner)
+    if owner:  # shown to the student, never kept in the transcript: the address and what prints the certificate
+        ctx.personal.extend(address_parts(summarized.mailing_address) if summarized.mailing_address else ())
+        ctx.personal.extend([summarized.print_number] if summarized.print_number else [])
+    text = "\n\n".join([say("status.heading", lang), summary, _meaning(ctx, order)])
     replies: list[Reply] = [Text(text, buttons)]
     payment = order.payments[-1] if order.payments else None
     if order.status is OrderStatus.AWAITING_PAYMENT and payment is not None \

@@ -197,16 +197,6 @@ def _listed_with(text: str, span: tuple[int, int], other: tuple[int, int]) -> bo
     )
 
 
-def _distance(spans: list[tuple[int, int]], start: int, end: int) -> int | None:
-    """Characters between a span and the nearest of `spans` (sorted, not overlapping), or None if there are none."""
-    index = bisect_left(spans, end, key=lambda span: span[0])
-    nearest = spans[index][0] - end if index < len(spans) else None
-    if index > 0:
-        before = max(start - spans[index - 1][1], 0)
-        nearest = before if nearest is None else min(nearest, before)
-    return nearest
-
-
 @dataclass(frozen=True, slots=True)
 class _StoreCues:
     """Where a message has words of paying and of printing, found once for all the store names in it.
@@ -218,18 +208,29 @@ class _StoreCues:
 
     paying: tuple[list[tuple[int, int]], ...]
     printing: list[tuple[int, int]]
+    text: str = ""
 
     @classmethod
     def find(cls, text: str, payments: list[tuple[int, int]]) -> "_StoreCues":
         paying = [[cue.span() for cue in _PAYMENT_CUES.finditer(text)], payments]
         if payments:
             paying.append([cue.span() for cue in _USE_CUES.finditer(text)])
-        return cls(tuple(paying), [cue.span() for cue in _DELIVERY_CUES.finditer(text)])
+        return cls(tuple(paying), [cue.span() for cue in _DELIVERY_CUES.finditer(text)], text)
+
+    def _nearest(self, spans: list[tuple[int, int]], start: int, end: int) -> int | None:
+        """Characters to the nearest cue, a cue in another clause counting as farther than any in the store's
+        own ("printed at a convenience store, paying by card": printing there, paying by card)."""
+        distances = []
+        for cue_start, cue_end in spans:
+            gap = self.text[cue_end:start] if cue_end <= start else self.text[end:cue_start]
+            distance = max(start - cue_end, cue_start - end, 0)
+            distances.append(distance + (len(self.text) if _CLAUSE_BREAK.search(gap) else 0))
+        return min(distances, default=None)
 
     def resolve(self, start: int, end: int) -> tuple[EntityType, str] | None:
         """Paying or printing at the store named at this span, by the nearest cue; None without any cue."""
-        distances = [distance for spans in self.paying if (distance := _distance(spans, start, end)) is not None]
-        to_pay, to_print = min(distances, default=None), _distance(self.printing, start, end)
+        distances = [distance for spans in self.paying if (distance := self._nearest(spans, start, end)) is not None]
+        to_pay, to_print = min(distances, default=None), self._nearest(self.printing, start, end)
         if to_pay is not None and (to_print is None or to_pay < to_print):
             return EntityType.PAYMENT_METHOD, PaymentMethod.CONVENIENCE_STORE
         if to_print is not None:

@@ -13,10 +13,11 @@ from bot.pipeline import PAYLOAD_INTENT_PREFIX, PAYLOAD_TOPICS, Pipeline
 from bot.rasa.domain import FORM_INTENTS, LANG_SLOT, PAYLOAD_ENTITY, REQUESTED_SLOT, RasaForms, loop_name
 from core.conversations import ConversationState, load_state, restart_conversation
 from core.enums import Language
-from core.masking import mask_text
+from core.masking import PERSONAL_MASK, mask_text
 from core.services import Core
 from handlers.basic import main_menu
 from handlers.forms import FORM_PREFIX
+from handlers.mailing import ADDRESS_SLOTS
 from handlers.messages import say
 from handlers.replies import Card, Link, QuickReply, Reply, Text
 from handlers.turn import Channel, IncomingMessage, TurnContext
@@ -254,7 +255,9 @@ class RasaBridge:
         for form_name, names in self.forms.slots.items():
             for name in names:
                 value = state.slots.get(name) if state.form == form_name else None
-                if isinstance(value, str):
+                if isinstance(value, str) and name in ADDRESS_SLOTS:
+                    value = PERSONAL_MASK  # an address: Rasa needs to know it is given, never what it is
+                elif isinstance(value, str):
                     value = mask_text(value, pattern)  # a student number or email is not stored in clear
                 if turn.slots.get(name) != value:
                     slots[name] = value

@@ -1,7 +1,7 @@
 """Sandbox payment pages: the local stand-in for a payment provider's page, so the whole flow runs offline."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from urllib.parse import urlencode
@@ -44,6 +44,9 @@ class PaymentView:
     state_message: str | None
     pickup: str | None
     pickup_steps: tuple[str, ...]
+    # Once paid: the print number and its expiry (a convenience store, the campus printer), or for mail that the
+    # 「郵送対応完了」 mail tells when it is sent. The mailing address is not shown: this page opens by its link.
+    fulfilment: tuple[str, ...] = ()
 
 
 def _language(request: Request, payment: Payment) -> Language:
@@ -97,6 +100,8 @@ def _view(core: Core, payment: Payment, lang: Language) -> PaymentView:
         pickup=_pickup(core, summary.pickup_window, state, lang) if window_pickup else None,
         pickup_steps=(t("orders.window_pickup.bring_id", lang), t("orders.window_pickup.done_mail", lang))
         if window_pickup else (),
+        fulfilment=tuple(order_texts.fulfilment_lines(replace(summary, mailing_address=None), lang, core.profile))
+        if state is PaymentStatus.PAID else (),
     )
 
 

@@ -16,7 +16,7 @@ from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.handoffs import ClosedHow, Reason, TicketStatus, open_ticket, take
 from core.models import ChannelAccount, HandoffMessage, HandoffTicket
-from core.orders import OrderLine, advance, create_order
+from core.orders import OrderLine, advance, create_order, find_order
 from core.students import create_student
 from tests.channels.conftest import AGENT_CHANNEL, Desk
 from tests.channels.line.fake_line_api import PUSH, REPLY
@@ -447,6 +447,82 @@ def test_ready_marks_the_order_collectable_and_tells_the_linked_line_student(des
     desk.work()
     assert len(pushes(desk)) == 1, "the student was told twice"
     assert command(desk, "ready ZZZZ-ZZZZ") == "申請 ZZZZ-ZZZZ は見つかりませんでした。"
+
+
+def paid_mail_order(desk: Desk, student_number: str = "24M1001") -> tuple[str, str]:
+    """A student with a linked LINE account and a paid 郵送 order; their LINE user id and the order number."""
+    student_line, now = user_id(), desk.core.now()
+    with desk.core.transaction() as session:
+        student = create_student(session, student_number=student_number, department="医学部", year=2, now=now)
+        session.add(ChannelAccount(channel="line", external_id=student_line, student_id=student.id, following=True,
+                                   linked_at=now, created_at=now, updated_at=now))
+        placed = create_order(session, student=student, lines=[OrderLine("transcript", 2)],
+                              delivery=DeliveryMethod.MAIL, payment=PaymentMethod.CREDIT_CARD,
+                              profile=desk.core.profile, gateway=desk.core.payments, now=now, address=SAMPLE_ADDRESS)
+        number = placed.order.number
+        reference = placed.payment.reference
+    with desk.core.transaction() as session:
+        desk.core.record_payment(session, reference)
+    return student_line, number
+
+
+def test_shipped_marks_a_mail_order_sent_and_tells_the_linked_line_student_once(desk):
+    student_line, number = paid_mail_order(desk)
+
+    answer = command(desk, f"shipped {number}")
+    assert answer == f"申請 {number} を発送済みにし、学生に通知しました（連携アカウント 1 件）。"
+    desk.work()
+    [push] = pushes(desk)
+    [text] = texts([push])
+    assert push.body["to"] == student_line and number in text and "郵送しました" in text and "郵送対応完了" in text
+    with desk.core.transaction() as session:
+        order = find_order(session, number)
+        assert order.status is OrderStatus.SHIPPED and order.fulfilment.shipped_at == desk.core.now()
+        assert [event.actor for event in order.events][-2:] == [f"agent:{AGENT}", f"agent:{AGENT}"]
+
+    assert command(desk, f"shipped {number}") == f"申請 {number} はすでに発送済みです。"
+    desk.work()
+    assert len(pushes(desk)) == 1, "the student was told twice"
+    assert command(desk, "shipped ZZZZ-ZZZZ") == "申請 ZZZZ-ZZZZ は見つかりませんでした。"
+
+
+def test_only_a_paid_mail_order_can_be_marked_sent(desk):
+    now = desk.core.now()
+    with desk.core.transaction() as session:
+        student = create_student(session, student_number="24M1001", department="医学部", year=2, now=now)
+        unpaid = create_order(session, student=student, lines=[OrderLine("transcript")],
+                              delivery=DeliveryMethod.MAIL, payment=PaymentMethod.PAYPAY, profile=desk.core.profile,
+                              gateway=desk.core.payments, now=now, address=SAMPLE_ADDRESS).order.number
+        printed = create_order(session, student=student, lines=[OrderLine("enrollment_certificate")],
+                               delivery=DeliveryMethod.CAMPUS_PRINTER, payment=PaymentMethod.PAYPAY,
+                               profile=desk.core.profile, gateway=desk.core.payments, now=now).order.number
+    for number in (unpaid, printed):
+        assert command(desk, f"shipped {number}").startswith(f"申請 {number} は発送済みにできません：")
+    desk.work()
+    assert pushes(desk) == []
+
+
+def test_a_ticket_card_offers_to_mark_its_students_paid_mail_order_sent(desk):
+    student_line, number = paid_mail_order(desk, "24M2002")
+    line_says(desk, student_line, "支払い方法を教えて")
+    command(desk, "takeover 24M2002")
+    desk.work()
+    ticket = only_ticket(desk)
+    [card] = cards(desk)
+    buttons = card_buttons(card)
+    assert buttons[f"madoguchi.order.shipped.{number}"] == f"{ticket.id}:{number}"
+    desk.line.reset()
+
+    click = payloads.button_click(f"{ticket.id}:{number}", action_id=f"madoguchi.order.shipped.{number}",
+                                  user=AGENT, channel=AGENT_CHANNEL)
+    assert desk.slack_form(click).status_code == 200
+    desk.work()
+    ticket = only_ticket(desk)
+    done = f"申請 {number} を発送済みにし、学生に通知しました（連携アカウント 1 件）。"
+    assert done in thread(desk, ticket.thread_ts)
+    assert any("郵送しました" in text for text in texts(pushes(desk)))
+    with desk.core.transaction() as session:
+        assert find_order(session, number).status is OrderStatus.SHIPPED
 
 
 def test_an_agent_takes_a_linked_students_line_conversation_over_from_the_bot(desk):

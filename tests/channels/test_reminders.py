@@ -240,6 +240,49 @@ def test_a_deadline_reminder_is_cancelled_once_paid(desk):
     assert pushes(desk) == [] and row(desk, Kind.PAYMENT_DEADLINE).outcome == "payment is paid"
 
 
+# --- the print number before it expires -----------------------------------------------------------------------
+
+def print_order_paid(desk: Desk, line_user: str) -> tuple[str, str]:
+    """A convenience-store print order placed in the LINE chat and paid; its number and print number."""
+    line_says(desk, line_user, "成績証明書を1通、コンビニで印刷して、クレジットカードで")
+    line_taps(desk, line_user, "form:set:confirm:yes")
+    with desk.core.transaction() as session:
+        [payment] = session.scalars(select(Payment)).all()
+        desk.core.record_payment(session, payment.reference)
+        order = session.get(Order, payment.order_id)
+        return order.number, order.fulfilment.print_number
+
+
+def test_a_paid_print_order_is_reminded_of_its_number_the_day_before_it_expires_once(desk):
+    _, line_user = linked_student(desk, "24M1001")
+    number, print_number = print_order_paid(desk, line_user)
+    assert plan(desk) == [("print_expiring", "scheduled", "Mon 30 10:00")]
+
+    desk.clock.set(at(30, 9, 59))
+    assert send_due(desk) == {}
+    desk.clock.set(at(30, 10, 0))
+    assert send_due(desk) == {"print_expiring": Status.SENT}
+    [push] = pushes(desk, to=line_user)[-1:]
+    said = text_of(push)
+    assert number in said and print_number in said and "2026年12月1日（火）23:59" in said and retry_keys([push])
+    assert "intent:order_status" in quick_replies(push).values()
+    sent = len(pushes(desk))
+    assert send_due(desk) == {} and len(pushes(desk)) == sent, "reminded twice"
+
+
+def test_a_print_reminder_is_cancelled_once_printed(desk):
+    _, line_user = linked_student(desk, "24M1001")
+    number, _ = print_order_paid(desk, line_user)
+    with desk.core.transaction() as session:
+        order = find_order(session, number)
+        advance(session, order, OrderStatus.PROCESSING, desk.core.now(), "staff:test")
+        advance(session, order, OrderStatus.PRINTED, desk.core.now(), "staff:test")
+    sent = len(pushes(desk))
+    desk.clock.set(at(30, 10, 0))
+    assert send_due(desk) == {"print_expiring": Status.CANCELLED}
+    assert len(pushes(desk)) == sent and row(desk, Kind.PRINT_EXPIRING).outcome == "order is printed"
+
+
 def test_a_student_who_prefers_english_is_reminded_in_english(desk):
     student_id, line_user = linked_student(desk, "24M1001", language=Language.EN)  # no conversation yet
     now = desk.core.now()

@@ -11,10 +11,13 @@ def tap(intent: str, payload: str) -> str:
 
 SCENARIOS: dict[str, list[str]] = {
     "order_ja": ["証明書を申し込みたいです", "24M1001", "成績証明書", "2通",
-                 tap("order_certificate", "form:set:delivery:mail"), "クレジットカードで",
+                 tap("order_certificate", "form:set:delivery:mail"), "807-8555", "1-1 医生ケ丘ハイツ203",
+                 tap("order_certificate", "form:set:recipient:self"), "090-1234-5678", "クレジットカードで",
+                 tap("order_certificate", "form:change:postal"), "100-0001", "1-1-1",
                  tap("order_certificate", "form:set:confirm:yes")],
     "order_en": ["I'd like to order a certificate", "my student number is 24M1001", "transcript", "1",
-                 "by mail please", "credit card", "yes"],
+                 "by mail please", "100-0001", "1-1-1 Palace Tower 1203", "Hanako Watanabe", "+81 90 1234 5678",
+                 "credit card", "yes"],
     "reset_ja": ["第2パスワードを忘れました", tap("second_password_reset", "form:start:reset"), "24M1001"],
     "reset_en": ["I forgot my second password", "yes please send the link", "24M1001"],
     "lookup_en": ["I want to check my order status", "24M1001"],

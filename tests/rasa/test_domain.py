@@ -65,8 +65,8 @@ def test_forms_and_slots_match_madoguchis_forms():
     forms = RasaForms.of(engine)
     domain = build_domain(forms)
     assert set(domain["forms"]) == {f"{name}_form" for name in engine.names()}
-    assert domain["forms"]["order_form"]["required_slots"] == ["student", "item", "copies", "delivery", "payment",
-                                                              "confirm"]
+    assert domain["forms"]["order_form"]["required_slots"] == ["student", "item", "copies", "delivery", "postal",
+                                                              "street", "recipient", "phone", "payment", "confirm"]
     for form in domain["forms"].values():
         for slot in form["required_slots"]:
             assert domain["slots"][slot]["mappings"] == [{"type": "custom"}]  # filled by the validation only

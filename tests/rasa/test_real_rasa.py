@@ -53,12 +53,21 @@ def test_orders_resets_cancel_and_a_question_mid_form_through_a_real_rasa(rasa, 
     assert "クレジットカード" in texts(asked) and tap("order_certificate", "form:resume") in button_payloads(asked)
     assert "何通" in texts(ja.say(tap("order_certificate", "form:resume")))
     assert "受取方法" in texts(ja.say("2通"))
-    assert "お支払い方法" in texts(ja.say("郵送でお願いします"))
+    assert "郵便番号" in texts(ja.say("郵送でお願いします"))
+    assert "福岡県北九州市八幡西区医生ケ丘" in texts(ja.say("８０７－８５５５"))  # looked up, full-width typed
+    assert "宛名" in texts(ja.say("1-1 医生ケ丘ハイツ203"))
+    assert "電話番号" in texts(ja.say("山田 太郎"))
+    assert "お支払い方法" in texts(ja.say("090-1234-5678"))
     summary = ja.say("PayPayで")
-    assert "お申し込み内容の確認" in texts(summary)
+    assert "お申し込み内容の確認" in texts(summary) and "医生ケ丘 1-1 医生ケ丘ハイツ203" in texts(summary)
+    assert "郵便番号" in texts(ja.say(tap("order_certificate", "form:change:postal")))  # a change at the summary
+    assert "東京都千代田区千代田" in texts(ja.say("100-0001"))
+    assert "千代田 1-1-1" in texts(ja.say("1-1-1"))  # the street again, for the new code; the summary follows
     placed = ja.say(tap("order_certificate", "form:set:confirm:yes"))
     [(number, delivery, payment, items)] = orders(core)
     assert number in texts(placed) and (delivery, payment, items) == ("mail", "paypay", [("transcript", 2)])
+    with core.transaction() as session:
+        assert "千代田" in session.scalars(select(Order.mailing_address)).one()
 
     en = RestClient(rasa, "e2e-en")
     assert "student number" in texts(en.say("I'd like to apply for a certificate of enrollment"))
@@ -68,7 +77,7 @@ def test_orders_resets_cancel_and_a_question_mid_form_through_a_real_rasa(rasa, 
     en.say("I want to order a transcript")
     en.say("my student number is 24M1001")
     en.say("1 copy")
-    en.say("by mail")
+    en.say("on the campus printer")
     assert "Please check your application" in texts(en.say("credit card"))
     placed = en.say("yes")
     assert len(orders(core)) == 2 and orders(core)[1][0] in texts(placed)
