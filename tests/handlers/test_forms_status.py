@@ -3,8 +3,10 @@
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
+from core.fulfilment import fulfil
 from core.models import Order
 from core.orders import OrderLine, advance, create_order
 from core.students import find_student
@@ -73,6 +75,29 @@ def test_an_order_by_number_shows_its_status_summary_meaning_and_payment_link(ch
     [link] = [reply for reply in replies if isinstance(reply, Link)]
     assert "/sandbox/pay/" in link.url
     assert chat.state.form is None
+
+
+def test_a_paid_orders_address_and_print_number_show_only_to_the_student_who_ordered(chat, core):
+    mailed = place(core, to=(OrderStatus.PAID,))
+    printed = place(core, delivery=DeliveryMethod.CONVENIENCE_STORE, to=(OrderStatus.PAID,))
+    with core.transaction() as session:
+        for number in (mailed, printed):
+            order = session.scalars(select(Order).where(Order.number == number)).one()
+            fulfil(session, order, port=core.fulfilment, profile=core.profile, calendar=core.calendar,
+                   now=core.now())
+        print_number = session.scalars(select(Order).where(Order.number == printed)).one().fulfilment.print_number
+    stranger = all_text(chat.say(f"{mailed} {printed}の状況", Intent.ORDER_STATUS))
+    for number in (mailed, printed):
+        stranger += all_text(chat.say(f"{number}の状況を教えて", Intent.ORDER_STATUS))
+    assert SAMPLE_ADDRESS.street not in stranger and print_number not in stranger
+    assert "ご本人の確認ができた場合にのみ表示します" in stranger and chat.personal == []
+
+    identify(chat)  # 24M1001, who placed both
+    own = all_text(chat.say(f"{mailed}の状況を教えて", Intent.ORDER_STATUS))
+    assert f"医生ケ丘 {SAMPLE_ADDRESS.street}" in own and "山田 太郎 様" in own
+    assert SAMPLE_ADDRESS.street in chat.personal and SAMPLE_ADDRESS.phone in chat.personal  # masked when stored
+    own = all_text(chat.say(f"{printed}の状況を教えて", Intent.ORDER_STATUS))
+    assert f"プリント予約番号「{print_number}」" in own and print_number in chat.personal
 
 
 def test_a_ready_order_means_collect_it_at_the_window(chat, core):

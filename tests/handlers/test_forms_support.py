@@ -59,6 +59,7 @@ class Chat:
     registry: HandlerRegistry = field(default_factory=HandlerRegistry)
     forms: FormEngine = field(default_factory=FormEngine)
     turns: list[list[Reply]] = field(default_factory=list)
+    personal: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for module in (ordering, reset, status):
@@ -84,6 +85,7 @@ class Chat:
         check_limits(replies)
         json.dumps(self.state.slots)  # the state is stored as JSON: a value that is not would fail here
         self.turns.append(replies)
+        self.personal = list(ctx.personal)  # what the last turn marked for masking in the transcript
         return replies
 
 

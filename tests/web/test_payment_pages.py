@@ -68,6 +68,10 @@ def test_pay_online_in_japanese(live_server):
     assert f"ご注文 {placed.order.number} のお支払いが完了しました。" in result.text
     assert "お支払い済み" in result.text
     assert order_state(core, placed.order.id) == (OrderStatus.PAID, ["awaiting_payment", "paid"])
+    with core.transaction() as session:
+        code = session.get(Order, placed.order.id).fulfilment.print_number
+    expected = f"学内印刷機で、番号「{code}」を入力して印刷してください（2026年12月1日（火）23:59まで有効）。"
+    assert expected in result.text
 
     again = live_server.client.get(path_of(placed, live_server))
     assert "このご注文は2026年11月24日（火）10:00にお支払い済みです。" in again.text
@@ -177,3 +181,13 @@ def test_every_text_the_pages_use_exists_in_both_languages():
     assert "payments.page.no_refund" in used and "payments.konbini.cash_only" in used
     for key in used:
         assert key in catalog.keys(Language.JA) and key in catalog.keys(Language.EN), key
+
+
+def test_a_mail_orders_result_page_explains_the_sent_mail_but_never_shows_the_address(live_server):
+    core = live_server.core
+    placed = place(core, add_student(core), delivery=DeliveryMethod.MAIL)
+    unpaid = live_server.client.get(path_of(placed, live_server)).text
+    paid = live_server.client.post(path_of(placed, live_server), follow_redirects=True).text
+    assert "郵送対応完了" in paid and "郵送対応完了" not in unpaid
+    for personal in (SAMPLE_ADDRESS.street, SAMPLE_ADDRESS.recipient, SAMPLE_ADDRESS.phone):
+        assert personal not in paid and personal not in unpaid  # the page opens by its link, to whoever has it
