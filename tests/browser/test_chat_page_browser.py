@@ -7,6 +7,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy.orm import Session
 
 from core.handoffs import active_ticket, relay_from_agent
+from core.profile import load_profile
+from core.students import load_demo_students
 from tests.browser.conftest import DESKTOP, PHONE, screenshot
 
 MENU_JA, MENU_EN = "支払い方法", "Payment methods"
@@ -141,6 +143,25 @@ def test_an_agents_reply_appears_without_a_reload(visit, served):
     expect(agent).to_contain_text("担当者")  # named as a person, not the bot
     page.reload()
     expect(page.locator("#log .msg-agent")).to_have_count(1)  # kept, and not shown twice after the reload
+    clean(seen)
+
+
+def test_a_mail_orders_summary_shows_the_address_on_its_own_lines_on_a_phone(visit, served):
+    with Session(served.engine) as session, session.begin():
+        load_demo_students(session, load_profile(), datetime.now(UTC))
+    seen = visit("ja-JP", PHONE)
+    page = seen.page
+    expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
+    for said in ("成績証明書を郵送で1通", "24M1001", "807-8555", "1-1 医生ケ丘ハイツ203号室", "山田 太郎",
+                 "090-1234-5678", "PayPayで"):
+        ask(page, "メッセージ", said, "送信")
+    address = page.locator("#log .card dt", has_text="郵送先").last.locator("xpath=following-sibling::dd[1]")
+    expect(address).to_contain_text("〒807-8555 福岡県北九州市八幡西区医生ケ丘 1-1 医生ケ丘ハイツ203号室")
+    lines = [line for line in address.inner_text().splitlines() if line.strip()]
+    assert lines[0] == "送付先カテゴリ：自宅など", lines  # one part on each line, as on an envelope
+    assert lines[2:] == ["宛名：山田 太郎 様", "電話番号：09012345678"], lines
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "chat-phone-ja-mail-summary")
     clean(seen)
 
 
