@@ -95,11 +95,13 @@ def test_every_bad_setting_is_named_at_once(monkeypatch):
     monkeypatch.setenv("BASE_URL", "example")
     monkeypatch.setenv("SMTP_PORT", "-1")
     monkeypatch.setenv("PAYMENT_GATEWAY", "paypal")
+    monkeypatch.setenv("FULFILMENT", "netprint")
     with pytest.raises(ValidationError) as caught:
         settings()
     assert {error["loc"] for error in caught.value.errors()} == {("base_url",), ("smtp_port",),
-                                                                 ("payment_gateway",)}
+                                                                 ("payment_gateway",), ("fulfilment",)}
     assert "unknown payment gateway 'paypal'" in str(caught.value)
+    assert "unknown fulfilment adapter 'netprint'" in str(caught.value)
 
 
 def test_dotenv_file_is_read(tmp_path):
