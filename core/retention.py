@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from core.enums import OrderStatus
 from core.jobs import AGENTS, DELIVER
 from core.masking import mask_student_number
 from core.models import (
@@ -38,6 +39,8 @@ JOB_PROCESSORS = (AGENTS, DELIVER)
 CLOSED_TICKET = "resolved"
 SCHEDULED = "scheduled"  # core.reminders.Status.SCHEDULED (imported by value: core.reminders pulls in orders)
 FORGOTTEN = "[forgotten]"  # what a forgotten student's name is replaced with in other people's texts
+# Orders whose mailing address is no longer needed: sent, collected or cancelled.
+ADDRESS_DONE = (OrderStatus.SHIPPED, OrderStatus.COLLECTED, OrderStatus.CANCELLED)
 MIN_NAME_LENGTH = 3  # shorter names are too likely to be part of other words to be replaced safely
 
 
@@ -83,8 +86,9 @@ class Purge:
 def purge_expired(core: Core, *, days: int | None = None, batch: int = BATCH, dry_run: bool = False) -> Purge:
     """Delete chat data older than the retention (default: the profile's `retention_days`), in batches.
 
-    Orders, their items, events and payments are accounting records and are never purged; neither are
-    students, their chat accounts, open handoff tickets or reminders still to send.
+    Orders, their items, events and payments are accounting records and are never purged (a sent, collected
+    or cancelled order's mailing address is cleared); neither are students, their chat accounts, open handoff
+    tickets or reminders still to send.
 
     Args:
         core: the core (its clock says what "now" is).
@@ -125,6 +129,11 @@ def purge_expired(core: Core, *, days: int | None = None, batch: int = BATCH, dr
                 result.deleted[table] += _deleted(session, delete(id_column.class_).where(id_column.in_(ids)))
             if len(ids) < batch:
                 break
+    # A 郵送 order's address is needed until it is sent: once the order is done and old, it goes (the order stays).
+    done_and_old = Order.mailing_address.is_not(None) & Order.status.in_(ADDRESS_DONE) & (Order.updated_at < cutoff)
+    with core.transaction() as session:
+        result.deleted["order_addresses"] = session.scalar(select(func.count(Order.id)).where(done_and_old)) or 0 \
+            if dry_run else _deleted(session, update(Order).where(done_and_old).values(mailing_address=None))
     log.info("retention (%d days, before %s)%s: %s", days, cutoff.isoformat(timespec="seconds"),
              " dry run, would delete" if dry_run else " deleted",
              ", ".join(f"{table} {count}" for table, count in sorted(result.deleted.items())) or "nothing")

@@ -12,6 +12,7 @@ from core import orders
 from core.conversations import ConversationState, record, save_state
 from core.db import Base
 from core.enums import Language, LinkPurpose, PaymentMethod
+from core.fulfilment import mark_shipped
 from core.handoffs import ClosedHow, Reason, close, open_ticket, relay_from_agent, relay_from_student
 from core.jobs import DELIVER, enqueue
 from core.models import (
@@ -34,6 +35,7 @@ from core.orders import OrderLine
 from core.profile import ProfileError, load_profile
 from core.retention import forget_student, purge_expired
 from core.students import create_student, find_student, set_second_password
+from tests.samples import SAMPLE_ADDRESS
 
 NUMBER, EMAIL, NAME = "24M1001", "taro.yamada@example.ac.jp", "山田 太郎"
 OTHER = "25N2002"
@@ -281,7 +283,7 @@ def test_the_purge_deletes_what_is_older_than_the_retention_and_keeps_the_rest(c
     assert result.cutoff == clock.now() - timedelta(days=180)
     assert dict(result.deleted) == {"transcript_entries": 2, "conversations": 1, "inbound_events": 2,
                                     "handoff_tickets": 1, "handoff_messages": 1, "reminders": 1,
-                                    "one_time_links": 1, "account_link_nonces": 1}
+                                    "one_time_links": 1, "account_link_nonces": 1, "order_addresses": 0}
     with core.transaction() as session:
         assert {entry.conversation_id for entry in session.scalars(select(TranscriptEntry))} == {"web:old-179"}
         assert sorted(session.scalars(select(InboundEvent.event_id).where(InboundEvent.channel == "line"))) == \
@@ -292,6 +294,48 @@ def test_the_purge_deletes_what_is_older_than_the_retention_and_keeps_the_rest(c
         assert session.scalar(select(Order.number)) == order, "orders are never purged"
     assert "retention (180 days" in caplog.text and "transcript_entries 2" in caplog.text
     assert purge_expired(core).total == 0, "a second run finds nothing"
+
+
+def test_forgetting_a_student_clears_the_address_of_their_mail_order(core):
+    with core.transaction() as session:
+        student = create_student(session, student_number=NUMBER, department="medicine", year=3, now=core.now())
+        number = orders.create_order(session, student=student, lines=[OrderLine("transcript")], delivery="mail",
+                                     payment=PaymentMethod.PAYPAY, profile=core.profile, gateway=core.payments,
+                                     now=core.now(), address=SAMPLE_ADDRESS).order.number
+    with core.transaction() as session:
+        forget_student(session, NUMBER, now=core.now())
+    with core.transaction() as session:
+        order = session.scalars(select(Order).where(Order.number == number)).one()
+        assert order.mailing_address is None and order.student_id is None and order.total_yen == 200
+
+
+def test_a_mail_orders_address_goes_once_the_order_is_done_and_old_and_the_order_stays(core, clock):
+    with core.transaction() as session:
+        student = create_student(session, student_number=NUMBER, department="medicine", year=3, now=core.now())
+
+    def mail_order(shipped: bool) -> str:
+        with core.transaction() as session:
+            placed = orders.create_order(session, student=session.get(Student, student.id),
+                                         lines=[OrderLine("transcript")], delivery="mail",
+                                         payment=PaymentMethod.CREDIT_CARD, profile=core.profile,
+                                         gateway=core.payments, now=core.now(), address=SAMPLE_ADDRESS)
+            core.record_payment(session, placed.payment.reference)
+            if shipped:
+                mark_shipped(session, placed.order, core.now(), actor="staff:test")
+            return placed.order.number
+
+    old_sent, old_waiting = mail_order(shipped=True), mail_order(shipped=False)
+    clock.advance(days=2)
+    recent_sent = mail_order(shipped=True)
+    clock.advance(days=179)  # the first two are 181 days old, the last 179
+
+    assert purge_expired(core, dry_run=True).deleted["order_addresses"] == 1
+    assert purge_expired(core).deleted["order_addresses"] == 1
+    with core.transaction() as session:
+        kept = dict(session.execute(select(Order.number, Order.mailing_address)).all())
+    assert kept[old_sent] is None, "sent half a year ago: the address is no longer needed"
+    assert kept[old_waiting] is not None and kept[recent_sent] is not None
+    assert purge_expired(core).deleted["order_addresses"] == 0
 
 
 def test_the_retention_comes_from_the_profile(core, clock):
