@@ -99,6 +99,10 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
     app.state.core = core
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
+    # Every page says whose it is (the university and its service), in the page's language: a page that names
+    # neither looks like phishing.
+    app.state.templates.env.globals["brand"] = lambda lang: {"university": core.profile.name(lang),
+                                                             "service": core.profile.service_name(lang)}
     app.state.pipeline = pipeline  # None only in page tests that never chat
     app.state.channel_settings = channel_settings
     app.state.inbox = inbox

@@ -165,6 +165,20 @@ def test_a_mail_orders_summary_shows_the_address_on_its_own_lines_on_a_phone(vis
     clean(seen)
 
 
+def test_the_contacts_phone_numbers_and_mail_address_are_links_a_phone_can_use(visit):
+    seen = visit("ja-JP", PHONE)
+    page = seen.page
+    expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
+    answer = ask(page, "メッセージ", "問い合わせ先を教えてください", "送信")
+    assert "093-691-7211" in answer
+    expect(page.locator('#log a[href="tel:0936917211"]')).to_have_text("093-691-7211")
+    expect(page.locator('#log a[href="tel:0822074262"]').first).to_have_text("082-207-4262")
+    expect(page.locator('#log a[href="mailto:gakusei@mbox.pub.uoeh-u.ac.jp"]')).to_have_count(1)
+    ask(page, "メッセージ", "電話 093-691-7211 <b>x</b> a@b.example", "送信")  # the student's own words stay text
+    expect(page.locator("#log .msg-me a")).to_have_count(0)
+    clean(seen)
+
+
 def test_markup_typed_by_the_student_is_shown_as_text(visit):
     seen = visit("en-US", DESKTOP)
     page = seen.page

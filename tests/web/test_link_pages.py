@@ -68,6 +68,12 @@ def test_reset_link_from_the_mail_shows_the_form(live_server, inbox):
     assert page_text("links.reset.rules.upper", "ja") in html
     assert "11月24日（火）10:30" in html  # when the link expires
     assert 'href="?lang=en"' in html
+    # Whose page this is, so that it does not look like phishing: the university and its service.
+    assert '<p class="brand-university">産業医科大学</p>' in html and "証明書発行サービス</p>" in html
+    assert "<title>第2パスワードの再設定 · 証明書発行サービス · 産業医科大学</title>" in html
+    english = live_server.client.get(path, params={"lang": "en"}).text
+    assert "University of Occupational and Environmental Health, Japan</p>" in english
+    assert "Certificate Issuance Service</p>" in english and "産業医科大学" not in english
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])

@@ -57,7 +57,7 @@ def test_pay_online_in_japanese(live_server):
     assert '<html lang="ja">' in html
     for words in [placed.order.number, "在学証明書 ×2：400円", "400円", "学内印刷機で印刷", "クレジットカード決済",
                   "お支払い待ち", "サンドボックス", "実際のお金は動きません", "理由の如何によらず返金はできません",
-                  "支払う（サンドボックス）", 'method="post"']:
+                  "支払う（サンドボックス）", 'method="post"', "産業医科大学</p>", "証明書発行サービス</p>"]:
         assert words in html, words
 
     paid = live_server.client.post(path_of(placed, live_server))

@@ -91,6 +91,24 @@
     return null;
   }
 
+  // Phone numbers and mail addresses in the bot's answers (the contacts) are links a phone can call or mail;
+  // everything else stays text (built as text nodes, never as markup).
+  const CONTACT = /(0\d{1,4}-\d{1,4}-\d{3,4})|([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})/g;
+
+  function textWithContacts(text) {
+    const paragraph = element("p", "text");
+    let last = 0;
+    for (const match of String(text).matchAll(CONTACT)) {
+      paragraph.appendChild(document.createTextNode(text.slice(last, match.index)));
+      const anchor = element("a", "contact-link", match[0]);
+      anchor.href = match[1] ? "tel:" + match[1].replace(/-/g, "") : "mailto:" + match[2];
+      paragraph.appendChild(anchor);
+      last = match.index + match[0].length;
+    }
+    paragraph.appendChild(document.createTextNode(String(text).slice(last)));
+    return paragraph;
+  }
+
   function senderName(who) {
     return {me: strings.you, bot: strings.bot, agent: strings.agent, note: strings.note}[who] || strings.bot;
   }
@@ -146,7 +164,7 @@
     if (item.card) {
       bubble.appendChild(renderCard(item.card));
     } else {
-      bubble.appendChild(element("p", "text", item.text));
+      bubble.appendChild(item.who === "me" ? element("p", "text", item.text) : textWithContacts(item.text || ""));
     }
     if (item.link) {
       bubble.appendChild(renderLink(item.link));
