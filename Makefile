@@ -22,8 +22,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/madoguchi serve
 
-test: $(STAMP) lint
+# axe-core (npm), which the browser tests inject into the pages to check their accessibility.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+
+test: $(STAMP) $(AXE) lint
 	$(BIN)/python -m pytest -q
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	touch $(AXE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -41,4 +48,4 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .ruff_cache tests/browser/node_modules
