@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from bot.pipeline import Pipeline
     from core.models import Reminder
+    from core.services import Core
 
 # Open chat-page event streams would otherwise hold a stopping server for up to their 5 minutes.
 SHUTDOWN_GRACE_SECONDS = 5
@@ -138,13 +139,16 @@ def scheduler_command() -> None:
 
 
 @main.command()
-def chat() -> None:
+@click.option("--student", "student_number", metavar="NUMBER", default=None,
+              help="Talk as this student, as if signed in (the operator's own machine; students sign in on the web).")
+def chat(student_number: str | None) -> None:
     """Talk to the bot in the terminal; with piped input, one message per line."""
     try:
         settings = load_settings()
         logging.basicConfig(level=logging.WARNING)
         core = prepare(settings)
         pipeline = build_pipeline(core, settings)
+        student_id = _student_id(core, student_number) if student_number else None
     except StartupError as error:
         fail(error)
     interactive = sys.stdin.isatty()
@@ -152,12 +156,27 @@ def chat() -> None:
         click.echo("madoguchi — type a question (Ctrl-D to quit). 質問を入力してください。")
     lines = iter(lambda: click.prompt("you", default="", show_default=False), None) if interactive else sys.stdin
     try:
-        _converse(pipeline, lines)
+        _converse(pipeline, lines, student_id)
     except (click.Abort, EOFError, KeyboardInterrupt):
         click.echo("")
 
 
-def _converse(pipeline: "Pipeline", lines: Iterable[str]) -> None:
+def _student_id(core: "Core", number: str) -> int:
+    """The id of the student `--student` names.
+
+    Raises:
+        StartupError: naming the number when there is no such student.
+    """
+    from core.students import find_student
+
+    with core.transaction() as session:
+        student = find_student(session, number)
+        if student is None:
+            raise StartupError(f"--student {number}: no such student in the database")
+        return student.id
+
+
+def _converse(pipeline: "Pipeline", lines: Iterable[str], student_id: int | None = None) -> None:
     from bot.channels import terminal
     from handlers.turn import Channel, IncomingMessage
 
@@ -168,7 +187,7 @@ def _converse(pipeline: "Pipeline", lines: Iterable[str]) -> None:
             continue
         payload = buttons[int(text) - 1] if text.isdigit() and 0 < int(text) <= len(buttons) else None
         message = IncomingMessage(channel=Channel.TERMINAL, user_id="terminal", conversation_id="terminal:local",
-                                  text=None if payload else text, payload=payload)
+                                  text=None if payload else text, payload=payload, signed_in_student=student_id)
         replies = pipeline.handle(message)
         buttons = terminal.last_buttons(replies)
         click.echo(terminal.render(replies))

@@ -5,6 +5,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -16,14 +17,14 @@ from bot.locks import ConversationLocks
 from core.conversations import ConversationState, linked_student_id, load_state, record, save_state
 from core.enums import Language, PaymentMethod, Service
 from core.handoffs import Reason, TicketStatus, active_ticket, relay_from_student
-from core.masking import find_password_candidates, mask_personal, mask_secrets
+from core.masking import find_password_candidates, mask_personal, mask_secrets, mask_student_number
 from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
 from handlers import basic, info, mailing, money, scope
-from handlers.forms import RESUME_QUESTION, FormEngine
+from handlers.forms import RESUME, RESUME_QUESTION, FormEngine
 from handlers.handoff import PREFIX as HANDOFF_PREFIX
-from handlers.identity import ACCOUNT_ONLY_CHANNELS
+from handlers.identity import ACCOUNT_ONLY_CHANNELS, SIGNED_IN_PAYLOAD, current_student
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
 from handlers.reminders import answer_switch
@@ -97,11 +98,13 @@ class Pipeline:
             now = self.core.now()
             with self.core.transaction() as session:
                 state = load_state(session, message.conversation_id, message.channel.value, message.user_id, now)
-                # A linked account stays identified after the conversation's state has expired; on channels
-                # that identify only by account, the link is the whole truth (an unlink takes effect at once).
-                linked = linked_student_id(session, message.channel.value, message.user_id)
-                account_only = message.channel in ACCOUNT_ONLY_CHANNELS
-                state.student_id = linked if account_only else state.student_id or linked
+                # Who the student is comes from the channel, never from what was typed: on LINE and Slack the
+                # linked account (an unlink takes effect at once), on the web the signed-in browser (signing out
+                # or the session's end takes effect at once too).
+                if message.channel in ACCOUNT_ONLY_CHANNELS:
+                    state.student_id = linked_student_id(session, message.channel.value, message.user_id)
+                else:
+                    state.student_id = message.signed_in_student
                 relay_to = self._relaying_ticket(session, message, now)
             misses = state.misses
             if relay_to is not None:
@@ -169,6 +172,10 @@ class Pipeline:
         try:
             if not (ctx.message.text or "").strip() and not ctx.message.payload:
                 return [Text(say("basic.empty", ctx.lang), basic.main_menu(ctx.lang))], ()
+            if ctx.message.payload == SIGNED_IN_PAYLOAD:  # the browser came back from the mailed sign-in link
+                topic = self.forms.topic(ctx)  # a form going on answers its own topic, as any step of it does
+                replies = self._signed_in(ctx, detour)
+                return replies, ((self.forms.topic(ctx) or topic),) if topic else ()
             switched = answer_switch(ctx)  # 「通知停止」 / "stop reminders", even in the middle of a form
             if switched is not None:
                 return switched, ()
@@ -190,6 +197,17 @@ class Pipeline:
             log.exception("conversation %s: answering %s failed", ctx.message.conversation_id,
                           ctx.understanding.intent)
             return [Text(say("basic.error", ctx.lang) + "\n\n" + basic.contact_lines(ctx))], tuple(answered)
+
+    def _signed_in(self, ctx: TurnContext, detour: Callable[[TurnContext], list[Reply]]) -> list[Reply]:
+        """Say who the browser is signed in as and go on with the form in progress (or offer the menu)."""
+        student = current_student(ctx)
+        if student is None:
+            return [Text(say("signin.not_signed_in", ctx.lang), basic.main_menu(ctx.lang))]
+        said = say("signin.signed_in", ctx.lang, number=mask_student_number(student.student_number))
+        if ctx.state.form is None:
+            return [Text(said, basic.main_menu(ctx.lang))]
+        resumed = self.forms.handle(replace(ctx, message=replace(ctx.message, payload=RESUME)), detour) or []
+        return [Text(said), *resumed]
 
     def _expected(self, ctx: TurnContext) -> tuple[list[Reply], tuple[Intent, ...]] | None:
         """The answer when the message answers the question the bot asked last (a department after the login

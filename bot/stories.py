@@ -22,13 +22,17 @@ from core.conversations import load_state
 from core.enums import Language
 from core.models import Payment, TranscriptEntry
 from core.services import Core
+from core.students import find_student
+from handlers.identity import SIGNED_IN_PAYLOAD
 from handlers.turn import Channel, IncomingMessage
 from intents.types import Intent
 
-STEP_KEYS = frozenset({"say", "press", "tap", "pay", "lang", "expect"})
+STEP_KEYS = frozenset({"say", "press", "tap", "pay", "sign_in", "lang", "expect"})
 # `pay: latest`: the payment gateway reports the latest payment paid (as the sandbox page's button does); the
 # bot says nothing, and the steps after it see the paid order.
 PAY_LATEST = "latest"
+# `sign_in: 24M1001`: the student opened the sign-in link mailed for that number in this browser (the link itself
+# is tested in tests/core and the browser tests); from then on the web chat knows them, and the page tells the chat.
 EXPECT_KEYS = frozenset({"intents", "contains", "not_contains", "offers", "not_offers", "form", "reply_lang",
                          "silent", "transcript_not_contains"})
 # A business day inside every office's hours, when a story gives no time.
@@ -105,11 +109,11 @@ def load_stories(path: Path) -> list[Story]:
 def _check_step(where: str, step: object) -> None:
     if not isinstance(step, dict) or not set(step) <= STEP_KEYS:
         raise StoryError(f"{where}: keys must be among {sorted(STEP_KEYS)}")
-    if len({"say", "press", "tap", "pay"} & set(step)) != 1:
-        raise StoryError(f"{where}: needs exactly one of say, press, tap, pay")
+    if len({"say", "press", "tap", "pay", "sign_in"} & set(step)) != 1:
+        raise StoryError(f"{where}: needs exactly one of say, press, tap, pay, sign_in")
     if "pay" in step and step["pay"] != PAY_LATEST:
         raise StoryError(f"{where}: pay must be {PAY_LATEST!r}")
-    said = step.get("say", step.get("press", step.get("tap", step.get("pay"))))
+    said = step.get("say", step.get("press", step.get("tap", step.get("pay", step.get("sign_in")))))
     if not isinstance(said, str):  # YAML reads a bare yes as True and 13:00 as 780: quote them
         raise StoryError(f"{where}: {said!r} must be a string (quote it)")
     expect = step.get("expect") or {}
@@ -162,13 +166,21 @@ class StoryPlayer:
         result = StoryResult(story)
         buttons: dict[str, str] = {}
         page_lang: Language | None = None  # the web page sends its language with every message once chosen
+        signed_in: int | None = None  # the browser's signed-in student, once a `sign_in` step opened the link
         for step in story.steps:
             page_lang = Language(step["lang"]) if step.get("lang") else page_lang
             if "pay" in step:
                 result.steps.append(self._pay(step, story))
                 continue
-            payload = step.get("tap")
-            said = step.get("say") or payload or f"[{step['press']}]"
+            if "sign_in" in step:
+                signed_in = self._student_id(str(step["sign_in"]))
+                if signed_in is None:
+                    result.steps.append(StepResult(f"[sign in as {step['sign_in']}]", "", list(buttons), (),
+                                                   [f"no student {step['sign_in']} to sign in as"]))
+                    continue
+            payload = SIGNED_IN_PAYLOAD if "sign_in" in step else step.get("tap")
+            said = step.get("say") or (f"[sign in as {step['sign_in']}]" if "sign_in" in step else None) \
+                or payload or f"[{step['press']}]"
             if "press" in step:
                 payload = _pressed(buttons, str(step["press"]))
                 if payload is None:
@@ -178,7 +190,7 @@ class StoryPlayer:
             message = IncomingMessage(
                 channel=Channel.WEB, user_id=story.user, conversation_id=f"web:{story.user}",
                 text=None if payload is not None else str(step["say"]), payload=payload,
-                lang_hint=page_lang)
+                lang_hint=page_lang, signed_in_student=signed_in)
             turn = self.pipeline.answer(message)
             rendered = web.render(turn.replies)
             buttons = {button["label"]: button["payload"] for reply in rendered for button in reply["quick_replies"]}
@@ -187,6 +199,11 @@ class StoryPlayer:
             outcome.failures = self._failures(step.get("expect") or {}, outcome, rendered, story)
             result.steps.append(outcome)
         return result
+
+    def _student_id(self, number: str) -> int | None:
+        with self.pipeline.core.transaction() as session:
+            student = find_student(session, number)
+            return student.id if student else None
 
     def _pay(self, step: dict[str, Any], story: Story) -> StepResult:
         """The gateway reports the latest payment paid; the step's expectations see nothing said."""

@@ -68,6 +68,7 @@ class LinkPurpose(StrEnum):
     EMAIL_REGISTRATION = "email_registration"
     EMAIL_CHANGE = "email_change"
     SECOND_PASSWORD_RESET = "second_password_reset"
+    WEB_SIGN_IN = "web_sign_in"  # signs the browser that opens it in to the web chat
 
 
 class Service(StrEnum):

@@ -1,4 +1,5 @@
-"""One-time links: mailed URLs for email registration, email change and second-password reset."""
+"""One-time links: mailed URLs for email registration, email change, second-password reset and signing in to the
+web chat."""
 
 import hashlib
 import logging
@@ -29,6 +30,7 @@ from core.passwords import check_second_password
 from core.profile import Contact, OpeningHours
 from core.services import Core
 from core.students import find_student, set_second_password
+from core.web_sessions import IDLE, SignedIn, start_session
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +126,55 @@ def request_second_password_reset(core: Core, student_number: str, lang: Languag
         return outcome
     log.info("second-password reset link for %s mailed to %s, expires %s", masked, mask_email(email), expires_at)
     return outcome
+
+
+def sign_in_reply(core: Core, lang: Language | str) -> str:
+    """What the chat says to any student number given for signing in: the same whoever it is."""
+    lang = Language(lang)
+    return t("links.reply.sign_in_requested", lang, **_contact_values(core, lang))
+
+
+def request_web_sign_in(core: Core, student_number: str, lang: Language | str) -> None:
+    """Mail a sign-in link to the student's registered university address, if there is one.
+
+    Meant to run outside the chat's request (`Core.later`): the reply (`sign_in_reply`) is the same, and takes
+    as long, whether or not the number exists; an unknown number, no verified address, a rate limit or a failure
+    is only logged, the student number masked.
+    """
+    lang = Language(lang)
+    masked = mask_student_number(student_number.strip())
+    try:
+        with core.transaction() as session:
+            student = find_student(session, student_number)
+            if student is None or not student.email or student.email_verified_at is None:
+                log.info("web sign-in for %s: %s, no mail", masked,
+                         "unknown student" if student is None else "no registered email")
+                return
+            email = student.email
+            expires_at = _issue_link(core, session, student.id, LinkPurpose.WEB_SIGN_IN, email, lang)
+    except RateLimited as limited:
+        log.info("web sign-in for %s: rate limited until %s", masked, limited.retry_after)
+        return
+    except Exception:
+        log.exception("web sign-in for %s: sending failed", masked)
+        return
+    log.info("web sign-in link for %s mailed to %s, expires %s", masked, mask_email(email), expires_at)
+
+
+def sign_in_with_link(core: Core, token: str) -> tuple[str, SignedIn]:
+    """Consume a sign-in link and start the browser's session: the cookie's token and who it signs in.
+
+    Raises:
+        LinkInvalid: the link is unknown, used, superseded, expired or not a sign-in link.
+    """
+    now = core.now()
+    with core.transaction() as session:
+        link = _valid_link(session, token, LinkPurpose.WEB_SIGN_IN, now)
+        if not _consume(session, link.id, now):  # used at this very moment by another request
+            raise LinkInvalid(LinkState.USED.value)
+        student = link.student
+        cookie = start_session(session, student, "email", now)
+        return cookie, SignedIn(student.id, student.student_number, now + IDLE)
 
 
 def request_email_registration(core: Core, student: Student, email: str, lang: Language | str) -> EmailLinkSent:
@@ -252,12 +303,7 @@ def reset_second_password(core: Core, token: str, password: str, password_confir
     """
     now = core.now()
     with core.transaction() as session:
-        link = _find_link(session, token) if _TOKEN_SHAPE.match(token) else None
-        if link is None or link.purpose is not LinkPurpose.SECOND_PASSWORD_RESET:
-            raise LinkInvalid(LinkState.UNKNOWN.value)
-        state = _state(link, now)
-        if state is not LinkState.VALID:
-            raise LinkInvalid(state.value)
+        link = _valid_link(session, token, LinkPurpose.SECOND_PASSWORD_RESET, now)
         student = link.student
         violations = tuple(check_second_password(password, student.student_number))
         if password != password_confirmation:
@@ -361,6 +407,21 @@ def _consume(session: Session, link_id: int, now: datetime) -> bool:
                OneTimeLink.expires_at > now)
         .values(used_at=now).execution_options(synchronize_session=False))
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def _valid_link(session: Session, token: str, purpose: LinkPurpose, now: datetime) -> OneTimeLink:
+    """The still valid link of `purpose` with this token.
+
+    Raises:
+        LinkInvalid: expired, used or superseded; unknown for no such link or one of another purpose.
+    """
+    link = _find_link(session, token) if _TOKEN_SHAPE.match(token) else None
+    if link is None or link.purpose is not purpose:
+        raise LinkInvalid(LinkState.UNKNOWN.value)
+    state = _state(link, now)
+    if state is not LinkState.VALID:
+        raise LinkInvalid(state.value)
+    return link
 
 
 def _find_link(session: Session, token: str) -> OneTimeLink | None:

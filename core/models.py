@@ -170,6 +170,22 @@ class Fulfilment(Base):
     order: Mapped[Order] = relationship(back_populates="fulfilment")
 
 
+class WebSession(Base):
+    """A browser signed in to the web chat (by a mailed sign-in link); the cookie holds the token, the table its
+    SHA-256. Ends on sign-out, after `IDLE` without a message, or at `expires_at` whatever happens."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id", ondelete="CASCADE"), index=True)
+    via: Mapped[str] = mapped_column(String(16))  # "email" (a mailed link) or "oidc" (the university's sign-on)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class Conversation(Base):
     """One chat conversation's state: language, identified student and the form in progress (as JSON)."""
 

@@ -2,9 +2,10 @@
 fulfilment."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 
@@ -38,6 +39,10 @@ class Core:
     fulfilment: FulfilmentPort
     base_url: str
     mail_from: str
+    # Work done after the answer (mailing a sign-in link): the answer takes as long whoever asked.
+    background: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="madoguchi-later"))
+    _pending: list[Future[None]] = field(default_factory=list)
 
     def now(self) -> datetime:
         """The current time from the injected clock."""
@@ -56,6 +61,20 @@ class Core:
         fulfil(session, result.order, port=self.fulfilment, profile=self.profile, calendar=self.calendar,
                now=result.order.paid_at or self.now())
         return result
+
+    def later(self, job: Callable[[], None]) -> None:
+        """Run `job` in the background, after the current answer; its errors are logged, never raised here."""
+        def run() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("background job failed")
+        self._pending = [future for future in self._pending if not future.done()]
+        self._pending.append(self.background.submit(run))
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait for the background jobs started so far (tests, and a clean shutdown)."""
+        wait(self._pending, timeout=timeout)
 
     def url(self, path: str) -> str:
         """An absolute URL on our public base URL (never built from a request's Host header)."""

@@ -1,8 +1,11 @@
-"""Who the student is: a linked chat account, or a typed student number where the channel allows it."""
+"""Who the student is: a linked chat account (LINE, Slack) or a signed-in browser (the web chat); a typed student
+number only asks for a sign-in link, mailed to the student's registered address."""
 
 import re
+from functools import partial
 
 from core.identifiers import normalize_student_number
+from core.links import request_web_sign_in, sign_in_reply
 from core.masking import find_password_candidates
 from core.models import Student
 from handlers.forms import SlotRejected
@@ -13,6 +16,7 @@ from intents.types import EntityType
 # Slack profile's email): a typed student number would let anyone act for anyone.
 ACCOUNT_ONLY_CHANNELS = frozenset({Channel.LINE, Channel.SLACK})
 LINK_ACCOUNT_PAYLOAD = "link:start"  # the LINE channel answers it with the account-linking flow
+SIGNED_IN_PAYLOAD = "signin:done"  # the web page sends it when the browser comes back signed in
 
 _NUMBER_LIKE = re.compile(r"(?=.*[0-9])[0-9A-Z]{4,12}")
 # Two digits, a letter and a few more digits: a student number with a digit too many or too few.
@@ -64,3 +68,10 @@ def current_student(ctx: TurnContext) -> Student | None:
 def mentions_password(ctx: TurnContext) -> bool:
     """True if the message holds something that looks like a pasted password."""
     return bool(find_password_candidates(ctx.message.text or "", ctx.core.profile.student_number_pattern))
+
+
+def send_sign_in_link(ctx: TurnContext, number: str) -> str:
+    """Mail a sign-in link for `number` after this answer (the answer is the same, and as quick, for any number)
+    and return what the chat says."""
+    ctx.core.later(partial(request_web_sign_in, ctx.core, number, ctx.lang))
+    return sign_in_reply(ctx.core, ctx.lang)

@@ -28,7 +28,6 @@ from core.models import Student
 from core.order_texts import delivery_label, delivery_labels, explain, payment_label, pickup_window_text
 from core.orders import OrderLine, check_eligible, create_order, unconfirmed_rules
 from core.reminders import schedule_payment_deadline
-from core.students import find_student
 from handlers import basic, mailing
 from handlers.forms import (
     Form,
@@ -45,6 +44,7 @@ from handlers.identity import (
     LINK_ACCOUNT_PAYLOAD,
     current_student,
     identified_by_account_only,
+    send_sign_in_link,
     typed_student_number,
 )
 from handlers.messages import handler_messages, say
@@ -63,6 +63,7 @@ ORDER = "order"
 STUDENT, ITEM, COPIES, DELIVERY, PAYMENT, CONFIRM = "student", "item", "copies", "delivery", "payment", "confirm"
 KIND = "kind"  # certificate or fee: which items the item question offers
 NOTICE = "notice"  # a refusal of a pending answer, shown before the next question
+SIGN_IN_SENT = "sign_in_sent"  # a sign-in link was asked for: the student question waits for the sign-in
 PENDING = "pending_"  # prefix of answers given early, waiting until they can be checked
 CONFIRMED = "yes"
 
@@ -311,22 +312,25 @@ def _ask_student(ctx: TurnContext) -> list[Reply]:
                          (QuickReply(say("line.link.button", ctx.lang), LINK_ACCOUNT_PAYLOAD),))
     if identified_by_account_only(ctx):
         return _question(ctx, say("order.identify_slack", ctx.lang), ())
-    return _question(ctx, say("order.identify", ctx.lang), ())
+    key = "order.sign_in_waiting" if ctx.state.slots.get(SIGN_IN_SENT) else "order.identify"
+    return _question(ctx, say(key, ctx.lang), ())
 
 
 def _parse_student(ctx: TurnContext) -> str | None:
+    """A typed student number identifies no one: on the web it asks for a sign-in link (mailed to the number's
+    registered address, the same answer for any number); the student is known once the browser is signed in.
+
+    Raises:
+        SlotRejected: always for a number: the sign-in answer, or on LINE and Slack the refusal.
+    """
     number = typed_student_number(ctx, "order")
     if number is None:
         return None
     if identified_by_account_only(ctx):
         raise SlotRejected("order.typed_number_refused")
-    with ctx.core.transaction() as session:
-        student = find_student(session, number)
-        if student is None:
-            raise SlotRejected("order.unknown_student")
-        ctx.state.student_id = student.id
-    _remember(ctx)
-    return number
+    ctx.state.slots[SIGN_IN_SENT] = True
+    _remember(ctx)  # what else the message says is kept for after the sign-in
+    raise SlotRejected("order.sign_in_sent", text=send_sign_in_link(ctx, number))
 
 
 def _offered_items(ctx: TurnContext) -> list[CatalogItem]:

@@ -18,7 +18,13 @@ from core.order_texts import delivery_label, describe, explain, status_label, su
 from core.orders import find_order, normalize_order_number, payment_state, recent_orders
 from handlers import basic
 from handlers.forms import Form, FormEngine, Slot, SlotRejected, cancel_button, set_payload, start_payload, tapped
-from handlers.identity import current_student, mentions_password, typed_student_number
+from handlers.identity import (
+    current_student,
+    identified_by_account_only,
+    mentions_password,
+    send_sign_in_link,
+    typed_student_number,
+)
 from handlers.mailing import address_parts
 from handlers.messages import say
 from handlers.ordering import ORDER
@@ -30,6 +36,8 @@ from intents.types import EntityType, Intent
 LOOKUP = "order_lookup"
 LOOKUP_SLOT = "lookup"
 MINE = "mine"  # the slot's value when the identified student gave their own student number
+SIGN_IN_SENT = "sign_in_sent"  # a sign-in link was asked for in this lookup
+PENDING_NUMBER = "pending_number"  # an order number given before the sign-in
 RECENT_LIMIT = 5
 
 # Four and four letters or digits, as order numbers are shown (K7PM-3QXA) or typed (k7pm 3qxa, K7PM3QXA).
@@ -127,13 +135,17 @@ def _follow_ups(ctx: TurnContext) -> tuple[QuickReply, ...]:
 
 
 def show_order(ctx: TurnContext, number: str) -> list[Reply]:
-    """The status of the order with this number.
+    """The status of the identified student's order with this number.
 
     Raises:
-        OrderNotFound: if there is no such order.
+        OrderNotFound: if the student has no such order: another's order is no order at all, and so is any
+            order while no student is identified (the same answer whether it exists or not).
     """
+    student = current_student(ctx)
     with ctx.core.transaction() as session:
-        order = find_order(session, number)
+        if student is None:
+            raise OrderNotFound(number.strip())
+        order = find_order(session, number, student=student)
         return _order_replies(ctx, order, _follow_ups(ctx))
 
 
@@ -197,6 +209,13 @@ def order_status(forms: FormEngine, ctx: TurnContext) -> list[Reply]:
     """Answer a status question: by order number, the identified student's orders, or ask for the number."""
     text = ctx.message.text or ""
     number = order_number_in(text) or _misspelt_order_number(ctx)
+    if number is not None and current_student(ctx) is None and not identified_by_account_only(ctx):
+        # Nothing of an order is shown before the student is known, whether it exists or not: sign in first.
+        if ctx.state.form is not None:
+            return [Text(say("status.start_after", ctx.lang), (_check_button(ctx),))]
+        asked = forms.start(LOOKUP, ctx)
+        ctx.state.slots[PENDING_NUMBER] = number  # shown once the student has signed in, if it is theirs
+        return asked
     if number is not None:
         try:
             return show_order(ctx, number)
@@ -232,6 +251,9 @@ def _check_button(ctx: TurnContext) -> QuickReply:
 def _ask_lookup(ctx: TurnContext) -> list[Reply]:
     buttons: list[QuickReply] = []
     student = current_student(ctx)
+    if student is None and not identified_by_account_only(ctx):
+        key = "status.sign_in_waiting" if ctx.state.slots.get(SIGN_IN_SENT) else "status.ask_sign_in"
+        return [Text(say(key, ctx.lang), (cancel_button(ctx),))]
     if student is not None:
         with ctx.core.transaction() as session:
             buttons = [QuickReply(order.number, set_payload(LOOKUP_SLOT, order.number))
@@ -242,10 +264,13 @@ def _ask_lookup(ctx: TurnContext) -> list[Reply]:
 def _parse_lookup(ctx: TurnContext) -> str | None:
     text = ctx.message.text or ""
     number = tapped(ctx, LOOKUP_SLOT) or order_number_in(text)
+    if number is not None and current_student(ctx) is None:
+        ctx.state.slots[PENDING_NUMBER] = number  # shown once the student has signed in, if it is theirs
+        raise SlotRejected("status.sign_in_first")
     if number is not None:
         with ctx.core.transaction() as session:
             try:
-                return find_order(session, number).number
+                return find_order(session, number, student=current_student(ctx)).number
             except OrderNotFound as missing:
                 raise SlotRejected("status.not_found",
                                    reason=explain(missing, ctx.lang, ctx.core.profile)) from None
@@ -258,6 +283,9 @@ def _parse_lookup(ctx: TurnContext) -> str | None:
     student = current_student(ctx)
     if student is not None and student.student_number == student_number:
         return MINE
+    if student is None and not identified_by_account_only(ctx):  # a sign-in link, for any number the same answer
+        ctx.state.slots[SIGN_IN_SENT] = True
+        raise SlotRejected("status.sign_in_sent", text=send_sign_in_link(ctx, student_number))
     raise SlotRejected("status.need_order_number")
 
 
@@ -273,10 +301,18 @@ def _finish_lookup(ctx: TurnContext) -> list[Reply]:
         return [Text(say("status.not_found", ctx.lang, reason=explain(missing, ctx.lang, ctx.core.profile)))]
 
 
+def _after_sign_in(ctx: TurnContext) -> None:
+    """Once the student is known, the lookup ends: the order number given before the sign-in, or their orders."""
+    slots = ctx.state.slots
+    if slots.get(SIGN_IN_SENT) and LOOKUP_SLOT not in slots and current_student(ctx) is not None:
+        slots[LOOKUP_SLOT] = slots.pop(PENDING_NUMBER, None) or MINE
+
+
 def lookup_form() -> Form:
-    """The `order_lookup` form: one question, an order number (or the identified student's own number)."""
+    """The `order_lookup` form: one question, an order number (or the identified student's own number); on the
+    web, a student who is not signed in is asked for their student number, for a sign-in link, first."""
     return Form(name=LOOKUP, slots=(Slot(LOOKUP_SLOT, _ask_lookup, _parse_lookup),), finish=_finish_lookup,
-                topic=lambda ctx: Intent.ORDER_STATUS)
+                refresh=_after_sign_in, topic=lambda ctx: Intent.ORDER_STATUS)
 
 
 def register(registry: HandlerRegistry, forms: FormEngine) -> None:

@@ -34,6 +34,8 @@ class IncomingMessage:
     message_ref: str | None = None  # the channel's id of this message (LINE message id), if it has one
     lang_hint: Language | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # The web chat's signed-in student (a session the browser proved by a mailed link), else None; never typed.
+    signed_in_student: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from core.conversations import ConversationState, load_state, restart_conversati
 from core.enums import Language
 from core.masking import PERSONAL_MASK, mask_text
 from core.services import Core
+from core.web_sessions import signed_in
 from handlers.basic import main_menu
 from handlers.forms import FORM_PREFIX
 from handlers.mailing import ADDRESS_SLOTS
@@ -34,6 +35,7 @@ CONVERSATION_PREFIX = "rasa:"  # madoguchi's conversation id of a Rasa sender: `
 # Rasa's input channels that are madoguchi channels with their own identity rules (a typed student number is
 # refused where only a linked account identifies); any other (rest, socketio, cmdline) is a web-like chat.
 _CHANNELS = {"slack": Channel.SLACK, "line": Channel.LINE}
+SESSION_METADATA = "madoguchi_session"  # a signed-in browser's session token, passed by the site's Rasa front end
 _PAYLOAD_PREFIXES = (PAYLOAD_INTENT_PREFIX, FORM_PREFIX, *(f"{prefix}:" for prefix in PAYLOAD_TOPICS))
 ACTION_LISTEN = "action_listen"
 _FALLBACK_INTENTS = {"nlu_fallback": Intent.OUT_OF_SCOPE}  # Rasa's FallbackClassifier's intent
@@ -213,6 +215,7 @@ class RasaBridge:
         payload = self._payload(turn)
         hint = turn.metadata.get("lang")
         return IncomingMessage(
+            signed_in_student=self._signed_in_student(turn),
             channel=_CHANNELS.get(turn.input_channel or "", Channel.WEB),
             user_id=turn.sender_id,
             conversation_id=f"{CONVERSATION_PREFIX}{turn.sender_id}",
@@ -221,6 +224,17 @@ class RasaBridge:
             event_id=turn.message_id,
             lang_hint=Language(hint) if hint in set(Language) else None,
         )
+
+    def _signed_in_student(self, turn: RasaTurn) -> int | None:
+        """The student a madoguchi web session signs in, when the site's Rasa front end passes the browser's
+        session token in the message's metadata (`madoguchi_session`); else None: a typed number identifies no
+        one through Rasa either."""
+        token = turn.metadata.get(SESSION_METADATA)
+        if not isinstance(token, str):
+            return None
+        with self.core.transaction() as session:
+            who = signed_in(session, token, self.core.now())
+        return who.student_id if who else None
 
     @staticmethod
     def _payload(turn: RasaTurn) -> str | None:

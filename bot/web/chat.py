@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels import web
 from bot.pipeline import Pipeline
+from bot.web import signin
 from bot.web.bodies import read_bounded
 from core.models import TranscriptEntry
 from core.services import Core
@@ -41,6 +42,9 @@ async def chat(request: Request) -> JSONResponse:
     except web.BadChatRequest as bad:
         return JSONResponse({"error": str(bad), "field": bad.field}, status_code=422)
     pipeline: Pipeline = request.app.state.pipeline
+    core: Core = request.app.state.core
+    # Who the student is: the browser's signed-in session, never a number typed in the chat.
+    message = await run_in_threadpool(signin.with_student, core, request, message)
     replies = await run_in_threadpool(pipeline.handle, message)
     body: dict[str, object] = {"replies": web.render(replies)}
     if message.text is not None:
@@ -111,4 +115,4 @@ def later_messages(core: Core, conversation_id: str, after: int) -> list[dict[st
 def routes() -> list[BaseRoute]:
     """The chat endpoint and its later messages, polled or streamed."""
     return [Route("/api/chat", chat, methods=["POST"]), Route("/api/chat/updates", updates, methods=["GET"]),
-            Route("/api/chat/events", events, methods=["GET"])]
+            Route("/api/chat/events", events, methods=["GET"]), Route("/signout", signin.sign_out, methods=["POST"])]

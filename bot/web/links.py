@@ -1,4 +1,5 @@
-"""One-time link pages: GET /links/{token} confirms an email or shows the reset form; POST sets the password."""
+"""One-time link pages: GET /links/{token} confirms an email, shows the reset form or the sign-in button; POST sets
+the password or signs the browser in to the web chat."""
 
 import logging
 from functools import partial
@@ -8,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from bot.web import signin
 from core.enums import Language, LinkPurpose
 from core.errors import LinkInvalid, WeakSecondPassword
 from core.formatting import format_short
@@ -21,6 +23,7 @@ from core.links import (
     inspect_link,
     reset_second_password,
 )
+from core.masking import mask_student_number
 from core.services import Core
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,15 @@ async def link_page(request: Request) -> Response:
     if view.purpose in EMAIL_PURPOSES:
         # Opening the link is the confirmation (the guide's step 7); a POST here means the same.
         return await _confirm(request, core, token, lang, view)
+    if view.purpose is LinkPurpose.WEB_SIGN_IN and view.state is LinkState.VALID:
+        if request.method != "POST":  # a button, so that a mail scanner opening the link signs no one in
+            return _render(request, "link_sign_in.html", lang, title=t("links.sign_in.title", lang),
+                           number=mask_student_number(view.student_number or ""),
+                           expires_at=format_short(view.expires_at, lang) if view.expires_at else "")
+        try:
+            return await signin.sign_in(request, core, token, lang)
+        except LinkInvalid as invalid:
+            return _invalid(request, lang, LinkState(invalid.reason), view.purpose)
     if view.state is not LinkState.VALID or view.purpose is not LinkPurpose.SECOND_PASSWORD_RESET:
         return _invalid(request, lang, view.state, view.purpose)
     if request.method != "POST":
@@ -122,6 +134,8 @@ def _reset_form(request: Request, lang: Language, view: LinkView, *, errors: lis
 def _invalid(request: Request, lang: Language, state: LinkState, purpose: LinkPurpose | None) -> Response:
     if purpose in EMAIL_PURPOSES:
         hints = [t("links.invalid.how_to_email", lang)]
+    elif purpose is LinkPurpose.WEB_SIGN_IN:
+        hints = [t("links.invalid.how_to_sign_in", lang)]
     elif purpose is LinkPurpose.SECOND_PASSWORD_RESET:
         hints = [t("links.invalid.how_to_reset", lang)]
     else:  # an unknown link could have been either

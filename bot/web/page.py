@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.channels.web import MAX_TEXT
+from bot.web import signin
 from bot.web.links import accept_language
 from core.enums import Language, Service
 from core.i18n import t
@@ -45,6 +46,7 @@ def chat_page(request: Request) -> Response:
         "title": core.profile.contact(Service.CHAT_SUPPORT).name(lang),
         "welcome": text("chat_page.welcome", service=core.profile.service_name(lang)),
         "base_url": core.base_url,
+        "signed_in_as": signin.masked_number(signin.current(core, request)),
     }, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"})
     if request.query_params.get("lang") == lang.value:
         response.set_cookie(LANG_COOKIE, lang.value, max_age=LANG_COOKIE_SECONDS, samesite="lax", httponly=True)

@@ -22,13 +22,15 @@ from starlette.testclient import TestClient
 
 from bot.reminders import send_reminder
 from bot.web.app import create_app
+from bot.web.signin import COOKIE
 from core.clock import TOKYO
 from core.enums import Language, LinkPurpose
 from core.handoffs import ClosedHow, Reason, active_ticket, close, open_ticket
-from core.models import ChannelAccount, OneTimeLink, Reminder
+from core.models import ChannelAccount, OneTimeLink, Reminder, Student
 from core.reminders import Kind, Status, schedule, schedule_link_nudge
 from core.retention import forget_student, purge_expired
 from core.students import create_student, find_student
+from core.web_sessions import start_session
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
 LINK_URL = re.compile(r"https?://\S+?(/links/[A-Za-z0-9_-]+)\?lang=(?:ja|en)")
@@ -84,7 +86,11 @@ def test_chat_handoff_link_and_reminder_each_move_their_series_exactly(chat_serv
     assert "理解できませんでした" in chat(chat_server, "m-miss", text="ぬふぁ なにゅ")[0]["text"]
     assert "担当者" in chat(chat_server, "m-person", text="担当者と話したいです")[0]["text"]
     assert chat(chat_server, "m-person", text="まだですか") == []  # in hours: relayed to the agents, bot silent
-    chat(chat_server, "m-reset", payload="form:start:reset")  # identified by the account: the link is mailed
+    with core.transaction() as session:  # this browser is signed in as the student: the link is mailed at once
+        signed_in = start_session(session, session.get(Student, student.id), "email", core.now())
+    chat_server.client.cookies.set(COOKIE, signed_in)
+    chat(chat_server, "m-reset", payload="form:start:reset")
+    chat_server.client.cookies.clear()
     middle = scrape(chat_server.client)
 
     assert moved(before, middle) == {

@@ -116,10 +116,10 @@ def test_an_english_conversation_stays_english_for_a_bare_number(core, pipeline_
     assert state_of(core).last_lang.value == "en"
 
 
-def test_a_typed_order_number_asks_for_its_status(core, pipeline_for):
+def test_a_typed_order_number_is_a_status_question_answered_after_a_sign_in(core, pipeline_for):
     replies = say(pipeline_for(core), "注文番号はK7PM-3QXAです")
     text = "\n".join(getattr(reply, "text", "") for reply in replies)
-    assert "K7PM-3QXA" in text and "理解できませんでした" not in text
+    assert "ご注文の状況は、ご本人にのみお知らせしています" in text and "理解できませんでした" not in text
 
 
 def test_a_linked_chat_account_stays_identified_after_the_state_expires(core, clock, pipeline_for):

@@ -1,17 +1,21 @@
 """Browser-test fixtures: a live `madoguchi serve` subprocess on loopback and Debian's Chromium driven by Playwright."""
 
+import email
+import email.policy
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from sqlalchemy import Engine
 
 from intents import IntentModel
@@ -33,7 +37,19 @@ class ServedApp:
 
     url: str
     engine: Engine
+    data_dir: Path
     log: list[str] = field(default_factory=list)
+
+    def mailed_links(self) -> list[str]:
+        """The one-time links in the mails the app wrote to its outbox (no SMTP set), oldest first."""
+        outbox = self.data_dir / "outbox"
+        mails = sorted(outbox.glob("*.eml"), key=lambda path: path.stat().st_mtime) if outbox.exists() else []
+        found = []
+        for path in mails:
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            found += re.findall(r"https?://\S+/links/[A-Za-z0-9_-]+\?lang=(?:ja|en)",
+                                message.get_body(("plain",)).get_content())
+        return found
 
 
 def _pump(stream, lines: list[str], started: "queue.Queue[bool]") -> None:
@@ -58,7 +74,7 @@ def served(engine: Engine, nlu_model: IntentModel, tmp_path_factory: pytest.Temp
                DEMO_DATA="false")
     process = subprocess.Popen([MADOGUCHI, "serve", "--port", str(port), "--no-scheduler"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    app = ServedApp(url=url, engine=engine)
+    app = ServedApp(url=url, engine=engine, data_dir=data_dir)
     started: queue.Queue[bool] = queue.Queue()
     threading.Thread(target=_pump, args=(process.stdout, app.log, started), daemon=True).start()
     try:
@@ -92,6 +108,20 @@ class Visit:
     foreign_requests: list[str]
     errors: list[str]
     dialogs: list[str]
+
+
+@pytest.fixture
+def demo_students(served: ServedApp) -> None:
+    """The demo students in the served app's database (`DEMO_DATA` is off there: each test adds its own)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from core.profile import load_profile
+    from core.students import load_demo_students
+
+    with Session(served.engine) as session, session.begin():
+        load_demo_students(session, load_profile(), datetime.now(UTC))
 
 
 @pytest.fixture
@@ -130,3 +160,78 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=False)
     return path
+
+
+# --- what the browser tests do on the pages ---------------------------------------------------------------
+
+MENU_JA, MENU_EN = "支払い方法", "Payment methods"
+
+
+def conversation_user(page: Page) -> str:
+    """The conversation id the page keeps in localStorage."""
+    return page.evaluate("JSON.parse(localStorage.getItem('madoguchi.chat')).user")
+
+
+def bot_texts(page: Page):
+    return page.locator("#log .msg-bot")
+
+
+def ask(page: Page, label: str, text: str, send: str) -> str:
+    """Type a message, send it, and return the text of the bot's answer (all its messages) once it is shown."""
+    before = bot_texts(page).count()
+    page.get_by_label(label).fill(text)
+    page.get_by_role("button", name=send).click()
+    page.wait_for_function("n => document.querySelectorAll('#log .msg-bot').length > n"
+                           " && document.getElementById('typing').hidden", arg=before)
+    return "\n".join(bot_texts(page).nth(i).inner_text() for i in range(before, bot_texts(page).count()))
+
+
+def clean(visit) -> None:
+    """Nothing fetched from another host, no script error and no CSP violation in the console."""
+    assert visit.foreign_requests == []
+    assert visit.errors == []
+
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+def violations(page: Page) -> list[str]:
+    """What axe-core finds on the page as it is now: each violated rule with the elements it names."""
+    assert AXE.exists(), "axe-core is missing: `make test` installs it (npm ci --prefix tests/browser)"
+    page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated by the browser's debugger: the page's CSP allows it
+    found = page.evaluate("""rules => axe.run(document, {runOnly: {type: 'tag', values: rules},
+                                                         resultTypes: ['violations']})
+        .then(result => result.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))""",
+                          RULES)
+    return list(found)
+
+
+def mailed_link(served: ServedApp, before: int) -> str:
+    """The sign-in link mailed after the chat answered (the mail goes out in the background)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        links = served.mailed_links()
+        if len(links) > before:
+            return links[-1]
+        time.sleep(0.1)
+    raise AssertionError("no sign-in mail in the outbox:\n" + "".join(served.log[-20:]))
+
+
+def signed_in_page(page: Page, served: ServedApp, number: str) -> str:
+    """Type the number in the chat, open the mailed link in this browser and press Sign in; the chat's answer
+    once it is back."""
+    before = len(served.mailed_links())
+    answer = ask(page, "メッセージ", number, "送信")
+    assert "サインイン用のワンタイムURLをお送りしました" in answer
+    link = mailed_link(served, before)
+    bot_lines = page.locator("#log .msg-bot").count()
+    page.goto(link)
+    expect(page.get_by_role("button", name="サインイン")).to_be_visible()
+    assert violations(page) == []
+    page.get_by_role("button", name="サインイン").click()
+    expect(page.locator("#signed-in")).to_be_visible()  # back on the chat page, signed in
+    assert "signed_in" not in page.url  # the page told the chat once and dropped the mark from its address
+    page.wait_for_function("n => document.querySelectorAll('#log .msg-bot').length > n"
+                           " && document.getElementById('typing').hidden", arg=bot_lines)
+    return page.locator("#log .msg-bot").last.inner_text()

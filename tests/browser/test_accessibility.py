@@ -4,31 +4,17 @@ and AA or of its best practices."""
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from core.enums import DeliveryMethod, Language, PaymentMethod
 from core.links import request_second_password_reset
 from core.orders import OrderLine, create_order
 from core.students import create_student
-from tests.browser.conftest import DESKTOP, PHONE
+from tests.browser.conftest import DESKTOP, PHONE, violations
 
-AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
-RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 LINK = re.compile(r"(https?://\S+/links/[A-Za-z0-9_-]+)")
-
-
-def violations(page: Page) -> list[str]:
-    """What axe-core finds on the page as it is now: each violated rule with the elements it names."""
-    assert AXE.exists(), "axe-core is missing: `make test` installs it (npm ci --prefix tests/browser)"
-    page.evaluate(AXE.read_text(encoding="utf-8"))  # evaluated by the browser's debugger: the page's CSP allows it
-    found = page.evaluate("""rules => axe.run(document, {runOnly: {type: 'tag', values: rules},
-                                                         resultTypes: ['violations']})
-        .then(result => result.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))""",
-                          RULES)
-    return list(found)
 
 
 @pytest.mark.parametrize(("locale", "viewport"), [("ja-JP", PHONE), ("en-US", DESKTOP)])

@@ -3,40 +3,22 @@
 from datetime import UTC, datetime
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlalchemy.orm import Session
 
 from core.handoffs import active_ticket, relay_from_agent
-from core.profile import load_profile
-from core.students import load_demo_students
-from tests.browser.conftest import DESKTOP, PHONE, screenshot
-
-MENU_JA, MENU_EN = "支払い方法", "Payment methods"
-
-
-def conversation_user(page: Page) -> str:
-    """The conversation id the page keeps in localStorage."""
-    return page.evaluate("JSON.parse(localStorage.getItem('madoguchi.chat')).user")
-
-
-def bot_texts(page: Page):
-    return page.locator("#log .msg-bot")
-
-
-def ask(page: Page, label: str, text: str, send: str) -> str:
-    """Type a message, send it, and return the text of the bot's answer (all its messages) once it is shown."""
-    before = bot_texts(page).count()
-    page.get_by_label(label).fill(text)
-    page.get_by_role("button", name=send).click()
-    page.wait_for_function("n => document.querySelectorAll('#log .msg-bot').length > n"
-                           " && document.getElementById('typing').hidden", arg=before)
-    return "\n".join(bot_texts(page).nth(i).inner_text() for i in range(before, bot_texts(page).count()))
-
-
-def clean(visit) -> None:
-    """Nothing fetched from another host, no script error and no CSP violation in the console."""
-    assert visit.foreign_requests == []
-    assert visit.errors == []
+from tests.browser.conftest import (
+    DESKTOP,
+    MENU_EN,
+    MENU_JA,
+    PHONE,
+    ask,
+    bot_texts,
+    clean,
+    conversation_user,
+    screenshot,
+    signed_in_page,
+)
 
 
 def test_first_open_shows_the_menu_and_a_tap_reaches_the_payment_methods(visit):
@@ -146,14 +128,13 @@ def test_an_agents_reply_appears_without_a_reload(visit, served):
     clean(seen)
 
 
-def test_a_mail_orders_summary_shows_the_address_on_its_own_lines_on_a_phone(visit, served):
-    with Session(served.engine) as session, session.begin():
-        load_demo_students(session, load_profile(), datetime.now(UTC))
+def test_a_mail_orders_summary_shows_the_address_on_its_own_lines_on_a_phone(visit, served, demo_students):
     seen = visit("ja-JP", PHONE)
     page = seen.page
     expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
-    for said in ("成績証明書を郵送で1通", "24M1001", "807-8555", "1-1 医生ケ丘ハイツ203号室", "山田 太郎",
-                 "090-1234-5678", "PayPayで"):
+    ask(page, "メッセージ", "成績証明書を郵送で1通", "送信")
+    assert "郵便番号" in signed_in_page(page, served, "24M1001")
+    for said in ("807-8555", "1-1 医生ケ丘ハイツ203号室", "山田 太郎", "090-1234-5678", "PayPayで"):
         ask(page, "メッセージ", said, "送信")
     address = page.locator("#log .card dt", has_text="郵送先").last.locator("xpath=following-sibling::dd[1]")
     expect(address).to_contain_text("〒807-8555 福岡県北九州市八幡西区医生ケ丘 1-1 医生ケ丘ハイツ203号室")

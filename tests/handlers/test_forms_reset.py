@@ -86,9 +86,7 @@ def test_something_else_is_not_taken_for_a_number(chat, inbox):
 
 
 def test_an_identified_student_is_not_asked(chat, core, inbox):
-    chat.tap(start_payload("order"))
-    chat.say("学籍番号は24M1001です", Intent.OUT_OF_SCOPE, entity(EntityType.STUDENT_NUMBER, "24M1001"))
-    chat.tap(CANCEL)
+    chat.sign_in("24M1001")
     replies = chat.tap(start_payload(RESET))
     assert chat.state.form is None and len(inbox.messages) == 1
     assert isinstance(replies[0], Text) and "ワンタイムURL" in replies[0].text

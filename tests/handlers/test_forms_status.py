@@ -38,9 +38,8 @@ def place(core, number: str = "24M1001", *, item: str = "transcript", copies: in
 
 
 def identify(chat: Chat, number: str = "24M1001") -> None:
-    chat.tap(start_payload("order"))
-    chat.say(f"学籍番号は{number}です", Intent.OUT_OF_SCOPE, entity(EntityType.STUDENT_NUMBER, number))
-    chat.tap(CANCEL)
+    """The student signs in (the mailed link opened in this browser)."""
+    chat.sign_in(number)
 
 
 @pytest.mark.parametrize(("text", "number"), [
@@ -68,6 +67,7 @@ def test_the_done_mail_is_recognized():
 
 def test_an_order_by_number_shows_its_status_summary_meaning_and_payment_link(chat, core):
     number = place(core)
+    identify(chat)
     replies = chat.say(f"{number.lower()}の状況を教えて", Intent.ORDER_STATUS)
     text = all_text(replies)
     assert number in text and "お支払い待ち" in text and "成績証明書 ×2" in text
@@ -86,11 +86,16 @@ def test_a_paid_orders_address_and_print_number_show_only_to_the_student_who_ord
             fulfil(session, order, port=core.fulfilment, profile=core.profile, calendar=core.calendar,
                    now=core.now())
         print_number = session.scalars(select(Order).where(Order.number == printed)).one().fulfilment.print_number
-    stranger = all_text(chat.say(f"{mailed} {printed}の状況", Intent.ORDER_STATUS))
+    anonymous = all_text(chat.say(f"{mailed} {printed}の状況", Intent.ORDER_STATUS))
+    chat.tap(CANCEL)
+    assert mailed not in anonymous and "サインイン" in anonymous  # nothing of an order before a sign-in
+    identify(chat, "21M1003")  # another student, signed in
+    stranger = ""
     for number in (mailed, printed):
         stranger += all_text(chat.say(f"{number}の状況を教えて", Intent.ORDER_STATUS))
-    assert SAMPLE_ADDRESS.street not in stranger and print_number not in stranger
-    assert "ご本人の確認ができた場合にのみ表示します" in stranger and chat.personal == []
+        chat.tap(CANCEL)
+    assert SAMPLE_ADDRESS.street not in stranger and print_number not in stranger and "成績証明書" not in stranger
+    assert "見つかりません" in stranger and chat.personal == []
 
     identify(chat)  # 24M1001, who placed both
     own = all_text(chat.say(f"{mailed}の状況を教えて", Intent.ORDER_STATUS))
@@ -103,6 +108,7 @@ def test_a_paid_orders_address_and_print_number_show_only_to_the_student_who_ord
 def test_a_ready_order_means_collect_it_at_the_window(chat, core):
     number = place(core, item="student_id_reissue", copies=1, delivery=DeliveryMethod.WINDOW_PICKUP,
                    to=(OrderStatus.PAID, OrderStatus.PROCESSING, OrderStatus.READY))
+    identify(chat)
     replies = chat.say(f"{number} はどうなっていますか", Intent.ORDER_STATUS)
     text = all_text(replies)
     assert "窓口で受取可能" in text and "郵送対応完了" in text and "受取り可能" in text
@@ -119,17 +125,20 @@ def test_a_ready_order_means_collect_it_at_the_window(chat, core):
 ])
 def test_each_status_says_what_it_means(chat, core, to, words):
     number = place(core, to=to)
+    identify(chat)
     assert words in all_text(chat.say(number, Intent.ORDER_STATUS))
 
 
 def test_a_printed_order_names_its_delivery(chat, core):
     number = place(core, delivery=DeliveryMethod.CAMPUS_PRINTER,
                    to=(OrderStatus.PAID, OrderStatus.PROCESSING, OrderStatus.PRINTED))
+    identify(chat)
     assert "学内印刷機で印刷" in all_text(chat.say(number, Intent.ORDER_STATUS))
 
 
 def test_a_konbini_order_past_its_deadline_is_expired(chat, core, clock):
     number = place(core, payment=PaymentMethod.CONVENIENCE_STORE)
+    identify(chat)
     text = all_text(chat.say(number, Intent.ORDER_STATUS))
     assert "コンビニ" in text and "払込票番号" in text
     clock.set(core.now() + timedelta(days=5))
@@ -138,6 +147,7 @@ def test_a_konbini_order_past_its_deadline_is_expired(chat, core, clock):
 
 
 def test_an_unknown_order_number_is_not_found_and_asked_again(chat):
+    identify(chat)
     replies = chat.say("K7PM-3QXAの状況は？", Intent.ORDER_STATUS)
     text = all_text(replies)
     assert "見つかりません" in text and "K7PM-3QXA" in text
@@ -163,25 +173,29 @@ def test_an_identified_student_without_orders_is_offered_to_apply(chat):
     assert "まだご注文はありません" in all_text(replies) and start_payload("order") in payloads(replies)
 
 
-def test_without_a_number_or_identification_the_number_is_asked(chat):
+def test_without_a_sign_in_the_student_number_is_asked_for_a_sign_in_link(chat):
     replies = chat.say("申請の状況を教えて", Intent.ORDER_STATUS)
-    assert chat.state.form == LOOKUP and "ご注文番号" in all_text(replies)
+    assert chat.state.form == LOOKUP and "サインイン" in all_text(replies) and "学籍番号" in all_text(replies)
 
 
-def test_the_lookup_form_takes_an_order_number(chat, core):
+def test_the_lookup_form_takes_an_order_number_and_shows_it_once_signed_in(chat, core):
     number = place(core)
     chat.say("申請の状況を教えて", Intent.ORDER_STATUS)
-    replies = chat.say(number.replace("-", "").lower())
-    assert number in all_text(replies) and chat.state.form is None
+    before = all_text(chat.say(number.replace("-", "").lower()))
+    assert number not in before and "サインインしたご本人にのみ" in before and chat.state.form == LOOKUP
+    chat.say("24M1001", Intent.OUT_OF_SCOPE, entity(EntityType.STUDENT_NUMBER, "24M1001"))
+    replies = chat.sign_in("24M1001")  # the number given before the sign-in is shown, being theirs
+    assert number in all_text(replies) and "成績証明書 ×2" in all_text(replies) and chat.state.form is None
 
 
-def test_the_lookup_form_refuses_a_student_number_without_revealing_anything(chat, core):
+def test_a_student_number_in_the_lookup_reveals_nothing_and_only_asks_for_a_sign_in_link(chat, core):
     place(core)
     chat.say("申請の状況を教えて", Intent.ORDER_STATUS)
     known = chat.say("24M1001", Intent.OUT_OF_SCOPE, entity(EntityType.STUDENT_NUMBER, "24M1001"))
     unknown = chat.say("99Z9999", Intent.OUT_OF_SCOPE, entity(EntityType.STUDENT_NUMBER, "99Z9999"))
     assert all_text(known) == all_text(unknown)
-    assert "個人情報" in all_text(known) and chat.state.form == LOOKUP
+    assert "サインイン用のワンタイムURLをお送りしました" in all_text(known) and chat.state.form == LOOKUP
+    assert chat.state.student_id is None
 
 
 def test_the_lookup_form_shows_the_identified_students_own_orders(chat, core):
@@ -204,6 +218,7 @@ def test_a_tapped_order_button_shows_that_order(chat, core):
 
 
 def test_the_lookup_form_refuses_an_unknown_number_and_a_password(chat):
+    identify(chat)
     chat.tap(start_payload(LOOKUP))
     assert "見つかりません" in all_text(chat.say("K7PM-3QXA"))
     replies = chat.say("Abcd1234x")
@@ -236,6 +251,7 @@ def test_status_in_english(make_ctx, core):
     add_students(core, "22N2002")
     number = place(core, "22N2002", to=(OrderStatus.PAID,))
     chat = Chat(make_ctx, lang=Language.EN)
+    chat.sign_in("22N2002")
     text = all_text(chat.say(f"What is the status of {number}?", Intent.ORDER_STATUS))
     assert "Paid" in text and "payment has been received" in text
     assert "mailing completed" in all_text(chat.say("What does the mailing completed mail mean?",

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from core.conversations import ConversationState
 from core.enums import Language
 from core.services import Core
-from core.students import create_student
+from core.students import create_student, find_student
 from handlers import ordering, reset, status
-from handlers.forms import FormEngine
+from handlers.forms import RESUME, FormEngine
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, Reply, Text
 from handlers.turn import TurnContext
@@ -72,6 +72,15 @@ class Chat:
     def say(self, text: str = "", intent: Intent = Intent.OUT_OF_SCOPE, *entities: Entity) -> list[Reply]:
         """The student types `text`, understood as `intent` with `entities`."""
         return self._turn(self.make_ctx(intent, text=text, entities=entities, lang=self.lang, state=self.state))
+
+    def sign_in(self, number: str) -> list[Reply]:
+        """The student opens the sign-in link mailed for `number` in this browser: the conversation knows them
+        from now on (as the pipeline sets it from the signed-in session), and a form in progress goes on."""
+        with self.make_ctx().core.transaction() as session:
+            student = find_student(session, number)
+            assert student is not None, f"no student {number}"
+            self.state.student_id = student.id
+        return self.tap(RESUME) if self.state.form is not None else []
 
     def tap(self, payload: str) -> list[Reply]:
         """The student taps a button."""

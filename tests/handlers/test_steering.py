@@ -30,7 +30,7 @@ def steer(chat: Chat, control: Control, text: str, intent: Intent = Intent.OUT_O
 
 def at_the_payment_question(chat: Chat) -> None:
     chat.tap(start_payload(ORDER))
-    chat.say("24M1001", Intent.OUT_OF_SCOPE, entity(EntityType.STUDENT_NUMBER, "24M1001"))
+    chat.sign_in("24M1001")
     chat.tap("form:set:item:enrollment_certificate")
     chat.tap("form:set:copies:1")
     chat.tap("form:set:delivery:campus_printer")

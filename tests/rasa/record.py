@@ -13,17 +13,22 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.rasa.bridge import SESSION_METADATA
+from core.db import make_engine
+from core.students import find_student
+from core.web_sessions import start_session
 from tests.conftest import free_port
 from tests.rasa.live import (
     DOMAIN,
@@ -34,7 +39,7 @@ from tests.rasa.live import (
     rasa_with_actions,
     trained_model,
 )
-from tests.rasa.scenarios import SCENARIOS
+from tests.rasa.scenarios import SCENARIOS, SIGN_IN, SIGNED_IN
 
 RECORDINGS = Path(__file__).parent / "recordings"
 
@@ -70,6 +75,16 @@ def domain_hash() -> str:
     return hashlib.sha256(DOMAIN.read_bytes()).hexdigest()[:16]
 
 
+def start_session_in(work: Path, number: str) -> str:
+    """A signed-in session for `number` in the action server's database (what opening the mailed link does)."""
+    engine = make_engine(f"sqlite:///{(work / 'var' / 'madoguchi.sqlite3').as_posix()}")
+    try:
+        with Session(engine) as session, session.begin():
+            return start_session(session, find_student(session, number), "email", datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
 def record(names: list[str]) -> None:
     missing = rasa_missing()
     if missing:
@@ -88,13 +103,17 @@ def record(names: list[str]) -> None:
             for name in names:
                 client = RestClient(rasa_url, sender=f"rec-{name}")
                 turns = []
+                metadata: dict[str, str] = {}
                 for message in SCENARIOS[name]:
+                    if message == SIGN_IN:  # the mailed link opened: the front end passes the session from now on
+                        metadata = {SESSION_METADATA: start_session_in(work, SIGNED_IN[name])}
                     recorder.calls = []
-                    answer = client.say(message)
+                    answer = client.say(message, **metadata)
                     turns.append({"say": message, "answer": answer, "calls": recorder.calls})
                     print(f"{name}: {message!r} → {[m.get('text', '')[:60] for m in answer]}")
                 dump_json(RECORDINGS / f"{name}.json", {"rasa": RASA_VERSION, "recorded": date.today().isoformat(),
-                                                        "domain": domain_hash(), "turns": turns})
+                                                        "domain": domain_hash(), "signed_in": SIGNED_IN.get(name),
+                                                        "turns": turns})
         proxy.should_exit = True
 
 

@@ -9,21 +9,29 @@ def tap(intent: str, payload: str) -> str:
     return f'/{intent}{{"payload": "{payload}"}}'
 
 
+# The student opened the sign-in link mailed for the number typed before (tests/rasa/record.py starts a madoguchi
+# session for it): the site's front end tells the chat, and passes the session with every later message.
+SIGN_IN = tap("order_certificate", "signin:done")
+# The student each scenario signs in as, at SIGN_IN or from its first message.
+SIGNED_IN: dict[str, str] = {"order_ja": "24M1001", "order_en": "24M1001", "lookup_en": "21M1003",
+                             "cancel_typed_ja": "24M1001", "question_mid_form_ja": "24M1001",
+                             "restart_mid_form_ja": "24M1001"}
+
 SCENARIOS: dict[str, list[str]] = {
-    "order_ja": ["証明書を申し込みたいです", "24M1001", "成績証明書", "2通",
+    "order_ja": ["証明書を申し込みたいです", "24M1001", SIGN_IN, "成績証明書", "2通",
                  tap("order_certificate", "form:set:delivery:mail"), "807-8555", "1-1 医生ケ丘ハイツ203",
                  tap("order_certificate", "form:set:recipient:self"), "090-1234-5678", "クレジットカードで",
                  tap("order_certificate", "form:change:postal"), "100-0001", "1-1-1",
                  tap("order_certificate", "form:set:confirm:yes")],
-    "order_en": ["I'd like to order a certificate", "my student number is 24M1001", "transcript", "1",
+    "order_en": ["I'd like to order a certificate", "my student number is 24M1001", SIGN_IN, "transcript", "1",
                  "by mail please", "100-0001", "1-1-1 Palace Tower 1203", "Hanako Watanabe", "+81 90 1234 5678",
                  "credit card", "yes"],
     "reset_ja": ["第2パスワードを忘れました", tap("second_password_reset", "form:start:reset"), "24M1001"],
     "reset_en": ["I forgot my second password", "yes please send the link", "24M1001"],
-    "lookup_en": ["I want to check my order status", "24M1001"],
-    "cancel_typed_ja": ["成績証明書を申請したい", "24M1001", "やっぱりやめます", "支払い方法を教えて"],
+    "lookup_en": ["I want to check my order status", "21M1003", SIGN_IN],  # a student no other scenario orders for
+    "cancel_typed_ja": ["成績証明書を申請したい", "24M1001", SIGN_IN, "やっぱりやめます", "支払い方法を教えて"],
     "cancel_tapped_en": ["I need a transcript", tap("order_certificate", "form:cancel")],
-    "question_mid_form_ja": ["証明書を申し込みたい", "24M1001", "支払い方法は何がありますか？",
+    "question_mid_form_ja": ["証明書を申し込みたい", "24M1001", SIGN_IN, "支払い方法は何がありますか？",
                              tap("order_certificate", "form:resume"), "在学証明書", "やめます"],
     "person_mid_form_ja": ["証明書を申し込みたい", "人と話したいです"],
     "odd_inputs_mid_form_en": ["I need a transcript", "asdfghjkl", "/human_agent"],
@@ -31,5 +39,5 @@ SCENARIOS: dict[str, list[str]] = {
     "questions_en": ["when can I pick up my certificate?",
                      "what payment methods can I use, and what's the call center's number?"],
     "fallback_en": ["hello", "what's the weather in Kitakyushu tomorrow?", "asdfghjkl"],
-    "restart_mid_form_ja": ["証明書を申し込みたい", "24M1001", "/restart", "支払い方法を教えて"],
+    "restart_mid_form_ja": ["証明書を申し込みたい", "24M1001", SIGN_IN, "/restart", "支払い方法を教えて"],
 }

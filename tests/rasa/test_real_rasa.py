@@ -6,16 +6,18 @@ and a cancel inside a form work. Skipped, saying why, where Rasa is not installe
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from core.models import Order
-from core.students import load_demo_students
+from core.students import find_student, load_demo_students
+from core.web_sessions import start_session
 from tests.bot.test_cli import clean_env
 from tests.conftest import free_port
 from tests.rasa.live import RestClient, button_payloads, rasa_missing, rasa_with_actions, texts, trained_model
-from tests.rasa.scenarios import tap
+from tests.rasa.scenarios import SIGN_IN, tap
 
 pytestmark = pytest.mark.skipif(rasa_missing() is not None, reason=f"REAL RASA NOT RUN: {rasa_missing()}")
 
@@ -43,12 +45,28 @@ def orders(core) -> list[tuple[str, str, str, list[tuple[str, int]]]]:
                 for order in session.scalars(select(Order).order_by(Order.id))]
 
 
+class SignedIn:
+    """A student of the site's Rasa front end whose browser signed in with the mailed link: every message carries
+    the madoguchi session, as the front end passes it."""
+
+    def __init__(self, client: RestClient, core, number: str) -> None:
+        with core.transaction() as session:
+            self.token = start_session(session, find_student(session, number), "email", datetime.now(UTC))
+        self.client = client
+
+    def say(self, text: str) -> list:
+        return self.client.say(text, madoguchi_session=self.token)
+
+
 def test_orders_resets_cancel_and_a_question_mid_form_through_a_real_rasa(rasa, core, inbox):
     started = time.perf_counter()
-    ja = RestClient(rasa, "e2e-ja")
-    assert "受取開始" in texts(ja.say("証明書っていつ受け取れますか？"))  # a pickup question starts no order
-    assert "学籍番号" in texts(ja.say("成績証明書を申し込みたいです"))
-    assert "何通" in texts(ja.say("24M1001"))  # the item named first is taken once the student is known
+    anonymous = RestClient(rasa, "e2e-ja")
+    assert "受取開始" in texts(anonymous.say("証明書っていつ受け取れますか？"))  # a pickup question starts no order
+    assert "学籍番号" in texts(anonymous.say("成績証明書を申し込みたいです"))
+    # A typed number identifies no one: it asks for a sign-in link, the same for any number.
+    assert "サインイン用のワンタイムURLをお送りしました" in texts(anonymous.say("24M1001"))
+    ja = SignedIn(anonymous, core, "24M1001")
+    assert "何通" in texts(ja.say(SIGN_IN))  # signed in: the item named first is taken
     asked = ja.say("支払い方法は何がありますか？")  # a question inside the form: answered, the form waits
     assert "クレジットカード" in texts(asked) and tap("order_certificate", "form:resume") in button_payloads(asked)
     assert "何通" in texts(ja.say(tap("order_certificate", "form:resume")))
@@ -71,11 +89,12 @@ def test_orders_resets_cancel_and_a_question_mid_form_through_a_real_rasa(rasa, 
 
     en = RestClient(rasa, "e2e-en")
     assert "student number" in texts(en.say("I'd like to apply for a certificate of enrollment"))
-    assert "How many copies" in texts(en.say("24M1001"))
+    assert "sign-in URL" in texts(en.say("24M1001"))
+    en = SignedIn(en, core, "24M1001")
+    assert "How many copies" in texts(en.say(SIGN_IN))
     assert "cancel" in texts(en.say("cancel")).lower()  # typed cancel inside the form
     assert "payment" in texts(en.say("what payment methods do you accept?")).lower()  # no form takes it
     en.say("I want to order a transcript")
-    en.say("my student number is 24M1001")
     en.say("1 copy")
     en.say("on the campus printer")
     assert "Please check your application" in texts(en.say("credit card"))
@@ -91,7 +110,9 @@ def test_orders_resets_cancel_and_a_question_mid_form_through_a_real_rasa(rasa, 
     reset_en.say("I forgot my second password")
     assert "student number" in texts(reset_en.say("yes please send me the link"))
     assert "received" in texts(reset_en.say("22N2002"))  # another student: one student's links are rate-limited
-    assert sorted(message["To"] for message in inbox.messages) == ["emily.tanaka@students.example.ac.jp",
-                                                                    "taro.yamada@students.example.ac.jp"]
+    resets = [message for message in inbox.messages if "sign in" not in message["Subject"].lower()
+              and "サインイン" not in message["Subject"]]  # the sign-in link typed for above went out too
+    assert sorted(message["To"] for message in resets) == ["emily.tanaka@students.example.ac.jp",
+                                                           "taro.yamada@students.example.ac.jp"]
     assert all("https://madoguchi.example.ac.jp/" in inbox.body(message) for message in inbox.messages)
     print(f"\nreal Rasa conversation: {time.perf_counter() - started:.1f} s")

@@ -3,6 +3,7 @@ recorded request replayed in order is answered (or not) as Rasa was answered, wi
 and the same tracker events, and the conversation ends as it did (an order placed, a reset mail sent, a form
 cancelled, a person called, a restart)."""
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.models import HandoffTicket, Order
-from core.students import load_demo_students
+from bot.rasa.bridge import SESSION_METADATA
+from core.models import HandoffTicket, Order, WebSession
+from core.students import find_student, load_demo_students
+from core.web_sessions import ABSOLUTE
 from tests.rasa.live import RASA_VERSION
 from tests.rasa.record import RECORDINGS, domain_hash
 from tests.rasa.scenarios import SCENARIOS
@@ -37,6 +40,24 @@ def tracker_events(result: dict[str, Any]) -> list[tuple[str, Any, Any]]:
 def demo_students(core):
     with core.transaction() as session:  # the students the recording's action server loaded on first start
         load_demo_students(session, core.profile, core.now())
+        # The sessions the recorder started (the mailed link opened), under the tokens its requests carry.
+        for name in SCENARIOS:
+            document = recording(name)
+            for token, at in recorded_sessions(document).items():
+                student = find_student(session, document["signed_in"])
+                session.add(WebSession(token_hash=hashlib.sha256(token.encode()).hexdigest(), student_id=student.id,
+                                       via="email", created_at=at, last_seen_at=at, expires_at=at + ABSOLUTE))
+
+
+def recorded_sessions(document: dict[str, Any]) -> dict[str, datetime]:
+    """Each session token a recording's requests carry in their metadata, with when it was first sent."""
+    found: dict[str, datetime] = {}
+    for turn in document["turns"]:
+        for call in turn["calls"]:
+            token = (call["request"]["tracker"]["latest_message"].get("metadata") or {}).get(SESSION_METADATA)
+            if token and token not in found:
+                found[token] = sent_at(call["request"]) or datetime.now(UTC)
+    return found
 
 
 def sent_at(request: dict[str, Any]) -> datetime | None:
@@ -111,20 +132,20 @@ def test_a_reset_request_mails_the_link_through_rasa(server, clock, inbox, name)
 
 def test_a_typed_cancel_ends_the_form_and_the_next_question_is_answered(server, clock, core):
     turns = replay(server, clock, "cancel_typed_ja")
-    cancelled = turns[2][-1]
+    cancelled = turns[3][-1]
     assert {"event": "active_loop", "name": None} in [{k: e.get(k) for k in ("event", "name")}
                                                       for e in cancelled["events"]]
-    assert turns[3][-1]["responses"] and "クレジットカード" in turns[3][-1]["responses"][0]["text"]
+    assert turns[4][-1]["responses"] and "クレジットカード" in turns[4][-1]["responses"][0]["text"]
     with core.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Order)) == 0
 
 
 def test_a_question_mid_form_is_answered_and_the_form_resumes(server, clock):
     turns = replay(server, clock, "question_mid_form_ja")
-    detour = turns[2][-1]
+    detour = turns[3][-1]
     assert "クレジットカード" in detour["responses"][0]["text"]
     assert not any(event["event"] == "active_loop" for event in detour["events"])  # the form waits
-    assert "何通" in turns[4][-1]["responses"][0]["text"]  # resumed: the item was taken, copies asked
+    assert "何通" in turns[5][-1]["responses"][0]["text"]  # resumed: the item was taken, copies asked
 
 
 def test_a_person_asked_for_mid_form_opens_a_ticket_and_ends_the_form(server, clock, core):
@@ -136,8 +157,8 @@ def test_a_person_asked_for_mid_form_opens_a_ticket_and_ends_the_form(server, cl
 
 def test_restart_forgets_madoguchis_form(server, clock):
     turns = replay(server, clock, "restart_mid_form_ja")
-    restart, after = turns[2], turns[3]
-    assert [call["request"]["next_action"] for call in recording("restart_mid_form_ja")["turns"][2]["calls"]] \
+    restart, after = turns[3], turns[4]
+    assert [call["request"]["next_action"] for call in recording("restart_mid_form_ja")["turns"][3]["calls"]] \
         == ["action_restart", "action_session_start"]
     assert restart[0]["events"][-1]["event"] == "restart"
     # Without madoguchi's own restart, the form would take this question as its answer.
@@ -165,6 +186,9 @@ def test_a_pickup_question_is_no_order_and_two_questions_get_two_answers(server,
         ("Credit card" in both and "082-207-4262" in both)
 
 
-def test_an_order_lookup_by_student_number_is_refused_politely(server, clock):
-    turns = replay(server, clock, "lookup_en")
-    assert "cannot look up orders by" in turns[1][-1]["responses"][0]["text"]
+def test_an_order_lookup_asks_for_a_sign_in_and_shows_the_students_own_orders_after_it(server, clock):
+    said = ["\n".join(message["text"] or "" for result in results for message in result["responses"])
+            for results in replay(server, clock, "lookup_en")]
+    assert "shown only to the student who applied" in said[0]
+    assert "one-time sign-in URL" in said[1]  # a typed number: a link, nothing else
+    assert "You are signed in as 21***03" in said[2] and "no orders yet" in said[2]

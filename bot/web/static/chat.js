@@ -7,6 +7,7 @@
   const MAX_ITEMS = 200;  // what a reload shows; the server keeps the whole transcript
   const GREET = "intent:greet";
   const LANG_PREFIX = "lang:";
+  const SIGNED_IN = "signin:done";  // handlers.identity.SIGNED_IN_PAYLOAD
 
   const root = document.getElementById("chat");
   const log = document.getElementById("log");
@@ -293,7 +294,7 @@
     save();
     log.replaceChildren();
     listen();
-    send({payload: GREET});  // the main menu on first open
+    return send({payload: GREET});  // the main menu on first open
   }
 
   form.addEventListener("submit", (event) => {
@@ -320,12 +321,34 @@
     }
   });
 
+  const signOut = document.getElementById("sign-out");
+  if (signOut) {
+    signOut.addEventListener("click", async () => {
+      try {
+        await fetch("/signout", {method: "POST"});
+      } finally {
+        window.location.assign("/?lang=" + pageLang);  // the page shows the chat as not signed in
+      }
+    });
+  }
+
+  // Back from the mailed sign-in link: the chat is told once, and goes on where it was.
+  const params = new URLSearchParams(window.location.search);
+  const signedIn = params.get("signed_in") === "1";
+  if (signedIn) {
+    params.delete("signed_in");
+    const rest = params.toString();
+    window.history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
+  }
+
   if (state === null) {
-    begin();
+    begin().then(() => signedIn ? send({payload: SIGNED_IN}) : null);
   } else {
     restore();
     listen();
-    if (state.lang !== pageLang) {
+    if (signedIn) {
+      send({payload: SIGNED_IN});
+    } else if (state.lang !== pageLang) {
       // The student switched the page's language: the conversation follows, and the bot says so.
       state.lang = pageLang;
       save();

@@ -1,0 +1,73 @@
+"""Signing a browser in to the web chat: the mailed link's page (GET shows a button, POST signs in, so that a
+mail scanner opening the link signs no one in), the session cookie, and sign-out."""
+
+import logging
+from dataclasses import replace
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from core.enums import Language
+from core.links import sign_in_with_link
+from core.masking import mask_student_number
+from core.services import Core
+from core.web_sessions import ABSOLUTE, SignedIn, end_session, signed_in
+from handlers.turn import IncomingMessage
+
+log = logging.getLogger(__name__)
+
+COOKIE = "madoguchi_session"
+
+
+def session_token(request: Request) -> str | None:
+    """The browser's session token, from its cookie."""
+    return request.cookies.get(COOKIE)
+
+
+def current(core: Core, request: Request) -> SignedIn | None:
+    """Who this browser is signed in as (the session's idle clock restarts), or None."""
+    token = session_token(request)
+    if not token:
+        return None
+    with core.transaction() as session:
+        return signed_in(session, token, core.now())
+
+
+def with_student(core: Core, request: Request, message: IncomingMessage) -> IncomingMessage:
+    """The message with the browser's signed-in student: the only way the web chat knows a student."""
+    who = current(core, request)
+    return replace(message, signed_in_student=who.student_id if who else None)
+
+
+def masked_number(who: SignedIn | None) -> str | None:
+    """`24M***1` for the page's "signed in as"."""
+    return mask_student_number(who.student_number) if who else None
+
+
+async def sign_in(request: Request, core: Core, token: str, lang: Language) -> Response:
+    """POST of a sign-in link's page: consume the link, set the session cookie, back to the chat, which goes on
+    where it was (`?signed_in=1` makes the page tell the chat)."""
+    cookie, who = await run_in_threadpool(sign_in_with_link, core, token)
+    response = RedirectResponse(f"/?signed_in=1&lang={lang.value}", status_code=303)
+    response.set_cookie(COOKIE, cookie, max_age=int(ABSOLUTE.total_seconds()), httponly=True, samesite="lax",
+                        secure=core.base_url.startswith("https://"), path="/")
+    log.info("browser signed in to the web chat as %s", mask_student_number(who.student_number))
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    """POST /signout: end the browser's session and forget its cookie; the chat stays, as an anonymous one."""
+    core: Core = request.app.state.core
+    token = session_token(request)
+
+    def end() -> bool:
+        with core.transaction() as session:
+            return end_session(session, token, core.now())
+
+    ended = await run_in_threadpool(end) if token else False
+    response = JSONResponse({"signed_out": ended})
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
+                           secure=core.base_url.startswith("https://"))
+    return response
+
