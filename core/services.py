@@ -2,6 +2,7 @@
 fulfilment."""
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -62,10 +63,13 @@ class Core:
                now=result.order.paid_at or self.now())
         return result
 
-    def later(self, job: Callable[[], None]) -> None:
-        """Run `job` in the background, after the current answer; its errors are logged, never raised here."""
+    def later(self, job: Callable[[], None], after_seconds: float = 0.0) -> None:
+        """Run `job` in the background, after the current answer (and `after_seconds` more, so that its database
+        writes do not slow the answer down); its errors are logged, never raised here."""
         def run() -> None:
             try:
+                if after_seconds:
+                    time.sleep(after_seconds)  # a worker thread of its own: no request waits on it
                 job()
             except Exception:
                 log.exception("background job failed")
