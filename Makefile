@@ -22,15 +22,21 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/madoguchi serve
 
-# axe-core (npm), which the browser tests inject into the pages to check their accessibility.
+# axe-core (npm), which the browser tests inject into the pages to check their accessibility, and a real OpenID
+# provider (oidc-provider, npm) that the single sign-on tests start.
 AXE := tests/browser/node_modules/axe-core/axe.min.js
+OIDC := tests/oidc/node_modules/oidc-provider/package.json
 
-test: $(STAMP) $(AXE) lint
+test: $(STAMP) $(AXE) $(OIDC) lint
 	$(BIN)/python -m pytest -q
 
 $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
 	touch $(AXE)
+
+$(OIDC): tests/oidc/package.json tests/oidc/package-lock.json
+	npm ci --prefix tests/oidc --no-audit --no-fund --loglevel=error
+	touch $(OIDC)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -48,4 +54,4 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache tests/browser/node_modules
+	rm -rf $(VENV) var .pytest_cache .ruff_cache tests/browser/node_modules tests/oidc/node_modules

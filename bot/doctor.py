@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+import httpx
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.runtime import StartupError, load_channel_settings, load_settings
 from bot.settings import ChannelSettings
+from bot.web.oidc import SignOnFailed, discover
 from core import migrate
 from core.db import make_engine
 from core.masking import mask_token
@@ -266,6 +268,35 @@ def check_slack(settings: ChannelSettings, *, timeout: float = TIMEOUT_SECONDS) 
 # --- all of them ----------------------------------------------------------------------------------------
 
 
+def check_sign_on(settings: ChannelSettings, *, timeout: float = TIMEOUT_SECONDS) -> Result:
+    """The OpenID provider's discovery document can be read, and its token endpoint accepts the client: a bogus
+    code is refused as `invalid_grant` (the client was accepted), never as `invalid_client`."""
+    if not (settings.oidc_issuer or settings.oidc_client_id or settings.oidc_client_secret):
+        return skipped("single sign-on", "not configured (students sign in by a mailed link)")
+    if not settings.oidc_enabled:
+        missing = [name for name, value in (("OIDC_ISSUER", settings.oidc_issuer),
+                                            ("OIDC_CLIENT_ID", settings.oidc_client_id),
+                                            ("OIDC_CLIENT_SECRET", settings.oidc_client_secret)) if not value]
+        return problem("single sign-on", f"{', '.join(missing)} not set: single sign-on needs all three")
+    try:
+        provider = discover(settings)
+    except SignOnFailed as failed:
+        return problem("single sign-on", f"cannot read {settings.oidc_issuer}/.well-known/openid-configuration "
+                                         f"({failed}): check OIDC_ISSUER")
+    try:
+        answer = httpx.post(provider.token_endpoint, timeout=timeout,
+                            auth=(settings.oidc_client_id or "", settings.oidc_client_secret or ""),
+                            data={"grant_type": "authorization_code", "code": "madoguchi-doctor-check",
+                                  "redirect_uri": "https://madoguchi.invalid/doctor"})
+        error = answer.json().get("error")
+    except (httpx.HTTPError, ValueError) as failure:
+        return problem("single sign-on", f"the token endpoint {provider.token_endpoint} failed: {failure}")
+    if error == "invalid_client":
+        return problem("single sign-on", "the provider refused OIDC_CLIENT_ID/OIDC_CLIENT_SECRET: check them")
+    return ok("single sign-on", f"{provider.issuer}, client accepted, the student from claim "
+                                f"{settings.oidc_claim!r}")
+
+
 def run_checks(*, mail_timeout: float = TIMEOUT_SECONDS) -> list[Result]:
     """Every check in order; those that need valid settings are skipped when the settings are not."""
     results: list[Result] = []
@@ -278,7 +309,7 @@ def run_checks(*, mail_timeout: float = TIMEOUT_SECONDS) -> list[Result]:
         ("mail", lambda s: check_mail(s, timeout=mail_timeout))]
     for name, check in core_checks:
         results.append(check(settings) if settings else skipped(name, "fix the settings first"))
-    for name, channel_check in (("LINE", check_line), ("Slack", check_slack)):
+    for name, channel_check in (("LINE", check_line), ("Slack", check_slack), ("single sign-on", check_sign_on)):
         results.append(channel_check(channels) if channels else skipped(name, "fix the channel settings first"))
     return results
 

@@ -24,10 +24,19 @@ class ChannelSettings(BaseSettings):
                                             description="ID of the agents' Slack channel (handoff tickets)")
     agent_lang: str = Field("ja", pattern="^(ja|en)$", description="Language of the agents' side of Slack")
 
-    @field_validator("line_api_base_url", "line_access_base_url", "slack_api_base_url")
+    # Single sign-on with the university's OpenID provider (bot/web/oidc.py); unset: sign-in by mailed link only.
+    oidc_issuer: str | None = Field(None, description="The provider's issuer URL (its discovery document's base)")
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scope: str = Field("openid email", pattern=r"^openid( [A-Za-z0-9_:./-]+)*$",
+                            description="Scopes to ask for; add the provider's scope that carries the student number")
+    oidc_claim: str = Field("student_number", pattern=r"^(student_number|email|[a-z_][a-z0-9_:.-]{0,63})$",
+                            description="The claim that names the student: a student number, or `email` (verified)")
+
+    @field_validator("line_api_base_url", "line_access_base_url", "slack_api_base_url", "oidc_issuer")
     @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an absolute http:// or https:// URL")
         return value
 
@@ -35,6 +44,11 @@ class ChannelSettings(BaseSettings):
     def line_enabled(self) -> bool:
         """True when both LINE credentials are set."""
         return bool(self.line_channel_secret and self.line_channel_access_token)
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """True when the OpenID provider, client id and secret are set."""
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
     @property
     def slack_enabled(self) -> bool:

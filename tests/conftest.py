@@ -168,8 +168,11 @@ class LiveServer:
 
 
 @contextmanager
-def serve(make_core: Callable[..., Core], with_pipeline: Callable[[Core], object] | None) -> Iterator[LiveServer]:
-    """Serve the real app on a loopback socket bound before the server starts, so no waiting is needed."""
+def serve(make_core: Callable[..., Core], with_pipeline: Callable[[Core], object] | None,
+          **channel_settings: object) -> Iterator[LiveServer]:
+    """Serve the real app on a loopback socket bound before the server starts, so no waiting is needed;
+    `channel_settings` are ChannelSettings fields (the single sign-on's, say)."""
+    from bot.settings import ChannelSettings
     from bot.web.app import create_app
 
     sock = socket.socket()
@@ -178,7 +181,9 @@ def serve(make_core: Callable[..., Core], with_pipeline: Callable[[Core], object
     sock.listen(128)  # connections queue in the backlog until uvicorn accepts them
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     core = make_core(base_url=url)
-    app = create_app(core, with_pipeline(core) if with_pipeline else None)  # type: ignore[arg-type]
+    settings = ChannelSettings(_env_file=None, **channel_settings)  # type: ignore[call-arg, arg-type]
+    app = create_app(core, with_pipeline(core) if with_pipeline else None,  # type: ignore[arg-type]
+                     channel_settings=settings)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

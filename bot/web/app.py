@@ -18,7 +18,7 @@ from bot.delivery import Delivery, StudentSender
 from bot.inbox import Inbox
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
-from bot.web import admin, chat, links, metrics, page, payments
+from bot.web import admin, chat, links, metrics, oidc, page, payments
 from core.services import Core
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
         *links.routes(),
         *payments.routes(),
         *channel_routes(core, pipeline, channel_settings, inbox),
+        *(oidc.routes() if channel_settings.oidc_enabled else []),
         Mount("/static", app=StaticFiles(directory=WEB / "static"), name="static"),
     ]
 

@@ -47,6 +47,7 @@ def chat_page(request: Request) -> Response:
         "welcome": text("chat_page.welcome", service=core.profile.service_name(lang)),
         "base_url": core.base_url,
         "signed_in_as": signin.masked_number(signin.current(core, request)),
+        "sign_on": request.app.state.channel_settings.oidc_enabled,
     }, headers={"Cache-Control": "no-cache", "Vary": "Accept-Language, Cookie"})
     if request.query_params.get("lang") == lang.value:
         response.set_cookie(LANG_COOKIE, lang.value, max_age=LANG_COOKIE_SECONDS, samesite="lax", httponly=True)

@@ -101,7 +101,9 @@ def test_all_ok_exits_0_with_a_line_per_check_and_no_secret(environment, line_ap
     code, lines, output = doctor_output()
 
     assert code == 0, output
-    assert set(lines) == {"settings", "channel settings", "profile", "database", "mail", "LINE", "Slack"}
+    assert set(lines) == {"settings", "channel settings", "profile", "database", "mail", "LINE", "Slack",
+                          "single sign-on"}
+    assert lines.pop("single sign-on").startswith("skipped")  # not configured: students sign in by mailed link
     assert all(line.startswith("ok") for line in lines.values()), output
     assert output.rstrip().endswith("all good")
     assert f"migration {migrate.head_revision()}" in lines["database"]
@@ -297,7 +299,7 @@ def test_the_values_to_confirm_are_listed_without_being_problems(environment, li
 
 def test_run_checks_returns_results_in_order(environment):
     assert [result.name for result in run_checks()] == ["settings", "channel settings", "profile", "database",
-                                                        "mail", "LINE", "Slack"]
+                                                        "mail", "LINE", "Slack", "single sign-on"]
 
 
 def test_the_madoguchi_command_exits_1_on_a_problem(tmp_path):

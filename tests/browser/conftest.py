@@ -65,13 +65,18 @@ def _pump(stream, lines: list[str], started: "queue.Queue[bool]") -> None:
 def served(engine: Engine, nlu_model: IntentModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApp]:
     """`madoguchi serve` as a user starts it, with its own DATA_DIR and the test database (SQLite file or the
     session's PostgreSQL schema); the session's trained intent model is copied in so the server does not train."""
+    yield from serve_app(engine, nlu_model, tmp_path_factory, free_port())
+
+
+def serve_app(engine: Engine, nlu_model: IntentModel, tmp_path_factory: pytest.TempPathFactory, port: int,
+              **settings: str) -> Iterator[ServedApp]:
+    """`madoguchi serve` on `port` with extra settings (environment variables), until the generator is closed."""
     data_dir = tmp_path_factory.mktemp("browser-var")
     nlu_model.save(data_dir / "nlu-model.joblib")
-    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "BASE_URL", "SMTP_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "BASE_URL", "SMTP_", "OIDC_"))}
     env.update(DATA_DIR=str(data_dir), DATABASE_URL=engine.url.render_as_string(hide_password=False), BASE_URL=url,
-               DEMO_DATA="false")
+               DEMO_DATA="false", **settings)
     process = subprocess.Popen([MADOGUCHI, "serve", "--port", str(port), "--no-scheduler"], env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     app = ServedApp(url=url, engine=engine, data_dir=data_dir)
