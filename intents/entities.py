@@ -208,24 +208,35 @@ class _StoreCues:
 
     paying: tuple[list[tuple[int, int]], ...]
     printing: list[tuple[int, int]]
-    text: str = ""
+    breaks: list[int]  # where clauses end (、 , 。 …), in order
+    length: int
 
     @classmethod
     def find(cls, text: str, payments: list[tuple[int, int]]) -> "_StoreCues":
-        paying = [[cue.span() for cue in _PAYMENT_CUES.finditer(text)], payments]
+        paying = [[cue.span() for cue in _PAYMENT_CUES.finditer(text)], sorted(payments)]
         if payments:
             paying.append([cue.span() for cue in _USE_CUES.finditer(text)])
-        return cls(tuple(paying), [cue.span() for cue in _DELIVERY_CUES.finditer(text)], text)
+        return cls(tuple(paying), [cue.span() for cue in _DELIVERY_CUES.finditer(text)],
+                   [found.start() for found in _CLAUSE_BREAK.finditer(text)], len(text))
 
     def _nearest(self, spans: list[tuple[int, int]], start: int, end: int) -> int | None:
-        """Characters to the nearest cue, a cue in another clause counting as farther than any in the store's
-        own ("printed at a convenience store, paying by card": printing there, paying by card)."""
-        distances = []
-        for cue_start, cue_end in spans:
-            gap = self.text[cue_end:start] if cue_end <= start else self.text[end:cue_start]
-            distance = max(start - cue_end, cue_start - end, 0)
-            distances.append(distance + (len(self.text) if _CLAUSE_BREAK.search(gap) else 0))
-        return min(distances, default=None)
+        """Characters to the nearest cue (spans sorted, not overlapping), a cue in another clause counting as
+        farther than any in the store's own ("printed at a convenience store, paying by card": printing there,
+        paying by card). Only the nearest cue on each side can be the nearest: one farther on the same side is
+        across every break the nearer one is across."""
+        index = bisect_left(spans, end, key=lambda span: span[0])
+        found = []
+        if index < len(spans):  # the first cue after the store
+            found.append(spans[index][0] - end + (self.length if self._across(end, spans[index][0]) else 0))
+        if index > 0:  # the last cue before it (or around it)
+            cue_end = spans[index - 1][1]
+            found.append(max(start - cue_end, 0) + (self.length if self._across(cue_end, start) else 0))
+        return min(found, default=None)
+
+    def _across(self, left: int, right: int) -> bool:
+        """True if a clause ends between the two positions."""
+        at = bisect_left(self.breaks, left)
+        return at < len(self.breaks) and self.breaks[at] < right
 
     def resolve(self, start: int, end: int) -> tuple[EntityType, str] | None:
         """Paying or printing at the store named at this span, by the nearest cue; None without any cue."""

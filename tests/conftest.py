@@ -143,12 +143,18 @@ def make_core(engine: Engine, smtp_server: tuple[Controller, Inbox], clock: Fixe
     """Build a core on the test database, mailing through the test SMTP server; tables emptied after."""
     controller, _ = smtp_server
 
+    built: list[Core] = []
+
     def build(base_url: str = "https://madoguchi.example.ac.jp", **overrides: object) -> Core:
         settings = Settings(data_dir=tmp_path, base_url=base_url, _env_file=None)  # type: ignore[call-arg]
         mailer = SmtpMailer(controller.hostname, controller.port)
-        return build_core(settings, clock=clock, mailer=mailer, engine=engine, **overrides)  # type: ignore[arg-type]
+        core = build_core(settings, clock=clock, mailer=mailer, engine=engine, **overrides)  # type: ignore[arg-type]
+        built.append(core)
+        return core
 
     yield build
+    for core in built:  # a mail the test set off after an answer lands in this test, never in the next one's inbox
+        core.settle()
     _empty_tables(engine)
 
 
