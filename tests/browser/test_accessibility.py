@@ -1,6 +1,6 @@
 """Accessibility measured in the browser: axe-core (npm, tests/browser/package.json) runs inside Debian's Chromium on
-the chat page, the reset page and the payment page, in both languages, and must find no violation of WCAG 2.1 A
-and AA or of its best practices."""
+the chat page, the sign-in page, the reset page and the payment page, in both languages, and must find no
+violation of WCAG 2.1 A and AA or of its best practices."""
 
 import re
 from datetime import UTC, datetime
@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.enums import DeliveryMethod, Language, PaymentMethod
-from core.links import request_second_password_reset
+from core.links import request_second_password_reset, request_web_sign_in
 from core.orders import OrderLine, create_order
 from core.students import create_student
 from tests.browser.conftest import DESKTOP, PHONE, violations
@@ -47,6 +47,19 @@ def test_the_reset_page_has_no_violation(visit, side_core, inbox, lang):
     page = visit("ja-JP" if lang == "ja" else "en-US", PHONE).page
     page.goto(url)
     expect(page.locator("input[type=password]").first).to_be_visible()
+    assert violations(page) == []
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_the_sign_in_page_has_no_violation(visit, side_core, inbox, lang):
+    with side_core.transaction() as session:
+        create_student(session, student_number="24M7003", department="medicine", year=3, now=side_core.now(),
+                       email="a11y-sign-in@students.example.ac.jp", language=Language(lang))
+    request_web_sign_in(side_core, "24M7003", lang)
+    [url] = LINK.findall(inbox.only().get_body(("plain",)).get_content())
+    page = visit("ja-JP" if lang == "ja" else "en-US", PHONE).page
+    page.goto(url)
+    expect(page.get_by_role("button", name="サインイン" if lang == "ja" else "Sign in")).to_be_visible()
     assert violations(page) == []
 
 
