@@ -48,28 +48,30 @@ def sign_on_as(page, login: str) -> None:
     page.locator("button[type=submit]", has_text="Continue").click()
 
 
-def test_a_student_signs_on_and_the_chat_knows_them(browser, sso, students):
+@pytest.fixture
+def chat_page(browser, sso, students) -> Iterator:
+    """The chat page in a fresh browser context (its own cookies), shown and ready."""
     context = browser.new_context(locale="ja-JP", viewport=PHONE)
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.goto(sso.url + "/")
     expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
+    yield page
+    context.close()
+
+
+def test_a_student_signs_on_and_the_chat_knows_them(chat_page):
+    page = chat_page
     sign_on_as(page, "24M1001")
     expect(page.locator("#signed-in")).to_have_text("24***01 でサインイン中")
     expect(page.locator("#log")).to_contain_text("24***01としてサインインしました")
     expect(page.get_by_role("link", name="大学のアカウントでサインイン")).to_have_count(0)
-    context.close()
 
 
-def test_a_provider_user_who_is_no_student_is_told_whom_to_ask(browser, sso, students):
-    context = browser.new_context(locale="ja-JP", viewport=PHONE)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.goto(sso.url + "/")
-    expect(page.get_by_role("button", name=MENU_JA)).to_be_visible()
+def test_a_provider_user_who_is_no_student_is_told_whom_to_ask(chat_page):
+    page = chat_page
     sign_on_as(page, "99Z9999")
     expect(page.locator("h1")).to_have_text("大学のアカウントでサインインできませんでした")
     expect(page.locator("[role=alert]")).to_contain_text("対応する学生が証明書発行サービスに見つかりませんでした")
     expect(page.get_by_role("link", name="チャットに戻る")).to_be_visible()
     assert violations(page) == []
-    context.close()

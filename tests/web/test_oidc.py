@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -48,8 +49,8 @@ def start_provider(port: int, redirect_uri: str, code_ttl: int = 60) -> subproce
     raise AssertionError("oidc-provider did not start")
 
 
-@pytest.fixture
-def sign_on(make_core, inbox, clock) -> Iterator[tuple[LiveServer, int]]:
+@contextmanager
+def madoguchi_and_provider(make_core, clock, code_ttl: int = 60) -> Iterator[tuple[LiveServer, int]]:
     """madoguchi with single sign-on on, and the provider it trusts, both on loopback (on today's clock: the
     provider's tokens are dated by the real one)."""
     clock.set(datetime.now(UTC))
@@ -58,11 +59,18 @@ def sign_on(make_core, inbox, clock) -> Iterator[tuple[LiveServer, int]]:
                oidc_client_secret=CLIENT_SECRET, oidc_scope=SCOPE) as server:
         with server.core.transaction() as session:
             load_demo_students(session, server.core.profile, server.core.now())
-        process = start_provider(port, f"{server.url}/signin/oidc/callback")
+        process = start_provider(port, f"{server.url}/signin/oidc/callback", code_ttl=code_ttl)
         try:
             yield server, port
         finally:
             stop_process(process)
+
+
+@pytest.fixture
+def sign_on(make_core, inbox, clock) -> Iterator[tuple[LiveServer, int]]:
+    """The pair, with the provider's usual code lifetime."""
+    with madoguchi_and_provider(make_core, clock) as pair:
+        yield pair
 
 
 def sign_in_at_the_provider(browser: httpx.Client, location: str, login: str) -> str:
@@ -125,21 +133,12 @@ def test_a_wrong_state_signs_no_one_in(sign_on):
 
 
 def test_an_expired_code_signs_no_one_in(make_core, inbox, clock):
-    clock.set(datetime.now(UTC))
-    port = free_port()
-    with serve(make_core, None, oidc_issuer=f"http://127.0.0.1:{port}", oidc_client_id=CLIENT_ID,
-               oidc_client_secret=CLIENT_SECRET, oidc_scope=SCOPE) as server:
-        with server.core.transaction() as session:
-            load_demo_students(session, server.core.profile, server.core.now())
-        process = start_provider(port, f"{server.url}/signin/oidc/callback", code_ttl=1)
-        try:
-            started = server.client.get("/signin/oidc")
-            with httpx.Client(timeout=10) as browser:
-                back = sign_in_at_the_provider(browser, started.headers["location"], "24M1001")
-            time.sleep(2.5)  # the provider's own clock: its code lives 1 second (its TTL, not ours to inject)
-            refused = server.client.get(back.removeprefix(server.url))
-        finally:
-            stop_process(process)
+    with madoguchi_and_provider(make_core, clock, code_ttl=1) as (server, _):
+        started = server.client.get("/signin/oidc")
+        with httpx.Client(timeout=10) as browser:
+            back = sign_in_at_the_provider(browser, started.headers["location"], "24M1001")
+        time.sleep(2.5)  # the provider's own clock: its code lives 1 second (its TTL, not ours to inject)
+        refused = server.client.get(back.removeprefix(server.url))
     assert refused.status_code == 400 and "時間がかかりすぎた" in refused.text
 
 
