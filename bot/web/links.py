@@ -55,6 +55,8 @@ async def link_page(request: Request) -> Response:
             return _render(request, "link_sign_in.html", lang, title=t("links.sign_in.title", lang),
                            number=mask_student_number(view.student_number or ""),
                            expires_at=format_short(view.expires_at, lang) if view.expires_at else "")
+        if not signin.same_origin(request, core):  # another site's form posting someone's link: no sign-in
+            return _invalid(request, lang, LinkState.UNKNOWN, view.purpose)
         try:
             return await signin.sign_in(request, core, token, lang)
         except LinkInvalid as invalid:

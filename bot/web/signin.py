@@ -3,6 +3,7 @@ mail scanner opening the link signs no one in), the session cookie, and sign-out
 
 import logging
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -38,6 +39,18 @@ def with_student(core: Core, request: Request, message: IncomingMessage) -> Inco
     """The message with the browser's signed-in student: the only way the web chat knows a student."""
     who = current(core, request)
     return replace(message, signed_in_student=who.student_id if who else None)
+
+
+def same_origin(request: Request, core: Core) -> bool:
+    """False when the browser says the POST comes from another site's page: a site must not sign a visitor in as
+    someone else with a link of its own. A browser says so by `Sec-Fetch-Site` (our pages send no referrer, so
+    their Origin may be `null`), else by its Origin; a client that sends neither (not a browser) passes."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")  # "none": the user's own navigation, not another page
+    origin = request.headers.get("origin")
+    base = urlsplit(core.base_url)
+    return origin is None or origin == f"{base.scheme}://{base.netloc}"
 
 
 def masked_number(who: SignedIn | None) -> str | None:

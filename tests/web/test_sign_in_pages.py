@@ -88,3 +88,16 @@ def test_behind_https_the_session_cookie_is_secure(make_core, inbox):
     assert signed.status_code == 303 and "Secure" in signed.headers["set-cookie"]
     with core.transaction() as session:
         assert session.scalar(select(func.count()).select_from(WebSession)) == 1
+
+
+def test_another_sites_form_cannot_sign_a_visitor_in_with_its_own_link(live_server, inbox):
+    core = live_server.core
+    add_student(core)
+    request_web_sign_in(core, "24M1001", "ja")
+    path, _ = link_from_mail(live_server, inbox)
+    for headers in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site", "Origin": "null"}):
+        forged = live_server.client.post(path, headers=headers)
+        assert forged.status_code == 404 and COOKIE not in forged.headers.get("set-cookie", "")
+    assert sessions(core) == []
+    ours = live_server.client.post(path, headers={"Origin": live_server.url})  # the page's own button
+    assert ours.status_code == 303 and len(sessions(core)) == 1
