@@ -40,7 +40,9 @@ class Core:
     fulfilment: FulfilmentPort
     base_url: str
     mail_from: str
-    # Work done after the answer (mailing a sign-in link): the answer takes as long whoever asked.
+    # Work done after the answer (mailing a sign-in link): the answer takes as long whoever asked. It starts
+    # `answer_first_seconds` later, so that its database writes do not slow the answer down (tests: 0).
+    answer_first_seconds: float = 0.2
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="madoguchi-later"))
     _pending: list[Future[None]] = field(default_factory=list)
@@ -63,13 +65,15 @@ class Core:
                now=result.order.paid_at or self.now())
         return result
 
-    def later(self, job: Callable[[], None], after_seconds: float = 0.0) -> None:
-        """Run `job` in the background, after the current answer (and `after_seconds` more, so that its database
-        writes do not slow the answer down); its errors are logged, never raised here."""
+    def later(self, job: Callable[[], None]) -> None:
+        """Run `job` in the background, `answer_first_seconds` after the current answer; its errors are logged,
+        never raised here."""
+        delay = self.answer_first_seconds
+
         def run() -> None:
             try:
-                if after_seconds:
-                    time.sleep(after_seconds)  # a worker thread of its own: no request waits on it
+                if delay:
+                    time.sleep(delay)  # a worker thread of its own: no request waits on it
                 job()
             except Exception:
                 log.exception("background job failed")

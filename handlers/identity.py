@@ -17,7 +17,6 @@ from intents.types import EntityType
 ACCOUNT_ONLY_CHANNELS = frozenset({Channel.LINE, Channel.SLACK})
 LINK_ACCOUNT_PAYLOAD = "link:start"  # the LINE channel answers it with the account-linking flow
 SIGNED_IN_PAYLOAD = "signin:done"  # the web page sends it when the browser comes back signed in
-SIGN_IN_AFTER_SECONDS = 0.2
 
 _NUMBER_LIKE = re.compile(r"(?=.*[0-9])[0-9A-Z]{4,12}")
 # Two digits, a letter and a few more digits: a student number with a digit too many or too few.
@@ -76,5 +75,5 @@ def send_sign_in_link(ctx: TurnContext, number: str) -> str:
     and return what the chat says."""
     # After the answer has gone out: what a registered number sets off (a lookup, a stored link, a mail) must
     # not make its answer slower than an unknown number's.
-    ctx.core.later(partial(request_web_sign_in, ctx.core, number, ctx.lang), after_seconds=SIGN_IN_AFTER_SECONDS)
+    ctx.core.later(partial(request_web_sign_in, ctx.core, number, ctx.lang))
     return sign_in_reply(ctx.core, ctx.lang)

@@ -149,6 +149,7 @@ def make_core(engine: Engine, smtp_server: tuple[Controller, Inbox], clock: Fixe
         settings = Settings(data_dir=tmp_path, base_url=base_url, _env_file=None)  # type: ignore[call-arg]
         mailer = SmtpMailer(controller.hostname, controller.port)
         core = build_core(settings, clock=clock, mailer=mailer, engine=engine, **overrides)  # type: ignore[arg-type]
+        core.answer_first_seconds = 0  # no pause before background work: tests wait for it (settle) anyway
         built.append(core)
         return core
 
