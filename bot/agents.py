@@ -33,7 +33,7 @@ from core.handoffs import (
 from core.identifiers import normalize_student_number
 from core.jobs import AGENTS, enqueue
 from core.masking import mask_token
-from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Order, Student
+from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Order, Reminder, Student
 from core.order_texts import explain, status_label, summarize
 from core.orders import advance, find_order, recent_orders
 from core.reminders import Kind, Status, schedule_ready, schedule_shipped
@@ -384,16 +384,7 @@ class AgentDesk:
             # 「受取可能」 now, then at the pickup time and after three business days while not collected.
             plan = schedule_ready(session, order, self.core.calendar, now)
             first = next((reminder for reminder in plan if reminder.kind == Kind.READY_NOW.value), None)
-            if first is None:
-                return self._say("agents.ready_done", number=order.number, channels=0)
-            send_in(session, self.core, first, now)
-            if first.status == Status.SCHEDULED.value:  # the quiet hours: it goes out in the morning
-                return self._say("agents.ready_deferred", number=order.number,
-                                 when=format_short(first.due_at, self.lang))
-            if first.status != Status.SENT.value:
-                return self._say("agents.ready_not_notified", number=order.number, reason=first.outcome or "-")
-            return self._say("agents.ready_done", number=order.number, channels=int(first.outcome.split()[0]))
-
+            return self._notified(session, first, now, "ready", order.number)
 
     def _shipped(self, number: str, agent: str) -> str:
         """Mark a paid mail order sent (発送済み) and tell the student on their linked accounts."""
@@ -408,16 +399,19 @@ class AgentDesk:
             except DomainError as refused:
                 return self._say("agents.shipped_refused", number=order.number,
                                  reason=explain(refused, self.lang, self.core.profile))
-            notice = schedule_shipped(session, order, now)
-            if notice is None:
-                return self._say("agents.shipped_done", number=order.number, channels=0)
-            send_in(session, self.core, notice, now)
-            if notice.status == Status.SCHEDULED.value:  # the quiet hours: the student is told in the morning
-                return self._say("agents.shipped_deferred", number=order.number, when=format_short(notice.due_at,
-                                                                                                    self.lang))
-            if notice.status != Status.SENT.value:
-                return self._say("agents.shipped_not_notified", number=order.number, reason=notice.outcome or "-")
-            return self._say("agents.shipped_done", number=order.number, channels=int(notice.outcome.split()[0]))
+            return self._notified(session, schedule_shipped(session, order, now), now, "shipped", order.number)
+
+    def _notified(self, session: Session, notice: Reminder | None, now: datetime, what: str, number: str) -> str:
+        """Send a command's notice to the student at once and say how that went (`agents.<what>_done`, `_deferred`
+        in the quiet hours, `_not_notified`); no notice (one was sent before) counts as none sent."""
+        if notice is None:
+            return self._say(f"agents.{what}_done", number=number, channels=0)
+        send_in(session, self.core, notice, now)
+        if notice.status == Status.SCHEDULED.value:  # the quiet hours: it goes out in the morning
+            return self._say(f"agents.{what}_deferred", number=number, when=format_short(notice.due_at, self.lang))
+        if notice.status != Status.SENT.value:
+            return self._say(f"agents.{what}_not_notified", number=number, reason=notice.outcome or "-")
+        return self._say(f"agents.{what}_done", number=number, channels=int((notice.outcome or "0").split()[0]))
 
 
 class CardNotPosted(Exception):
