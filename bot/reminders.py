@@ -10,11 +10,10 @@ from sqlalchemy.orm import Session
 
 from bot.delivery import deliver_later, latest_conversation_of, notify_student, reachable
 from core.enums import Language, Service
-from core.errors import UnknownItem
 from core.formatting import format_datetime, join_list
 from core.jobs import DELIVER, enqueue
 from core.models import ChannelAccount, Order, Payment, Reminder, Student
-from core.order_texts import pickup_window, pickup_window_text
+from core.order_texts import item_name, pickup_window, pickup_window_text
 from core.reminders import (
     Kind,
     Status,
@@ -162,7 +161,7 @@ def compose(session: Session, core: Core, reminder: Reminder, lang: Language) ->
         buttons = (basic.topic_button(Intent.PAYMENT_METHODS, lang),)
     elif kind in (Kind.PRINT_EXPIRING, Kind.SHIPPED):
         order = session.scalars(select(Order).where(Order.number == reminder.subject)).one()
-        items = join_list([_item_name(core, item.item_code, lang) for item in order.items], lang)
+        items = join_list([item_name(item.item_code, core.profile)(lang) for item in order.items], lang)
         fulfilment = order.fulfilment
         expires_at = fulfilment.expires_at if fulfilment else None
         text = say(f"reminders.{kind.value}", lang, items=items, number=order.number,
@@ -179,13 +178,6 @@ def compose(session: Session, core: Core, reminder: Reminder, lang: Language) ->
         text = say(f"reminders.{kind.value}", lang, item=item.name(lang), start=start, end=end)
         buttons = (basic.topic_button(Intent.FEE_ITEMS, lang),)
     return [Text(f"{text}\n\n{stop}", (*buttons, basic.menu_button(lang)))]
-
-
-def _item_name(core: Core, code: str, lang: Language) -> str:
-    try:
-        return core.profile.catalog.get(code).name(lang)
-    except UnknownItem:  # an item since removed from the profile
-        return code
 
 
 def _office_hours(core: Core) -> str:

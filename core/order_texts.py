@@ -106,11 +106,12 @@ def _summary_line(item: OrderItem, profile: UniversityProfile) -> SummaryLine:
         example = profile.catalog.get(item.item_code).price_is_example
     except UnknownItem:
         example = False
-    return SummaryLine(item_code=item.item_code, name=_item_name(item.item_code, profile), copies=item.copies,
+    return SummaryLine(item_code=item.item_code, name=item_name(item.item_code, profile), copies=item.copies,
                        unit_price_yen=item.unit_price_yen, price_is_example=example)
 
 
-def _item_name(code: str, profile: UniversityProfile) -> LocalizedText:
+def item_name(code: str, profile: UniversityProfile) -> LocalizedText:
+    """The catalog's name of an item, or its code for an item since removed from the profile."""
     try:
         return profile.catalog.get(code).name
     except UnknownItem:  # an item since removed from the profile still has its code to show
@@ -230,7 +231,7 @@ def explain(error: DomainError, lang: Language | str, profile: UniversityProfile
         KeyError: for an error this module does not raise (its text lives in another area).
     """
     def item(code: str) -> str:
-        return _item_name(code, profile)(lang)
+        return item_name(code, profile)(lang)
 
     def joined(labels: Sequence[str]) -> str:
         return join_list(labels, lang)

@@ -9,12 +9,12 @@ import re
 import unicodedata
 
 from core.enums import DeliveryMethod, OrderStatus, PaymentStatus, Service
-from core.errors import OrderNotFound, UnknownItem
+from core.errors import OrderNotFound
 from core.formatting import format_short, join_list
 from core.fulfilment import PRINT_DELIVERIES
 from core.i18n import t
 from core.models import Order, Student
-from core.order_texts import delivery_label, describe, explain, status_label, summarize
+from core.order_texts import delivery_label, describe, explain, item_name, status_label, summarize
 from core.orders import find_order, normalize_order_number, payment_state, recent_orders
 from handlers import basic
 from handlers.forms import Form, FormEngine, Slot, SlotRejected, cancel_button, set_payload, start_payload, tapped
@@ -151,17 +151,10 @@ def show_order(ctx: TurnContext, number: str) -> list[Reply]:
 
 def _recent_line(ctx: TurnContext, order: Order) -> str:
     lang = ctx.lang
-    items = join_list([say("status.item_copies", lang, item=_item_name(ctx, item.item_code), copies=item.copies)
-                       for item in order.items], lang)
+    items = join_list([say("status.item_copies", lang, item=item_name(item.item_code, ctx.core.profile)(lang),
+                           copies=item.copies) for item in order.items], lang)
     return say("status.recent_line", lang, number=order.number, date=format_short(order.created_at, lang),
                items=items, status=status_label(order.status, lang))
-
-
-def _item_name(ctx: TurnContext, code: str) -> str:
-    try:
-        return ctx.core.profile.catalog.get(code).name(ctx.lang)
-    except UnknownItem:  # an item since removed from the profile still shows its code
-        return code
 
 
 def recent(ctx: TurnContext, student: Student) -> list[Reply]:
