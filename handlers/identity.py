@@ -3,6 +3,7 @@ number only asks for a sign-in link, mailed to the student's registered address.
 
 import re
 from functools import partial
+from typing import NoReturn
 
 from core.identifiers import normalize_student_number
 from core.links import request_web_sign_in, sign_in_reply
@@ -17,6 +18,7 @@ from intents.types import EntityType
 ACCOUNT_ONLY_CHANNELS = frozenset({Channel.LINE, Channel.SLACK})
 LINK_ACCOUNT_PAYLOAD = "link:start"  # the LINE channel answers it with the account-linking flow
 SIGNED_IN_PAYLOAD = "signin:done"  # the web page sends it when the browser comes back signed in
+SIGN_IN_SENT = "sign_in_sent"  # the slot a form keeps once it has asked for a sign-in link
 
 _NUMBER_LIKE = re.compile(r"(?=.*[0-9])[0-9A-Z]{4,12}")
 # Two digits, a letter and a few more digits: a student number with a digit too many or too few.
@@ -70,10 +72,20 @@ def mentions_password(ctx: TurnContext) -> bool:
     return bool(find_password_candidates(ctx.message.text or "", ctx.core.profile.student_number_pattern))
 
 
-def send_sign_in_link(ctx: TurnContext, number: str) -> str:
-    """Mail a sign-in link for `number` after this answer (the answer is the same, and as quick, for any number)
-    and return what the chat says."""
+def sign_in_link_sent(ctx: TurnContext) -> bool:
+    """True once this form has asked for a sign-in link (its question then waits for the sign-in)."""
+    return bool(ctx.state.slots.get(SIGN_IN_SENT))
+
+
+def ask_for_sign_in_link(ctx: TurnContext, number: str, area: str) -> NoReturn:
+    """A typed student number in a form that needs the student: mail a sign-in link for it after this answer
+    (the answer is the same, and as quick, for any number) and say so.
+
+    Raises:
+        SlotRejected: always, `<area>.sign_in_sent` with the answer; the form's question stays open.
+    """
+    ctx.state.slots[SIGN_IN_SENT] = True
     # After the answer has gone out: what a registered number sets off (a lookup, a stored link, a mail) must
     # not make its answer slower than an unknown number's.
     ctx.core.later(partial(request_web_sign_in, ctx.core, number, ctx.lang))
-    return sign_in_reply(ctx.core, ctx.lang)
+    raise SlotRejected(f"{area}.sign_in_sent", text=sign_in_reply(ctx.core, ctx.lang))

@@ -42,9 +42,10 @@ from handlers.forms import (
 )
 from handlers.identity import (
     LINK_ACCOUNT_PAYLOAD,
+    ask_for_sign_in_link,
     current_student,
     identified_by_account_only,
-    send_sign_in_link,
+    sign_in_link_sent,
     typed_student_number,
 )
 from handlers.messages import handler_messages, say
@@ -63,7 +64,6 @@ ORDER = "order"
 STUDENT, ITEM, COPIES, DELIVERY, PAYMENT, CONFIRM = "student", "item", "copies", "delivery", "payment", "confirm"
 KIND = "kind"  # certificate or fee: which items the item question offers
 NOTICE = "notice"  # a refusal of a pending answer, shown before the next question
-SIGN_IN_SENT = "sign_in_sent"  # a sign-in link was asked for: the student question waits for the sign-in
 PENDING = "pending_"  # prefix of answers given early, waiting until they can be checked
 CONFIRMED = "yes"
 
@@ -312,7 +312,7 @@ def _ask_student(ctx: TurnContext) -> list[Reply]:
                          (QuickReply(say("line.link.button", ctx.lang), LINK_ACCOUNT_PAYLOAD),))
     if identified_by_account_only(ctx):
         return _question(ctx, say("order.identify_slack", ctx.lang), ())
-    key = "order.sign_in_waiting" if ctx.state.slots.get(SIGN_IN_SENT) else "order.identify"
+    key = "order.sign_in_waiting" if sign_in_link_sent(ctx) else "order.identify"
     return _question(ctx, say(key, ctx.lang), ())
 
 
@@ -328,9 +328,8 @@ def _parse_student(ctx: TurnContext) -> str | None:
         return None
     if identified_by_account_only(ctx):
         raise SlotRejected("order.typed_number_refused")
-    ctx.state.slots[SIGN_IN_SENT] = True
     _remember(ctx)  # what else the message says is kept for after the sign-in
-    raise SlotRejected("order.sign_in_sent", text=send_sign_in_link(ctx, number))
+    ask_for_sign_in_link(ctx, number, "order")
 
 
 def _offered_items(ctx: TurnContext) -> list[CatalogItem]:

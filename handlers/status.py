@@ -19,10 +19,11 @@ from core.orders import find_order, normalize_order_number, payment_state, recen
 from handlers import basic
 from handlers.forms import Form, FormEngine, Slot, SlotRejected, cancel_button, set_payload, start_payload, tapped
 from handlers.identity import (
+    ask_for_sign_in_link,
     current_student,
     identified_by_account_only,
     mentions_password,
-    send_sign_in_link,
+    sign_in_link_sent,
     typed_student_number,
 )
 from handlers.mailing import address_parts
@@ -36,7 +37,6 @@ from intents.types import EntityType, Intent
 LOOKUP = "order_lookup"
 LOOKUP_SLOT = "lookup"
 MINE = "mine"  # the slot's value when the identified student gave their own student number
-SIGN_IN_SENT = "sign_in_sent"  # a sign-in link was asked for in this lookup
 PENDING_NUMBER = "pending_number"  # an order number given before the sign-in
 RECENT_LIMIT = 5
 
@@ -245,7 +245,7 @@ def _ask_lookup(ctx: TurnContext) -> list[Reply]:
     buttons: list[QuickReply] = []
     student = current_student(ctx)
     if student is None and not identified_by_account_only(ctx):
-        key = "status.sign_in_waiting" if ctx.state.slots.get(SIGN_IN_SENT) else "status.ask_sign_in"
+        key = "status.sign_in_waiting" if sign_in_link_sent(ctx) else "status.ask_sign_in"
         return [Text(say(key, ctx.lang), (cancel_button(ctx),))]
     if student is not None:
         with ctx.core.transaction() as session:
@@ -277,8 +277,7 @@ def _parse_lookup(ctx: TurnContext) -> str | None:
     if student is not None and student.student_number == student_number:
         return MINE
     if student is None and not identified_by_account_only(ctx):  # a sign-in link, for any number the same answer
-        ctx.state.slots[SIGN_IN_SENT] = True
-        raise SlotRejected("status.sign_in_sent", text=send_sign_in_link(ctx, student_number))
+        ask_for_sign_in_link(ctx, student_number, "status")
     raise SlotRejected("status.need_order_number")
 
 
@@ -297,7 +296,7 @@ def _finish_lookup(ctx: TurnContext) -> list[Reply]:
 def _after_sign_in(ctx: TurnContext) -> None:
     """Once the student is known, the lookup ends: the order number given before the sign-in, or their orders."""
     slots = ctx.state.slots
-    if slots.get(SIGN_IN_SENT) and LOOKUP_SLOT not in slots and current_student(ctx) is not None:
+    if sign_in_link_sent(ctx) and LOOKUP_SLOT not in slots and current_student(ctx) is not None:
         slots[LOOKUP_SLOT] = slots.pop(PENDING_NUMBER, None) or MINE
 
 

@@ -4,13 +4,15 @@ written or mailed before it (the link goes out after the answer)."""
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import select
 
 from core.enums import Language
 from core.links import sign_in_reply
 from core.models import OneTimeLink
 from core.students import create_student
-from handlers.identity import send_sign_in_link
+from handlers.forms import SlotRejected
+from handlers.identity import SIGN_IN_SENT, ask_for_sign_in_link
 from intents.types import Intent
 
 EMAIL = "taro.yamada@students.example.ac.jp"
@@ -37,7 +39,10 @@ def test_the_chat_answers_any_number_alike_and_mails_only_after_answering(make_c
     answers = {}
     for number in ("24M1001", "99Z9999"):
         ctx = make_ctx(Intent.OUT_OF_SCOPE, text=number)
-        answers[number] = send_sign_in_link(ctx, number)
+        with pytest.raises(SlotRejected) as answered:
+            ask_for_sign_in_link(ctx, number, "order")
+        assert answered.value.key == "order.sign_in_sent" and ctx.state.slots[SIGN_IN_SENT] is True
+        answers[number] = answered.value.values["text"]
         with core.transaction() as session:
             assert session.scalars(select(OneTimeLink)).all() == [], "nothing is written before the answer"
         assert inbox.messages == [], "nothing is sent before the answer"
