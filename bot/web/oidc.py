@@ -33,7 +33,7 @@ from core.masking import mask_student_number
 from core.models import Student
 from core.services import Core
 from core.students import find_student
-from core.web_sessions import ABSOLUTE, start_session
+from core.web_sessions import start_session
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,6 @@ def discover(settings: ChannelSettings) -> Provider:
     return provider
 
 
-
-
 async def start(request: Request) -> Response:
     """GET /signin/oidc: to the provider's sign-in, with a fresh state, nonce and PKCE verifier kept in a
     short-lived cookie of this browser's."""
@@ -101,8 +99,7 @@ async def start(request: Request) -> Response:
     separator = "&" if "?" in provider.authorization_endpoint else "?"
     response = RedirectResponse(f"{provider.authorization_endpoint}{separator}{query}", status_code=303)
     response.set_cookie(FLOW_COOKIE, "|".join((state, nonce, verifier, lang.value)), max_age=FLOW_SECONDS,
-                        httponly=True, samesite="lax", secure=core.base_url.startswith("https://"),
-                        path="/signin/oidc")
+                        httponly=True, samesite="lax", secure=signin.secure_cookies(core), path="/signin/oidc")
     return response
 
 
@@ -127,10 +124,8 @@ async def callback(request: Request) -> Response:
         response.delete_cookie(FLOW_COOKIE, path="/signin/oidc")
         return response
     log.info("browser signed in to the web chat as %s by single sign-on", mask_student_number(student_number))
-    response = RedirectResponse(f"/?signed_in=1&lang={lang.value}", status_code=303)
+    response = signin.back_to_the_chat(core, token, lang)
     response.delete_cookie(FLOW_COOKIE, path="/signin/oidc")
-    response.set_cookie(signin.COOKIE, token, max_age=int(ABSOLUTE.total_seconds()), httponly=True, samesite="lax",
-                        secure=core.base_url.startswith("https://"), path="/")
     return response
 
 

@@ -58,15 +58,25 @@ def masked_number(who: SignedIn | None) -> str | None:
     return mask_student_number(who.student_number) if who else None
 
 
-async def sign_in(request: Request, core: Core, token: str, lang: Language) -> Response:
-    """POST of a sign-in link's page: consume the link, set the session cookie, back to the chat, which goes on
-    where it was (`?signed_in=1` makes the page tell the chat)."""
-    cookie, who = await run_in_threadpool(sign_in_with_link, core, token)
+def secure_cookies(core: Core) -> bool:
+    """Cookies are sent only over https when the service is served over it."""
+    return core.base_url.startswith("https://")
+
+
+def back_to_the_chat(core: Core, session_cookie: str, lang: Language) -> RedirectResponse:
+    """A browser just signed in (by a mailed link or single sign-on): its session cookie, and back to the chat,
+    which goes on where it was (`?signed_in=1` makes the page tell the chat)."""
     response = RedirectResponse(f"/?signed_in=1&lang={lang.value}", status_code=303)
-    response.set_cookie(COOKIE, cookie, max_age=int(ABSOLUTE.total_seconds()), httponly=True, samesite="lax",
-                        secure=core.base_url.startswith("https://"), path="/")
-    log.info("browser signed in to the web chat as %s", mask_student_number(who.student_number))
+    response.set_cookie(COOKIE, session_cookie, max_age=int(ABSOLUTE.total_seconds()), httponly=True,
+                        samesite="lax", secure=secure_cookies(core), path="/")
     return response
+
+
+async def sign_in(request: Request, core: Core, token: str, lang: Language) -> Response:
+    """POST of a sign-in link's page: consume the link and sign the browser in."""
+    cookie, who = await run_in_threadpool(sign_in_with_link, core, token)
+    log.info("browser signed in to the web chat as %s", mask_student_number(who.student_number))
+    return back_to_the_chat(core, cookie, lang)
 
 
 async def sign_out(request: Request) -> Response:
@@ -80,7 +90,6 @@ async def sign_out(request: Request) -> Response:
 
     ended = await run_in_threadpool(end) if token else False
     response = JSONResponse({"signed_out": ended})
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax",
-                           secure=core.base_url.startswith("https://"))
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookies(core))
     return response
 
