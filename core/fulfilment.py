@@ -21,16 +21,13 @@ from core.clock import TOKYO, require_aware
 from core.enums import DeliveryMethod, OrderStatus
 from core.errors import InvalidTransition
 from core.models import Fulfilment, Order
-from core.orders import PAID_STATUSES, advance
+from core.orders import ORDER_NUMBER_ALPHABET, PAID_STATUSES, advance
 from core.profile import UniversityProfile
 from core.reminders import schedule_print_expiry
 
 log = logging.getLogger(__name__)
 
 PRINT_DELIVERIES = frozenset({DeliveryMethod.CONVENIENCE_STORE, DeliveryMethod.CAMPUS_PRINTER})
-# A print number reads well on a phone and is typed on a machine's touch screen: digits and capitals without
-# the ones misread (0/O, 1/I/L).
-_STORE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 _STORE_LENGTH = 8
 _CAMPUS_LENGTH = 6
 _VALID_UNTIL = time(23, 59)  # a print number is valid through the end of its last day
@@ -67,7 +64,8 @@ class SandboxFulfilment:
         if delivery is DeliveryMethod.CAMPUS_PRINTER:
             number = "".join(secrets.choice("0123456789") for _ in range(_CAMPUS_LENGTH))
         else:
-            number = "".join(secrets.choice(_STORE_ALPHABET) for _ in range(_STORE_LENGTH))
+            # Read on a phone, typed on a machine's touch screen: the order numbers' letters (no 0/O, 1/I/L).
+            number = "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(_STORE_LENGTH))
         last_day = require_aware(now).astimezone(TOKYO).date() + timedelta(days=profile.print_number_days)
         return PrintReservation(number, datetime.combine(last_day, _VALID_UNTIL, TOKYO))
 

@@ -40,6 +40,8 @@ PER_HOUR = 3
 EMAIL_PURPOSES = frozenset({LinkPurpose.EMAIL_REGISTRATION, LinkPurpose.EMAIL_CHANGE})
 
 # token_urlsafe(32) gives 43 characters; anything far off that shape is unknown without a query.
+# How log lines name the links mailed to a student's registered address.
+_PURPOSE_IN_LOGS = {LinkPurpose.SECOND_PASSWORD_RESET: "second-password reset", LinkPurpose.WEB_SIGN_IN: "web sign-in"}
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 @dataclass(frozen=True)
 class ResetRequestOutcome:
@@ -103,29 +105,8 @@ def request_second_password_reset(core: Core, student_number: str, lang: Languag
         The public outcome, identical for every case.
     """
     lang = Language(lang)
-    outcome = ResetRequestOutcome(_reset_reply(core, lang))
-    masked = mask_student_number(student_number.strip())
-    try:
-        with core.transaction() as session:
-            student = find_student(session, student_number)
-            if student is None:
-                log.info("second-password reset for unknown student %s: no mail", masked)
-                return outcome
-            if not student.email or student.email_verified_at is None:
-                log.info("second-password reset for %s: no registered email, no mail", masked)
-                return outcome
-            email = student.email
-            expires_at = _issue_link(core, session, student.id, LinkPurpose.SECOND_PASSWORD_RESET, email, lang)
-    except RateLimited as limited:
-        log.info("second-password reset for %s: rate limited until %s", masked, limited.retry_after)
-        return outcome
-    except Exception:
-        # The same answer on a mail or database failure too (an error only for real students would reveal
-        # them); the transaction was rolled back and the operators see the traceback.
-        log.exception("second-password reset for %s: sending failed", masked)
-        return outcome
-    log.info("second-password reset link for %s mailed to %s, expires %s", masked, mask_email(email), expires_at)
-    return outcome
+    _mail_to_registered_address(core, student_number, LinkPurpose.SECOND_PASSWORD_RESET, lang)
+    return ResetRequestOutcome(_reset_reply(core, lang))
 
 
 def sign_in_reply(core: Core, lang: Language | str) -> str:
@@ -141,24 +122,36 @@ def request_web_sign_in(core: Core, student_number: str, lang: Language | str) -
     as long, whether or not the number exists; an unknown number, no verified address, a rate limit or a failure
     is only logged, the student number masked.
     """
-    lang = Language(lang)
+    _mail_to_registered_address(core, student_number, LinkPurpose.WEB_SIGN_IN, Language(lang))
+
+
+def _mail_to_registered_address(core: Core, student_number: str, purpose: LinkPurpose, lang: Language) -> None:
+    """Issue and mail a link of `purpose` to the student's registered, verified address, if there is one.
+
+    Nothing is raised and nothing returned: an unknown student, no verified address, a rate limit or a failure
+    (mail or database; the transaction is rolled back) is only logged, the student number masked, so that what
+    the caller answers never tells who exists. Mail goes only to the address on record.
+    """
+    what = _PURPOSE_IN_LOGS[purpose]
     masked = mask_student_number(student_number.strip())
     try:
         with core.transaction() as session:
             student = find_student(session, student_number)
-            if student is None or not student.email or student.email_verified_at is None:
-                log.info("web sign-in for %s: %s, no mail", masked,
-                         "unknown student" if student is None else "no registered email")
+            if student is None:
+                log.info("%s for unknown student %s: no mail", what, masked)
+                return
+            if not student.email or student.email_verified_at is None:
+                log.info("%s for %s: no registered email, no mail", what, masked)
                 return
             email = student.email
-            expires_at = _issue_link(core, session, student.id, LinkPurpose.WEB_SIGN_IN, email, lang)
+            expires_at = _issue_link(core, session, student.id, purpose, email, lang)
     except RateLimited as limited:
-        log.info("web sign-in for %s: rate limited until %s", masked, limited.retry_after)
+        log.info("%s for %s: rate limited until %s", what, masked, limited.retry_after)
         return
     except Exception:
-        log.exception("web sign-in for %s: sending failed", masked)
+        log.exception("%s for %s: sending failed", what, masked)
         return
-    log.info("web sign-in link for %s mailed to %s, expires %s", masked, mask_email(email), expires_at)
+    log.info("%s link for %s mailed to %s, expires %s", what, masked, mask_email(email), expires_at)
 
 
 def sign_in_with_link(core: Core, token: str) -> tuple[str, SignedIn]:
