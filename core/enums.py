@@ -27,6 +27,10 @@ class DeliveryMethod(StrEnum):
     WINDOW_PICKUP = "window_pickup"
 
 
+# The deliveries printed by the student at a machine, with a number the paid order gets (core.fulfilment).
+PRINT_DELIVERIES = frozenset({DeliveryMethod.CONVENIENCE_STORE, DeliveryMethod.CAMPUS_PRINTER})
+
+
 class PaymentMethod(StrEnum):
     """The payment methods of the guide's list."""
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.calendar import BusinessCalendar
 from core.clock import TOKYO, require_aware
-from core.enums import DeliveryMethod, OrderStatus
+from core.enums import PRINT_DELIVERIES, DeliveryMethod, OrderStatus
 from core.errors import InvalidTransition
 from core.models import Fulfilment, Order
 from core.orders import ORDER_NUMBER_ALPHABET, PAID_STATUSES, advance
@@ -27,7 +27,6 @@ from core.reminders import schedule_print_expiry
 
 log = logging.getLogger(__name__)
 
-PRINT_DELIVERIES = frozenset({DeliveryMethod.CONVENIENCE_STORE, DeliveryMethod.CAMPUS_PRINTER})
 _STORE_LENGTH = 8
 _CAMPUS_LENGTH = 6
 _VALID_UNTIL = time(23, 59)  # a print number is valid through the end of its last day

@@ -7,7 +7,7 @@ from datetime import datetime
 from core.addresses import MailingAddress
 from core.calendar import BusinessCalendar
 from core.catalog import LocalizedText, is_stated
-from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod, PaymentStatus
+from core.enums import PRINT_DELIVERIES, DeliveryMethod, Language, OrderStatus, PaymentMethod, PaymentStatus
 from core.errors import (
     DeliveryNotAllowed,
     DomainError,
@@ -203,7 +203,7 @@ def fulfilment_lines(summary: OrderSummary, lang: Language | str, profile: Unive
     it), the mailing address and whether it was sent (with what the 「郵送対応完了」 mail means)."""
     delivery, status = summary.delivery, summary.status
     lines: list[str] = []
-    if delivery in (DeliveryMethod.CONVENIENCE_STORE, DeliveryMethod.CAMPUS_PRINTER):
+    if delivery in PRINT_DELIVERIES:
         if summary.print_number and status in (OrderStatus.PAID, OrderStatus.PROCESSING):
             expires = format_datetime(summary.print_expires_at, lang) if summary.print_expires_at else "-"
             lines.append(t(f"orders.print.number.{delivery.value}", lang, number=summary.print_number,

@@ -8,10 +8,9 @@ in, and any other student number gets the same request for an order number, reve
 import re
 import unicodedata
 
-from core.enums import DeliveryMethod, OrderStatus, PaymentStatus, Service
+from core.enums import PRINT_DELIVERIES, DeliveryMethod, OrderStatus, PaymentStatus, Service
 from core.errors import OrderNotFound
 from core.formatting import format_short, join_list
-from core.fulfilment import PRINT_DELIVERIES
 from core.i18n import t
 from core.models import Order, Student
 from core.order_texts import delivery_label, describe, explain, item_name, status_label, summarize
