@@ -94,16 +94,21 @@ def _luhn_valid(digits: str) -> bool:
 
 def mask_secrets(text: str, extra: tuple[str, ...] = (), student_number_pattern: str | None = None) -> str:
     """Text fit for a stored transcript: passwords, card numbers and link tokens masked, plus `extra`."""
-    for secret in sorted({*extra, *find_password_candidates(text, student_number_pattern)}, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, PASSWORD_MASK)
+    text = _replaced(text, {secret for secret in (*extra, *find_password_candidates(text, student_number_pattern))
+                            if secret}, PASSWORD_MASK)
     text = _CARD.sub(lambda m: CARD_MASK if _luhn_valid(re.sub(r"[ -]", "", m.group(0))) else m.group(0), text)
     return _LINK_TOKEN.sub(r"\1[token]", text)
 
 
 def mask_personal(text: str, parts: tuple[str, ...]) -> str:
     """`text` with each of `parts` (personal data the student gave: an address, a name, a phone number)
-    replaced by PERSONAL_MASK, longest first so that a part inside another is not left half-masked."""
-    for part in sorted({part for part in parts if part.strip()}, key=len, reverse=True):
-        text = text.replace(part, PERSONAL_MASK)
+    replaced by PERSONAL_MASK."""
+    return _replaced(text, {part for part in parts if part.strip()}, PERSONAL_MASK)
+
+
+def _replaced(text: str, parts: set[str], mask: str) -> str:
+    """`text` with each of `parts` replaced by `mask`, longest first so that a part inside another is not left
+    half-masked."""
+    for part in sorted(parts, key=len, reverse=True):
+        text = text.replace(part, mask)
     return text
