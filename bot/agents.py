@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import logs
-from bot.delivery import deliver_later, latest_conversation_of, reachable
+from bot.delivery import latest_conversation_of, reachable
+from bot.desk import Agent, close_ticket, take_ticket
 from bot.reminders import send_in
 from core.clock import TOKYO
 from core.conversations import transcript
@@ -22,7 +23,6 @@ from core.handoffs import (
     ClosedHow,
     Reason,
     TicketStatus,
-    close,
     open_ticket,
     open_tickets,
     relay_from_agent,
@@ -39,10 +39,7 @@ from core.orders import advance, find_order, recent_orders
 from core.reminders import Kind, Status, schedule_ready, schedule_shipped
 from core.services import Core
 from core.students import find_student
-from handlers import basic
-from handlers.handoff import feedback_buttons
 from handlers.messages import say
-from handlers.replies import Reply, Text
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +82,14 @@ class AgentDesk:
                 message = session.get(HandoffMessage, int(payload["message"]))
                 ticket = session.get(HandoffTicket, message.ticket_id) if message else None
                 return self._in_thread(ticket, self._say("agents.relay_failed", error=payload.get("error", "")))
+            if kind == "mirror":  # a reply or an internal note written in the web inbox, shown in the thread too
+                message = session.get(HandoffMessage, int(payload["message"]))
+                ticket = session.get(HandoffTicket, message.ticket_id) if message else None
+                if message is None:
+                    return []
+                return self._in_thread(ticket, self._say(f"agents.mirror_{message.direction}",
+                                                         agent=_escape(message.author or "?"),
+                                                         text=_escape(message.text)))
             if kind == "student_message":  # the job names the message only (core.handoffs.relay_from_student)
                 message = session.get(HandoffMessage, int(payload["message"]))
                 ticket = session.get(HandoffTicket, message.ticket_id) if message else None
@@ -107,7 +112,7 @@ class AgentDesk:
             if kind == "lost_take":
                 return [{"method": "chat.postEphemeral", "args": {
                     "channel": self.agent_channel, "user": payload["agent"], "thread_ts": ticket.thread_ts or "",
-                    "text": self._say("agents.already_taken", agent=ticket.assignee or "?")
+                    "text": self._say("agents.already_taken", agent=mention(ticket))
                     if ticket.status != TicketStatus.RESOLVED.value else self._say("agents.already_closed")}}]
         log.error("agents: unknown job kind %r", kind)
         return []
@@ -190,13 +195,13 @@ class AgentDesk:
 
     def _status(self, ticket: HandoffTicket) -> str:
         if ticket.status == TicketStatus.RESOLVED.value:
-            return self._say(f"agents.status.{ticket.closed_how or 'resolved'}", agent=ticket.assignee or "")
-        return self._say(f"agents.status.{ticket.status}", agent=ticket.assignee or "")
+            return self._say(f"agents.status.{ticket.closed_how or 'resolved'}", agent=mention(ticket))
+        return self._say(f"agents.status.{ticket.status}", agent=mention(ticket))
 
     def _status_note(self, ticket: HandoffTicket) -> str:
         if ticket.status == TicketStatus.ASSIGNED.value:
-            return self._say("agents.taken", agent=ticket.assignee or "?")
-        return self._say(f"agents.closed_note.{ticket.closed_how or 'resolved'}", agent=ticket.assignee or "?")
+            return self._say("agents.taken", agent=mention(ticket))
+        return self._say(f"agents.closed_note.{ticket.closed_how or 'resolved'}", agent=mention(ticket))
 
     def _topic(self, topic: str | None) -> str:
         return say(f"intents.{topic}", self.lang) if topic else self._say("agents.no_topic")
@@ -222,7 +227,7 @@ class AgentDesk:
                  "args": {"channel": self.agent_channel, "text": text[:MAX_SECTION * 4]}}]
 
     def _ticket_line(self, ticket: HandoffTicket) -> str:
-        assignee = self._say("agents.line_assignee", agent=ticket.assignee) if ticket.assignee else ""
+        assignee = self._say("agents.line_assignee", agent=mention(ticket)) if ticket.assignee else ""
         return self._say("agents.ticket_line", id=ticket.id, status=self._say(f"agents.status_word.{ticket.status}"),
                          topic=self._topic(ticket.topic), language=self._say(f"agents.lang.{ticket.lang}"),
                          channel=ticket.channel, wait=self._since(ticket.opened_at), assignee=assignee)
@@ -265,38 +270,20 @@ class AgentDesk:
             return
         if match is None or not value.isdigit():
             return
-        ticket_id, what, now = int(value), match.group(1), self.core.now()
+        ticket_id, what, now, who = int(value), match.group(1), self.core.now(), Agent(agent)
         with self.core.transaction() as session:
             if what == "take":
-                result = take(session, ticket_id, agent, now)
-                if result.taken:
-                    ticket = session.get(HandoffTicket, ticket_id)
-                    enqueue(session, AGENTS, f"taken:{ticket_id}", {"kind": "taken", "ticket": ticket_id}, now)
-                    deliver_later(session, key=f"taken:{ticket_id}", channel=ticket.channel, user_id=ticket.user_id,
-                                  conversation_id=ticket.conversation_id,
-                                  replies=[Text(say("handoff.taken", Language(ticket.lang)))], now=now)
-                else:
+                result = take_ticket(session, ticket_id, who, now)
+                if not result.taken:
                     enqueue(session, AGENTS, f"lost_take:{ticket_id}:{agent}:{now.timestamp()}",
                             {"kind": "lost_take", "ticket": ticket_id, "agent": agent}, now)
                 log.info("agents: ticket %d take by %s: %s", ticket_id, mask_token(agent),
                          "won" if result.taken else f"held by {mask_token(result.assignee or '-')}")
                 return
             how = ClosedHow.RESOLVED if what == "resolve" else ClosedHow.HANDED_BACK
-            if close(session, ticket_id, how, now, agent=agent):
-                ticket = session.get(HandoffTicket, ticket_id)
-                enqueue(session, AGENTS, f"closed:{ticket_id}", {"kind": "closed", "ticket": ticket_id}, now)
-                deliver_later(session, key=f"closed:{ticket_id}", channel=ticket.channel, user_id=ticket.user_id,
-                              conversation_id=ticket.conversation_id, replies=self._closing(ticket, how), now=now)
-            else:
+            if not close_ticket(session, ticket_id, how, who, now):
                 enqueue(session, AGENTS, f"lost_take:{ticket_id}:{agent}:{now.timestamp()}",
                         {"kind": "lost_take", "ticket": ticket_id, "agent": agent}, now)
-
-    @staticmethod
-    def _closing(ticket: HandoffTicket, how: ClosedHow) -> list[Reply]:
-        lang = Language(ticket.lang)
-        if how is ClosedHow.RESOLVED:
-            return [Text(say("handoff.resolved", lang), feedback_buttons(lang))]
-        return [Text(say("handoff.handed_back", lang), basic.main_menu(lang))]
 
     def on_command(self, words: list[str], channel: str | None, agent: str) -> str | None:
         """The answer to an agents' subcommand (`tickets`, `student N`, `ready O`); None if not one.
@@ -334,12 +321,8 @@ class AgentDesk:
                                     user_id=latest.user_id, student_id=student.id,
                                     lang=Language(latest.lang or Language.JA.value), reason=Reason.AGENT,
                                     topic=None, bot_said=None, now=now)
-            result = take(session, ticket.id, agent, now)
-            if not result.taken:
-                return self._say("agents.already_taken", agent=result.assignee or "?")
-            deliver_later(session, key=f"taken:{ticket.id}", channel=ticket.channel, user_id=ticket.user_id,
-                          conversation_id=ticket.conversation_id,
-                          replies=[Text(say("handoff.taken", Language(ticket.lang)))], now=now)
+            if not take_ticket(session, ticket.id, Agent(agent), now).taken:
+                return self._say("agents.already_taken", agent=mention(ticket))
             return self._say("agents.takeover_done", id=ticket.id, number=student.student_number)
 
     def _tickets(self) -> str:
@@ -455,6 +438,27 @@ def latest_conversation(session: Session, student_id: int) -> Conversation | Non
     accounts = session.scalars(select(ChannelAccount).where(ChannelAccount.student_id == student_id)).all()
     conversations = [latest_conversation_of(session, account) for account in filter(reachable, accounts)]
     return max(filter(None, conversations), key=lambda conversation: conversation.updated_at, default=None)
+
+
+def mention(ticket: HandoffTicket) -> str:
+    """Who has a ticket, in Slack mrkdwn: a Slack user as a mention, a web inbox agent by display name."""
+    if ticket.assignee_name:
+        return f"*{_escape(ticket.assignee_name)}*"
+    return f"<@{ticket.assignee}>" if ticket.assignee else "?"
+
+
+class NoSlackDesk:
+    """The worker's `agents` processor when no agents' Slack channel is set: tickets wait in the web inbox,
+    which reads them from the database, so the desk's jobs have nothing to post."""
+
+    channel = AGENTS
+
+    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+        """Nothing to post."""
+        return []
+
+    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+        """Never called: `prepare` returns no calls."""
 
 
 def _section(text: str) -> dict[str, Any]:

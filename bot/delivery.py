@@ -130,14 +130,17 @@ class Delivery:
                     raise PermanentFailure(f"relayed message {payload['message']} is gone")
                 logs.note_conversation(ticket.conversation_id)
                 lang = Language(ticket.lang)
-                text = say("handoff.from_agent", lang, text=message.text)
+                name = payload.get("name")  # a web inbox agent's display name; a Slack user ID is never shown
+                text = (say("handoff.from_agent_named", lang, name=name, text=message.text) if name
+                        else say("handoff.from_agent", lang, text=message.text))
                 return ticket.channel, ticket.user_id, [Text(text)]
         raise PermanentFailure(f"unknown delivery {payload.get('kind')!r}")
 
     def _record(self, conversation_id: str, replies: list[Reply]) -> None:
         with self.core.transaction() as session:
             for reply in replies:
-                record(session, conversation_id, "note", reply_text(reply), self.core.now())
+                buttons = [(button.label, button.payload) for button in getattr(reply, "quick_replies", ())]
+                record(session, conversation_id, "note", reply_text(reply), self.core.now(), buttons=buttons)
 
     def _delivered(self, payload: dict[str, Any]) -> None:
         if payload.get("kind") == "agent_message":

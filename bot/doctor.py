@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import httpx
-from sqlalchemy import make_url
+from sqlalchemy import func, make_url, select
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.runtime import StartupError, load_channel_settings, load_settings
@@ -20,6 +20,7 @@ from bot.web.oidc import SignOnFailed, discover
 from core import migrate
 from core.db import make_engine
 from core.masking import mask_token
+from core.models import StaffAccount
 from core.profile import ProfileError, load_profile
 from core.settings import Settings
 
@@ -297,6 +298,37 @@ def check_sign_on(settings: ChannelSettings, *, timeout: float = TIMEOUT_SECONDS
                                 f"{settings.oidc_claim!r}")
 
 
+def check_handoff(settings: Settings, channels: ChannelSettings) -> Result:
+    """A student who asks for a person reaches someone: Slack's agents' channel, or staff accounts that may
+    answer in the web inbox (/admin/inbox)."""
+    from core import staff
+
+    slack = f"Slack's agents' channel {channels.slack_agent_channel}" if channels.agents_enabled else ""
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with engine.connect() as connection:
+            accounts = connection.execute(select(StaffAccount.role, func.count()).where(
+                StaffAccount.disabled_at.is_(None)).group_by(StaffAccount.role)).all()
+    except SQLAlchemyError:
+        return skipped("handoff desk", "fix the database first")
+    finally:
+        engine.dispose()
+    counts = {role: count for role, count in accounts}
+    web = (f"web inbox: {counts.get(staff.Role.AGENT.value, 0)} agent(s), {counts.get(staff.Role.ADMIN.value, 0)} "
+           f"admin(s)" if counts else "")
+    if channels.slack_agent_channel and not channels.slack_enabled:
+        return problem("handoff desk", "SLACK_AGENT_CHANNEL is set but Slack is not (SLACK_BOT_TOKEN and "
+                                       "SLACK_SIGNING_SECRET): tickets cannot reach it")
+    if not slack and not web:
+        return problem("handoff desk", "no one can take a student's request for a person: no agents' Slack channel "
+                                       "(SLACK_AGENT_CHANNEL) and no staff account for the web inbox; add one with "
+                                       "`madoguchi staff add EMAIL --role agent --name NAME` (until then students "
+                                       "who ask are told to call)")
+    if not counts.get(staff.Role.AGENT.value) and not slack:
+        return ok("handoff desk", f"{web}; no account has the agent role, so only admins answer at /admin/inbox")
+    return ok("handoff desk", "; ".join(part for part in (slack, web) if part))
+
+
 def run_checks(*, mail_timeout: float = TIMEOUT_SECONDS) -> list[Result]:
     """Every check in order; those that need valid settings are skipped when the settings are not."""
     results: list[Result] = []
@@ -311,6 +343,9 @@ def run_checks(*, mail_timeout: float = TIMEOUT_SECONDS) -> list[Result]:
         results.append(check(settings) if settings else skipped(name, "fix the settings first"))
     for name, channel_check in (("LINE", check_line), ("Slack", check_slack), ("single sign-on", check_sign_on)):
         results.append(channel_check(channels) if channels else skipped(name, "fix the channel settings first"))
+    database_ok = any(result.name == "database" and result.outcome is Outcome.OK for result in results)
+    results.append(check_handoff(settings, channels) if settings and channels and database_ok
+                   else skipped("handoff desk", "fix the settings and the database first"))
     return results
 
 

@@ -14,15 +14,16 @@ from sqlalchemy.orm import Session
 
 from bot import logs, metrics
 from bot.locks import ConversationLocks
-from core.conversations import ConversationState, linked_student_id, load_state, record, save_state
-from core.enums import Language, PaymentMethod, Service
-from core.handoffs import Reason, TicketStatus, active_ticket, relay_from_student
+from core.conversations import ConversationState, last_said, linked_student_id, load_state, record, save_state
+from core.enums import Language, PaymentMethod
+from core.handoffs import DeskState, Reason, TicketStatus, active_ticket, desk_state, relay_from_student
 from core.masking import find_password_candidates, mask_personal, mask_secrets, mask_student_number
 from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
 from handlers import basic, info, mailing, money, scope
 from handlers.forms import RESUME, RESUME_QUESTION, FormEngine
+from handlers.handoff import CANCEL_WAIT, queue_line
 from handlers.handoff import PREFIX as HANDOFF_PREFIX
 from handlers.identity import ACCOUNT_ONLY_CHANNELS, SIGNED_IN_PAYLOAD, current_student
 from handlers.messages import say
@@ -31,7 +32,7 @@ from handlers.reminders import answer_switch
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
 from handlers.status import order_number_in
 from handlers.turn import IncomingMessage, TurnContext
-from intents.controls import Control
+from intents.controls import Control, back_to_the_bot
 from intents.language import written_language
 from intents.normalize import normalize
 from intents.speech_acts import is_question
@@ -105,13 +106,16 @@ class Pipeline:
                     state.student_id = linked_student_id(session, message.channel.value, message.user_id)
                 else:
                     state.student_id = message.signed_in_student
-                relay_to = self._relaying_ticket(session, message, now)
+                relay_to, waiting = self._relaying_ticket(session, message, now)
             misses = state.misses
+            if waiting and back_to_the_bot(normalize(message.text or "")):
+                # 「ボットに戻る」 typed while a ticket is open leaves the queue, as its button does.
+                message, relay_to = replace(message, payload=CANCEL_WAIT), None
             if relay_to is not None:
-                self._relay_to_agent(message, state, relay_to, now)
+                replies = self._relay_to_agent(message, state, relay_to, now)
                 metrics.count_message(message.channel.value, metrics.RELAYED, state.lang or state.last_lang,
                                       fallback=False, seconds=time.perf_counter() - started)
-                return Turn([], ())  # a person owns the conversation: the bot stays silent
+                return Turn(replies, ())  # a person owns the conversation: the bot says no more than the queue
             message = _tapped_by_label(message, state)
             understanding = self._understand(message, now, state)
             lang = state.lang or understanding.lang
@@ -133,24 +137,28 @@ class Pipeline:
                                   fallback=missed, seconds=time.perf_counter() - started)
             return Turn(replies, intents)
 
-    def _relaying_ticket(self, session: Session, message: IncomingMessage, now: datetime) -> int | None:
-        """The handoff ticket that takes this message instead of the bot, or None.
+    def _relaying_ticket(self, session: Session, message: IncomingMessage, now: datetime) -> tuple[int | None, bool]:
+        """The handoff ticket that takes this message instead of the bot (or None), and whether the conversation
+        has an open ticket at all.
 
-        A ticket relays while an agent has it, or while it waits in the call center's hours; off-hours the
-        bot keeps answering (the ticket waits for the opening). A `handoff:` button is always the bot's.
+        A ticket relays while an agent has it, or while it waits and a desk can answer now (in the call center's
+        hours, Slack's agents' channel or an agent at the web inbox); otherwise the bot keeps answering while
+        the ticket waits. A `handoff:` button is always the bot's.
         """
         if (message.payload or "").startswith(HANDOFF_PREFIX):
-            return None
+            return None, False
         ticket = active_ticket(session, message.conversation_id)
         if ticket is None:
-            return None
-        if ticket.status != TicketStatus.ASSIGNED and not self.core.calendar.is_open(Service.CALL_CENTER, now):
-            return None
-        return ticket.id
+            return None, False
+        if ticket.status != TicketStatus.ASSIGNED and desk_state(
+                session, self.core.calendar, now, slack=self.core.agents_on_slack) is not DeskState.OPEN:
+            return None, True
+        return ticket.id, True
 
     def _relay_to_agent(self, message: IncomingMessage, state: ConversationState, ticket_id: int,
-                        now: datetime) -> None:
-        """Pass the student's message (passwords masked) to the ticket's thread and keep it in the transcript."""
+                        now: datetime) -> list[Reply]:
+        """Pass the student's message (passwords masked) to the agents and keep it in the transcript; while
+        nobody has taken the ticket yet, tell the student their place in the queue when it has changed."""
         pattern = self.core.profile.student_number_pattern
         masked = self.said_as_stored(message)
         key = f"{message.conversation_id}:{message.event_id or uuid.uuid4().hex}"
@@ -159,7 +167,15 @@ class Pipeline:
             relay_from_student(session, ticket, masked, key, now, student_number_pattern=pattern)
             record(session, message.conversation_id, "in", masked, now, student_number_pattern=pattern,
                    message_ref=message.message_ref)
+            lang = Language(ticket.lang)
+            queue = queue_line(session, ticket, lang, now)
+            told = bool(queue) and queue in (last_said(session, message.conversation_id) or "")
+            if queue and not told:
+                record(session, message.conversation_id, "out", queue, now)
             save_state(session, state, now)  # the conversation stays alive while the person answers
+        if not queue or told:
+            return []
+        return [Text(queue, (QuickReply(say("handoff.cancel_button", lang), CANCEL_WAIT),))]
 
     def _answer(self, ctx: TurnContext) -> tuple[list[Reply], tuple[Intent, ...]]:
         """The replies to a turn and the intents they answered: a form step, the answer to the bot's own

@@ -14,10 +14,16 @@ def staff() -> None:
 
 @staff.command("add")
 @click.argument("email")
-def staff_add(email: str) -> None:
+@click.option("--role", type=click.Choice(["admin", "agent"]), default="admin", show_default=True,
+              help="admin: the dashboard and the agents' inbox; agent: the agents' inbox only.")
+@click.option("--name", "display_name", default=None,
+              help="The name students and transcripts show for this person (never the email); agents need one.")
+def staff_add(email: str, role: str, display_name: str | None) -> None:
     """Create a staff account; the password is asked twice, hidden (never give it as an argument)."""
     from core import staff as accounts
 
+    if role == accounts.Role.AGENT.value and display_name is None:
+        display_name = click.prompt("Display name shown to students (not the email)", prompt_suffix=": ")
     password = click.prompt("Password (at least 12 characters)", hide_input=True, confirmation_prompt=True,
                             prompt_suffix=": ")
     problems = accounts.check_password(password)
@@ -26,11 +32,12 @@ def staff_add(email: str) -> None:
     core = prepared_core()
     try:
         with core.transaction() as session:
-            account = accounts.create_account(session, email, password, core.now())
+            account = accounts.create_account(session, email, password, core.now(), role=accounts.Role(role),
+                                              display_name=display_name)
             created = account.email
     except accounts.StaffError as error:
         raise click.ClickException(f"{error}. No account was created.") from error
-    click.echo(f"staff account {created} created: sign in at {core.url('/admin/login')}")
+    click.echo(f"staff account {created} ({role}) created: sign in at {core.url('/admin/login')}")
 
 
 @staff.command("disable")
@@ -56,13 +63,17 @@ def staff_list() -> None:
 
     core = prepared_core()
     with core.transaction() as session:
-        rows = [(a.email, a.created_at, a.last_login_at, a.disabled_at) for a in accounts.list_accounts(session)]
+        rows = [(a.email, a.role, a.display_name or "-", a.created_at, a.last_login_at, a.disabled_at)
+                for a in accounts.list_accounts(session)]
     if not rows:
         click.echo("no staff accounts yet: add one with `madoguchi staff add EMAIL`")
         return
     width = max(len("email"), *(len(email) for email, *_ in rows))
-    click.echo(f"{'email':<{width}}  {'created (JST)':<16}  {'last sign-in (JST)':<18}  status")
-    for email, created, last, disabled in rows:
+    names = max(len("name"), *(len(name) for _, _, name, *_ in rows))
+    click.echo(f"{'email':<{width}}  {'role':<5}  {'name':<{names}}  {'created (JST)':<16}  {'last sign-in (JST)':<18}"
+               "  status")
+    for email, role, name, created, last, disabled in rows:
         status = f"disabled {disabled.astimezone(TOKYO):%Y-%m-%d}" if disabled else "active"
         last_text = f"{last.astimezone(TOKYO):%Y-%m-%d %H:%M}" if last else "never"
-        click.echo(f"{email:<{width}}  {created.astimezone(TOKYO):%Y-%m-%d %H:%M}  {last_text:<18}  {status}")
+        click.echo(f"{email:<{width}}  {role:<5}  {name:<{names}}  {created.astimezone(TOKYO):%Y-%m-%d %H:%M}  "
+                   f"{last_text:<18}  {status}")

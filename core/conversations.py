@@ -109,16 +109,22 @@ def save_state(session: Session, state: ConversationState, now: datetime) -> Non
 def record(session: Session, conversation_id: str, direction: str, text: str, now: datetime, *,
            intent: str | None = None, confidence: float | None = None, extra_secrets: tuple[str, ...] = (),
            student_number_pattern: str | None = None, message_ref: str | None = None,
-           guess: str | None = None) -> None:
+           guess: str | None = None, author: str | None = None,
+           buttons: list[tuple[str, str]] | None = None) -> None:
     """Append one line to the transcript, with passwords, card numbers, tokens and `extra_secrets` masked.
 
     Student numbers (given the profile's pattern) are kept: the agents who take over need them.
     `message_ref` is the channel's id of the message, kept so that the student can take it back.
     `guess` is, for a message the bot did not understand, the intent it thought likeliest (for the dashboard).
+    `author` names the person behind an "agent" line (a staff display name or `slack:<user ID>`, never an
+    email); `buttons` are a later notice's (label, payload) pairs, which the web chat shows under it.
     """
     masked = mask_secrets(text, extra_secrets, student_number_pattern)
     session.add(TranscriptEntry(conversation_id=conversation_id, direction=direction, text=masked, intent=intent,
-                                confidence=confidence, at=now, message_ref=message_ref, guess=guess))
+                                confidence=confidence, at=now, message_ref=message_ref, guess=guess,
+                                author=author[:64] if author else None,
+                                buttons=json.dumps([list(pair) for pair in buttons], ensure_ascii=False)
+                                if buttons else None))
 
 
 def hide_message(session: Session, conversation_id: str, message_ref: str) -> int:
@@ -128,6 +134,13 @@ def hide_message(session: Session, conversation_id: str, message_ref: str) -> in
     for row in rows:
         row.text = UNSENT
     return len(rows)
+
+
+def last_said(session: Session, conversation_id: str) -> str | None:
+    """The bot's latest answer in a conversation, or None."""
+    return session.scalar(select(TranscriptEntry.text).where(
+        TranscriptEntry.conversation_id == conversation_id, TranscriptEntry.direction == "out")
+        .order_by(TranscriptEntry.id.desc()).limit(1))
 
 
 def transcript(session: Session, conversation_id: str) -> list[TranscriptEntry]:

@@ -1,17 +1,22 @@
-"""Handoff tickets: a conversation handed to a call-center agent, taken by one, relayed, and given back."""
+"""Handoff tickets: a conversation handed to a call-center agent, taken by one, relayed, and given back;
+whether a desk can answer now, the queue's order and the expected wait."""
 
+import statistics
+import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from core.calendar import BusinessCalendar
 from core.conversations import record
-from core.enums import Language
+from core.enums import Language, Service
 from core.jobs import AGENTS, DELIVER, enqueue
 from core.masking import mask_secrets
 from core.models import HandoffMessage, HandoffTicket
+from core.staff import agents_at_desk, may_answer
 
 
 class TicketStatus(StrEnum):
@@ -41,7 +46,30 @@ class Reason(StrEnum):
     AGENT = "agent"  # an agent took the conversation over from the agents' side
 
 
+class DeskState(StrEnum):
+    """Whether a person can answer a handoff now, and if not, why."""
+
+    OPEN = "open"  # the call center's hours, and Slack's agents' channel or an agent with the inbox open
+    CLOSED = "closed"  # outside the call center's hours: a person answers from the next opening
+    AWAY = "away"  # in hours, but the web inbox is the only desk and nobody has it open
+    NONE = "none"  # no desk at all: no Slack agents' channel and no staff account that may answer
+
+
 OPEN = (TicketStatus.WAITING.value, TicketStatus.ASSIGNED.value)
+WAIT_SAMPLES = 20  # the expected wait is the median of the last this many waits …
+WAIT_WITHIN = timedelta(days=30)  # … within this period,
+MIN_WAIT_SAMPLES = 3  # and is not told from fewer
+
+
+def desk_state(session: Session, calendar: BusinessCalendar, now: datetime, *, slack: bool) -> DeskState:
+    """Whether a person can answer now: the desks configured (`slack`, staff accounts), the hours, presence."""
+    if not slack and not may_answer(session):
+        return DeskState.NONE
+    if not calendar.is_open(Service.CALL_CENTER, now):
+        return DeskState.CLOSED
+    if slack or agents_at_desk(session, now):
+        return DeskState.OPEN
+    return DeskState.AWAY
 
 
 @dataclass(frozen=True)
@@ -76,8 +104,16 @@ def open_ticket(session: Session, *, conversation_id: str, channel: str, user_id
                            status=TicketStatus.WAITING.value, opened_at=now)
     session.add(ticket)
     session.flush()
+    note_event(session, ticket, "opened", None, now)
     enqueue(session, AGENTS, f"card:{ticket.id}", {"kind": "card", "ticket": ticket.id}, now)
     return ticket, True
+
+
+def note_event(session: Session, ticket: HandoffTicket, kind: str, author: str | None, now: datetime) -> None:
+    """Add what happened to a ticket (opened, taken, resolved…) to its timeline, which both desks show."""
+    session.add(HandoffMessage(ticket_id=ticket.id, direction="event", author=author, text=kind,
+                               source_key=f"event:{ticket.id}:{kind}:{uuid.uuid4().hex}", at=now,
+                               delivery="internal"))
 
 
 def ticket_by_thread(session: Session, thread_ts: str) -> HandoffTicket | None:
@@ -85,24 +121,38 @@ def ticket_by_thread(session: Session, thread_ts: str) -> HandoffTicket | None:
     return session.scalars(select(HandoffTicket).where(HandoffTicket.thread_ts == thread_ts)).first()
 
 
-def take(session: Session, ticket_id: int, agent: str, now: datetime) -> TakeResult:
-    """Give a waiting ticket to `agent`; of two agents pressing at once exactly one wins."""
+def take(session: Session, ticket_id: int, agent: str, now: datetime, name: str | None = None) -> TakeResult:
+    """Give a waiting ticket to `agent` (a Slack user ID, or `staff:<id>` with its display `name`); of two
+    agents pressing at once exactly one wins."""
     won = session.execute(update(HandoffTicket).where(HandoffTicket.id == ticket_id,
                                                       HandoffTicket.status == TicketStatus.WAITING.value)
-                          .values(status=TicketStatus.ASSIGNED.value, assignee=agent, assigned_at=now)).rowcount
+                          .values(status=TicketStatus.ASSIGNED.value, assignee=agent, assignee_name=name,
+                                  assigned_at=now)).rowcount
     ticket = session.get(HandoffTicket, ticket_id, populate_existing=True)  # as the UPDATE left it
     if ticket is None or ticket.status == TicketStatus.RESOLVED.value:
-        return TakeResult(taken=False, assignee=ticket.assignee if ticket else None, closed=True)
-    return TakeResult(taken=bool(won) or ticket.assignee == agent, assignee=ticket.assignee)
+        return TakeResult(taken=False, assignee=assignee_shown(ticket) if ticket else None, closed=True)
+    if won:
+        note_event(session, ticket, "taken", name or agent, now)
+    return TakeResult(taken=bool(won) or ticket.assignee == agent, assignee=assignee_shown(ticket))
 
 
-def close(session: Session, ticket_id: int, how: ClosedHow, now: datetime, agent: str | None = None) -> bool:
+def assignee_shown(ticket: HandoffTicket) -> str | None:
+    """Who has the ticket, as people see it: the staff display name, else the Slack user ID."""
+    return ticket.assignee_name or ticket.assignee
+
+
+def close(session: Session, ticket_id: int, how: ClosedHow, now: datetime, agent: str | None = None,
+          name: str | None = None) -> bool:
     """Close an open ticket; False if it was closed already (a second press changes nothing)."""
     values: dict[str, object] = {"status": TicketStatus.RESOLVED.value, "closed_at": now, "closed_how": how.value}
     if agent is not None:
-        values["assignee"] = agent
+        values["assignee"], values["assignee_name"] = agent, name
     closed = session.execute(update(HandoffTicket).where(HandoffTicket.id == ticket_id,
                                                          HandoffTicket.status.in_(OPEN)).values(**values)).rowcount
+    if closed:
+        ticket = session.get(HandoffTicket, ticket_id, populate_existing=True)
+        if ticket is not None:
+            note_event(session, ticket, how.value, name or agent, now)
     return bool(closed)
 
 
@@ -119,16 +169,36 @@ def relay_from_student(session: Session, ticket: HandoffTicket, text: str, sourc
 
 
 def relay_from_agent(session: Session, ticket: HandoffTicket, text: str, author: str, source_key: str,
-                     now: datetime, *, student_number_pattern: str | None = None) -> HandoffMessage | None:
-    """Keep an agent's thread reply and queue its delivery to the student, once per `source_key`.
+                     now: datetime, *, student_number_pattern: str | None = None,
+                     signed: bool = False) -> HandoffMessage | None:
+    """Keep an agent's reply and queue its delivery to the student, once per `source_key`.
 
-    The reply also goes into the conversation's transcript (the web chat page shows it from there), masked
-    as `relay_from_student` masks.
+    `author` is a Slack user ID or a staff display name (never an email). The reply also goes into the
+    conversation's transcript (the web chat page shows it from there), masked as `relay_from_student` masks.
+    `signed` is for a reply written in the web inbox: the student sees it under the author's display name,
+    and it is posted in the ticket's Slack thread too.
     """
     message = _add(session, ticket, "agent", author, text, source_key, now, student_number_pattern)
     if message is not None:
-        record(session, ticket.conversation_id, "agent", text, now, student_number_pattern=student_number_pattern)
-        enqueue(session, DELIVER, f"agent:{message.id}", {"kind": "agent_message", "message": message.id}, now)
+        record(session, ticket.conversation_id, "agent", text, now, student_number_pattern=student_number_pattern,
+               author=author if signed else f"slack:{author}")
+        job: dict[str, object] = {"kind": "agent_message", "message": message.id}
+        if signed:
+            job["name"] = author
+        enqueue(session, DELIVER, f"agent:{message.id}", job, now)
+        if signed:
+            enqueue(session, AGENTS, f"mirror:{message.id}", {"kind": "mirror", "message": message.id}, now)
+    return message
+
+
+def add_note(session: Session, ticket: HandoffTicket, text: str, author: str, source_key: str, now: datetime, *,
+             student_number_pattern: str | None = None) -> HandoffMessage | None:
+    """Keep an internal note on a ticket (agents only; the student never sees it), once per `source_key`;
+    it is also posted in the ticket's Slack thread."""
+    message = _add(session, ticket, "note", author, text, source_key, now, student_number_pattern)
+    if message is not None:
+        message.delivery = "internal"
+        enqueue(session, AGENTS, f"mirror:{message.id}", {"kind": "mirror", "message": message.id}, now)
     return message
 
 
@@ -162,3 +232,68 @@ def waiting_since_before(session: Session, opening: datetime) -> list[HandoffTic
         HandoffTicket.status == TicketStatus.WAITING.value,
         (HandoffTicket.posted_at.is_(None)) | (HandoffTicket.posted_at < opening),
     ).order_by(HandoffTicket.opened_at, HandoffTicket.id)))
+
+
+def timeline(session: Session, ticket_id: int) -> list[HandoffMessage]:
+    """Everything on a ticket, oldest first: the student's and agents' messages, notes and events."""
+    return list(session.scalars(select(HandoffMessage).where(HandoffMessage.ticket_id == ticket_id)
+                                .order_by(HandoffMessage.id)))
+
+
+def desk_revision(session: Session) -> int:
+    """A number that grows whenever any ticket opens, changes hands, closes or gets a message (the inbox's
+    live view reloads when it changes)."""
+    return session.scalar(select(func.max(HandoffMessage.id))) or 0
+
+
+def queue_position(session: Session, ticket: HandoffTicket) -> int | None:
+    """The ticket's place among the waiting ones (1 is next), or None when it is not waiting."""
+    if ticket.status != TicketStatus.WAITING.value:
+        return None
+    ahead = session.scalar(select(func.count()).select_from(HandoffTicket).where(
+        HandoffTicket.status == TicketStatus.WAITING.value,
+        (HandoffTicket.opened_at < ticket.opened_at)
+        | ((HandoffTicket.opened_at == ticket.opened_at) & (HandoffTicket.id < ticket.id))))
+    return (ahead or 0) + 1
+
+
+def expected_wait(session: Session, now: datetime, position: int) -> timedelta | None:
+    """How long the ticket at `position` can expect to wait: the median of recent waits for a person, times
+    the position; None when too few tickets were taken recently to say."""
+    rows = session.execute(select(HandoffTicket.opened_at, HandoffTicket.assigned_at).where(
+        HandoffTicket.assigned_at.is_not(None), HandoffTicket.assigned_at > now - WAIT_WITHIN)
+        .order_by(HandoffTicket.assigned_at.desc()).limit(WAIT_SAMPLES)).all()
+    waits = [(assigned - opened).total_seconds() for opened, assigned in rows if assigned >= opened]
+    if len(waits) < MIN_WAIT_SAMPLES:
+        return None
+    return timedelta(seconds=statistics.median(waits) * position)
+
+
+def rate(session: Session, conversation_id: str, answer: str) -> bool:
+    """Keep the student's one-tap satisfaction answer on the conversation's latest closed ticket that has
+    none yet; False when there is none (a second tap changes nothing)."""
+    ticket = session.scalars(select(HandoffTicket).where(
+        HandoffTicket.conversation_id == conversation_id, HandoffTicket.status == TicketStatus.RESOLVED.value,
+        HandoffTicket.closed_how == ClosedHow.RESOLVED.value).order_by(HandoffTicket.id.desc())).first()
+    if ticket is None or ticket.satisfaction is not None:
+        return False
+    ticket.satisfaction = answer
+    return True
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """The satisfaction answers of tickets resolved since a time."""
+
+    resolved: int
+    good: int
+    bad: int
+
+
+def satisfaction_since(session: Session, since: datetime) -> Satisfaction:
+    """How many tickets agents resolved since `since`, and how their students rated them."""
+    rows = session.execute(select(HandoffTicket.satisfaction, func.count()).where(
+        HandoffTicket.closed_how == ClosedHow.RESOLVED.value, HandoffTicket.closed_at >= since)
+        .group_by(HandoffTicket.satisfaction)).all()
+    counts = {answer: count for answer, count in rows}
+    return Satisfaction(resolved=sum(counts.values()), good=counts.get("good", 0), bad=counts.get("bad", 0))

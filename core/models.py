@@ -219,6 +219,10 @@ class TranscriptEntry(Base):
     message_ref: Mapped[str | None] = mapped_column(String(128))
     # A not-understood student message: the intent the bot thought likeliest (its best guess), else NULL.
     guess: Mapped[str | None] = mapped_column(String(32))
+    # Who wrote an "agent" line: the staff account's display name (never its email), or `slack:<user ID>`.
+    author: Mapped[str | None] = mapped_column(String(64))
+    # A later notice's buttons (the satisfaction question after an agent closes a ticket), as [[label, payload]].
+    buttons: Mapped[str | None] = mapped_column(Text)
 
 
 class InboundEvent(Base):
@@ -299,7 +303,9 @@ class HandoffTicket(Base):
     topic: Mapped[str | None] = mapped_column(String(32))  # the bot's best guess: an intent name
     bot_said: Mapped[str | None] = mapped_column(Text)  # the bot's last answers, masked
     status: Mapped[str] = mapped_column(String(16), default="waiting")
-    assignee: Mapped[str | None] = mapped_column(String(64))  # the agent's Slack user ID
+    assignee: Mapped[str | None] = mapped_column(String(64))  # a Slack user ID, or staff:<id> for the web inbox
+    # The staff account's display name when the web inbox's agent has it (never an email); NULL for Slack.
+    assignee_name: Mapped[str | None] = mapped_column(String(64))
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -307,6 +313,7 @@ class HandoffTicket(Base):
     agent_channel: Mapped[str | None] = mapped_column(String(32))
     thread_ts: Mapped[str | None] = mapped_column(String(32), index=True)
     posted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the card or the last digest listing it
+    satisfaction: Mapped[str | None] = mapped_column(String(8))  # the student's one-tap answer: good or bad
 
 
 class HandoffMessage(Base):
@@ -320,8 +327,10 @@ class HandoffMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("handoff_tickets.id", ondelete="CASCADE"), index=True)
-    direction: Mapped[str] = mapped_column(String(8))  # "student" (to the thread) or "agent" (to the student)
-    author: Mapped[str | None] = mapped_column(String(64))  # the agent's Slack user ID
+    # "student" (to the agents), "agent" (to the student), "note" (among agents only, never sent to the student)
+    # or "event" (what happened to the ticket: opened, taken, resolved…, its kind in `text`)
+    direction: Mapped[str] = mapped_column(String(8))
+    author: Mapped[str | None] = mapped_column(String(64))  # a Slack user ID or a staff display name, never an email
     text: Mapped[str] = mapped_column(Text)  # masked like the transcript
     source_key: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -370,6 +379,9 @@ class StaffAccount(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")  # admin or agent
+    display_name: Mapped[str | None] = mapped_column(String(64))  # what students and transcripts show
+    desk_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the inbox open in a browser, last seen
 
 
 class StaffSession(Base):

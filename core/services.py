@@ -43,6 +43,9 @@ class Core:
     # Work done after the answer (mailing a sign-in link): the answer takes as long whoever asked. It starts
     # `answer_first_seconds` later, so that its database writes do not slow the answer down (tests: 0).
     answer_first_seconds: float = 0.2
+    # Whether Slack's agents' channel takes handoff tickets (set where the channels are wired): Slack tells its
+    # members, so a ticket there reaches someone whether or not anyone has the web inbox open.
+    agents_on_slack: bool = False
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=2, thread_name_prefix="madoguchi-later"))
     _pending: list[Future[None]] = field(default_factory=list)

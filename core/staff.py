@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core.masking import mask_email
@@ -27,6 +27,16 @@ ABSOLUTE_TIMEOUT = timedelta(hours=24)
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often (one write per page view is waste)
 TOKEN_BYTES = 32
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_NAME_LENGTH = 64
+AT_DESK_WITHIN = timedelta(seconds=90)  # an agent whose inbox page was live this recently is at the desk
+DESK_TOUCH_EVERY = timedelta(seconds=20)  # the inbox's live stream writes presence at most this often
+
+
+class Role(StrEnum):
+    """What a staff account may do: an admin sees the dashboard and may also answer; an agent answers only."""
+
+    ADMIN = "admin"
+    AGENT = "agent"
 
 
 class StaffError(ValueError):
@@ -67,11 +77,27 @@ def check_password(password: str) -> list[str]:
     return problems
 
 
-def create_account(session: Session, email: str, password: str, now: datetime) -> StaffAccount:
+def check_display_name(name: str) -> str:
+    """A display name as stored (trimmed).
+
+    Raises:
+        StaffError: when it is empty, too long, or looks like an email (students and transcripts show it).
+    """
+    name = " ".join(name.split())
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise StaffError(f"display name must be 1 to {MAX_NAME_LENGTH} characters")
+    if "@" in name:
+        raise StaffError("display name must not be an email address: students and transcripts show it")
+    return name
+
+
+def create_account(session: Session, email: str, password: str, now: datetime, *, role: Role = Role.ADMIN,
+                   display_name: str | None = None) -> StaffAccount:
     """Add a staff account with an argon2id hash of `password` (the password itself is never stored).
 
     Raises:
-        StaffError: for a malformed email, an email already in use, or a password `check_password` refuses.
+        StaffError: for a malformed email, an email already in use, a password `check_password` refuses,
+            or a bad display name (an agent needs one: students see it).
     """
     email = normalize_email(email)
     if not _EMAIL.fullmatch(email) or len(email) > 320:
@@ -79,13 +105,50 @@ def create_account(session: Session, email: str, password: str, now: datetime) -
     problems = check_password(password)
     if problems:
         raise StaffError("password " + "; ".join(problems))
+    if display_name is None and role is Role.AGENT:
+        raise StaffError("an agent needs a display name (--name): students see it on replies")
+    name = check_display_name(display_name) if display_name is not None else None
     if find_account(session, email) is not None:
         raise StaffError(f"a staff account for {email} already exists")
-    account = StaffAccount(email=email, password_hash=hash_password(password), created_at=now)
+    account = StaffAccount(email=email, password_hash=hash_password(password), created_at=now, role=role.value,
+                           display_name=name)
     session.add(account)
     session.flush()
-    log.info("staff account %s created", mask_email(email))
+    log.info("staff account %s created (%s)", mask_email(email), role.value)
     return account
+
+
+def shown_name(account: StaffAccount) -> str:
+    """How an account appears to students, other agents and in transcripts: its display name, never its email."""
+    return account.display_name or f"#{account.id}"
+
+
+def is_admin(account: StaffAccount) -> bool:
+    """Whether the account may see the dashboard (agents see only the inbox)."""
+    return account.role == Role.ADMIN.value
+
+
+def may_answer(session: Session) -> int:
+    """How many enabled staff accounts may answer students in the inbox (admins may, agents do)."""
+    return session.scalar(select(func.count()).select_from(StaffAccount)
+                          .where(StaffAccount.disabled_at.is_(None))) or 0
+
+
+def at_desk(session: Session, account: StaffAccount, now: datetime) -> None:
+    """Note that the account has the inbox open now (written at most every DESK_TOUCH_EVERY)."""
+    if account.desk_seen_at is None or now - account.desk_seen_at >= DESK_TOUCH_EVERY:
+        account.desk_seen_at = now
+
+
+def leave_desk(session: Session, account_id: int) -> None:
+    """The account is no longer at the desk (signed out)."""
+    session.execute(update(StaffAccount).where(StaffAccount.id == account_id).values(desk_seen_at=None))
+
+
+def agents_at_desk(session: Session, now: datetime) -> int:
+    """How many enabled accounts had the inbox open within AT_DESK_WITHIN."""
+    return session.scalar(select(func.count()).select_from(StaffAccount).where(
+        StaffAccount.disabled_at.is_(None), StaffAccount.desk_seen_at > now - AT_DESK_WITHIN)) or 0
 
 
 def find_account(session: Session, email: str) -> StaffAccount | None:

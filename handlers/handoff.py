@@ -1,11 +1,28 @@
 """Handing a conversation to a call-center agent: open the ticket, say when a person will answer, and let
 the student stop waiting; the satisfaction answer after an agent closes it."""
 
+import math
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
 from core.conversations import transcript
 from core.enums import Language, Service
 from core.formatting import format_short
-from core.handoffs import ClosedHow, Reason, active_ticket, close, open_ticket
+from core.handoffs import (
+    ClosedHow,
+    DeskState,
+    Reason,
+    active_ticket,
+    close,
+    desk_state,
+    expected_wait,
+    open_ticket,
+    queue_position,
+    rate,
+)
 from core.jobs import AGENTS, enqueue
+from core.models import HandoffTicket
 from handlers import basic
 from handlers.messages import say
 from handlers.registry import HandlerRegistry
@@ -47,27 +64,50 @@ def _bot_said(ctx: TurnContext) -> str:
 
 
 def human_agent(ctx: TurnContext) -> list[Reply]:
-    """Hand the conversation to a person: a ticket for the agents, and when to expect an answer."""
+    """Hand the conversation to a person: a ticket for the agents, and the truth about when one answers.
+
+    A person is promised only when a desk can answer now (Slack's agents' channel, or an agent with the web
+    inbox open, in the call center's hours); otherwise the student hears when one will, gets the call
+    center's contacts, and the bot keeps helping meanwhile.
+    """
     payload = ctx.message.payload or ""
     if payload == CANCEL_WAIT:
         return _stop_waiting(ctx)
     if payload.startswith(FEEDBACK):
+        with ctx.core.transaction() as session:
+            rate(session, ctx.state.conversation_id, "good" if payload.endswith("good") else "bad")
         return [Text(say("handoff.feedback_thanks", ctx.lang), basic.main_menu(ctx.lang))]
     topic = ctx.state.last_intent if ctx.state.last_intent not in (None, Intent.HUMAN_AGENT.value) else None
     ctx.state.end_form()  # a person takes it from here: no "shall we continue?" after this answer
     with ctx.core.transaction() as session:
-        _, new = open_ticket(
+        ticket, new = open_ticket(
             session, conversation_id=ctx.state.conversation_id, channel=ctx.message.channel.value,
             user_id=ctx.message.user_id, student_id=ctx.state.student_id, lang=ctx.lang, reason=_reason(ctx),
             topic=topic, bot_said=_bot_said(ctx), now=ctx.now)
-    calendar = ctx.core.calendar
-    if calendar.is_open(Service.CALL_CENTER, ctx.now):
+        desk = desk_state(session, ctx.core.calendar, ctx.now, slack=ctx.core.agents_on_slack)
+        queue = queue_line(session, ticket, ctx.lang, ctx.now) if desk is DeskState.OPEN else ""
+    if desk is DeskState.OPEN:
         key = "handoff.connecting" if new else "handoff.already_waiting"
-        return [Text(say(key, ctx.lang), (cancel_wait_button(ctx),))]
-    opening = calendar.next_opening(Service.CALL_CENTER, ctx.now)
-    text = say("handoff.off_hours", ctx.lang, hours=basic.office_hours(ctx, Service.CALL_CENTER),
-               when=format_short(opening, ctx.lang))
+        return [Text(f"{say(key, ctx.lang)}\n{queue}".strip(), (cancel_wait_button(ctx),))]
+    call_center = basic.contact_entry(ctx, Service.CALL_CENTER)
+    if desk is DeskState.CLOSED:
+        opening = ctx.core.calendar.next_opening(Service.CALL_CENTER, ctx.now)
+        text = say("handoff.off_hours", ctx.lang, hours=basic.office_hours(ctx, Service.CALL_CENTER),
+                   when=format_short(opening, ctx.lang), contact=call_center)
+    else:  # nobody at the web inbox now (AWAY), or no desk at all (NONE): no person is promised
+        text = say(f"handoff.{desk.value}", ctx.lang, contact=call_center)
     return [Text(text, (*basic.main_menu(ctx.lang)[:11], cancel_wait_button(ctx)))]
+
+
+def queue_line(session: Session, ticket: HandoffTicket, lang: Language, now: datetime) -> str:
+    """「順番待ち: 2番目です（目安: 約6分）」 for a waiting ticket; empty once an agent has it."""
+    position = queue_position(session, ticket)
+    if position is None:
+        return ""
+    wait = expected_wait(session, now, position)
+    if wait is None:
+        return say("handoff.queue", lang, position=position)
+    return say("handoff.queue_wait", lang, position=position, minutes=max(1, math.ceil(wait.total_seconds() / 60)))
 
 
 def _stop_waiting(ctx: TurnContext) -> list[Reply]:

@@ -111,3 +111,26 @@ def control_word(normalized_text: str) -> Control | None:
             if found is not None:
                 return found
     return None
+
+
+# Leaving the queue for a person: 「ボットに戻る」, "back to the bot", 「待つのやめます」 (with politeness around it).
+_BACK_TO_BOT = re.compile(
+    rf"^(?:(?:{_FILLER}){_SEPARATOR})*(?:"
+    r"(?:チャット)?(?:ボット|ぼっと|bot|botto|自動応答|チャット)(?:との会話|の会話|との?チャット)?(?:に|へ|ni|e)?"
+    r"(?:戻る|戻りたい|戻ります|戻して|もどる|もどして|もどりたい|modoru|modoshite|で(?:いい|大丈夫|ok))|"
+    r"(?:担当者|人|ひと)(?:は|を)?(?:もう)?(?:いい|いらない|不要|大丈夫|待たない|待ちません)|"
+    r"(?:待つの|まつの|待ち)(?:を)?(?:やめ|止め|キャンセル)(?:る|ます|たい|て)?|待たなくて(?:いい|大丈夫)|"
+    r"(?:go |take me |switch )?back to (?:the )?(?:bot|chatbot|chat bot|assistant)|return to (?:the )?bot|"
+    r"(?:i'?ll |i will )?stop waiting|(?:i )?(?:don'?t|do not) (?:need|want) (?:a |to talk to a )?(?:person|human|"
+    r"staff(?: member)?|agent)(?: anymore)?|cancel (?:the |my )?(?:handover|handoff|request for a person|wait(?:ing)?)"
+    rf")(?:{_SEPARATOR}(?:{_FILLER}))*{_SEPARATOR}$")
+
+
+def back_to_the_bot(normalized_text: str) -> bool:
+    """Whether a message asks to stop waiting for a person and talk to the bot again (typed, not tapped).
+
+    Args:
+        normalized_text: Output of `intents.normalize.normalize` (NFKC, case-folded).
+    """
+    text = normalized_text.strip()
+    return 0 < len(text) <= MAX_CONTROL_CHARS * 2 and bool(_BACK_TO_BOT.match(text))

@@ -32,12 +32,14 @@ def actions(host: str, port: int, write_domain: bool, out_dir: Path | None) -> N
 
     from bot import logs
     from bot.cli_support import fail
-    from bot.runtime import StartupError, load_settings, prepare
+    from bot.runtime import StartupError, load_channel_settings, load_settings, prepare
 
     try:
         settings = load_settings()
         logs.configure(settings.log_level, settings.log_format)
         core = prepare(settings)
+        # A handoff promises a person only where one can answer: Slack's agents' channel counts when it is set.
+        core.agents_on_slack = load_channel_settings().agents_enabled
         from bot.rasa.actions import create_app  # imported here: rasa_sdk and Sanic load only for this command
         from intents import load_understander
 

@@ -14,8 +14,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.agents import NoSlackDesk
 from bot.delivery import Delivery, StudentSender
-from bot.inbox import Inbox
+from bot.inbox import ChannelProcessor, Inbox
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
 from bot.web import admin, chat, links, metrics, oidc, page, payments
@@ -117,6 +118,7 @@ def channel_routes(core: Core, pipeline: Pipeline | None, settings: ChannelSetti
     if pipeline is None:
         return routes
     senders: dict[str, StudentSender] = {}
+    desk: ChannelProcessor = NoSlackDesk()  # tickets wait in the web inbox, which reads them from the database
     if settings.line_enabled:
         from bot.channels.line import LineChannel  # the SDK is imported only when the channel is used
 
@@ -131,7 +133,9 @@ def channel_routes(core: Core, pipeline: Pipeline | None, settings: ChannelSetti
         inbox.register(slack)
         routes += slack.routes()
         senders[slack.channel] = slack
-        if slack.agents is not None:
-            inbox.register(slack.agents)  # the reminder scheduler queues the opening digest
+        if slack.agents is not None:  # tickets are posted to Slack's agents' channel too
+            desk = slack.agents
+            core.agents_on_slack = True
+    inbox.register(desk)
     inbox.register(Delivery(core, senders))
     return routes

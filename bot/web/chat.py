@@ -109,7 +109,11 @@ def later_messages(core: Core, conversation_id: str, after: int) -> list[dict[st
         rows = session.scalars(select(TranscriptEntry).where(
             TranscriptEntry.conversation_id == conversation_id, TranscriptEntry.id > after,
             TranscriptEntry.direction.in_(LATER_DIRECTIONS)).order_by(TranscriptEntry.id).limit(100))
-        return [{"id": row.id, "kind": row.direction, "text": row.text, "at": row.at.isoformat()} for row in rows]
+        return [{"id": row.id, "kind": row.direction, "text": row.text, "at": row.at.isoformat(),
+                 # a web inbox agent's display name; a Slack user ID (slack:U…) means nothing to a student
+                 "author": row.author if row.author and not row.author.startswith("slack:") else None,
+                 "quick_replies": [{"label": label, "payload": payload}
+                                   for label, payload in json.loads(row.buttons or "[]")]} for row in rows]
 
 
 def routes() -> list[BaseRoute]:

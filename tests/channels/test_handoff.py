@@ -99,10 +99,11 @@ def only_ticket(desk: Desk) -> HandoffTicket:
 
 
 def relayed(desk: Desk) -> list[tuple[str, str, str]]:
-    """Every relayed message: direction, text and delivery."""
+    """Every relayed message (not the tickets' events): direction, text and delivery."""
     with desk.core.transaction() as session:
         return [(m.direction, m.text, m.delivery)
-                for m in session.scalars(select(HandoffMessage).order_by(HandoffMessage.id))]
+                for m in session.scalars(select(HandoffMessage).where(HandoffMessage.direction != "event")
+                                         .order_by(HandoffMessage.id))]
 
 
 def line_says(desk: Desk, student: str, text: str) -> None:

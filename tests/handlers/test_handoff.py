@@ -20,6 +20,12 @@ TUESDAY_MORNING = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)
 FRIDAY_EVENING = datetime(2026, 11, 20, 17, 30, tzinfo=TOKYO)
 
 
+@pytest.fixture(autouse=True)
+def agents_on_slack(core):
+    """Slack's agents' channel is the desk here (the web inbox's desks are tested below, with that named)."""
+    core.agents_on_slack = True
+
+
 def jobs(core, processor="agents"):
     with core.transaction() as session:
         return [json.loads(payload) for payload in session.scalars(

@@ -110,8 +110,9 @@
     return paragraph;
   }
 
-  function senderName(who) {
-    return {me: strings.you, bot: strings.bot, agent: strings.agent, note: strings.note}[who] || strings.bot;
+  function senderName(item) {
+    const name = {me: strings.you, bot: strings.bot, agent: strings.agent, note: strings.note}[item.who] || strings.bot;
+    return item.author ? name + " " + item.author : name;
   }
 
   function renderCard(card) {
@@ -160,7 +161,7 @@
 
   function show(item, withButtons) {
     const row = element("li", "msg msg-" + item.who);
-    row.appendChild(element("span", "sender", senderName(item.who)));
+    row.appendChild(element("span", "sender", senderName(item)));
     const bubble = element("div", "bubble");
     if (item.card) {
       bubble.appendChild(renderCard(item.card));
@@ -285,7 +286,9 @@
         return;  // already shown
       }
       state.last = message.id;
-      add({who: message.kind === "agent" ? "agent" : "note", text: message.text});
+      add({who: message.kind === "agent" ? "agent" : "note", text: message.text,
+           author: typeof message.author === "string" ? message.author : undefined,
+           quick_replies: Array.isArray(message.quick_replies) ? message.quick_replies : []});
     });
   }
 
