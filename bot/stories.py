@@ -22,6 +22,7 @@ from core.conversations import load_state
 from core.enums import Language
 from core.models import Payment, TranscriptEntry
 from core.services import Core
+from core.staff import Role, create_account
 from core.students import find_student
 from handlers.identity import SIGNED_IN_PAYLOAD
 from handlers.turn import Channel, IncomingMessage
@@ -39,6 +40,11 @@ EXPECT_KEYS = frozenset({"intents", "contains", "not_contains", "offers", "not_o
 DEFAULT_NOW = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)
 
 
+# `desk:` of a story, who can take a handoff: `staffed` (default) a desk that reaches people (Slack's agents'
+# channel), `away` web inbox accounts with nobody at the desk, `none` no desk at all (a fresh install).
+DESKS = ("staffed", "away", "none")
+
+
 class StoryError(ValueError):
     """A story file that does not follow the format; the message names the file, the story and the step."""
 
@@ -52,6 +58,7 @@ class Story:
     now: datetime
     steps: tuple[dict[str, Any], ...]
     user: str
+    desk: str = "staffed"  # who can take a handoff: staffed (a desk that reaches people), away or none (see DESKS)
 
 
 @dataclass
@@ -101,8 +108,11 @@ def load_stories(path: Path) -> list[Story]:
         for index, step in enumerate(item["steps"], start=1):
             _check_step(f"{where} ({item['name']}), step {index}", step)
         now = datetime.fromisoformat(str(item["now"])) if item.get("now") else DEFAULT_NOW
+        desk = str(item.get("desk", "staffed"))
+        if desk not in DESKS:
+            raise StoryError(f"{where} ({item['name']}): desk must be one of {', '.join(DESKS)}")
         stories.append(Story(item["name"], path.name, now if now.tzinfo else now.replace(tzinfo=TOKYO),
-                             tuple(item["steps"]), str(item.get("user", "story-student"))))
+                             tuple(item["steps"]), str(item.get("user", "story-student")), desk))
     return stories
 
 
@@ -163,6 +173,11 @@ class StoryPlayer:
         core = self.pipeline.core
         self.clock.set(story.now)
         self.reset(core)
+        core.agents_on_slack = story.desk == "staffed"
+        if story.desk == "away":
+            with core.transaction() as session:
+                create_account(session, "agent@example.ac.jp", "story agent password", core.now(), role=Role.AGENT,
+                               display_name="Story Agent")
         result = StoryResult(story)
         buttons: dict[str, str] = {}
         page_lang: Language | None = None  # the web page sends its language with every message once chosen

@@ -73,6 +73,7 @@ def chat(server, user: str, **body: str) -> list[dict]:
 
 def test_chat_handoff_link_and_reminder_each_move_their_series_exactly(chat_server, inbox, clock):
     core = chat_server.core
+    core.agents_on_slack = True  # a desk that reaches people: in hours the student's messages are relayed
     with core.transaction() as session:
         student = create_student(session, student_number="24M1001", department="medicine", year=3, now=core.now(),
                                  email="taro.yamada@example.ac.jp")

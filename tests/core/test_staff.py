@@ -182,7 +182,7 @@ def test_staff_add_asks_the_password_twice_without_echoing_it(core, tmp_path):
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
     assert result.output.count("Password (at least 12 characters)") == 1 and "Repeat for confirmation" in result.output
-    assert f"staff account {EMAIL} created" in result.output
+    assert f"staff account {EMAIL} (admin) created" in result.output
     assert "https://madoguchi.example.ac.jp/admin/login" in result.output
     assert login(core).outcome is LoginOutcome.OK
 
@@ -216,8 +216,9 @@ def test_staff_list_and_disable(core, tmp_path, clock):
     listing = runner.invoke(main, ["staff", "list"], env=env)
     assert listing.exit_code == 0, listing.output
     lines = [line.split() for line in listing.output.splitlines()[1:]]
-    assert lines[0][0] == EMAIL and lines[0][3:5] == ["2026-11-24", "10:00"] and lines[0][-1] == "active"
-    assert lines[1][0] == "taro@example.ac.jp" and lines[1][3] == "never" and lines[1][4] == "disabled"
+    assert lines[0][:3] == [EMAIL, "admin", "-"] and lines[0][5:7] == ["2026-11-24", "10:00"]
+    assert lines[0][-1] == "active"
+    assert lines[1][0] == "taro@example.ac.jp" and lines[1][5] == "never" and lines[1][6] == "disabled"
     assert account_of(core, token) is not None  # disabling Taro ended none of Hanako's sessions
     unknown = runner.invoke(main, ["staff", "disable", "nobody@example.ac.jp"], env=env)
     assert unknown.exit_code == 1 and "no staff account for nobody@example.ac.jp" in unknown.output

@@ -120,7 +120,8 @@ def test_the_stream_sends_an_agents_message_written_while_it_is_open(live_server
         second = next(stream)
         assert second["id"] == str(later)
         assert json.loads(second["data"]) | {"at": None} == {"id": later, "kind": "note",
-                                                             "text": "証明書の準備ができました。", "at": None}
+                                                             "text": "証明書の準備ができました。", "at": None,
+                                                             "author": None, "quick_replies": []}
 
 
 def test_a_reconnecting_stream_starts_after_the_last_event_id(live_server):
