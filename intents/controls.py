@@ -113,17 +113,20 @@ def control_word(normalized_text: str) -> Control | None:
     return None
 
 
-# Leaving the queue for a person: 「ボットに戻る」, "back to the bot", 「待つのやめます」 (with politeness around it).
+# Leaving the queue for a person: 「ボットに戻る」, "back to the bot", 「待つのやめます」, also after a word of
+# politeness or a change of mind (「あ、やっぱり大丈夫です。ボットに戻してください」), but never a question about it
+# (「ボットに戻る方法は？」).
 _BACK_TO_BOT = re.compile(
-    rf"^(?:(?:{_FILLER}){_SEPARATOR})*(?:"
-    r"(?:チャット)?(?:ボット|ぼっと|bot|botto|自動応答|チャット)(?:との会話|の会話|との?チャット)?(?:に|へ|ni|e)?"
-    r"(?:戻る|戻りたい|戻ります|戻して|もどる|もどして|もどりたい|modoru|modoshite|で(?:いい|大丈夫|ok))|"
-    r"(?:担当者|人|ひと)(?:は|を)?(?:もう)?(?:いい|いらない|不要|大丈夫|待たない|待ちません)|"
-    r"(?:待つの|まつの|待ち)(?:を)?(?:やめ|止め|キャンセル)(?:る|ます|たい|て)?|待たなくて(?:いい|大丈夫)|"
-    r"(?:go |take me |switch )?back to (?:the )?(?:bot|chatbot|chat bot|assistant)|return to (?:the )?bot|"
-    r"(?:i'?ll |i will )?stop waiting|(?:i )?(?:don'?t|do not) (?:need|want) (?:a |to talk to a )?(?:person|human|"
-    r"staff(?: member)?|agent)(?: anymore)?|cancel (?:the |my )?(?:handover|handoff|request for a person|wait(?:ing)?)"
-    rf")(?:{_SEPARATOR}(?:{_FILLER}))*{_SEPARATOR}$")
+    r"(?:チャット)?(?:ボット|ぼっと|bot|botto|自動応答)(?:との会話|の会話|との?チャット)?(?:に|へ|ni|e)?\s*"
+    r"(?:戻る|戻り|戻して|戻ります|もどる|もどり|もどして|modoru|modoshite)|"
+    r"チャットに(?:戻る|戻り|戻して)|"
+    r"(?:担当者|人|ひと|オペレーター)(?:は|を|さん|の方)*(?:もう)?(?:いい|いらない|不要|大丈夫|待たない|待ちません)|"
+    r"(?:待つの|まつの|待ち)(?:を|は)?(?:もう)?(?:やめ|止め|キャンセル|いい|大丈夫)|待たなくて(?:いい|大丈夫|結構)|"
+    r"back to (?:the )?(?:bot|chatbot|chat bot|assistant)|return to (?:the )?bot|stop waiting|"
+    r"(?:don'?t|do not) (?:need|want) (?:a |to talk to a |to wait for a )?(?:person|human|staff(?: member)?|agent)|"
+    r"cancel (?:the |my )?(?:handover|handoff|request for a person|wait(?:ing)?)|"
+    r"(?:i'?ll|i will) talk to (?:the )?bot")
+_ABOUT_IT = re.compile(r"[?？]|方法|どうやって|どうすれば|how (?:do|can)|what happens")
 
 
 def back_to_the_bot(normalized_text: str) -> bool:
@@ -133,4 +136,6 @@ def back_to_the_bot(normalized_text: str) -> bool:
         normalized_text: Output of `intents.normalize.normalize` (NFKC, case-folded).
     """
     text = normalized_text.strip()
-    return 0 < len(text) <= MAX_CONTROL_CHARS * 2 and bool(_BACK_TO_BOT.match(text))
+    if not text or len(text) > MAX_CONTROL_CHARS * 2 or _ABOUT_IT.search(text):
+        return False
+    return bool(_BACK_TO_BOT.search(text))

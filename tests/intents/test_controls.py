@@ -2,7 +2,7 @@
 
 import pytest
 
-from intents.controls import Control, control_word
+from intents.controls import Control, back_to_the_bot, control_word
 from intents.normalize import normalize
 
 
@@ -43,3 +43,19 @@ def test_a_steering_word_with_its_reason(text, control):
                                   "やめます、返金はどうなりますか"])
 def test_a_reason_that_asks_something_is_no_steering_word(text):
     assert control_word(normalize(text)) is None
+
+
+@pytest.mark.parametrize("text", ["ボットに戻る", "やっぱりボットに戻してください",
+                                  "あ、やっぱり大丈夫です。ボットに戻してください", "ぼっとにもどる", "待つのやめます",
+                                  "もう待たなくていいです", "担当者はもういいです",
+                                  "back to the bot", "Never mind, take me back to the bot", "I'll stop waiting",
+                                  "I don't need a person anymore"])
+def test_asking_to_stop_waiting_for_a_person_is_read(text):
+    assert back_to_the_bot(normalize(text))
+
+
+@pytest.mark.parametrize("text", ["ボットに戻る方法は？", "how do I go back to the bot", "人がいいです", "キャンセル",
+                                  "ボットの使い方", "成績証明書の受け取りについて相談したいです",
+                                  "待ち時間はどのくらいですか", "cancel my order"])
+def test_other_messages_are_not_taken_for_leaving_the_queue(text):
+    assert not back_to_the_bot(normalize(text))
