@@ -168,7 +168,7 @@ class Pipeline:
             record(session, message.conversation_id, "in", masked, now, student_number_pattern=pattern,
                    message_ref=message.message_ref)
             lang = Language(ticket.lang)
-            queue = queue_line(session, ticket, lang, now)
+            queue = queue_line(session, ticket, lang, now, self.core.calendar)
             told = bool(queue) and queue in (last_said(session, message.conversation_id) or "")
             if queue and not told:
                 record(session, message.conversation_id, "out", queue, now)

@@ -257,13 +257,16 @@ def queue_position(session: Session, ticket: HandoffTicket) -> int | None:
     return (ahead or 0) + 1
 
 
-def expected_wait(session: Session, now: datetime, position: int) -> timedelta | None:
+def expected_wait(session: Session, now: datetime, position: int,
+                  calendar: BusinessCalendar | None = None) -> timedelta | None:
     """How long the ticket at `position` can expect to wait: the median of recent waits for a person, times
-    the position; None when too few tickets were taken recently to say."""
+    the position; None when too few tickets were taken recently to say. Given the `calendar`, only tickets
+    opened in the call center's hours count (one that waited overnight says nothing about the wait now)."""
     rows = session.execute(select(HandoffTicket.opened_at, HandoffTicket.assigned_at).where(
         HandoffTicket.assigned_at.is_not(None), HandoffTicket.assigned_at > now - WAIT_WITHIN)
-        .order_by(HandoffTicket.assigned_at.desc()).limit(WAIT_SAMPLES)).all()
-    waits = [(assigned - opened).total_seconds() for opened, assigned in rows if assigned >= opened]
+        .order_by(HandoffTicket.assigned_at.desc()).limit(WAIT_SAMPLES * 3)).all()
+    waits = [(assigned - opened).total_seconds() for opened, assigned in rows if assigned >= opened
+             and (calendar is None or calendar.is_open(Service.CALL_CENTER, opened))][:WAIT_SAMPLES]
     if len(waits) < MIN_WAIT_SAMPLES:
         return None
     return timedelta(seconds=statistics.median(waits) * position)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from core.calendar import BusinessCalendar
 from core.conversations import transcript
 from core.enums import Language, Service
 from core.formatting import format_short
@@ -85,7 +86,7 @@ def human_agent(ctx: TurnContext) -> list[Reply]:
             user_id=ctx.message.user_id, student_id=ctx.state.student_id, lang=ctx.lang, reason=_reason(ctx),
             topic=topic, bot_said=_bot_said(ctx), now=ctx.now)
         desk = desk_state(session, ctx.core.calendar, ctx.now, slack=ctx.core.agents_on_slack)
-        queue = queue_line(session, ticket, ctx.lang, ctx.now) if desk is DeskState.OPEN else ""
+        queue = queue_line(session, ticket, ctx.lang, ctx.now, ctx.core.calendar) if desk is DeskState.OPEN else ""
     if desk is DeskState.OPEN:
         key = "handoff.connecting" if new else "handoff.already_waiting"
         return [Text(f"{say(key, ctx.lang)}\n{queue}".strip(), (cancel_wait_button(ctx),))]
@@ -99,12 +100,13 @@ def human_agent(ctx: TurnContext) -> list[Reply]:
     return [Text(text, (*basic.main_menu(ctx.lang)[:11], cancel_wait_button(ctx)))]
 
 
-def queue_line(session: Session, ticket: HandoffTicket, lang: Language, now: datetime) -> str:
+def queue_line(session: Session, ticket: HandoffTicket, lang: Language, now: datetime,
+               calendar: BusinessCalendar) -> str:
     """「順番待ち: 2番目です（目安: 約6分）」 for a waiting ticket; empty once an agent has it."""
     position = queue_position(session, ticket)
     if position is None:
         return ""
-    wait = expected_wait(session, now, position)
+    wait = expected_wait(session, now, position, calendar)
     if wait is None:
         return say("handoff.queue", lang, position=position)
     return say("handoff.queue_wait", lang, position=position, minutes=max(1, math.ceil(wait.total_seconds() / 60)))
