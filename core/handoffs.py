@@ -263,7 +263,8 @@ def expected_wait(session: Session, now: datetime, position: int,
     the position; None when too few tickets were taken recently to say. Given the `calendar`, only tickets
     opened in the call center's hours count (one that waited overnight says nothing about the wait now)."""
     rows = session.execute(select(HandoffTicket.opened_at, HandoffTicket.assigned_at).where(
-        HandoffTicket.assigned_at.is_not(None), HandoffTicket.assigned_at > now - WAIT_WITHIN)
+        HandoffTicket.assigned_at.is_not(None), HandoffTicket.assigned_at > now - WAIT_WITHIN,
+        HandoffTicket.reason != Reason.AGENT.value)  # an agent's takeover is taken at once: no wait to learn from
         .order_by(HandoffTicket.assigned_at.desc()).limit(WAIT_SAMPLES * 3)).all()
     waits = [(assigned - opened).total_seconds() for opened, assigned in rows if assigned >= opened
              and (calendar is None or calendar.is_open(Service.CALL_CENTER, opened))][:WAIT_SAMPLES]

@@ -114,19 +114,30 @@ def control_word(normalized_text: str) -> Control | None:
 
 
 # Leaving the queue for a person: 「ボットに戻る」, "back to the bot", 「待つのやめます」, also after a word of
-# politeness or a change of mind (「あ、やっぱり大丈夫です。ボットに戻してください」), but never a question about it
-# (「ボットに戻る方法は？」).
-_BACK_TO_BOT = re.compile(
+# politeness or a change of mind (「あ、やっぱり大丈夫です。ボットに戻してください」). Never a question about it
+# (「ボットに戻るとどうなりますか」), its opposite (「ボットに戻りたくないです」, "I don't want to go back to the bot"),
+# nor words that only sound alike (「担当者はいいですね、助かります」): those go to the person as they are.
+_TO_THE_BOT = re.compile(
     r"(?:チャット)?(?:ボット|ぼっと|bot|botto|自動応答)(?:との会話|の会話|との?チャット)?(?:に|へ|ni|e)?\s*"
-    r"(?:戻る|戻り|戻して|戻ります|もどる|もどり|もどして|modoru|modoshite)|"
-    r"チャットに(?:戻る|戻り|戻して)|"
-    r"(?:担当者|人|ひと|オペレーター)(?:は|を|さん|の方)*(?:もう)?(?:いい|いらない|不要|大丈夫|待たない|待ちません)|"
-    r"(?:待つの|まつの|待ち)(?:を|は)?(?:もう)?(?:やめ|止め|キャンセル|いい|大丈夫)|待たなくて(?:いい|大丈夫|結構)|"
-    r"back to (?:the )?(?:bot|chatbot|chat bot|assistant)|return to (?:the )?bot|stop waiting|"
-    r"(?:don'?t|do not) (?:need|want) (?:a |to talk to a |to wait for a )?(?:person|human|staff(?: member)?|agent)|"
+    r"(?:戻|もど|modo)|チャットに戻|"
+    r"(?:back|return) to (?:the )?(?:bot|chatbot|chat bot|assistant)|stop waiting|"
+    r"(?:i'?ll|i will) talk to (?:the )?bot|"
     r"cancel (?:the |my )?(?:handover|handoff|request for a person|wait(?:ing)?)|"
-    r"(?:i'?ll|i will) talk to (?:the )?bot")
-_ABOUT_IT = re.compile(r"[?？]|方法|どうやって|どうすれば|how (?:do|can)|what happens")
+    r"(?:待つの|まつの)(?:を|は)?(?:もう)?(?:やめ|止め|キャンセル)|待たなくて(?:いい|大丈夫|結構)")
+# Said alone (with politeness), these mean the same: 「担当者はもういいです」, "I don't need a person anymore".
+_NO_PERSON = re.compile(
+    rf"^(?:(?:{_FILLER}){_SEPARATOR})*(?:"
+    r"(?:担当者|人|ひと|オペレーター)(?:さん|の方)?(?:は|を)?(?:もう)?(?:いい|いらない|不要|大丈夫|待たない|待ちません)|"
+    r"(?:i )?(?:don'?t|do not) (?:need|want) (?:a |to talk to a |to wait for a )?(?:person|human|staff(?: member)?|"
+    r"agent)(?: anymore)?)"
+    rf"(?:{_SEPARATOR}(?:{_FILLER}))*{_SEPARATOR}$")
+# Right after the words: 「戻りたくない」「戻らない」.
+_NEGATED_AFTER = re.compile(r"^(?:る|り|ら|って|して|します|ります|りたい)?(?:たく)?(?:ない|なく|ません|ず)")
+# Right before them: "don't want to go back", "not".
+_NEGATED_BEFORE = re.compile(r"(?:don'?t|do not|won'?t|not|never)\b[^.,!]{0,20}$")
+# A question about it, or a condition: 「…とどうなりますか」「…ませんか」, "what happens if…".
+_ABOUT_IT = re.compile(r"[?？]|方法|どう|なりますか|ですか|ませんか|ますか|(?:か|の|かな)[。.!]*$|"
+                       r"\bhow\b|\bwhat\b|\bif\b|\bwhy\b|\bcan i\b")
 
 
 def back_to_the_bot(normalized_text: str) -> bool:
@@ -138,4 +149,9 @@ def back_to_the_bot(normalized_text: str) -> bool:
     text = normalized_text.strip()
     if not text or len(text) > MAX_CONTROL_CHARS * 2 or _ABOUT_IT.search(text):
         return False
-    return bool(_BACK_TO_BOT.search(text))
+    if _NO_PERSON.match(text):
+        return True
+    found = _TO_THE_BOT.search(text)
+    if found is None:
+        return False
+    return not (_NEGATED_AFTER.match(text[found.end():]) or _NEGATED_BEFORE.search(text[:found.start()]))

@@ -14,10 +14,11 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
+from bot.cli import main
 from bot.doctor import Outcome, check_database, check_mail, run_checks
 from bot.ops_cli import doctor
 from bot.settings import ChannelSettings
-from core import migrate
+from core import migrate, staff
 from core.db import make_engine
 from core.settings import Settings
 from tests.channels.conftest import served
@@ -29,6 +30,8 @@ from tests.conftest import Inbox, free_port
 LINE_TOKEN = "line-channel-access-token-0123456789abcdef"
 LINE_SECRET = "0123456789abcdef0123456789abcdef"
 SMTP_PASSWORD = "smtp-password-9876"
+STAFF_PASSWORD = "correct horse battery"
+AGENT_CHANNEL = "C0AGENTS01"
 SETTING_NAMES = {name.upper() for kind in (Settings, ChannelSettings) for name in kind.model_fields}
 
 
@@ -79,6 +82,15 @@ def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine, smtp_se
     return env
 
 
+@pytest.fixture
+def web_agent(core) -> None:
+    """An agent account for the web inbox (/admin/inbox): someone can take a handoff, without Slack. The core
+    fixture empties the tables after the test."""
+    with core.transaction() as session:
+        staff.create_account(session, "yamada@example.ac.jp", STAFF_PASSWORD, core.now(), role=staff.Role.AGENT,
+                             display_name="山田")
+
+
 def doctor_output() -> tuple[int, dict[str, str], str]:
     """Run `madoguchi doctor`; its exit code, its lines by check name, and the whole output."""
     result = CliRunner().invoke(doctor, [])
@@ -96,13 +108,13 @@ def channels(env, line: FakeLineApi, slack: FakeSlackApi) -> None:
             SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_BASE_URL=slack.base_url)
 
 
-def test_all_ok_exits_0_with_a_line_per_check_and_no_secret(environment, line_api, slack_api):
+def test_all_ok_exits_0_with_a_line_per_check_and_no_secret(environment, line_api, slack_api, web_agent):
     channels(environment, line_api, slack_api)
     code, lines, output = doctor_output()
 
     assert code == 0, output
     assert set(lines) == {"settings", "channel settings", "profile", "database", "mail", "LINE", "Slack",
-                          "single sign-on"}
+                          "single sign-on", "handoff desk"}
     assert lines.pop("single sign-on").startswith("skipped")  # not configured: students sign in by mailed link
     assert all(line.startswith("ok") for line in lines.values()), output
     assert output.rstrip().endswith("all good")
@@ -117,7 +129,7 @@ def test_all_ok_exits_0_with_a_line_per_check_and_no_secret(environment, line_ap
     assert [call.method for call in slack_api.calls] == ["auth.test"] and not slack_api.violations
 
 
-def test_unset_channels_are_skipped_not_problems(environment):
+def test_unset_channels_are_skipped_not_problems(environment, web_agent):
     code, lines, output = doctor_output()
     assert code == 0, output
     assert lines["LINE"] == "skipped (not configured)" and lines["Slack"] == "skipped (not configured)"
@@ -129,6 +141,7 @@ def test_a_bad_setting_is_named_and_the_checks_that_need_it_are_skipped(environm
     assert code == 1
     assert lines["settings"].startswith("PROBLEM: bad setting(s): SMTP_PORT:")
     assert lines["database"] == "skipped (fix the settings first)"
+    assert lines["handoff desk"] == "skipped (fix the settings and the database first)"
     assert output.rstrip().endswith("1 problem(s) to fix")
 
 
@@ -171,6 +184,7 @@ def test_a_database_one_migration_behind_is_told_to_upgrade(environment, tmp_pat
     assert code == 1
     assert lines["database"] == (f"PROBLEM: sqlite:///{tmp_path / 'behind.sqlite3'} is at migration {behind}, the "
                                  f"code needs {migrate.head_revision()}: run `madoguchi db upgrade`")
+    assert lines["handoff desk"] == "skipped (fix the settings and the database first)"
 
 
 def test_a_missing_sqlite_database_is_not_created_by_the_doctor(tmp_path):
@@ -286,7 +300,7 @@ def test_an_unreachable_slack_api_is_a_problem(environment):
     assert code == 1 and lines["Slack"].startswith("PROBLEM: cannot reach the Slack API at http://127.0.0.1:")
 
 
-def test_the_values_to_confirm_are_listed_without_being_problems(environment, line_api, slack_api):
+def test_the_values_to_confirm_are_listed_without_being_problems(environment, line_api, slack_api, web_agent):
     channels(environment, line_api, slack_api)
     code, lines, output = doctor_output()
     assert code == 0 and "values to confirm (below)" in lines["profile"]
@@ -299,7 +313,7 @@ def test_the_values_to_confirm_are_listed_without_being_problems(environment, li
 
 def test_run_checks_returns_results_in_order(environment):
     assert [result.name for result in run_checks()] == ["settings", "channel settings", "profile", "database",
-                                                        "mail", "LINE", "Slack", "single sign-on"]
+                                                        "mail", "LINE", "Slack", "single sign-on", "handoff desk"]
 
 
 def test_the_madoguchi_command_exits_1_on_a_problem(tmp_path):
@@ -308,3 +322,132 @@ def test_the_madoguchi_command_exits_1_on_a_problem(tmp_path):
                             text=True, env=env, cwd=tmp_path, timeout=60, check=False)
     assert result.returncode == 1, result.stderr
     assert "settings: PROBLEM: bad setting(s): SMTP_PORT" in result.stdout
+
+
+# --- the handoff desk ---------------------------------------------------------------------------------------
+
+
+def test_no_agents_channel_and_no_staff_account_is_a_problem_naming_staff_add(environment):
+    code, lines, output = doctor_output()
+    assert code == 1, output
+    assert lines["handoff desk"].startswith("PROBLEM: no one can take a student's request for a person")
+    assert "`madoguchi staff add EMAIL --role agent --name NAME`" in lines["handoff desk"]
+    assert output.rstrip().endswith("1 problem(s) to fix")
+
+
+def test_a_disabled_account_is_no_desk(environment, core):
+    with core.transaction() as session:
+        staff.create_account(session, "yamada@example.ac.jp", STAFF_PASSWORD, core.now(), role=staff.Role.AGENT,
+                             display_name="山田")
+        staff.disable_account(session, "yamada@example.ac.jp", core.now())
+    code, lines, _ = doctor_output()
+    assert code == 1 and lines["handoff desk"].startswith("PROBLEM: no one can take")
+
+
+def test_an_agents_channel_without_slacks_credentials_is_a_problem(environment, web_agent):
+    environment.set(SLACK_AGENT_CHANNEL=AGENT_CHANNEL)
+    code, lines, output = doctor_output()
+    assert code == 1, output
+    assert lines["channel settings"].startswith("ok"), "the channel ID itself is well formed"
+    assert lines["handoff desk"].startswith("PROBLEM: SLACK_AGENT_CHANNEL is set but Slack is not")
+    assert "SLACK_BOT_TOKEN" in lines["handoff desk"] and "SLACK_SIGNING_SECRET" in lines["handoff desk"]
+
+
+def test_slacks_agents_channel_is_a_desk_without_any_staff_account(environment, line_api, slack_api):
+    channels(environment, line_api, slack_api)
+    environment.set(SLACK_AGENT_CHANNEL=AGENT_CHANNEL)
+    code, lines, output = doctor_output()
+    assert code == 0, output
+    assert lines["handoff desk"] == f"ok (Slack's agents' channel {AGENT_CHANNEL})"
+    assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+
+
+def test_slack_and_the_web_inbox_are_both_named(environment, line_api, slack_api, web_agent):
+    channels(environment, line_api, slack_api)
+    environment.set(SLACK_AGENT_CHANNEL=AGENT_CHANNEL)
+    code, lines, output = doctor_output()
+    assert code == 0, output
+    assert lines["handoff desk"] == (f"ok (Slack's agents' channel {AGENT_CHANNEL}; web inbox: 1 agent(s), "
+                                     "0 admin(s))")
+
+
+def test_an_agent_account_is_a_desk(environment, web_agent):
+    code, lines, output = doctor_output()
+    assert code == 0, output
+    assert lines["handoff desk"] == "ok (web inbox: 1 agent(s), 0 admin(s))"
+    assert "yamada@" not in output, "no staff email in the doctor's report"
+
+
+def test_only_admins_are_a_desk_but_the_doctor_says_so(environment, core):
+    with core.transaction() as session:
+        for email in ("sato@example.ac.jp", "suzuki@example.ac.jp"):
+            staff.create_account(session, email, STAFF_PASSWORD, core.now())
+    code, lines, output = doctor_output()
+    assert code == 0, output
+    assert lines["handoff desk"].startswith("ok (web inbox: 0 agent(s), 2 admin(s); no account has the agent role")
+    assert "only admins answer at /admin/inbox" in lines["handoff desk"]
+
+
+# --- madoguchi staff add --role agent --------------------------------------------------------------------------
+
+
+def cli_env(core, tmp_path) -> dict[str, str]:
+    return {"DATA_DIR": str(tmp_path), "DATABASE_URL": core.engine.url.render_as_string(hide_password=False),
+            "DEMO_DATA": "false", "BASE_URL": "https://madoguchi.example.ac.jp"}
+
+
+def accounts(core) -> list[tuple[str, str, str | None]]:
+    with core.transaction() as session:
+        return [(a.email, a.role, a.display_name) for a in staff.list_accounts(session)]
+
+
+def test_staff_add_an_agent_with_a_name_then_list_shows_role_and_name(environment, core, tmp_path):
+    env, runner = cli_env(core, tmp_path), CliRunner()
+    added = runner.invoke(main, ["staff", "add", "Yamada@example.ac.jp", "--role", "agent", "--name", "山田"],
+                          input=f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n", env=env)
+    assert added.exit_code == 0, added.output
+    assert "staff account yamada@example.ac.jp (agent) created" in added.output
+    assert STAFF_PASSWORD not in added.output and "Display name" not in added.output, "the name was given"
+    admin = runner.invoke(main, ["staff", "add", "sato@example.ac.jp"], input=f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n",
+                          env=env)
+    assert admin.exit_code == 0 and "(admin) created" in admin.output
+    assert accounts(core) == [("sato@example.ac.jp", "admin", None), ("yamada@example.ac.jp", "agent", "山田")]
+
+    listing = runner.invoke(main, ["staff", "list"], env=env)
+    assert listing.exit_code == 0, listing.output
+    header, *rows = listing.output.splitlines()
+    assert header.split()[:3] == ["email", "role", "name"]
+    assert [row.split()[:3] for row in rows] == [["sato@example.ac.jp", "admin", "-"],
+                                                 ["yamada@example.ac.jp", "agent", "山田"]]
+
+    code, lines, _ = doctor_output()
+    assert code == 0 and lines["handoff desk"] == "ok (web inbox: 1 agent(s), 1 admin(s))"
+
+
+def test_staff_add_an_agent_without_a_name_asks_for_one(environment, core, tmp_path):
+    result = CliRunner().invoke(main, ["staff", "add", "yamada@example.ac.jp", "--role", "agent"],
+                                input=f"山田 太郎\n{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n", env=cli_env(core, tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "Display name shown to students (not the email): " in result.output
+    assert accounts(core) == [("yamada@example.ac.jp", "agent", "山田 太郎")]
+
+
+@pytest.mark.parametrize("how", ["option", "prompt"])
+def test_a_display_name_that_is_an_email_is_refused(environment, core, tmp_path, how):
+    args = ["staff", "add", "yamada@example.ac.jp", "--role", "agent"]
+    typed = f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n"
+    if how == "option":
+        args += ["--name", "yamada@example.ac.jp"]
+    else:
+        typed = "yamada@example.ac.jp\n" + typed
+    result = CliRunner().invoke(main, args, input=typed, env=cli_env(core, tmp_path))
+    assert result.exit_code == 1, result.output
+    assert "display name must not be an email address" in result.output and "No account was created" in result.output
+    assert accounts(core) == []
+
+
+def test_an_unknown_role_is_refused_by_the_command(environment, core, tmp_path):
+    result = CliRunner().invoke(main, ["staff", "add", "yamada@example.ac.jp", "--role", "boss", "--name", "山田"],
+                                input=f"{STAFF_PASSWORD}\n{STAFF_PASSWORD}\n", env=cli_env(core, tmp_path))
+    assert result.exit_code == 2 and "'boss' is not one of 'admin', 'agent'" in result.output
+    assert accounts(core) == []
