@@ -450,10 +450,11 @@ def _contact_values(core: Core, lang: Language) -> dict[str, object]:
     return {"sender": parseaddr(core.mail_from)[1] or core.mail_from,
             "minutes": core.profile.one_time_link_minutes,
             "call_center": contact.name(lang), "call_center_phone": contact.phone or "-",
-            "call_center_hours": _hours(contact.hours, lang)}
+            "call_center_hours": hours_text(contact.hours, lang)}
 
 
-def _hours(hours: OpeningHours, lang: Language) -> str:
+def hours_text(hours: OpeningHours, lang: Language) -> str:
+    """An office's hours as the mails write them (平日 9:00〜17:00 / weekdays 9:00–17:00)."""
     if hours.always:
         return t("mail.hours.always", lang)
     # Written as the guide writes them: 9:00, not 09:00.

@@ -1,5 +1,6 @@
-"""The staff pages: sign-in and sign-out, the dashboard of what students ask and what the bot missed, and its
-CSV export. Charts are inline SVG drawn on the server (the CSP allows no inline scripts or styles)."""
+"""The staff pages: sign-in and sign-out, sessions with their roles and CSRF token, the pages' bilingual chrome,
+and the administrators' dashboard of what students ask and what the bot missed, with its CSV export. Charts are
+inline SVG drawn on the server (the CSP allows no inline scripts or styles)."""
 
 import csv
 import io
@@ -8,22 +9,32 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.web.links import accept_language
 from core import analytics, staff
 from core.analytics import FALLBACK_INTENT, OTHER, RELAYED, Dashboard, DayRate, Period
 from core.clock import TOKYO
+from core.enums import Language
+from core.i18n import core_messages, t
 from core.services import Core
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "madoguchi_staff"
 LOGIN_CSRF_COOKIE = "madoguchi_staff_login"
+LANG_COOKIE = "madoguchi_staff_lang"
+LANG_COOKIE_SECONDS = 365 * 24 * 3600
 COOKIE_PATH = "/admin"
+INBOX = "/admin/inbox"
+# Texts desk.js shows by itself, as templates with their {placeholders} (the rest is in the HTML).
+SCRIPT_KEYS = ("staff.waiting_badge", "inbox.new_ticket", "inbox.new_message")
 DEFAULT_DAYS = 30
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 MAX_FIELD = 512  # longer form values are cut before use
@@ -50,15 +61,24 @@ def routes() -> list[BaseRoute]:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """The staff member behind a request and the CSRF token of their forms."""
+    """The staff member behind a request: their account, role and display name, and the CSRF token of their
+    forms."""
 
     email: str
     token: str
+    account_id: int
+    role: str
+    name: str  # what students and other agents see: the display name, never the email
 
     @property
     def csrf(self) -> str:
         """The token the session's forms carry."""
         return staff.csrf_token(self.token)
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the dashboard is theirs too (agents see only the inbox)."""
+        return self.role == staff.Role.ADMIN.value
 
 
 async def signed_in(request: Request) -> SignedIn | None:
@@ -68,13 +88,15 @@ async def signed_in(request: Request) -> SignedIn | None:
         return None
     core: Core = request.app.state.core
 
-    def look_up() -> str | None:
+    def look_up() -> SignedIn | None:
         with core.transaction() as session:
             account = staff.session_account(session, token, core.now())
-            return account.email if account else None
+            if account is None:
+                return None
+            return SignedIn(email=account.email, token=token, account_id=account.id, role=account.role,
+                            name=staff.shown_name(account))
 
-    email = await run_in_threadpool(look_up)
-    return SignedIn(email=email, token=token) if email else None
+    return await run_in_threadpool(look_up)
 
 
 def _secure(request: Request) -> bool:
@@ -86,7 +108,8 @@ def _set_cookie(response: Response, request: Request, name: str, value: str, pat
     response.set_cookie(name, value, path=path, httponly=True, samesite="strict", secure=_secure(request))
 
 
-def _to_login() -> Response:
+def to_login() -> Response:
+    """Where a request without a live staff session goes."""
     return RedirectResponse("/admin/login", status_code=303, headers=PAGE_HEADERS)
 
 
@@ -95,17 +118,54 @@ async def _form(request: Request) -> dict[str, str]:
     return {name: str(value)[:MAX_FIELD] for name, value in form.items() if isinstance(value, str)}
 
 
-def _render(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None,
-            **context: object) -> Response:
-    return request.app.state.templates.TemplateResponse(
-        request, template, {"lang": "en", **context}, status_code=status_code,
-        headers={**PAGE_HEADERS, **(headers or {})})
+def staff_language(request: Request) -> Language:
+    """`?lang=ja|en` (the pages' switch), else the language chosen before (a cookie), else Japanese when the
+    browser prefers it over English, else English."""
+    for asked in (request.query_params.get("lang", ""), request.cookies.get(LANG_COOKIE, "")):
+        if asked in {lang.value for lang in Language}:
+            return Language(asked)
+    return accept_language(request.headers.get("accept-language", "")) or Language.EN
 
 
-def _forbidden(request: Request) -> Response:
-    return _render(request, "admin_error.html", status_code=403, title="Form expired",
-                   message="This form expired or was not sent from this site. Open the page again and retry.",
-                   back="/admin/login")
+def render(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None,
+           **context: object) -> Response:
+    """A staff page in the staff member's language, with the shared chrome's texts; a `?lang=` choice is
+    remembered in a cookie on /admin."""
+    lang = staff_language(request)
+    other = Language.EN if lang is Language.JA else Language.JA
+    # A page answering a form (a refused sign-in, a 400) switches on a page that may be fetched again.
+    shown = request.url if request.method == "GET" else URL(INBOX if context.get("who") else "/admin/login")
+    switch = shown.include_query_params(lang=other.value)
+    chrome = {"lang": lang.value, "other_lang": other.value, "t": partial(t, lang=lang),
+              "lang_switch_url": f"{switch.path}?{switch.query}",
+              "desk_strings": {key: core_messages().text(f"desk.{key}", lang) for key in SCRIPT_KEYS}}
+    response = request.app.state.templates.TemplateResponse(
+        request, template, {**chrome, **context}, status_code=status_code,
+        headers={**PAGE_HEADERS, "Vary": "Accept-Language, Cookie", **(headers or {})})
+    if request.query_params.get("lang") == lang.value and request.cookies.get(LANG_COOKIE) != lang.value:
+        response.set_cookie(LANG_COOKIE, lang.value, max_age=LANG_COOKIE_SECONDS, path=COOKIE_PATH, httponly=True,
+                            samesite="strict", secure=_secure(request))
+    return response
+
+
+def error_page(request: Request, status_code: int, title_key: str, message: str, back: str,
+               **context: object) -> Response:
+    """The staff error page: a title from the catalog, a message, and the way back."""
+    lang = staff_language(request)
+    return render(request, "admin_error.html", status_code=status_code, title=t(f"desk.{title_key}", lang),
+                  message=message, back=back, **context)
+
+
+def forbidden(request: Request) -> Response:
+    """The answer to a form without the session's CSRF token."""
+    return error_page(request, 403, "staff.form_expired_title",
+                      t("desk.staff.form_expired", staff_language(request)), "/admin/login")
+
+
+def admins_only(request: Request, who: SignedIn) -> Response:
+    """The answer to an agent asking for an administrator's page."""
+    return error_page(request, 403, "staff.admins_only_title", t("desk.staff.admins_only", staff_language(request)),
+                      INBOX, who=who)
 
 
 # --- sign-in and sign-out ---------------------------------------------------------------------------------
@@ -121,7 +181,7 @@ async def login_page(request: Request) -> Response:
     form = await _form(request)
     if not staff.same_secret(csrf, form.get("csrf")):
         log.warning("staff sign-in refused: CSRF token missing or wrong")
-        return _forbidden(request)
+        return forbidden(request)
     core: Core = request.app.state.core
     address = request.client.host if request.client else None
     email, password = form.get("email", ""), form.get("password", "")
@@ -131,12 +191,13 @@ async def login_page(request: Request) -> Response:
             return staff.login(session, email, password, address, core.now())
 
     result = await run_in_threadpool(attempt)
+    lang = staff_language(request)
     if result.outcome is staff.LoginOutcome.THROTTLED:
         return _login_form(request, csrf, status_code=429, headers={"Retry-After": RETRY_AFTER},
-                           error="Too many failed sign-ins. Wait 15 minutes, then try again.")
+                           error=t("desk.staff.throttled", lang))
     if result.outcome is not staff.LoginOutcome.OK or result.token is None:
         # One answer for an unknown email, a disabled account and a wrong password.
-        return _login_form(request, csrf, status_code=401, error="The email or the password is wrong.")
+        return _login_form(request, csrf, status_code=401, error=t("desk.staff.wrong", lang))
     await _end_previous_session(request)
     response = RedirectResponse("/admin", status_code=303, headers=PAGE_HEADERS)
     _set_cookie(response, request, SESSION_COOKIE, result.token)
@@ -147,14 +208,15 @@ async def login_page(request: Request) -> Response:
 def _login_form(request: Request, csrf: str, *, status_code: int = 200, headers: dict[str, str] | None = None,
                 error: str | None = None) -> Response:
     # The form is always rendered empty: neither the email nor the password typed is echoed back.
-    response = _render(request, "admin_login.html", status_code=status_code, headers=headers, title="Staff sign-in",
-                       csrf=csrf, error=error)
+    response = render(request, "admin_login.html", status_code=status_code, headers=headers,
+                      title=t("desk.staff.sign_in_title", staff_language(request)), csrf=csrf, error=error)
     if request.cookies.get(LOGIN_CSRF_COOKIE) != csrf:
         _set_cookie(response, request, LOGIN_CSRF_COOKIE, csrf, path="/admin/login")
     return response
 
 
-async def _end_previous_session(request: Request) -> None:
+async def _end_previous_session(request: Request, leaving: int | None = None) -> None:
+    """End the session of the request's cookie; `leaving` is the account that also leaves the desk."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         core: Core = request.app.state.core
@@ -162,21 +224,23 @@ async def _end_previous_session(request: Request) -> None:
         def end() -> None:
             with core.transaction() as session:
                 staff.end_session(session, token)
+                if leaving is not None:  # a handoff must no longer promise a person on their account
+                    staff.leave_desk(session, leaving)
 
         await run_in_threadpool(end)
 
 
 async def logout(request: Request) -> Response:
-    """End the session (its CSRF token required) and forget the cookie."""
+    """End the session (its CSRF token required), leave the desk, and forget the cookie."""
     who = await signed_in(request)
     if who is None:
-        return _to_login()
+        return to_login()
     form = await _form(request)
     if not staff.same_secret(who.csrf, form.get("csrf")):
         log.warning("staff sign-out refused: CSRF token missing or wrong")
-        return _forbidden(request)
-    await _end_previous_session(request)
-    response = _to_login()
+        return forbidden(request)
+    await _end_previous_session(request, leaving=who.account_id)
+    response = to_login()
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="strict", secure=_secure(request))
     return response
 
@@ -191,15 +255,20 @@ def _days(request: Request) -> int | None:
 
 def _bad_period(request: Request) -> Response:
     periods = ", ".join(map(str, analytics.PERIODS))
-    return _render(request, "admin_error.html", status_code=400, title="Unknown period",
-                   message=f"The period must be one of {periods} days.", back="/admin")
+    return error_page(request, 400, "staff.unknown_period_title",
+                      t("desk.staff.unknown_period", staff_language(request), periods=periods), "/admin")
 
 
 async def _staff_period(request: Request) -> tuple[SignedIn, int] | Response:
-    """The signed-in staff member and the asked period, or the response that refuses the request."""
+    """The signed-in administrator and the asked period, or the response that refuses the request (an agent
+    asking for the dashboard is sent to the inbox; for the export, refused)."""
     who = await signed_in(request)
     if who is None:
-        return _to_login()
+        return to_login()
+    if not who.is_admin:
+        if request.url.path == "/admin":
+            return RedirectResponse(INBOX, status_code=303, headers=PAGE_HEADERS)
+        return admins_only(request, who)
     days = _days(request)
     if days is None:
         return _bad_period(request)
@@ -207,7 +276,7 @@ async def _staff_period(request: Request) -> tuple[SignedIn, int] | Response:
 
 
 async def dashboard_page(request: Request) -> Response:
-    """The dashboard for ?days=7|30|90 (default 30); staff only."""
+    """The dashboard for ?days=7|30|90 (default 30); administrators only (agents go to the inbox)."""
     asked = await _staff_period(request)
     if isinstance(asked, Response):
         return asked
@@ -220,18 +289,21 @@ async def dashboard_page(request: Request) -> Response:
 
     board = await run_in_threadpool(figures)
     colours = _colours(board)
-    return _render(request, "admin_dashboard.html", title="Bot dashboard", who=who, days=days,
-                   periods=analytics.PERIODS, board=board, colours=colours, label=series_label,
-                   messages_chart=messages_chart(board, colours), fallback_chart=rate_chart(
-                       "fallback", "Share of messages not understood per day", board.period, board.fallback,
-                       FIXED_COLOURS[FALLBACK_INTENT], "not understood"),
-                   handoff_chart=rate_chart("handoff", "Handoffs per active conversation per day", board.period,
-                                            board.handoff, PALETTE[0], "handed to a person"),
-                   day=_day_label, when=_when, percent=percent)
+    # The dashboard's own texts are English only (its <main> says so); the chrome around it is bilingual, with
+    # the inbox's live count of waiting tickets.
+    return render(request, "admin_dashboard.html", title="Bot dashboard", who=who, days=days, content_lang="en",
+                  section="dashboard", periods=analytics.PERIODS, board=board, colours=colours,
+                  label=series_label, messages_chart=messages_chart(board, colours), fallback_chart=rate_chart(
+                      "fallback", "Share of messages not understood per day", board.period, board.fallback,
+                      FIXED_COLOURS[FALLBACK_INTENT], "not understood"),
+                  handoff_chart=rate_chart("handoff", "Handoffs per active conversation per day", board.period,
+                                           board.handoff, PALETTE[0], "handed to a person"),
+                  day=_day_label, when=_when, percent=percent)
 
 
 async def unrecognized_csv(request: Request) -> Response:
-    """The not-understood messages of ?days=7|30|90 as CSV (UTF-8 with a BOM, which Excel needs for Japanese)."""
+    """The not-understood messages of ?days=7|30|90 as CSV (UTF-8 with a BOM, which Excel needs for Japanese);
+    administrators only."""
     asked = await _staff_period(request)
     if isinstance(asked, Response):
         return asked

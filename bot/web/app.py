@@ -19,7 +19,7 @@ from bot.delivery import Delivery, StudentSender
 from bot.inbox import ChannelProcessor, Inbox
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
-from bot.web import admin, chat, links, metrics, oidc, page, payments
+from bot.web import admin, chat, desk_pages, links, metrics, oidc, page, payments
 from core.services import Core
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
         *page.routes(),
         *chat.routes(),
         *admin.routes(),
+        *desk_pages.routes(),
         *metrics.routes(),
         *links.routes(),
         *payments.routes(),
