@@ -27,8 +27,10 @@ run: $(STAMP)
 AXE := tests/browser/node_modules/axe-core/axe.min.js
 OIDC := tests/oidc/node_modules/oidc-provider/package.json
 
+# Two workers (the machines have two cores), each test file on one of them: a file's module-scoped servers
+# start once, and each worker has its own database (an SQLite file, or a PostgreSQL schema).
 test: $(STAMP) $(AXE) $(OIDC) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error

@@ -13,6 +13,7 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -172,35 +173,69 @@ class LiveServer:
     url: str
     core: Core
     client: httpx.Client
+    app: Any = None  # the Starlette app (its state holds the inbox and the pipeline)
+
+
+# Servers told to stop, still finishing: uvicorn notices `should_exit` on its next tick (0.1 s) and then shuts
+# down, so a test does not wait for that; the next servers' start and the session's end join them.
+_STOPPING: list[tuple[threading.Thread, socket.socket]] = []
+
+
+def _join_stopped_servers(keep: int = 0) -> None:
+    """Wait for stopped servers to finish, all but the `keep` most recent (those are still finishing)."""
+    while len(_STOPPING) > keep:
+        thread, sock = _STOPPING.pop(0)
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stopped_servers_finish() -> Iterator[None]:
+    """Every server a test started has ended before the session does."""
+    yield
+    _join_stopped_servers()
+
+
+@contextmanager
+def on_loopback(app: object) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a loopback socket bound before the server starts (nothing waits for it
+    to come up); its URL. At the end the server is told to stop and finishes while the next test runs."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections queue in the backlog until uvicorn accepts them
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        _STOPPING.append((thread, sock))
+        _join_stopped_servers(keep=4)
 
 
 @contextmanager
 def serve(make_core: Callable[..., Core], with_pipeline: Callable[[Core], object] | None,
           **channel_settings: object) -> Iterator[LiveServer]:
-    """Serve the real app on a loopback socket bound before the server starts, so no waiting is needed;
-    `channel_settings` are ChannelSettings fields (the single sign-on's, say)."""
+    """Serve the real app on loopback; `channel_settings` are ChannelSettings fields (the single sign-on's, say).
+    The core is built for the server's URL, known before the server starts."""
     from bot.settings import ChannelSettings
     from bot.web.app import create_app
 
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)  # connections queue in the backlog until uvicorn accepts them
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    core = make_core(base_url=url)
-    settings = ChannelSettings(_env_file=None, **channel_settings)  # type: ignore[call-arg, arg-type]
-    app = create_app(core, with_pipeline(core) if with_pipeline else None,  # type: ignore[arg-type]
-                     channel_settings=settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
+    app_holder: dict[str, object] = {}
+
+    async def app(scope, receive, send) -> None:  # the real app, built once its URL is known
+        await app_holder["app"](scope, receive, send)  # type: ignore[operator]
+
+    with on_loopback(app) as url:
+        core = make_core(base_url=url)
+        settings = ChannelSettings(_env_file=None, **channel_settings)  # type: ignore[call-arg, arg-type]
+        served = create_app(core, with_pipeline(core) if with_pipeline else None,  # type: ignore[arg-type]
+                            channel_settings=settings)
+        app_holder["app"] = served
         with httpx.Client(base_url=url, timeout=10, follow_redirects=False) as client:
-            yield LiveServer(url=url, core=core, client=client)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+            yield LiveServer(url=url, core=core, client=client, app=served)
 
 
 @pytest.fixture

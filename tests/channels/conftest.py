@@ -3,18 +3,13 @@ platforms on loopback, and one inbox that the test drains itself (no worker thre
 clock is moved instead)."""
 
 import json
-import socket
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
-from starlette.applications import Starlette
 
 from bot.inbox import Inbox
 from bot.settings import ChannelSettings
@@ -26,6 +21,7 @@ from tests.channels.line.fake_line_api import FakeLineApi
 from tests.channels.line.webhooks import Events, sign
 from tests.channels.slack.fake_slack_api import FORM, FakeSlackApi, running
 from tests.channels.slack.payloads import BOT_TOKEN, SIGNING_SECRET, signed_headers
+from tests.conftest import on_loopback
 
 AGENT_CHANNEL = "C0AGENTS01"
 LINE_SECRET = "fedcba9876543210fedcba9876543210"
@@ -53,39 +49,16 @@ class PollingInbox(Inbox):
         return self.drain()
 
 
-@contextmanager
-def served(app: Starlette) -> Iterator[str]:
-    """Serve an app on a loopback socket bound before uvicorn starts (nothing waits for it); its URL."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+served = on_loopback  # an app served on loopback, its URL
 
 
 @pytest.fixture(scope="session")
 def handoff_line_server() -> Iterator[FakeLineApi]:
     """A fake LINE platform for the cross-channel tests, served once per session."""
     fake = FakeLineApi()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    fake.bind(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    server = uvicorn.Server(uvicorn.Config(fake.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with on_loopback(fake.app) as url:
+        fake.bind(url)
+        yield fake
 
 
 @dataclass

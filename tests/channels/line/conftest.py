@@ -1,51 +1,35 @@
 """LINE fixtures: the fake LINE platform on loopback, and the app with the LINE channel and the inbox,
 served by uvicorn on loopback, with helpers to post signed webhooks and drain the inbox."""
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from bot.inbox import Inbox
 from bot.settings import ChannelSettings
-from bot.web.app import create_app
 from core.clock import FixedClock
 from core.models import InboundEvent
 from core.services import Core
 from tests.channels.line.fake_line_api import FakeLineApi
 from tests.channels.line.webhooks import Events, sign
+from tests.conftest import on_loopback, serve
 
 CHANNEL_SECRET = "0123456789abcdef0123456789abcdef"
 ACCESS_TOKEN = "fake-channel-access-token"
-
-
-def bound_socket_url() -> tuple[socket.socket, str]:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")
 def fake_line_server() -> Iterator[FakeLineApi]:
     """The fake LINE platform, served once per session."""
     fake = FakeLineApi()
-    sock, url = bound_socket_url()
-    fake.bind(url)
-    server = uvicorn.Server(uvicorn.Config(fake.app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with on_loopback(fake.app) as url:
+        fake.bind(url)
+        yield fake
 
 
 @pytest.fixture
@@ -56,10 +40,14 @@ def fake_line(fake_line_server: FakeLineApi) -> Iterator[FakeLineApi]:
     assert fake_line_server.violations == [], "\n".join(fake_line_server.violations)
 
 
+def line_fields(fake: FakeLineApi) -> dict[str, str]:
+    """The LINE channel settings that point at the fake platform."""
+    return {"line_channel_secret": CHANNEL_SECRET, "line_channel_access_token": ACCESS_TOKEN,
+            "line_api_base_url": fake.url, "line_access_base_url": fake.url}
+
+
 def line_settings(fake: FakeLineApi) -> ChannelSettings:
-    return ChannelSettings(line_channel_secret=CHANNEL_SECRET, line_channel_access_token=ACCESS_TOKEN,
-                           line_api_base_url=fake.url, line_access_base_url=fake.url,
-                           _env_file=None)  # type: ignore[call-arg]
+    return ChannelSettings(**line_fields(fake), _env_file=None)  # type: ignore[call-arg, arg-type]
 
 
 @dataclass
@@ -108,29 +96,15 @@ class LineHarness:
 def make_line(make_core: Callable[..., Core], inbox, pipeline_for, fake_line: FakeLineApi,
               clock: FixedClock) -> Iterator[Callable[..., LineHarness]]:
     """Start the LINE app; `pipeline` builds a stand-in pipeline from the core (default: the real one)."""
-    stack: list[Any] = []
+    with ExitStack() as stack:
 
-    def start(pipeline: Callable[[Core], Any] | None = None) -> LineHarness:
-        sock, url = bound_socket_url()
-        core = make_core(base_url=url)
-        the_pipeline = (pipeline or pipeline_for)(core)
-        settings = line_settings(fake_line)
-        events_inbox = Inbox(core)
-        app = create_app(core, the_pipeline, channel_settings=settings, inbox=events_inbox)  # registers LINE
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        client = httpx.Client(base_url=url, timeout=10, follow_redirects=False)
-        stack.append((server, thread, sock, client))
-        return LineHarness(url=url, core=core, client=client, inbox=events_inbox, pipeline=the_pipeline,
-                           fake=fake_line, clock=clock, events=Events(clock))
+        def start(pipeline: Callable[[Core], Any] | None = None) -> LineHarness:
+            server = stack.enter_context(serve(make_core, pipeline or pipeline_for, **line_fields(fake_line)))
+            inbox = server.app.state.inbox
+            return LineHarness(url=server.url, core=server.core, client=server.client, inbox=inbox,
+                               pipeline=server.app.state.pipeline, fake=fake_line, clock=clock, events=Events(clock))
 
-    yield start
-    for server, thread, sock, client in stack:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+        yield start
 
 
 @pytest.fixture
