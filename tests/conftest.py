@@ -279,3 +279,25 @@ def chat_server(make_core: Callable[..., Core], inbox: Inbox, pipeline_for) -> I
     """The whole app, chat included, served on loopback."""
     with serve(make_core, pipeline_for) as server:
         yield server
+
+
+def at_once(*calls: Any) -> list[Any]:
+    """Run the calls in threads released together; their results in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index: int, call: Any) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call()
+        except BaseException as error:  # re-raised in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for item in threads:
+        item.start()
+    for item in threads:
+        item.join(timeout=30)
+    assert not errors, errors
+    return results

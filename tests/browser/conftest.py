@@ -129,22 +129,30 @@ def demo_students(served: ServedApp) -> None:
         load_demo_students(session, load_profile(), datetime.now(UTC))
 
 
+def new_visit(browser: Browser, served: ServedApp, locale: str, viewport: dict[str, int]) -> Visit:
+    """A new browser context (its own storage and cookies) in a language and window size, noting what its page
+    asks of other hosts and what it logs as errors; nothing opened yet."""
+    # The locale sets both navigator.language and the Accept-Language header, as a browser's language does.
+    context = browser.new_context(locale=locale, viewport=viewport)  # type: ignore[arg-type]
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    seen = Visit(context, page, [], [], [])
+    page.on("request", lambda request: None if request.url.startswith((served.url, "data:"))
+            else seen.foreign_requests.append(request.url))
+    page.on("console", lambda message: seen.errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: seen.errors.append(str(error)))
+    return seen
+
+
 @pytest.fixture
 def visit(served: ServedApp, browser: Browser) -> Iterator[Callable[..., Visit]]:
     """Open the chat page in a new context (its own storage and cookies) in a language and window size."""
     contexts: list[BrowserContext] = []
 
     def open_page(locale: str = "ja-JP", viewport: dict[str, int] = PHONE) -> Visit:
-        # The locale sets both navigator.language and the Accept-Language header, as a browser's language does.
-        context = browser.new_context(locale=locale, viewport=viewport)  # type: ignore[arg-type]
-        contexts.append(context)
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        seen = Visit(context, page, [], [], [])
-        page.on("request", lambda request: None if request.url.startswith((served.url, "data:"))
-                else seen.foreign_requests.append(request.url))
-        page.on("console", lambda message: seen.errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: seen.errors.append(str(error)))
+        seen = new_visit(browser, served, locale, viewport)
+        contexts.append(seen.context)
+        page = seen.page
 
         def on_dialog(dialog) -> None:
             seen.dialogs.append(f"{dialog.type}: {dialog.message}")

@@ -27,6 +27,7 @@ from tests.browser.conftest import (
     ask,
     clean,
     conversation_user,
+    new_visit,
     screenshot,
     serve_app,
     violations,
@@ -64,15 +65,9 @@ def desk(served: ServedApp, browser: Browser) -> Iterator[Callable[..., Visit]]:
     contexts: list[BrowserContext] = []
 
     def sign_in(email: str, locale: str = "ja-JP", viewport: dict[str, int] = DESKTOP) -> Visit:
-        context = browser.new_context(locale=locale, viewport=viewport)  # type: ignore[arg-type]
-        contexts.append(context)
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        seen = Visit(context, page, [], [], [])
-        page.on("request", lambda request: None if request.url.startswith((served.url, "data:"))
-                else seen.foreign_requests.append(request.url))
-        page.on("console", lambda message: seen.errors.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: seen.errors.append(str(error)))
+        seen = new_visit(browser, served, locale, viewport)
+        contexts.append(seen.context)
+        page = seen.page
         page.goto(served.url + "/admin/login")
         page.locator("#email").fill(email)
         page.locator("#password").fill(PASSWORD)

@@ -17,7 +17,7 @@ from bot.web.app import create_app
 from core.clock import FixedClock
 from core.models import InboundEvent
 from core.services import Core
-from tests.channels.line.fake_line_api import FakeLineApi
+from tests.channels.line.fake_line_api import PUSH, REPLY, FakeLineApi
 from tests.channels.line.webhooks import Events, sign
 from tests.channels.slack.fake_slack_api import FORM, FakeSlackApi, running
 from tests.channels.slack.payloads import BOT_TOKEN, SIGNING_SECRET, signed_headers
@@ -147,3 +147,22 @@ def desk(core: Core, clock: FixedClock, pipeline_for: Callable[[Core], object],
                        events=Events(clock))
     assert not fake_slack.violations, "calls that break the Slack Web API spec:\n" + "\n".join(fake_slack.violations)
     assert not handoff_line_server.violations, "\n".join(handoff_line_server.violations)
+
+
+def pushes(desk: Desk) -> list[Any]:
+    """LINE pushes that reached the student."""
+    return [call for call in desk.line.calls_to(PUSH) if call.delivered]
+
+
+def replies(desk: Desk) -> list[Any]:
+    return [call for call in desk.line.calls_to(REPLY) if call.delivered]
+
+
+def texts(calls: list[Any]) -> list[str]:
+    return [message.get("text", "") for call in calls for message in call.messages]
+
+
+def quick_replies(call: Any) -> list[str]:
+    """The postback data of the quick-reply buttons of a LINE call's last message."""
+    items = call.messages[-1].get("quickReply", {}).get("items", [])
+    return [item["action"].get("data") or item["action"].get("text") for item in items]

@@ -20,8 +20,19 @@ from core.clock import FixedClock
 from core.handoffs import ClosedHow, TicketStatus
 from core.models import HandoffTicket
 from core.services import Core
-from tests.channels.conftest import AGENT_CHANNEL, LINE_SECRET, LINE_TOKEN, Desk, PollingInbox, served
-from tests.channels.line.fake_line_api import PUSH, REPLY, FakeLineApi
+from tests.channels.conftest import (
+    AGENT_CHANNEL,
+    LINE_SECRET,
+    LINE_TOKEN,
+    Desk,
+    PollingInbox,
+    pushes,
+    quick_replies,
+    replies,
+    served,
+    texts,
+)
+from tests.channels.line.fake_line_api import FakeLineApi
 from tests.channels.line.webhooks import Events, user_id
 from tests.channels.slack import payloads
 from tests.channels.slack.fake_slack_api import Call, running
@@ -133,23 +144,6 @@ def line_desk(core: Core, clock: FixedClock, pipeline_for: Callable[[Core], obje
 
 
 # --- what the platforms saw ------------------------------------------------------------------------------------
-
-
-def pushes(desk: Desk) -> list[Any]:
-    return [call for call in desk.line.calls_to(PUSH) if call.delivered]
-
-
-def replies(desk: Desk) -> list[Any]:
-    return [call for call in desk.line.calls_to(REPLY) if call.delivered]
-
-
-def texts(calls: list[Any]) -> list[str]:
-    return [message.get("text", "") for call in calls for message in call.messages]
-
-
-def quick_replies(call: Any) -> list[str]:
-    items = call.messages[-1].get("quickReply", {}).get("items", [])
-    return [item["action"].get("data") or item["action"].get("text") for item in items]
 
 
 def line_says(desk: Desk, student: str, text: str) -> None:

@@ -2,7 +2,6 @@
 card goes to the agents' Slack channel, agents answer in its thread and press its buttons, and every message
 crosses exactly once, through both fake platforms (each call validated against the platform's spec)."""
 
-import threading
 import uuid
 from datetime import datetime, timedelta
 from itertools import count
@@ -18,12 +17,13 @@ from core.handoffs import ClosedHow, Reason, TicketStatus, open_ticket, take
 from core.models import ChannelAccount, HandoffMessage, HandoffTicket
 from core.orders import OrderLine, advance, create_order, find_order
 from core.students import create_student
-from tests.channels.conftest import AGENT_CHANNEL, Desk
-from tests.channels.line.fake_line_api import PUSH, REPLY
+from tests.channels.conftest import AGENT_CHANNEL, Desk, pushes, quick_replies, replies, texts
+from tests.channels.line.fake_line_api import PUSH
 from tests.channels.line.webhooks import user_id
 from tests.channels.slack import payloads
 from tests.channels.slack.fake_slack_api import Call
 from tests.channels.slack.payloads import TEAM
+from tests.conftest import at_once
 from tests.samples import SAMPLE_ADDRESS
 
 AGENT = "U0AGENT0001"
@@ -70,25 +70,6 @@ def card_buttons(call: Call) -> dict[str, str]:
     """The action ids of a card's buttons and the ticket id each carries."""
     return {element["action_id"]: element["value"] for block in call.blocks if block["type"] == "actions"
             for element in block["elements"]}
-
-
-def pushes(desk: Desk) -> list[Any]:
-    """LINE pushes that reached the student."""
-    return [call for call in desk.line.calls_to(PUSH) if call.delivered]
-
-
-def replies(desk: Desk) -> list[Any]:
-    return [call for call in desk.line.calls_to(REPLY) if call.delivered]
-
-
-def texts(calls: list[Any]) -> list[str]:
-    return [message.get("text", "") for call in calls for message in call.messages]
-
-
-def quick_replies(call: Any) -> list[str]:
-    """The postback data of the quick-reply buttons of a LINE call's last message."""
-    items = call.messages[-1].get("quickReply", {}).get("items", [])
-    return [item["action"].get("data") or item["action"].get("text") for item in items]
 
 
 def only_ticket(desk: Desk) -> HandoffTicket:
@@ -260,26 +241,7 @@ def test_off_hours_the_bot_says_when_a_person_answers_and_the_agents_get_one_dig
 
 # --- 3. two agents press "take" at once ---------------------------------------------------------------------------
 
-def at_once(*calls: Any) -> list[Any]:
-    """Run the calls in threads released together; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
 
-    def run(index: int, call: Any) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except BaseException as error:  # re-raised in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for item in threads:
-        item.start()
-    for item in threads:
-        item.join(timeout=30)
-    assert not errors, errors
-    return results
 
 
 def test_of_two_agents_pressing_take_at_once_exactly_one_wins_and_the_other_is_told_privately(desk):

@@ -2,7 +2,6 @@
 presence at the web inbox, the call center's hours), the queue's order, the expected wait, the satisfaction
 answer, a ticket's timeline and a take that two agents race for."""
 
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ from core.handoffs import (
     timeline,
 )
 from core.models import HandoffTicket, StaffAccount
+from tests.conftest import at_once
 
 # The dates of tests/handlers/test_handoff.py: a Tuesday morning in the call center's hours (9:00-17:00 on
 # business days), and a Friday evening after it closed (Monday the 23rd is 勤労感謝の日).
@@ -321,26 +321,7 @@ def test_a_note_and_a_reply_are_kept_once_per_key_and_a_note_never_goes_to_the_s
 # --- two agents take at once -----------------------------------------------------------------------------------
 
 
-def at_once(*calls: Any) -> list[Any]:
-    """Run the calls in threads released together; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[Any] = [None] * len(calls)
-    errors: list[BaseException] = []
 
-    def run(index: int, call: Any) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = call()
-        except BaseException as error:  # re-raised in the test's thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for item in threads:
-        item.start()
-    for item in threads:
-        item.join(timeout=30)
-    assert not errors, errors
-    return results
 
 
 @pytest.mark.parametrize("round_", range(3))

@@ -78,13 +78,18 @@ def test_in_hours_with_nobody_at_the_web_inbox_the_student_is_told_so(core, make
     assert_no_person_promised(replies, lang, "away")
 
 
-@pytest.mark.parametrize("lang", list(Language))
-@pytest.mark.parametrize("desk", ["slack", "web inbox"])
-def test_off_hours_the_student_hears_when_and_gets_the_phone(core, make_ctx, lang, desk):
+def staff_the_desk(core, desk: str, seen: datetime) -> None:
+    """Slack's agents' channel, or an agent who had the web inbox open at `seen`."""
     if desk == "slack":
         core.agents_on_slack = True
     else:
-        agent(core, seen=FRIDAY_EVENING)  # at the inbox after hours: still no promise
+        agent(core, seen=seen)
+
+
+@pytest.mark.parametrize("lang", list(Language))
+@pytest.mark.parametrize("desk", ["slack", "web inbox"])
+def test_off_hours_the_student_hears_when_and_gets_the_phone(core, make_ctx, lang, desk):
+    staff_the_desk(core, desk, seen=FRIDAY_EVENING)  # at the inbox after hours: still no promise
     replies = ask(make_ctx, lang, FRIDAY_EVENING)
     assert_no_person_promised(replies, lang, "closed")
     assert ("11月24日（火）9:00以降" if lang is Language.JA else "from Tue, Nov 24, 9:00") in all_text(replies)
@@ -93,10 +98,7 @@ def test_off_hours_the_student_hears_when_and_gets_the_phone(core, make_ctx, lan
 @pytest.mark.parametrize("lang", list(Language))
 @pytest.mark.parametrize("desk", ["slack", "web inbox"])
 def test_in_hours_with_a_desk_the_student_is_connected_and_told_the_queue_position(core, make_ctx, lang, desk):
-    if desk == "slack":
-        core.agents_on_slack = True
-    else:
-        agent(core, seen=TUESDAY_MORNING - timedelta(seconds=30))
+    staff_the_desk(core, desk, seen=TUESDAY_MORNING - timedelta(seconds=30))
     replies = ask(make_ctx, lang, TUESDAY_MORNING)
     text = all_text(replies)
     assert CONNECTING[lang] in text
