@@ -97,7 +97,7 @@ class Pipeline:
         started = time.perf_counter()
         with logs.conversation(message.conversation_id), self.locks.hold(message.conversation_id):
             now = self.core.now()
-            with self.core.transaction() as session:
+            with self.core.reading() as session:  # the turn's one write comes at its end (_save)
                 state = load_state(session, message.conversation_id, message.channel.value, message.user_id, now)
                 # Who the student is comes from the channel, never from what was typed: on LINE and Slack the
                 # linked account (an unlink takes effect at once), on the web the signed-in browser (signing out

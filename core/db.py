@@ -1,5 +1,6 @@
 """Database plumbing: the declarative base, a UTC datetime column type, engines and sessions."""
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,6 +11,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from core.clock import require_aware
+
+READ_ONLY = "madoguchi_read_only"  # the execution option of a transaction that only reads
+WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's busy timeout
 
 # Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -51,11 +55,62 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # pysqlite's own transaction handling defers BEGIN; emit it ourselves so locks are taken early.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        _one_writer_at_a_time(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _one_writer_at_a_time(engine: Engine) -> None:
+    """SQLite has one writer at a time. pysqlite's own transaction handling defers BEGIN; we emit BEGIN IMMEDIATE
+    ourselves so the write lock is taken at the start, and this process's writers first queue on a lock of ours,
+    taken before BEGIN and given back after COMMIT or ROLLBACK: a writer waits its turn instead of polling
+    SQLite's busy handler, which sleeps and retries (seconds at the tail under load). A transaction that only
+    reads (Core.reading) takes neither. Another process's writers still meet the busy timeout."""
+    writer = threading.Lock()
+    holders: set[int] = set()  # the DBAPI connection holding it (commit and rollback are given that, or its proxy)
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        # Bounded: a writer never waits on us longer than SQLite's own busy timeout would have let it.
+        if writer.acquire(timeout=WRITER_WAIT_SECONDS):
+            holders.add(_raw(conn.connection))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _give_back(conn.connection)
+            raise
+
+    def _give_back(dbapi_connection: Any) -> None:
+        raw = _raw(dbapi_connection)
+        if raw in holders:
+            holders.discard(raw)
+            writer.release()
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            _give_back(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            _give_back(dbapi_connection)
+
+    event.listen(engine, "begin", begin)
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+
+def _raw(connection: Any) -> int:
+    """The identity of the DBAPI connection behind a pool's proxy (or of the DBAPI connection itself)."""
+    return id(getattr(connection, "dbapi_connection", None) or connection)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

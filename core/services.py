@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.calendar import BusinessCalendar
 from core.clock import Clock, SystemClock
-from core.db import make_engine, make_session_factory
+from core.db import READ_ONLY, make_engine, make_session_factory
 from core.fulfilment import FulfilmentPort, fulfil, make_fulfilment
 from core.mail import Mailer, OutboxMailer, SmtpMailer, compose
 from core.orders import PaymentResult, mark_paid
@@ -53,6 +53,17 @@ class Core:
     def now(self) -> datetime:
         """The current time from the injected clock."""
         return self.clock.now()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session in a transaction that only reads: on SQLite it takes no write lock and waits for no writer
+        (WAL lets it read beside one); anything written in it is rolled back."""
+        with self.sessions() as session:
+            session.connection(execution_options={READ_ONLY: True})  # begins the transaction, as only reading
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -1,0 +1,136 @@
+"""Benchmark: /api/chat's throughput and p99 under wrk (1 thread, 16 connections, realistic mixed ja/en messages
+from many users), beside the bare baseline (Starlette + uvicorn answering a JSON POST) measured in the same run.
+
+Each stack runs as its own process on loopback: the bare app under uvicorn, then `madoguchi serve` on a fresh
+SQLite database (one process), and, with --postgres, `madoguchi serve` on PostgreSQL with one and two workers.
+Usage: .venv/bin/python benchmarks/bench_throughput.py [--seconds 10] [--postgres URL]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_chat import MESSAGES  # noqa: E402
+
+BIN = Path(sys.executable).parent
+LUA = ROOT / "benchmarks" / "load" / "chat.lua"
+CONNECTIONS = 16
+USERS = 500
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One stack's throughput and tail latency."""
+
+    stack: str
+    requests_per_second: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_up(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server at {url} exited with {process.returncode}")
+        try:
+            if httpx.post(f"{url}/api/chat", json={"user": "warm", "text": "こんにちは"}, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"the server at {url} did not come up")
+
+
+def load(url: str, seconds: int) -> tuple[float, float, int]:
+    """wrk against /api/chat: requests per second, p99 in ms, and non-2xx or socket errors."""
+    env = {**os.environ, "BENCH_MESSAGES": str(len(MESSAGES)), "BENCH_USERS": str(USERS)}
+    for index, message in enumerate(MESSAGES, start=1):
+        env[f"BENCH_MESSAGE_{index}"] = json.dumps(message, ensure_ascii=False)[1:-1]
+    warm = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", "-d2s", "-s", str(LUA), url], env=env,
+                          capture_output=True, text=True)
+    if warm.returncode != 0:
+        raise SystemExit(warm.stderr)
+    run = subprocess.run(["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "-s", str(LUA), url],
+                         env=env, capture_output=True, text=True)
+    out = run.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan")
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return rps, p99_ms, errors + run.stderr.count("status ")
+
+
+def measure(stack: str, command: list[str], env: dict[str, str], port: int, seconds: int) -> Figure:
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_up(url, process)
+        rps, p99, errors = load(url, seconds)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return Figure(stack, rps, p99, errors)
+
+
+def madoguchi(stack: str, folder: Path, seconds: int, database_url: str | None = None, workers: int = 1) -> Figure:
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "SLACK_", "LINE_"))}
+    env.update(DATA_DIR=str(folder), LOG_LEVEL="WARNING", SCHEDULER="off", BASE_URL=f"http://127.0.0.1:{port}")
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    return measure(stack, [str(BIN / "madoguchi"), "serve", "--port", str(port), "--workers", str(workers)], env,
+                   port, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--postgres", help="a PostgreSQL URL whose database may be emptied (e.g. the test one)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench_throughput: NOT MEASURED: wrk is not installed (apt-get install -y wrk)")
+        return
+    port = free_port()
+    figures = [measure("bare Starlette + uvicorn", [str(BIN / "uvicorn"), "benchmarks.load.bare_app:app", "--port",
+                                                     str(port), "--no-access-log", "--log-level", "warning"],
+                       {**os.environ, "PYTHONPATH": str(ROOT)}, port, args.seconds)]
+    with tempfile.TemporaryDirectory(prefix="madoguchi-load-") as folder:
+        figures.append(madoguchi("madoguchi /api/chat, SQLite, 1 process", Path(folder) / "sqlite", args.seconds))
+        if args.postgres:
+            for workers in (1, 2):
+                subprocess.run([str(BIN / "madoguchi"), "db", "upgrade"], check=True, capture_output=True,
+                               env={**os.environ, "DATABASE_URL": args.postgres, "DATA_DIR": folder})
+                figures.append(madoguchi(f"madoguchi /api/chat, PostgreSQL, {workers} worker(s)",
+                                         Path(folder) / f"pg{workers}", args.seconds, args.postgres, workers))
+    bare = figures[0].requests_per_second
+    print(f"{'stack':<45} {'req/s':>9} {'ratio':>7} {'p99 ms':>9} {'errors':>7}")
+    for figure in figures:
+        print(f"{figure.stack:<45} {figure.requests_per_second:>9.0f} {figure.requests_per_second / bare:>7.3f} "
+              f"{figure.p99_ms:>9.1f} {figure.errors:>7}")
+
+
+if __name__ == "__main__":
+    main()
