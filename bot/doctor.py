@@ -11,8 +11,9 @@ from enum import StrEnum
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, make_url, select
+from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot.runtime import StartupError, load_channel_settings, load_settings
 from bot.settings import ChannelSettings
@@ -20,7 +21,6 @@ from bot.web.oidc import SignOnFailed, discover
 from core import migrate
 from core.db import make_engine
 from core.masking import mask_token
-from core.models import StaffAccount
 from core.profile import ProfileError, load_profile
 from core.settings import Settings
 
@@ -306,14 +306,12 @@ def check_handoff(settings: Settings, channels: ChannelSettings) -> Result:
     slack = f"Slack's agents' channel {channels.slack_agent_channel}" if channels.agents_enabled else ""
     engine = make_engine(settings.effective_database_url)
     try:
-        with engine.connect() as connection:
-            accounts = connection.execute(select(StaffAccount.role, func.count()).where(
-                StaffAccount.disabled_at.is_(None)).group_by(StaffAccount.role)).all()
+        with Session(engine) as session:
+            counts = staff.enabled_by_role(session)
     except SQLAlchemyError:
         return skipped("handoff desk", "fix the database first")
     finally:
         engine.dispose()
-    counts = {role: count for role, count in accounts}
     web = (f"web inbox: {counts.get(staff.Role.AGENT.value, 0)} agent(s), {counts.get(staff.Role.ADMIN.value, 0)} "
            f"admin(s)" if counts else "")
     if channels.slack_agent_channel and not channels.slack_enabled:

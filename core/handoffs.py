@@ -104,15 +104,15 @@ def open_ticket(session: Session, *, conversation_id: str, channel: str, user_id
                            status=TicketStatus.WAITING.value, opened_at=now)
     session.add(ticket)
     session.flush()
-    note_event(session, ticket, "opened", None, now)
+    note_event(session, ticket.id, "opened", None, now)
     enqueue(session, AGENTS, f"card:{ticket.id}", {"kind": "card", "ticket": ticket.id}, now)
     return ticket, True
 
 
-def note_event(session: Session, ticket: HandoffTicket, kind: str, author: str | None, now: datetime) -> None:
+def note_event(session: Session, ticket_id: int, kind: str, author: str | None, now: datetime) -> None:
     """Add what happened to a ticket (opened, taken, resolved…) to its timeline, which both desks show."""
-    session.add(HandoffMessage(ticket_id=ticket.id, direction="event", author=author, text=kind,
-                               source_key=f"event:{ticket.id}:{kind}:{uuid.uuid4().hex}", at=now,
+    session.add(HandoffMessage(ticket_id=ticket_id, direction="event", author=author, text=kind,
+                               source_key=f"event:{ticket_id}:{kind}:{uuid.uuid4().hex}", at=now,
                                delivery="internal"))
 
 
@@ -132,7 +132,7 @@ def take(session: Session, ticket_id: int, agent: str, now: datetime, name: str 
     if ticket is None or ticket.status == TicketStatus.RESOLVED.value:
         return TakeResult(taken=False, assignee=assignee_shown(ticket) if ticket else None, closed=True)
     if won:
-        note_event(session, ticket, "taken", name or agent, now)
+        note_event(session, ticket.id, "taken", name or agent, now)
     return TakeResult(taken=bool(won) or ticket.assignee == agent, assignee=assignee_shown(ticket))
 
 
@@ -150,9 +150,7 @@ def close(session: Session, ticket_id: int, how: ClosedHow, now: datetime, agent
     closed = session.execute(update(HandoffTicket).where(HandoffTicket.id == ticket_id,
                                                          HandoffTicket.status.in_(OPEN)).values(**values)).rowcount
     if closed:
-        ticket = session.get(HandoffTicket, ticket_id, populate_existing=True)
-        if ticket is not None:
-            note_event(session, ticket, how.value, name or agent, now)
+        note_event(session, ticket_id, how.value, name or agent, now)
     return bool(closed)
 
 
@@ -183,11 +181,10 @@ def relay_from_agent(session: Session, ticket: HandoffTicket, text: str, author:
         record(session, ticket.conversation_id, "agent", text, now, student_number_pattern=student_number_pattern,
                author=author if signed else f"slack:{author}")
         job: dict[str, object] = {"kind": "agent_message", "message": message.id}
-        if signed:
+        if signed:  # the student sees the display name; Slack's thread gets the reply too
             job["name"] = author
-        enqueue(session, DELIVER, f"agent:{message.id}", job, now)
-        if signed:
             enqueue(session, AGENTS, f"mirror:{message.id}", {"kind": "mirror", "message": message.id}, now)
+        enqueue(session, DELIVER, f"agent:{message.id}", job, now)
     return message
 
 

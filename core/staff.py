@@ -128,6 +128,13 @@ def is_admin(account: StaffAccount) -> bool:
     return account.role == Role.ADMIN.value
 
 
+def enabled_by_role(session: Session) -> dict[str, int]:
+    """How many enabled staff accounts each role has (a role with none is left out)."""
+    rows = session.execute(select(StaffAccount.role, func.count()).where(StaffAccount.disabled_at.is_(None))
+                           .group_by(StaffAccount.role)).all()
+    return {role: count for role, count in rows}
+
+
 def may_answer(session: Session) -> int:
     """How many enabled staff accounts may answer students in the inbox (admins may, agents do)."""
     return session.scalar(select(func.count()).select_from(StaffAccount)

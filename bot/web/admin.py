@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.links import accept_language
+from bot.web.links import choose_language
 from core import analytics, staff
 from core.analytics import FALLBACK_INTENT, OTHER, RELAYED, Dashboard, DayRate, Period
 from core.clock import TOKYO
@@ -121,10 +121,7 @@ async def _form(request: Request) -> dict[str, str]:
 def staff_language(request: Request) -> Language:
     """`?lang=ja|en` (the pages' switch), else the language chosen before (a cookie), else Japanese when the
     browser prefers it over English, else English."""
-    for asked in (request.query_params.get("lang", ""), request.cookies.get(LANG_COOKIE, "")):
-        if asked in {lang.value for lang in Language}:
-            return Language(asked)
-    return accept_language(request.headers.get("accept-language", "")) or Language.EN
+    return choose_language(request, cookie=LANG_COOKIE, default=Language.EN)
 
 
 def render(request: Request, template: str, *, status_code: int = 200, headers: dict[str, str] | None = None,

@@ -68,14 +68,16 @@ async def link_page(request: Request) -> Response:
     return await _reset(request, core, token, lang, view)
 
 
-def choose_language(request: Request, preferred: Language | None) -> Language:
-    """`?lang=ja|en`, else the student's preferred language, else the Accept-Language header, else Japanese."""
-    asked = request.query_params.get("lang", "")
-    if asked in {lang.value for lang in Language}:
-        return Language(asked)
+def choose_language(request: Request, preferred: Language | None = None, *, cookie: str | None = None,
+                    default: Language = Language.JA) -> Language:
+    """`?lang=ja|en`, else the language chosen before (the `cookie`), else the `preferred` one (a student's), else
+    the Accept-Language header, else `default`."""
+    for asked in (request.query_params.get("lang", ""), request.cookies.get(cookie, "") if cookie else ""):
+        if asked in {lang.value for lang in Language}:
+            return Language(asked)
     if preferred is not None:
         return preferred
-    return accept_language(request.headers.get("accept-language", "")) or Language.JA
+    return accept_language(request.headers.get("accept-language", "")) or default
 
 
 def accept_language(header: str) -> Language | None:

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels.web import MAX_TEXT
 from bot.web import signin
-from bot.web.links import accept_language
+from bot.web.links import choose_language
 from core.enums import Language, Service
 from core.i18n import t
 from core.services import Core
@@ -27,10 +27,7 @@ def routes() -> list[BaseRoute]:
 def page_language(request: Request) -> Language:
     """`?lang=ja|en` (the page's switch), else the language chosen before (a cookie), else Accept-Language,
     else Japanese."""
-    for asked in (request.query_params.get("lang", ""), request.cookies.get(LANG_COOKIE, "")):
-        if asked in {lang.value for lang in Language}:
-            return Language(asked)
-    return accept_language(request.headers.get("accept-language", "")) or Language.JA
+    return choose_language(request, cookie=LANG_COOKIE)
 
 
 def chat_page(request: Request) -> Response:
