@@ -1,33 +1,48 @@
-"""One message at a time per conversation: a lock per conversation in this process, and on PostgreSQL
-an advisory lock so that several processes (web workers, replicas) take turns as well."""
+"""One message at a time per conversation: a lock per conversation in this process, and on PostgreSQL an
+advisory lock held by the turn's own transaction, so that several processes (web workers, replicas) take
+turns as well; and a bound on the turns this process runs at once."""
 
-import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection
+
+from core.services import Core
+from core.turns import lock_conversation
+
+# Turns answered at once in this process. More would not answer sooner (one interpreter runs one thread at a
+# time); they would only wait in SQLite's or the pool's queue instead of this first-come, first-served one,
+# and on PostgreSQL each holds a connection (the pool is sized for twice this: the turn's and a handler's).
+TURNS_AT_ONCE = 4
 
 
 class ConversationLocks:
     """Serializes the handling of messages that belong to the same conversation."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, core: Core) -> None:
+        self.core = core
         self._guard = threading.Lock()
         self._locks: dict[str, tuple[threading.Lock, int]] = {}  # lock and how many turns hold or wait on it
+        self._turns = threading.BoundedSemaphore(TURNS_AT_ONCE)  # its waiters are woken in the order they came
 
     @contextmanager
-    def hold(self, conversation_id: str) -> Iterator[None]:
-        """Wait for the conversation's turn, then hold it until the block ends."""
+    def hold(self, conversation_id: str) -> Iterator[Connection | None]:
+        """Wait for the conversation's turn, then hold it until the block ends.
+
+        On PostgreSQL the block gets a connection whose transaction holds the conversation's advisory lock (the
+        turn reads and writes its state in it, and it commits when the block ends); on SQLite, None.
+        """
         lock = self._enter(conversation_id)
         try:
-            with lock:
-                if self.engine.dialect.name == "postgresql":
-                    with self._advisory(conversation_id):
-                        yield
-                else:
-                    yield  # SQLite deployments run one process (see README), so the thread lock is enough
+            # The conversation's lock first: a second message of one conversation must not take a turn's place.
+            with lock, self._turns:
+                if self.core.engine.dialect.name != "postgresql":
+                    yield None  # SQLite deployments run one process (see README), so the thread lock is enough
+                    return
+                with self.core.engine.begin() as connection:
+                    lock_conversation(connection, conversation_id)
+                    yield connection
         finally:
             self._leave(conversation_id)
 
@@ -44,14 +59,3 @@ class ConversationLocks:
                 del self._locks[conversation_id]
             else:
                 self._locks[conversation_id] = (lock, users - 1)
-
-    @contextmanager
-    def _advisory(self, conversation_id: str) -> Iterator[None]:
-        key = int.from_bytes(hashlib.sha256(conversation_id.encode()).digest()[:8], "big", signed=True)
-        with self.engine.connect() as connection:
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                connection.commit()

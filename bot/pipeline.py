@@ -6,21 +6,23 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
 from bot import logs, metrics
 from bot.locks import ConversationLocks
-from core.conversations import ConversationState, last_said, linked_student_id, load_state, record, save_state
+from core.conversations import ConversationState, last_said, record, save_state, transcript_row
 from core.enums import Language, PaymentMethod
-from core.handoffs import DeskState, Reason, TicketStatus, active_ticket, desk_state, relay_from_student
+from core.handoffs import DeskState, Reason, TicketStatus, desk_state, relay_from_student
 from core.masking import find_password_candidates, mask_personal, mask_secrets, mask_student_number
 from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
+from core.turns import TurnStart, load_turn, save_turn
 from handlers import basic, info, mailing, money, scope
 from handlers.forms import RESUME, RESUME_QUESTION, FormEngine
 from handlers.handoff import CANCEL_WAIT, queue_line
@@ -86,7 +88,7 @@ class Pipeline:
                  forms: FormEngine | None = None) -> None:
         self.core, self.understander, self.registry = core, understander, registry
         self.forms = forms or FormEngine()
-        self.locks = ConversationLocks(core.engine)
+        self.locks = ConversationLocks(core)
 
     def handle(self, message: IncomingMessage) -> list[Reply]:
         """The replies to one message; never raises, so a channel always has something to send."""
@@ -95,18 +97,19 @@ class Pipeline:
     def answer(self, message: IncomingMessage) -> Turn:
         """The replies to one message and the intents they answered; never raises."""
         started = time.perf_counter()
-        with logs.conversation(message.conversation_id), self.locks.hold(message.conversation_id):
+        with logs.conversation(message.conversation_id), self.locks.hold(message.conversation_id) as held:
             now = self.core.now()
-            with self.core.reading() as session:  # the turn's one write comes at its end (_save)
-                state = load_state(session, message.conversation_id, message.channel.value, message.user_id, now)
-                # Who the student is comes from the channel, never from what was typed: on LINE and Slack the
-                # linked account (an unlink takes effect at once), on the web the signed-in browser (signing out
-                # or the session's end takes effect at once too).
-                if message.channel in ACCOUNT_ONLY_CHANNELS:
-                    state.student_id = linked_student_id(session, message.channel.value, message.user_id)
-                else:
-                    state.student_id = message.signed_in_student
-                relay_to, waiting = self._relaying_ticket(session, message, now)
+            # On PostgreSQL the turn reads and writes in the transaction that holds its lock; on SQLite it reads
+            # without the write lock, and its one write comes at its end (_save).
+            with nullcontext(held) if held is not None else self.core.reading_connection() as connection:
+                start = load_turn(connection, message.conversation_id, message.channel.value, message.user_id, now)
+            state = start.state
+            # Who the student is comes from the channel, never from what was typed: on LINE and Slack the linked
+            # account (an unlink takes effect at once), on the web the signed-in browser (signing out or the
+            # session's end takes effect at once too).
+            state.student_id = start.linked_student_id if message.channel in ACCOUNT_ONLY_CHANNELS \
+                else message.signed_in_student
+            relay_to, waiting = self._relaying_ticket(message, start, now)
             misses = state.misses
             if waiting and back_to_the_bot(normalize(message.text or "")):
                 # 「ボットに戻る」 typed while a ticket is open leaves the queue, as its button does.
@@ -132,12 +135,12 @@ class Pipeline:
             if missed:  # a tap the bot could not place is no question it failed to read
                 intents = (Intent.OUT_OF_SCOPE,) if message.text is not None else ()
             label = turn_label(intents, understanding, missed and message.text is not None)
-            self._save(ctx, replies, label)
+            self._save(ctx, replies, label, held)
             metrics.count_message(message.channel.value, label, ctx.lang,
                                   fallback=missed, seconds=time.perf_counter() - started)
             return Turn(replies, intents)
 
-    def _relaying_ticket(self, session: Session, message: IncomingMessage, now: datetime) -> tuple[int | None, bool]:
+    def _relaying_ticket(self, message: IncomingMessage, start: TurnStart, now: datetime) -> tuple[int | None, bool]:
         """The handoff ticket that takes this message instead of the bot (or None), and whether the conversation
         has an open ticket at all.
 
@@ -145,15 +148,13 @@ class Pipeline:
         hours, Slack's agents' channel or an agent at the web inbox); otherwise the bot keeps answering while
         the ticket waits. A `handoff:` button is always the bot's.
         """
-        if (message.payload or "").startswith(HANDOFF_PREFIX):
+        if (message.payload or "").startswith(HANDOFF_PREFIX) or start.ticket_id is None:
             return None, False
-        ticket = active_ticket(session, message.conversation_id)
-        if ticket is None:
-            return None, False
-        if ticket.status != TicketStatus.ASSIGNED and desk_state(
-                session, self.core.calendar, now, slack=self.core.agents_on_slack) is not DeskState.OPEN:
-            return None, True
-        return ticket.id, True
+        if start.ticket_status != TicketStatus.ASSIGNED:
+            with self.core.reading() as session:
+                if desk_state(session, self.core.calendar, now, slack=self.core.agents_on_slack) is not DeskState.OPEN:
+                    return None, True
+        return start.ticket_id, True
 
     def _relay_to_agent(self, message: IncomingMessage, state: ConversationState, ticket_id: int,
                         now: datetime) -> list[Reply]:
@@ -369,13 +370,14 @@ class Pipeline:
         said, secrets = self._said(message)
         return mask_secrets(said, secrets, self.core.profile.student_number_pattern)
 
-    def _save(self, ctx: TurnContext, replies: list[Reply], label: str) -> None:
+    def _save(self, ctx: TurnContext, replies: list[Reply], label: str, held: Connection | None) -> None:
         """Persist the state and the transcript; the student's own words with any password masked.
 
         Args:
             ctx: The turn.
             replies: What the bot answered.
             label: What the student's line is kept as (see `turn_label`).
+            held: The connection holding the conversation's lock (PostgreSQL), which the turn writes in, or None.
         """
         state, message, now = ctx.state, ctx.message, ctx.now
         if label != metrics.OTHER:
@@ -393,16 +395,19 @@ class Pipeline:
         # Not understood: the best candidate is kept for the dashboard, which lists these lines for staff.
         guess = understood.candidates[0][0].value if label == Intent.OUT_OF_SCOPE.value and understood.candidates \
             else None
+        lines = [transcript_row(message.conversation_id, "in", mask_personal(said, personal), now, intent=label,
+                                confidence=understood.confidence if message.text is not None else None,
+                                extra_secrets=secrets, student_number_pattern=pattern,
+                                message_ref=message.message_ref, guess=guess)]
+        lines += [transcript_row(message.conversation_id, "out", mask_personal(reply_text(reply), personal), now,
+                                 extra_secrets=secrets, student_number_pattern=pattern) for reply in replies]
         try:
-            with self.core.transaction() as session:
-                record(session, message.conversation_id, "in", mask_personal(said, personal), now, intent=label,
-                       confidence=understood.confidence if message.text is not None else None, extra_secrets=secrets,
-                       student_number_pattern=pattern, message_ref=message.message_ref, guess=guess)
-                for reply in replies:
-                    record(session, message.conversation_id, "out", mask_personal(reply_text(reply), personal), now,
-                           extra_secrets=secrets,
-                           student_number_pattern=pattern)
-                save_state(session, state, now)
+            if held is None:
+                with self.core.engine.begin() as connection:
+                    save_turn(connection, state, lines, now)
+            else:  # in a savepoint: a failed write must not abort the transaction that holds the lock
+                with held.begin_nested():
+                    save_turn(held, state, lines, now)
         except Exception:
             # The student still gets the answer; what could not be stored is logged, not lost silently.
             log.exception("conversation %s: saving the turn failed", message.conversation_id)

@@ -60,16 +60,31 @@ def load_state(session: Session, conversation_id: str, channel: str, user_id: st
     row = session.get(Conversation, conversation_id)
     if row is None or now - row.updated_at >= EXPIRY:
         return ConversationState(conversation_id=conversation_id, channel=channel, user_id=user_id)
-    data = json.loads(row.state_json or "{}")
+    return state_from_row(conversation_id, row.channel, row.user_id, row.lang, row.student_id, row.state_json)
+
+
+def state_from_row(conversation_id: str, channel: str, user_id: str, lang: str | None, student_id: int | None,
+                   stored: str | None) -> ConversationState:
+    """The state kept in a conversation row's columns and its JSON (parts missing or malformed are left empty)."""
+    data = json.loads(stored or "{}")
     return ConversationState(
-        conversation_id=conversation_id, channel=row.channel, user_id=row.user_id,
-        lang=Language(row.lang) if row.lang else None, form=data.get("form"), slots=data.get("slots") or {},
-        misses=int(data.get("misses", 0)), student_id=row.student_id, last_intent=data.get("last_intent"),
+        conversation_id=conversation_id, channel=channel, user_id=user_id,
+        lang=Language(lang) if lang else None, form=data.get("form"), slots=data.get("slots") or {},
+        misses=int(data.get("misses", 0)), student_id=student_id, last_intent=data.get("last_intent"),
         last_lang=Language(data["last_lang"]) if data.get("last_lang") else None,
         expect=data.get("expect") if isinstance(data.get("expect"), str) else None,
         offered=data.get("offered") if isinstance(data.get("offered"), dict) else {},
         context=data.get("context") if isinstance(data.get("context"), list) else [],
     )
+
+
+def state_json(state: ConversationState) -> str:
+    """The parts of the state that live in the conversation row's JSON column."""
+    return json.dumps({"form": state.form, "slots": state.slots, "misses": state.misses,
+                       "last_intent": state.last_intent,
+                       "last_lang": state.last_lang.value if state.last_lang else None,
+                       "expect": state.expect, "offered": state.offered, "context": state.context},
+                      ensure_ascii=False)
 
 
 def linked_student_id(session: Session, channel: str, external_id: str) -> int | None:
@@ -98,20 +113,22 @@ def save_state(session: Session, state: ConversationState, now: datetime) -> Non
         session.add(row)
     row.lang = state.lang.value if state.lang else None
     row.student_id = state.student_id
-    row.state_json = json.dumps({"form": state.form, "slots": state.slots, "misses": state.misses,
-                                 "last_intent": state.last_intent,
-                                 "last_lang": state.last_lang.value if state.last_lang else None,
-                                 "expect": state.expect, "offered": state.offered, "context": state.context},
-                                ensure_ascii=False)
+    row.state_json = state_json(state)
     row.updated_at = now
 
 
-def record(session: Session, conversation_id: str, direction: str, text: str, now: datetime, *,
-           intent: str | None = None, confidence: float | None = None, extra_secrets: tuple[str, ...] = (),
-           student_number_pattern: str | None = None, message_ref: str | None = None,
-           guess: str | None = None, author: str | None = None,
-           buttons: list[tuple[str, str]] | None = None) -> None:
-    """Append one line to the transcript, with passwords, card numbers, tokens and `extra_secrets` masked.
+def record(session: Session, conversation_id: str, direction: str, text: str, now: datetime,
+           **details: Any) -> None:
+    """Append one line to the transcript, masked as `transcript_row` says."""
+    session.add(TranscriptEntry(**transcript_row(conversation_id, direction, text, now, **details)))
+
+
+def transcript_row(conversation_id: str, direction: str, text: str, now: datetime, *,
+                   intent: str | None = None, confidence: float | None = None, extra_secrets: tuple[str, ...] = (),
+                   student_number_pattern: str | None = None, message_ref: str | None = None,
+                   guess: str | None = None, author: str | None = None,
+                   buttons: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """One transcript line's columns, with passwords, card numbers, tokens and `extra_secrets` masked.
 
     Student numbers (given the profile's pattern) are kept: the agents who take over need them.
     `message_ref` is the channel's id of the message, kept so that the student can take it back.
@@ -119,12 +136,11 @@ def record(session: Session, conversation_id: str, direction: str, text: str, no
     `author` names the person behind an "agent" line (a staff display name or `slack:<user ID>`, never an
     email); `buttons` are a later notice's (label, payload) pairs, which the web chat shows under it.
     """
-    masked = mask_secrets(text, extra_secrets, student_number_pattern)
-    session.add(TranscriptEntry(conversation_id=conversation_id, direction=direction, text=masked, intent=intent,
-                                confidence=confidence, at=now, message_ref=message_ref, guess=guess,
-                                author=author[:64] if author else None,
-                                buttons=json.dumps([list(pair) for pair in buttons], ensure_ascii=False)
-                                if buttons else None))
+    return {"conversation_id": conversation_id, "direction": direction,
+            "text": mask_secrets(text, extra_secrets, student_number_pattern), "intent": intent,
+            "confidence": confidence, "at": now, "message_ref": message_ref, "guess": guess,
+            "author": author[:64] if author else None,
+            "buttons": json.dumps([list(pair) for pair in buttons], ensure_ascii=False) if buttons else None}
 
 
 def hide_message(session: Session, conversation_id: str, message_ref: str) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.calendar import BusinessCalendar
@@ -64,6 +64,17 @@ class Core:
                 yield session
             finally:
                 session.rollback()
+
+    @contextmanager
+    def reading_connection(self) -> Iterator[Connection]:
+        """`reading`, as a bare connection (no ORM session): for the few statements run on every message."""
+        with self.engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            connection.begin()
+            try:
+                yield connection
+            finally:
+                connection.rollback()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

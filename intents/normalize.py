@@ -2,6 +2,7 @@
 
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Marks students type to stretch a vowel; after NFKC, ～ (U+FF5E) is "~" and ｰ (U+FF70) is "ー".
 _LONG_VOWEL_MARKS = frozenset("ー〜~")
@@ -47,6 +48,9 @@ def _clusters(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+# One message is read by several parts of the understanding and the pipeline (about eight times a turn); the
+# result is immutable, so each text is normalized once.
+@lru_cache(maxsize=4096)
 def normalize_with_offsets(text: str) -> Normalized:
     """Normalize text the way the classifier and the entity tables see it, keeping offsets.
 

@@ -18,6 +18,7 @@ from bot.web import signin
 from bot.web.bodies import read_bounded
 from core.models import TranscriptEntry
 from core.services import Core
+from handlers.replies import Reply
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
@@ -43,9 +44,11 @@ async def chat(request: Request) -> JSONResponse:
         return JSONResponse({"error": str(bad), "field": bad.field}, status_code=422)
     pipeline: Pipeline = request.app.state.pipeline
     core: Core = request.app.state.core
-    # Who the student is: the browser's signed-in session, never a number typed in the chat.
-    message = await run_in_threadpool(signin.with_student, core, request, message)
-    replies = await run_in_threadpool(pipeline.handle, message)
+    def answer() -> list[Reply]:
+        # Who the student is: the browser's signed-in session, never a number typed in the chat.
+        return pipeline.handle(signin.with_student(core, request, message))
+
+    replies = await run_in_threadpool(answer)  # one trip to a worker thread for the turn
     body: dict[str, object] = {"replies": web.render(replies)}
     if message.text is not None:
         # What the transcript keeps of the student's words (a pasted password masked): the page stores this,

@@ -16,7 +16,7 @@ class ScriptedPipeline:
     """Stands in for the conversation pipeline: the same replies to every message, each message kept."""
 
     def __init__(self, core, replies):
-        self.locks = ConversationLocks(core.engine)
+        self.locks = ConversationLocks(core)
         self.replies = replies
         self.messages = []
 
