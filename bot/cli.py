@@ -59,13 +59,18 @@ def serve(host: str, port: int | None, no_scheduler: bool, workers: int | None) 
     scheduler (in this process; with several workers, in the process that supervises them)."""
     import uvicorn
 
+    from intents.understander import ensure_trained
+
     try:
         settings = load_settings()
         _configure_logging(settings.log_level, settings.log_format)
         channel_settings = load_channel_settings()
         workers = workers or _workers_from_environment()
         core = prepare(settings)  # migrated and demo data loaded once, before any worker starts
-        pipeline = build_pipeline(core, settings)  # trained once here if needed; workers load the saved model
+        if workers == 1:
+            pipeline = build_pipeline(core, settings)
+        else:  # trained once here if needed; each worker loads the saved model, this supervisor never does
+            ensure_trained(settings.nlu_model_path)
         port = port or int(os.environ.get("PORT", "8000"))
     except (StartupError, ValueError) as error:
         fail(error)
@@ -83,7 +88,6 @@ def serve(host: str, port: int | None, no_scheduler: bool, workers: int | None) 
                         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
         else:
             # Each worker builds its own app (bot.runtime.web_app_from_environment) without a scheduler.
-            del pipeline
             uvicorn.run("bot.runtime:web_app_from_environment", factory=True, workers=workers, host=host,
                         port=port, log_config=None, proxy_headers=True,
                         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)

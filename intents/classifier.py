@@ -1,5 +1,6 @@
 """The intent classifier: TF-IDF n-grams of characters, readings and lemmas with a calibrated linear SVM."""
 
+import json
 import logging
 import os
 import time
@@ -270,7 +271,14 @@ class IntentModel:
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         joblib.dump(self, temporary, compress=3)
         temporary.replace(path)  # never leave a half-written model where the service looks for one
+        # What it was trained on, beside it: `serve --workers N` checks this without loading the model.
+        stamp_of(path).write_text(json.dumps(self.stamp()), encoding="utf-8")
         logger.info("saved intent model to %s", path)
+
+    def stamp(self) -> dict[str, Any]:
+        """What makes the model fresh or stale: its training data's hash, its format, scikit-learn's version."""
+        return {"data_hash": self.data_hash, "format_version": self.format_version,
+                "sklearn_version": self.sklearn_version}
 
     @staticmethod
     def load(path: Path) -> "IntentModel":
@@ -290,6 +298,11 @@ class IntentModel:
         if not isinstance(model, IntentModel):
             raise TypeError(f"{path} holds {type(model).__name__}, not an IntentModel")
         return model
+
+
+def stamp_of(model_path: Path) -> Path:
+    """The file beside a saved model that says what it was trained on (`IntentModel.stamp`)."""
+    return model_path.with_name(f"{model_path.name}.json")
 
 
 def train(data_dir: Path | None = None, views: tuple[str, ...] = VIEWS,

@@ -1,5 +1,6 @@
 """Understanding one message: intent with calibrated confidence, candidates, entities and language."""
 
+import json
 import logging
 import re
 from dataclasses import replace
@@ -8,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from core.enums import Language
-from intents.classifier import MODEL_FORMAT, IntentModel, Scores, features, train
+from intents.classifier import MODEL_FORMAT, IntentModel, Scores, features, stamp_of, train
 from intents.clauses import (
     Clause,
     gives_details,
@@ -290,6 +291,21 @@ def load_understander(model_path: Path | None = None) -> Understander:
         except OSError as error:
             logger.warning("could not save the intent model to %s: %s", model_path, error)
     return Understander(model)
+
+
+def ensure_trained(model_path: Path) -> None:
+    """Train and save the model unless a fresh one is saved, without loading a fresh one: a supervisor whose
+    workers each load it (`serve --workers N`) pays for the training once and for no load of its own."""
+    import sklearn
+
+    stamp = stamp_of(model_path)
+    try:
+        saved = json.loads(stamp.read_text(encoding="utf-8")) if model_path.is_file() else None
+    except (OSError, ValueError):
+        saved = None
+    current = {"data_hash": data_hash(), "format_version": MODEL_FORMAT, "sklearn_version": sklearn.__version__}
+    if saved != current:
+        load_understander(model_path)
 
 
 def _load_if_fresh(path: Path) -> IntentModel | None:

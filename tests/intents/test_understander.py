@@ -303,3 +303,30 @@ def test_load_defaults_to_the_configured_path(
     monkeypatch.setattr("core.settings.get_settings", lambda: SimpleNamespace(nlu_model_path=nlu_model_path))
     load_understander()
     assert trainer.calls == 0
+
+
+def test_a_fresh_saved_model_is_not_loaded_again_by_the_supervisor(nlu_model, tmp_path, monkeypatch):
+    """`serve --workers N`: each worker loads the model; the supervisor only checks its stamp."""
+    from intents import understander as module
+    from intents.classifier import IntentModel, stamp_of
+
+    path = tmp_path / "model.joblib"
+    nlu_model.save(path)
+    assert stamp_of(path).is_file()
+    loads: list[object] = []
+    monkeypatch.setattr(IntentModel, "load", staticmethod(lambda where: loads.append(where)))
+    module.ensure_trained(path)
+    assert loads == []
+
+
+def test_a_stale_stamp_makes_the_supervisor_train_and_save(nlu_model, tmp_path, monkeypatch):
+    from intents import understander as module
+    from intents.classifier import stamp_of
+
+    path = tmp_path / "model.joblib"
+    nlu_model.save(path)
+    stamp_of(path).write_text('{"data_hash": "older", "format_version": 0, "sklearn_version": "0"}')
+    checked: list[object] = []
+    monkeypatch.setattr(module, "load_understander", lambda where: checked.append(where))
+    module.ensure_trained(path)
+    assert checked == [path]
