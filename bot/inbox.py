@@ -1,16 +1,21 @@
 """Webhook events stored before they are acknowledged, and a worker that answers each exactly once.
 
 A webhook calls `Inbox.accept` for each event and answers 200 at once; the event row is committed first,
-so nothing accepted is lost if the process dies after the 200. The worker then asks the channel to
-`prepare` the answer (one conversation turn, rendered into API calls that are stored with the event) and
-`send`s the calls one by one, recording after each how many were delivered. A retry (after a crash, a
-429 or a 500) resends only what was not delivered and never runs the conversation turn again.
+so nothing accepted is lost if the process dies after the 200. The worker claims due events in batches
+and answers different conversations' events in parallel on a few threads, each conversation's events one
+after another in the order received. For each event it asks the channel to `prepare` the answer (one
+conversation turn, rendered into API calls that are stored with the event) and `send`s the calls one by
+one, recording after each how many were delivered. A retry (after a crash, a 429 or a 500) resends only
+what was not delivered and never runs the conversation turn again.
 """
 
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -19,15 +24,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import logs
+from core.jobs import AGENTS, DELIVER
 from core.masking import mask_secrets
 from core.models import InboundEvent
 from core.services import Core
+from handlers.turn import Channel
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # with the backoff below: about 8.5 minutes of retrying before an event is marked failed
 LEASE = timedelta(minutes=2)  # a worker that dies mid-event frees it after this long
 POLL_SECONDS = 1.0  # the running worker also looks for due retries this often
+THREADS = 8  # conversations answered at once: the time goes to HTTP calls and the database, not the GIL
+# Events claimed and not yet handled, at most. Small enough that a queued event is started well within its
+# lease (which each claim renews), so that no other process takes it meanwhile.
+CAPACITY = 4 * THREADS
+UNSTARTED = "pending"  # what an event claimed but never started goes back to when the worker stops
+# Answered one event at a time, as always: Slack's rate limit is the app's (a 429 holds every conversation, see
+# SlackChannel._take_turn), so posting there in parallel would only race that hold; and the agents' jobs post
+# a ticket's card before the messages in its thread, which need the card's timestamp.
+ONE_AT_A_TIME = frozenset({Channel.SLACK.value, AGENTS})
 
 
 class RetryAfter(Exception):
@@ -56,6 +72,7 @@ class ChannelProcessor(Protocol):
         ...
 
     # Optionally also: failed(payload, error) -> None, called once when an event has failed for good.
+    # Both are called from the worker's threads, for different conversations at the same time.
 
 
 # Platform identifiers are not secrets, and must stay as they are: an unsend names its message by id, and a
@@ -93,6 +110,102 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2 ** attempts, 300))
 
 
+def order_key(channel: str, payload: Mapping[str, Any]) -> str:
+    """Events with the same key are handled one after another, in the order received; others in parallel.
+
+    The key names whom the answer goes to: a LINE user, group or room (`source`); a `deliver` job's channel
+    and user, the same key as that user's own webhook events, so that it keeps its place among them; else a
+    job's `conversation` or `to`. What names none of these (a multicast, an agent's relayed message) shares one
+    key with its whole processor, which keeps the one-at-a-time order it always had.
+    """
+    to = payload.get("channel")  # a deliver job: the student's channel
+    target = to if channel == DELIVER and isinstance(to, str) and to else channel
+    if target in ONE_AT_A_TIME:
+        return target
+    source = payload.get("source")
+    if isinstance(source, dict):
+        who = source.get("groupId") or source.get("roomId") or source.get("userId")
+        if isinstance(who, str) and who:
+            return f"{channel}:{who}"
+    user = payload.get("user")
+    if target != channel and isinstance(user, str) and user:
+        return f"{target}:{user}"
+    conversation, recipient = payload.get("conversation"), payload.get("to")
+    if isinstance(conversation, str) and conversation:
+        return conversation
+    if isinstance(recipient, str) and recipient:
+        return f"{channel}:{recipient}"
+    return channel
+
+
+@dataclass
+class Claimed:
+    """An event taken under this worker's lease, with what handling it needs (read by the claim itself)."""
+
+    id: int
+    channel: str
+    payload: dict[str, Any]
+    received_at: datetime
+    parts: list[dict[str, Any]] | None
+    sent: int
+    key: str
+
+
+@dataclass
+class _Write:
+    change: Callable[[Session], Any]
+    result: Any = None
+    error: Exception | None = None
+    done: bool = False
+
+
+class GroupCommit:
+    """The worker threads' small writes (parts stored, a part sent, an event finished), committed together.
+
+    Each caller waits until its write is committed, exactly as with a transaction of its own, so nothing about
+    a crash changes; but whoever finds writes waiting commits them all in one transaction: one turn of the
+    writer lock and one WAL sync for a whole round of events instead of one each.
+    """
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._waiting: list[_Write] = []
+        self._queue = threading.Lock()  # guards _waiting
+        self._committer = threading.Lock()  # one committing thread at a time
+
+    def write(self, change: Callable[[Session], Any]) -> Any:
+        """Run `change` in a transaction, committed when this returns; what `change` returned.
+
+        Raises:
+            Exception: whatever `change` or the commit raised.
+        """
+        mine = _Write(change)
+        with self._queue:
+            self._waiting.append(mine)
+        with self._committer:
+            if not mine.done:  # else a thread that committed before us took ours along
+                with self._queue:
+                    batch, self._waiting = self._waiting, []
+                self._commit(batch)
+        if mine.error is not None:
+            raise mine.error
+        return mine.result
+
+    def _commit(self, batch: list[_Write]) -> None:
+        try:
+            with self.core.transaction() as session:
+                results = [write.change(session) for write in batch]
+        except Exception as error:
+            if len(batch) == 1:
+                batch[0].error, batch[0].done = error, True
+                return
+            for write in batch:  # one bad write must not fail the others: each alone
+                self._commit([write])
+            return
+        for write, result in zip(batch, results, strict=True):
+            write.result, write.done = result, True
+
+
 class Inbox:
     """The store of inbound events and the worker that processes them."""
 
@@ -104,6 +217,16 @@ class Inbox:
         self._thread: threading.Thread | None = None
         self._drain_lock = threading.Lock()
         self._periodic: list[Callable[[], None]] = []
+        self._writes = GroupCommit(core)
+        # What the drain in progress has in hand, guarded by _state: each key's queue of claimed events (a key
+        # is in the map while one thread works through its queue), how many are claimed and not handled, and a
+        # counter of progress (an event handled, an event accepted) that the drain waits on.
+        self._state = threading.Condition()
+        self._queues: dict[str, deque[Claimed]] = {}
+        self._outstanding = 0
+        self._handled = 0
+        self._progress = 0
+        self._arrived = False
 
     def register(self, processor: ChannelProcessor) -> None:
         """Add a channel's processor; a second one for the same channel is a wiring mistake."""
@@ -125,18 +248,42 @@ class Inbox:
         except IntegrityError:
             log.info("%s event %s is a duplicate; handled once already", channel, event_id)
             return False
+        with self._state:  # a drain in progress claims it as soon as it has room
+            self._arrived = True
+            self._progress += 1
+            self._state.notify_all()
         self._wake.set()
         return True
 
     def drain(self) -> int:
-        """Process every event that is due now, one at a time in the order received; the count handled."""
-        handled = 0
-        with self._drain_lock:  # one drain at a time in this process; other processes are kept out by leases
-            while (event_id := self._claim()) is not None:
-                with logs.conversation(None):  # the job's lines carry its conversation once it is known
-                    self._process(event_id)
-                handled += 1
-        return handled
+        """Process every event that is due now, each conversation's in the order received; the count handled.
+
+        Returns when nothing due is left (or the worker is stopping); events accepted meanwhile are taken too.
+        """
+        with self._drain_lock, ThreadPoolExecutor(THREADS, thread_name_prefix="inbox") as pool:
+            self._handled, short = 0, False
+            while not self._stop.is_set():
+                with self._state:
+                    room, idle, arrived = CAPACITY - self._outstanding, self._outstanding == 0, self._arrived
+                    seen = self._progress
+                # Claim when idle, or when half the room is free and more may be due: claiming a few at a time
+                # would cost a write transaction per event.
+                if idle or (room >= CAPACITY // 2 and (arrived or not short)):
+                    with self._state:
+                        self._arrived = False
+                    claimed = self._claim(room, renew=self._queued())
+                    short = len(claimed) < room
+                    if not claimed and idle:
+                        break
+                    for event in claimed:
+                        self._dispatch(pool, event)
+                    if claimed and not short:
+                        continue
+                with self._state:
+                    self._state.wait_for(lambda: self._progress != seen)  # noqa: B023 (read at once)
+            with self._state:  # stopping: the threads finish the event in hand and give the rest back
+                self._state.wait_for(lambda: self._outstanding == 0)
+            return self._handled
 
     def start(self) -> None:
         """Run the worker in a background thread (the web app's lifespan calls this)."""
@@ -146,8 +293,12 @@ class Inbox:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop the background worker after the event in hand."""
+        """Stop the background worker after the events in hand; claimed events not yet started are given back
+        at once (their lease cleared), so that a restarted worker need not wait for the lease to run out."""
         self._stop.set()
+        with self._state:
+            self._progress += 1
+            self._state.notify_all()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -164,47 +315,125 @@ class Inbox:
             self._wake.wait(POLL_SECONDS)
             self._wake.clear()
 
-    def _claim(self) -> int | None:
-        """Take the oldest due event under a lease, so no other worker takes it meanwhile."""
-        now = self.core.now()
-        with self.core.transaction() as session:
-            candidates = session.scalars(
-                select(InboundEvent.id).where(
-                    InboundEvent.status.in_(("pending", "processing")), InboundEvent.next_attempt_at <= now,
-                    (InboundEvent.lease_until.is_(None)) | (InboundEvent.lease_until <= now),
-                ).order_by(InboundEvent.id).limit(5)
-            ).all()
-            for event_id in candidates:
-                taken = session.execute(
-                    update(InboundEvent).where(
-                        InboundEvent.id == event_id,
-                        (InboundEvent.lease_until.is_(None)) | (InboundEvent.lease_until <= now),
-                    ).values(status="processing", lease_until=now + LEASE)
-                ).rowcount
-                if taken == 1:
-                    return event_id
-        return None
+    # --- claiming and dispatching ------------------------------------------------------------------------------
 
-    def _process(self, event_id: int) -> None:
+    def _claim(self, limit: int, renew: Collection[int] = ()) -> list[Claimed]:
+        """Take up to `limit` due events, oldest first, under a lease, in one transaction (and renew the lease
+        of `renew`, events this worker holds and has not started); what each needs, in the order received.
+
+        One `UPDATE … RETURNING` (SQLite 3.35+, PostgreSQL) both checks that the lease is free and takes it, so
+        two workers never take the same event; on PostgreSQL the candidates are locked `SKIP LOCKED`, so a
+        second process's claim passes over rows being claimed instead of waiting for them.
+        """
+        now = self.core.now()
+        free = InboundEvent.lease_until.is_(None) | (InboundEvent.lease_until <= now)
+        due = select(InboundEvent.id).where(
+            InboundEvent.status.in_(("pending", "processing")), InboundEvent.next_attempt_at <= now, free,
+        ).order_by(InboundEvent.id).limit(limit)
+        if not renew:
+            with self.core.reading() as session:  # an idle poll costs no write transaction
+                if session.scalar(due.limit(1)) is None:
+                    return []
+        if self.core.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
         with self.core.transaction() as session:
-            event = session.get(InboundEvent, event_id)
-            assert event is not None
-            channel, payload, received_at = event.channel, json.loads(event.payload), event.received_at
-            parts = json.loads(event.parts) if event.parts is not None else None
-            sent = event.sent_parts
+            if renew:
+                session.execute(update(InboundEvent).where(InboundEvent.id.in_(renew))
+                                .values(lease_until=now + LEASE).execution_options(synchronize_session=False))
+            rows = session.execute(
+                update(InboundEvent).where(InboundEvent.id.in_(due), free)
+                .values(status="processing", lease_until=now + LEASE)
+                .returning(InboundEvent.id, InboundEvent.channel, InboundEvent.payload, InboundEvent.received_at,
+                           InboundEvent.parts, InboundEvent.sent_parts)
+                .execution_options(synchronize_session=False)
+            ).all()
+        claimed = []
+        for row in sorted(rows, key=lambda row: row.id):  # RETURNING promises no order
+            payload = json.loads(row.payload)
+            claimed.append(Claimed(row.id, row.channel, payload, row.received_at,
+                                   json.loads(row.parts) if row.parts is not None else None, row.sent_parts,
+                                   order_key(row.channel, payload)))
+        return claimed
+
+    def _queued(self) -> list[int]:
+        """The events this worker has claimed and not started."""
+        with self._state:
+            return [event.id for queue in self._queues.values() for event in queue]
+
+    def _dispatch(self, pool: ThreadPoolExecutor, event: Claimed) -> None:
+        """Queue the event behind its conversation's; a conversation without one in hand gets a thread."""
+        with self._state:
+            self._outstanding += 1
+            queue = self._queues.get(event.key)
+            if queue is not None:  # in hand here already: never two of a conversation's events at once
+                queue.append(event)
+                return
+            self._queues[event.key] = deque([event])
+        pool.submit(self._work_through, event.key)
+
+    def _work_through(self, key: str) -> None:
+        """Handle the key's queued events one by one until none is left (or the worker stops)."""
+        while True:
+            with self._state:
+                queue = self._queues[key]
+                if not queue or self._stop.is_set():
+                    del self._queues[key]
+                    unstarted = list(queue)
+                    break
+                event = queue.popleft()
+            try:
+                with logs.conversation(None):  # the job's lines carry its conversation once it is known
+                    self._process(event)
+            except Exception:  # the database failed us: the event stays leased and is retried after its lease
+                log.exception("inbox: %s event %d could not be recorded", event.channel, event.id)
+            with self._state:
+                self._outstanding -= 1
+                self._handled += 1
+                self._progress += 1
+                self._state.notify_all()
+        if unstarted:
+            self._give_back([event.id for event in unstarted])
+        with self._state:
+            self._outstanding -= len(unstarted)
+            self._progress += 1
+            self._state.notify_all()
+
+    def _give_back(self, event_ids: list[int]) -> None:
+        try:
+            with self.core.transaction() as session:
+                session.execute(update(InboundEvent).where(InboundEvent.id.in_(event_ids))
+                                .values(status=UNSTARTED, lease_until=None)
+                                .execution_options(synchronize_session=False))
+        except Exception:  # they are taken up when their lease runs out instead
+            log.exception("inbox: %d claimed events could not be given back", len(event_ids))
+
+    # --- handling one event ----------------------------------------------------------------------------------
+
+    def _process(self, event: Claimed) -> None:
+        payload, event_id = event.payload, event.id
         logs.note_conversation(payload.get("conversation"))  # a delivery names it; a webhook's turn finds it
-        processor = self._processors.get(channel)
+        processor = self._processors.get(event.channel)
         if processor is None:
-            self._finish(event_id, "failed", f"no processor for channel {channel}")
-            log.error("inbox: no processor for %s event %d", channel, event_id)
+            self._finish(event_id, "failed", f"no processor for channel {event.channel}")
+            log.error("inbox: no processor for %s event %d", event.channel, event_id)
             return
+        parts, sent = event.parts, event.sent
         try:
             if parts is None:
-                parts = processor.prepare(payload, received_at)
+                parts = processor.prepare(payload, event.received_at)
+                if not parts:  # nothing to send: the turn's record and the finish are one write
+                    self._finish(event_id, "done", None, parts="[]")
+                    return
+                # Committed before the first call: a retry resends these and never runs the turn again.
                 self._update(event_id, parts=json.dumps(parts, ensure_ascii=False))
             for index in range(sent, len(parts)):
-                processor.send(payload, parts[index], index, received_at)
-                self._update(event_id, sent_parts=index + 1)
+                processor.send(payload, parts[index], index, event.received_at)
+                # Recorded (committed) before the next part goes out, because a resent part is not always
+                # harmless: a push carries LINE's retry key (a second one is refused, 409) but a reply does not
+                # (its token is spent, so the resend goes out as a push and the student reads it twice), nor
+                # does a Slack post. The last part's record is the finish below, one write with it.
+                if index + 1 < len(parts):
+                    self._update(event_id, sent_parts=index + 1)
         except RetryAfter as wait:
             # Not a failure: the platform (or our pacing) asked for patience. The attempt is not counted.
             self._update(event_id, status="pending", lease_until=None,
@@ -212,14 +441,14 @@ class Inbox:
             return
         except PermanentFailure as failure:
             self._finish(event_id, "failed", str(failure))
-            log.error("inbox: %s event %d failed permanently: %s", channel, event_id, failure)
+            log.error("inbox: %s event %d failed permanently: %s", event.channel, event_id, failure)
             self._report_failure(processor, payload, str(failure))
             return
         except Exception as error:
-            if self._retry_later(event_id, channel, error):
+            if self._retry_later(event_id, event.channel, error):
                 self._report_failure(processor, payload, f"{type(error).__name__}: {error}")
             return
-        self._finish(event_id, "done", None)
+        self._finish(event_id, "done", None, sent_parts=len(parts))
 
     def _report_failure(self, processor: ChannelProcessor, payload: dict[str, Any], error: str) -> None:
         """Tell a processor that wants to know (a relay marks the failure in the agents' thread)."""
@@ -233,32 +462,44 @@ class Inbox:
 
     def _retry_later(self, event_id: int, channel: str, error: Exception) -> bool:
         """Count a failed attempt and schedule the next; True when it was the last and the event failed."""
-        with self.core.transaction() as session:
+        now = self.core.now()
+
+        def change(session: Session) -> tuple[bool, int, str]:
             event = session.get(InboundEvent, event_id)
             assert event is not None
             event.attempts += 1
             event.last_error = mask_secrets(f"{type(error).__name__}: {error}")[:2000]
             event.lease_until = None
             if event.attempts >= MAX_ATTEMPTS:
-                event.status, event.processed_at = "failed", self.core.now()
-                log.error("inbox: %s event %d failed after %d attempts: %s", channel, event_id, event.attempts,
-                          event.last_error)
-                return True
+                event.status, event.processed_at = "failed", now
             else:
-                event.status, event.next_attempt_at = "pending", self.core.now() + backoff(event.attempts)
-                log.warning("inbox: %s event %d attempt %d failed, retrying: %s", channel, event_id,
-                            event.attempts, event.last_error)
-        return False
+                event.status, event.next_attempt_at = "pending", now + backoff(event.attempts)
+            return event.status == "failed", event.attempts, event.last_error
 
-    def _finish(self, event_id: int, status: str, error: str | None) -> None:
-        with self.core.transaction() as session:
+        failed, attempts, last_error = self._writes.write(change)
+        if failed:
+            log.error("inbox: %s event %d failed after %d attempts: %s", channel, event_id, attempts, last_error)
+        else:
+            log.warning("inbox: %s event %d attempt %d failed, retrying: %s", channel, event_id, attempts,
+                        last_error)
+        return failed
+
+    def _finish(self, event_id: int, status: str, error: str | None, **values: Any) -> None:
+        now = self.core.now()
+
+        def change(session: Session) -> None:
             event = session.get(InboundEvent, event_id)
             assert event is not None
-            # Handled: what the student typed stays only with passwords and card numbers masked.
+            # Handled: what the student typed stays only with passwords and card numbers masked. Read here, not
+            # from the claim: an unsend may have hidden the message in the stored payload meanwhile.
             event.payload = json.dumps(_masked(json.loads(event.payload)), ensure_ascii=False)
-            event.status, event.last_error, event.lease_until = status, error, None
-            event.processed_at = self.core.now()
+            event.status, event.last_error, event.lease_until, event.processed_at = status, error, None, now
+            for name, value in values.items():
+                setattr(event, name, value)
+
+        self._writes.write(change)
 
     def _update(self, event_id: int, **values: Any) -> None:
-        with self.core.transaction() as session:
-            session.execute(update(InboundEvent).where(InboundEvent.id == event_id).values(**values))
+        self._writes.write(lambda session: session.execute(
+            update(InboundEvent).where(InboundEvent.id == event_id).values(**values)
+            .execution_options(synchronize_session=False)))

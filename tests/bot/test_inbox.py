@@ -1,12 +1,15 @@
 """The inbound event store and its worker: stored before the ack, handled once, retried without repeats."""
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from bot.inbox import LEASE, MAX_ATTEMPTS, Inbox, PermanentFailure, RetryAfter
+from bot.inbox import LEASE, MAX_ATTEMPTS, GroupCommit, Inbox, PermanentFailure, RetryAfter, _Write, order_key
+from core.jobs import AGENTS, DELIVER
 from core.models import InboundEvent
+from tests.conftest import at_once
 
 
 @dataclass
@@ -120,7 +123,7 @@ def test_an_event_whose_worker_died_is_taken_up_after_its_lease(core, clock):
     channel = RecordingChannel()
     dead = Inbox(core, {"test": channel})
     dead.accept("test", "e1", {"id": "e1"})
-    assert dead._claim() is not None  # claimed, then the process "dies" before handling it
+    assert dead._claim(1) != []  # claimed, then the process "dies" before handling it
     survivor = Inbox(core, {"test": channel})
     assert survivor.drain() == 0  # leased to the dead worker
     clock.advance(seconds=LEASE.total_seconds())
@@ -163,3 +166,157 @@ def test_a_handled_event_keeps_its_payload_only_with_secrets_masked(core):
 
     payload = json.loads(status_of(core, "e1").payload)
     assert payload["message"] == {"text": "my second password is [password]", "n": 3}
+
+
+# --- batches, threads and per-conversation order ------------------------------------------------------------------
+
+
+@dataclass
+class ConversationChannel(RecordingChannel):
+    """A channel whose events name a conversation; `on_send` runs before each delivery (to hold one back)."""
+
+    on_send: dict[str, Callable[[], None]] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
+    overlaps: list[str] = field(default_factory=list)  # conversations seen with two events in hand at once
+
+    def send(self, payload, part, index, received_at):
+        conversation = payload["conversation"]
+        with self.lock:
+            self.in_flight[conversation] = self.in_flight.get(conversation, 0) + 1
+            if self.in_flight[conversation] > 1:
+                self.overlaps.append(conversation)
+        try:
+            if payload["id"] in self.on_send:
+                self.on_send.pop(payload["id"])()
+            super().send(payload, part, index, received_at)
+        finally:
+            with self.lock:
+                self.in_flight[conversation] -= 1
+
+
+def accept_all(inbox, *events):
+    for event_id, conversation in events:
+        assert inbox.accept("test", event_id, {"id": event_id, "conversation": conversation})
+
+
+def test_two_workers_claiming_batches_never_take_the_same_event(core):
+    for number in range(15):
+        Inbox(core).accept("test", f"e{number}", {"id": f"e{number}"})
+    first, second = Inbox(core), Inbox(core)
+    taken_first, taken_second = first._claim(10), second._claim(10)
+    assert len(taken_first) == 10 and len(taken_second) == 5
+    assert not {event.id for event in taken_first} & {event.id for event in taken_second}
+    assert [event.id for event in taken_first] == sorted(event.id for event in taken_first)  # oldest first
+    assert first._claim(10) == [] and second._claim(10) == []  # all leased
+
+
+def test_two_workers_claiming_at_the_same_moment_split_the_events(core):
+    for number in range(60):
+        Inbox(core).accept("test", f"e{number}", {"id": f"e{number}"})
+    workers = [Inbox(core), Inbox(core)]
+    taken: list[list[int]] = [[], []]
+
+    def claim(index):
+        while batch := workers[index]._claim(7):
+            taken[index].extend(event.id for event in batch)
+
+    at_once(lambda: claim(0), lambda: claim(1))
+    assert len(taken[0]) + len(taken[1]) == 60
+    assert len(set(taken[0]) | set(taken[1])) == 60
+
+
+def test_a_conversation_waits_for_its_own_events_while_others_go_ahead(core):
+    channel = ConversationChannel()
+    other_answered = threading.Event()
+    channel.on_send["a1"] = lambda: other_answered.wait(timeout=10)  # held until b's event is answered
+    inbox = Inbox(core, {"test": channel})
+    accept_all(inbox, ("a1", "line:A"), ("a2", "line:A"), ("b1", "line:B"), ("a3", "line:A"))
+    original_send = channel.send
+
+    def send(payload, part, index, received_at):
+        original_send(payload, part, index, received_at)
+        if payload["id"] == "b1":
+            other_answered.set()
+
+    channel.send = send
+    assert inbox.drain() == 4
+    assert other_answered.is_set()
+    assert channel.delivered.index(("b1", 0)) < channel.delivered.index(("a1", 0))  # b did not wait for a
+    assert [event for event, _ in channel.delivered if event.startswith("a")] == ["a1", "a2", "a3"]
+    assert channel.overlaps == []  # never two of a conversation's events at once
+    assert all(status_of(core, event).status == "done" for event in ("a1", "a2", "a3", "b1"))
+
+
+def test_a_failing_event_holds_back_nobody(core, clock):
+    channel = ConversationChannel()
+
+    def fail():
+        raise ConnectionError("HTTP 500 from the platform")
+
+    channel.on_send["a1"] = fail
+    inbox = Inbox(core, {"test": channel})
+    accept_all(inbox, ("a1", "line:A"), ("a2", "line:A"), ("b1", "line:B"))
+    assert inbox.drain() == 3
+    assert sorted(channel.delivered) == [("a2", 0), ("b1", 0)]
+    failed = status_of(core, "a1")
+    assert (failed.status, failed.attempts, failed.lease_until) == ("pending", 1, None)
+    clock.advance(seconds=2)
+    assert inbox.drain() == 1
+    assert channel.prepared.count("a1") == 1 and ("a1", 0) in channel.delivered
+
+
+def test_stopping_gives_back_the_claimed_events_not_yet_started(core):
+    channel = ConversationChannel()
+    inbox = Inbox(core, {"test": channel})
+    started = threading.Event()
+
+    def hold_until_stopping():
+        started.set()
+        assert inbox._stop.wait(timeout=10)  # the worker is told to stop while this event is in hand
+
+    channel.on_send["a1"] = hold_until_stopping
+    accept_all(inbox, ("a1", "line:A"), ("a2", "line:A"), ("a3", "line:A"))
+    inbox.start()
+    assert started.wait(timeout=10)
+    inbox.stop()
+    assert channel.delivered == [("a1", 0)]  # the event in hand is finished
+    for event_id in ("a2", "a3"):
+        event = status_of(core, event_id)
+        assert (event.status, event.lease_until, event.attempts) == ("pending", None, 0)
+    assert Inbox(core, {"test": channel}).drain() == 2  # at once, not after the lease
+    assert channel.delivered == [("a1", 0), ("a2", 0), ("a3", 0)]
+
+
+def test_a_claim_renews_the_lease_of_events_waiting_in_hand(core, clock):
+    inbox = Inbox(core)
+    accept_all(inbox, ("a1", "line:A"), ("a2", "line:A"))
+    [first, waiting] = inbox._claim(2)
+    clock.advance(seconds=LEASE.total_seconds() - 1)
+    inbox._claim(5, renew=[waiting.id])
+    clock.advance(seconds=2)  # the first lease has run out, the renewed one has not
+    assert [event.id for event in Inbox(core)._claim(5)] == [first.id]
+
+
+def test_events_are_ordered_by_whom_the_answer_goes_to():
+    line_event = {"source": {"type": "user", "userId": "U1"}, "webhookEventId": "x"}
+    assert order_key("line", line_event) == "line:U1"
+    assert order_key("line", {"source": {"type": "group", "groupId": "G1", "userId": "U1"}}) == "line:G1"
+    # A job to a LINE user keeps its place among that user's own events.
+    assert order_key(DELIVER, {"kind": "replies", "channel": "line", "user": "U1", "conversation": "line:U1"}) \
+        == "line:U1"
+    # Slack's rate limit is the app's, and a ticket's card goes before its thread: one at a time, as before.
+    assert order_key("slack", {"type": "event_callback", "event": {"user": "W1"}}) == "slack"
+    assert order_key(DELIVER, {"kind": "replies", "channel": "slack", "user": "W1"}) == "slack"
+    assert order_key(AGENTS, {"kind": "card", "ticket": 3}) == AGENTS
+    assert order_key(DELIVER, {"kind": "agent_message", "message": 7}) == DELIVER
+    assert order_key("test", {"conversation": "web:1"}) == "web:1"
+
+
+def test_one_bad_write_in_a_group_commit_fails_only_itself(core):
+    Inbox(core).accept("test", "e1", {"id": "e1"})
+    good = _Write(lambda session: session.execute(update(InboundEvent).values(sent_parts=2)))
+    bad = _Write(lambda session: 1 / 0)
+    GroupCommit(core)._commit([good, bad])
+    assert good.done and good.error is None
+    assert bad.done and isinstance(bad.error, ZeroDivisionError)
+    assert status_of(core, "e1").sent_parts == 2
