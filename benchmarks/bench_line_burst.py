@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import uvicorn
+from sqlalchemy import make_url
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -111,9 +113,13 @@ def fake_stats(url: str, detail: bool = False) -> dict[str, Any]:
 
 # --- madoguchi serve ---------------------------------------------------------------------------------------------
 
-def start_serve(root: Path, folder: Path, fake_url: str, port: int, log_file: Any) -> subprocess.Popen:
-    """`madoguchi serve` from `root`'s code on a fresh SQLite database in `folder`, LINE at the fake."""
+def start_serve(root: Path, folder: Path, fake_url: str, port: int, log_file: Any,
+                database_url: str | None = None) -> subprocess.Popen:
+    """`madoguchi serve` from `root`'s code on a fresh SQLite database in `folder` (or on `database_url`), LINE
+    at the fake."""
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "SLACK_", "LINE_"))}
+    if database_url:
+        env["DATABASE_URL"] = database_url
     env.update(DATA_DIR=str(folder), LOG_LEVEL="WARNING", SCHEDULER="off", BASE_URL=f"http://127.0.0.1:{port}",
                LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN, LINE_API_BASE_URL=fake_url,
                LINE_ACCESS_BASE_URL=fake_url, PYTHONPATH=str(root))
@@ -152,14 +158,16 @@ def build_events(count: int, users: int) -> list[dict[str, Any]]:
     return built
 
 
-def post_burst(url: str, events: list[dict[str, Any]], per_body: int, posters: int) -> tuple[float, float, int]:
-    """Post the events, `per_body` to a signed body, from `posters` threads; start, end, non-200 answers."""
+def post_burst(urls: list[str], events: list[dict[str, Any]], per_body: int,
+               posters: int) -> tuple[float, float, int]:
+    """Post the events, `per_body` to a signed body, from `posters` threads (spread over the servers at `urls`,
+    as a load balancer would); start, end, non-200 answers."""
     bodies: queue.Queue[list[dict[str, Any]]] = queue.Queue()
     for first in range(0, len(events), per_body):
         bodies.put(events[first:first + per_body])
     refused = Counter[int]()
 
-    def poster() -> None:
+    def poster(url: str) -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
             while True:
                 try:
@@ -175,7 +183,7 @@ def post_burst(url: str, events: list[dict[str, Any]], per_body: int, posters: i
                 if response.status_code != 200:
                     refused[response.status_code] += 1
 
-    threads = [threading.Thread(target=poster) for _ in range(posters)]
+    threads = [threading.Thread(target=poster, args=(urls[number % len(urls)],)) for number in range(posters)]
     started = time.time()
     for thread in threads:
         thread.start()
@@ -184,10 +192,27 @@ def post_burst(url: str, events: list[dict[str, Any]], per_body: int, posters: i
     return started, time.time(), sum(refused.values())
 
 
-def statuses(database: Path) -> Counter[str]:
-    """The stored events by status, read without taking SQLite's write lock."""
+def statuses(database: Path | str) -> Counter[str]:
+    """The stored events by status, read without taking SQLite's write lock (or from PostgreSQL's URL)."""
+    query = "SELECT status, count(*) FROM inbound_events GROUP BY status"
+    if isinstance(database, str):
+        with psycopg.connect(database) as connection:
+            return Counter(dict(connection.execute(query).fetchall()))
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as connection:
-        return Counter(dict(connection.execute("SELECT status, count(*) FROM inbound_events GROUP BY status")))
+        return Counter(dict(connection.execute(query)))
+
+
+def fresh_postgres(url: str) -> str:
+    """An emptied database `madoguchi_burst` on the PostgreSQL server of `url`, migrated; its SQLAlchemy URL."""
+    server = make_url(url)
+    with psycopg.connect(server.set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS madoguchi_burst WITH (FORCE)")
+        connection.execute("CREATE DATABASE madoguchi_burst")
+    fresh = server.set(database="madoguchi_burst").render_as_string(hide_password=False)
+    subprocess.run([sys.executable, "-c", "from bot.cli import main; main()", "db", "upgrade"], check=True,
+                   capture_output=True, env={**os.environ, "DATABASE_URL": fresh})
+    return fresh
 
 
 def answers(events: list[dict[str, Any]], detail: dict[str, Any]) -> tuple[int, int, int]:
@@ -218,25 +243,43 @@ def main() -> None:
                         help="the fake checks one call in this many against the spec (default: every call)")
     parser.add_argument("--cap", type=float, default=120.0, help="seconds answering may take after the burst")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose `madoguchi serve` runs")
+    parser.add_argument("--postgres", help="a PostgreSQL URL; its server gets a fresh database for the run")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="`madoguchi serve` processes sharing the database (PostgreSQL), posted to in turn")
     args = parser.parse_args()
+    if args.servers > 1 and not args.postgres:
+        raise SystemExit("--servers above 1 needs --postgres: SQLite runs one process")
+    database_url = fresh_postgres(args.postgres) if args.postgres else None
     count = max(1, min(args.events, MAX_EVENTS))
     events = build_events(count, max(1, args.users))
 
-    fake_port, port = free_port(), free_port()
-    fake_url, url = f"http://127.0.0.1:{fake_port}", f"http://127.0.0.1:{port}"
+    fake_port, ports = free_port(), [free_port() for _ in range(max(1, args.servers))]
+    fake_url, urls = f"http://127.0.0.1:{fake_port}", [f"http://127.0.0.1:{port}" for port in ports]
     fake = multiprocessing.get_context("spawn").Process(
         target=run_fake, args=(args.latency, fake_port, max(1, args.validate_every)), daemon=True)
     fake.start()
     with tempfile.TemporaryDirectory(prefix="madoguchi-burst-") as folder, \
             open(Path(folder) / "serve.log", "w+") as log_file:
-        if MODEL_CACHE.exists():  # the tests' model of the shipped data: serve retrains it only if stale
-            shutil.copy(MODEL_CACHE, Settings(data_dir=Path(folder), _env_file=None).nlu_model_path)  # type: ignore[call-arg]
-        serve = start_serve(args.root.resolve(), Path(folder), fake_url, port, log_file)
+        for number in range(len(ports)):
+            if MODEL_CACHE.exists():  # the tests' model of the shipped data: serve retrains it only if stale
+                model = Settings(data_dir=Path(folder) / f"serve{number}", _env_file=None).nlu_model_path  # type: ignore[call-arg]
+                model.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(MODEL_CACHE, model)
+        serves = [start_serve(args.root.resolve(), Path(folder) / f"serve{number}", fake_url, port, log_file,
+                              database_url) for number, port in enumerate(ports)]
         try:
-            wait_up(fake_url + STATS, serve)
-            wait_up(url + "/healthz", serve)
-            began, ended, refused = post_burst(url, events, max(1, args.per_body), max(1, args.posters))
-            database = Path(folder) / "madoguchi.sqlite3"
+            log_file.flush()
+            for serve, url in zip(serves, urls, strict=True):
+                try:
+                    wait_up(fake_url + STATS, serve)
+                    wait_up(url + "/healthz", serve)
+                except SystemExit:
+                    log_file.seek(0)
+                    print(log_file.read()[-3000:])
+                    raise
+            began, ended, refused = post_burst(urls, events, max(1, args.per_body), max(1, args.posters))
+            database: Path | str = database_url.replace("+psycopg", "") if database_url \
+                else Path(folder) / "serve0" / "madoguchi.sqlite3"
             while time.time() - ended < args.cap:
                 counts = statuses(database)
                 if not counts["pending"] and not counts["processing"]:
@@ -245,7 +288,8 @@ def main() -> None:
             settled = time.time()
             figures = fake_stats(fake_url, detail=True)
         finally:
-            stop_process(serve)
+            for serve in serves:
+                stop_process(serve)
             fake.terminate()
         if refused or counts["failed"] or counts["pending"] or counts["processing"]:
             log_file.seek(0)
@@ -257,7 +301,8 @@ def main() -> None:
     share = replied / answered if answered else 0.0
     code = "this checkout" if args.root.resolve() == ROOT else str(args.root)
     print(f"LINE burst: {count} events from {args.users} users, {args.per_body} per body, {args.posters} posters; "
-          f"`madoguchi serve` ({code}), SQLite; fake LINE API latency {args.latency:g} ms, checking "
+          f"{args.servers} `madoguchi serve` ({code}), {'PostgreSQL' if database_url else 'SQLite'}; "
+          f"fake LINE API latency {args.latency:g} ms, checking "
           f"{'every call' if args.validate_every <= 1 else f'1 call in {args.validate_every}'} against the spec")
     print(f"burst: {ended - began:.2f} s ({count / (ended - began):.0f} events/s acknowledged), "
           f"{refused} refused")

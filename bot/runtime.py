@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from bot import logs
 from bot.agents import queue_opening_digest
@@ -83,10 +84,13 @@ def prepare(settings: Settings, *, migrate_sqlite: bool = True) -> Core:
             f"{migrate.head_revision()!r}: run `madoguchi db upgrade` first"
         )
     if settings.demo_data:
-        with core.transaction() as session:
-            if session.scalar(select(func.count()).select_from(Student)) == 0:
-                result = load_demo_students(session, core.profile, core.now())
-                log.info("loaded %d demo students into the empty database", result.created)
+        try:
+            with core.transaction() as session:
+                if session.scalar(select(func.count()).select_from(Student)) == 0:
+                    result = load_demo_students(session, core.profile, core.now())
+                    log.info("loaded %d demo students into the empty database", result.created)
+        except IntegrityError:  # two processes started at once on an empty database: the other loaded them
+            log.info("demo students loaded by another process")
     return core
 
 
