@@ -1,22 +1,33 @@
-"""Benchmark: 10,000 reminders due at the same moment, sent to the fake LINE API on loopback with a rate limit.
+"""Benchmark: 10,000 reminders due at the same moment, swept by the scheduler and delivered by the inbox to the
+fake LINE API on loopback, without a rate limit and with LINE's (2,000 pushes a second).
 
-Usage: .venv/bin/python benchmarks/bench_reminders.py [--reminders N] [--rate-limit R] [--workers W] [--deadline S]
+Usage: .venv/bin/python benchmarks/bench_reminders.py [--reminders N] [--workers W] [--deadline S]
+       [--limits none,2000]
 
-A fresh SQLite database (in a temporary folder) gets N students with linked, following LINE accounts and a
-READY window-pickup order each, and N `ready_now` reminders due now, all inserted in bulk. Then, timed:
+Each run (one per limit: `none` takes every push; a number answers 429 with `Retry-After: 1` beyond that many
+pushes a second, as LINE does) gets a fresh SQLite database (in a temporary folder) with N students, each with
+a linked, following LINE account, a READY window-pickup order and a `ready_now` reminder due now, all inserted
+in bulk. Then, timed one after the other:
 
-- claiming: every due reminder is sent by id with `send_reminder`, one after the other, as the one active
-  scheduler does (its check, claim and queued `deliver` job commit together);
+- claiming: the scheduler's sweep (`Scheduler.tick`) sends every due reminder: batches of 500, each checked,
+  claimed and queued in one transaction (`bot.reminders.send_due`);
 - delivering: W inbox worker processes (as W `madoguchi serve` processes would run them) drain the `deliver`
-  jobs to the fake LINE API, in a process of its own as the real platform is, which validates every call
-  against the Messaging API spec and answers 429 with `Retry-After: 1` beyond R requests a second. LINE
-  allows 2,000 push requests a second; R defaults to 80, just under what two workers send on a 2-CPU machine
-  (about 90 a second unthrottled), so that the limit is reached; a refused push waits (by its job's
-  next_attempt_at, in real time) and is sent again with the same X-Line-Retry-Key.
+  jobs (`Inbox.drain`) to the fake LINE API, in a process of its own as the real platform is. A refused push
+  waits (by its job's next_attempt_at, in real time) and is sent again with the same X-Line-Retry-Key.
+
+Each limit is run twice (--modes): `apart`, claiming and then delivering, each timed on its own; `together`,
+the workers delivering while the sweep claims, as a deployment runs them: from the sweep's start until the last
+push is the issue's "due -> all delivered" figure (target: 10 s without a limit; with LINE's, the limit's time).
+
+The fake answers as the tests' fake does (retry keys: 409 for one accepted before; the rate limit) and checks
+every call against the Messaging API spec and LINE's documented limits, but after delivering ended: the spec
+check (openapi-core) takes about 3.4 ms a call, so one core can check about 300 calls a second, and checking
+while they arrive would time the checker, not the bot. Each request is recorded as it arrives and checked
+after the run, in two processes.
 
 Real time passes, counted from a Tuesday 10:00 in Tokyo, so the quiet hours never hold the pushes back
-whenever this runs. Bounded: N at most 20,000, delivering at most S seconds (default 300; about 140 s are
-needed at the defaults); loopback only. Exits 1 if anything is left undelivered, sent twice or off-spec.
+whenever this runs. Bounded: N at most 20,000, delivering at most S seconds (default 120); loopback only.
+Exits 1 if anything is left undelivered, sent twice or off-spec.
 """
 
 import argparse
@@ -26,6 +37,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,14 +56,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.channels.line import LineChannel
 from bot.delivery import Delivery
 from bot.inbox import Inbox
-from bot.reminders import send_reminder
 from bot.runtime import prepare
+from bot.scheduler import Scheduler
 from bot.settings import ChannelSettings
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.jobs import DELIVER
 from core.models import ChannelAccount, InboundEvent, Order, OrderItem, Reminder, Student
-from core.reminders import GRACE, Kind, Status, due_reminders
+from core.reminders import GRACE, Kind, Status
 from core.services import Core, build_core
 from core.settings import Settings
 from tests.channels.line.fake_line_api import PUSH, FakeLineApi
@@ -59,6 +72,14 @@ START = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)  # a Tuesday morning, outsid
 MAX_REMINDERS = 20_000
 BATCH = 2_000  # rows per bulk insert
 STATS = "/bench/stats"  # the fake's figures, served next to it
+LINE_PUSH_LIMIT = 2_000  # push requests a second (https://developers.line.biz/en/reference/messaging-api/#rate-limits)
+CHECKERS = 2  # processes checking the recorded calls against the spec after a run
+# 10,000 reminders at commit 4f65a7f (a transaction and an SDK call per reminder, one event at a time) on this
+# 2-core machine: `.venv/bin/python benchmarks/bench_reminders.py --rate-limit 1000000 --deadline 400` (that
+# version's fake limit; the machine otherwise idle) and `--rate-limit 2000 --deadline 400` (while other test runs
+# kept the machine busy, load about 6), 2 worker processes as here. Its fake checked each call on arrival.
+BEFORE_COUNT = 10_000
+BEFORE = {"none": (54.32, 190.74), "2000": (232.31, 400.12)}  # limit: (claiming s, delivering s)
 
 
 class RunningClock:
@@ -77,7 +98,31 @@ def settings_for(folder: str) -> Settings:
 
 # --- the fake LINE platform, in its own process ------------------------------------------------------------------
 
-def run_fake(rate_limit: int, urls: Any) -> None:
+SCOPE_KEYS = ("type", "http_version", "method", "scheme", "path", "raw_path", "root_path", "query_string", "headers",
+              "server", "client")
+
+
+class RecordingFake(FakeLineApi):
+    """The tests' fake LINE API, recording each call to check it against the spec after the run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: list[tuple[dict[str, Any], bytes, Any]] = []
+
+    def _validate(self, request: Request, raw: bytes, body: Any) -> None:
+        self.recorded.append(({key: request.scope[key] for key in SCOPE_KEYS if key in request.scope}, raw, body))
+
+
+def check_calls(url: str, calls: list[tuple[dict[str, Any], bytes, Any]]) -> list[str]:
+    """The spec violations among recorded calls, found as the tests' fake finds them."""
+    fake = FakeLineApi()
+    fake.bind(url)
+    for scope, raw, body in calls:
+        fake._validate(Request(scope), raw, body)
+    return fake.violations
+
+
+def run_fake(rate_limit: int | None, urls: Any) -> None:
     """Serve the fake LINE API with its rate limit, and its figures at STATS; put its URL on `urls`."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -85,18 +130,25 @@ def run_fake(rate_limit: int, urls: Any) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(1024)
-    fake = FakeLineApi()
+    fake = RecordingFake()
     fake.bind(f"http://127.0.0.1:{sock.getsockname()[1]}")
-    fake.limit_rate(rate_limit)
+    if rate_limit is not None:
+        fake.limit_rate(rate_limit)
 
     async def stats(request: Request) -> JSONResponse:
         attempts = fake.calls_to(PUSH)
         pushes = [call for call in attempts if call.delivered]
+        calls, fake.recorded = fake.recorded, []
+        share = -(-len(calls) // CHECKERS)
+        with ProcessPoolExecutor(CHECKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+            found = pool.map(check_calls, [fake.url] * CHECKERS,
+                             [calls[start:start + share] for start in range(0, len(calls), share)] or [[]])
+            violations = [text for part in found for text in part]
         return JSONResponse({
             "pushes": len(pushes), "retry_keys": len({call.headers.get("x-line-retry-key") for call in pushes}),
             "users": len({call.body["to"] for call in pushes}), "throttled": fake.throttled,
-            "answers": dict(Counter(str(call.status) for call in attempts)), "violations": fake.violations[:5],
-            "violation_count": len(fake.violations)})
+            "answers": dict(Counter(str(call.status) for call in attempts)), "checked": len(calls),
+            "violations": violations[:5], "violation_count": len(violations)})
 
     app = Starlette(routes=[Route(STATS, stats), Mount("/", app=fake.app)])
     urls.put(fake.url)
@@ -104,7 +156,7 @@ def run_fake(rate_limit: int, urls: Any) -> None:
 
 
 def fake_stats(url: str) -> dict[str, Any]:
-    return httpx.get(url + STATS, timeout=30).json()
+    return httpx.get(url + STATS, timeout=600).json()
 
 
 # --- the inbox workers, each a process ----------------------------------------------------------------------------
@@ -148,7 +200,7 @@ def seed(core: Core, count: int) -> None:
                 {"number": orders[index], "student_id": students[numbers[index]],
                  "delivery_method": DeliveryMethod.WINDOW_PICKUP, "payment_method": PaymentMethod.CREDIT_CARD,
                  "status": OrderStatus.READY, "total_yen": 2000, "created_at": now, "updated_at": now,
-                 "paid_at": now} for index in indexes])
+                 "paid_at": now - timedelta(minutes=index)} for index in indexes])  # each its own pickup time
             order_ids = {number: order_id for number, order_id in session.execute(
                 select(Order.number, Order.id).where(Order.number.in_(orders.values())))}
             session.execute(insert(OrderItem), [
@@ -159,18 +211,6 @@ def seed(core: Core, count: int) -> None:
                  "student_id": students[numbers[index]], "subject": orders[index], "due_at": now,
                  "grace": int(GRACE[Kind.READY_NOW].total_seconds()), "deferred": False,
                  "status": Status.SCHEDULED.value, "created_at": now} for index in indexes])
-
-
-def claim_all(core: Core) -> Counter[str]:
-    """Send every due reminder by id, as the scheduler does; how many ended in each state."""
-    outcomes: Counter[str] = Counter()
-    while True:
-        with core.transaction() as session:
-            due = due_reminders(session, core.now(), limit=500)
-        if not due:
-            return outcomes
-        for reminder_id in due:
-            outcomes[str(send_reminder(core, reminder_id))] += 1
 
 
 def deliver_jobs(core: Core) -> Counter[str]:
@@ -186,58 +226,125 @@ def open_jobs(core: Core) -> int:
     return jobs["pending"] + jobs["processing"]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reminders", type=int, default=10_000)
-    parser.add_argument("--rate-limit", type=int, default=80, help="push requests a second the fake takes")
-    parser.add_argument("--workers", type=int, default=2, help="inbox worker processes")
-    parser.add_argument("--deadline", type=float, default=300.0, help="seconds delivering may take at most")
-    args = parser.parse_args()
-    count = max(1, min(args.reminders, MAX_REMINDERS))
+@dataclass
+class Run:
+    """One run's figures."""
+
+    limit: str
+    together: bool  # the workers delivered while the sweep claimed, as in production
+    outcomes: dict[str, int]
+    claimed_in: float
+    delivered_in: float  # after claiming ended; when together, all of it counts from when claiming began
+    jobs: dict[str, int]
+    fake: dict[str, Any]
+
+    @property
+    def settled(self) -> bool:
+        return not (self.jobs.get("pending") or self.jobs.get("processing"))
+
+    @property
+    def duplicates(self) -> int:
+        return self.fake["pushes"] - self.fake["retry_keys"]
+
+
+def run(count: int, limit: int | None, workers: int, deadline: float, together: bool) -> Run:
+    """Seed, claim and deliver `count` reminders against a fake taking `limit` pushes a second (None: all);
+    `together`: the workers start delivering when the sweep starts claiming, else after it ended."""
     anchor = time.time()
     spawn = multiprocessing.get_context("spawn")
-    urls, go, done = spawn.Queue(), spawn.Event(), spawn.Event()
-    fake = spawn.Process(target=run_fake, args=(args.rate_limit, urls), daemon=True)
+    urls = spawn.Queue()
+    # Not a daemon: it starts the processes that check the calls. Ended in `finally` instead.
+    fake = spawn.Process(target=run_fake, args=(limit, urls))
     fake.start()
-    fake_url = urls.get(timeout=60)
+    try:
+        return _run(count, limit, workers, deadline, together, anchor, urls.get(timeout=60))
+    finally:
+        fake.terminate()
 
+
+def _run(count: int, limit: int | None, workers: int, deadline: float, together: bool, anchor: float,
+         fake_url: str) -> Run:
+    spawn = multiprocessing.get_context("spawn")
+    go, done = spawn.Event(), spawn.Event()
     with tempfile.TemporaryDirectory() as folder:
         prepare(settings_for(folder)).engine.dispose()  # creates and migrates the database
         core = build_core(settings_for(folder), clock=RunningClock(anchor))
         seed(core, count)
-        workers = [spawn.Process(target=run_worker, args=(folder, anchor, fake_url, go, done, args.deadline))
-                   for _ in range(args.workers)]
-        for worker in workers:
-            worker.start()  # they start up while the reminders are claimed, and wait for `go`
+        processes = [spawn.Process(target=run_worker, args=(folder, anchor, fake_url, go, done, deadline))
+                     for _ in range(workers)]
+        for process in processes:
+            process.start()  # they start up while the reminders are claimed, and wait for `go`
 
-        started = time.perf_counter()
-        outcomes = claim_all(core)
-        claimed_in = time.perf_counter() - started
+        if together:
+            go.set()
+        began = time.perf_counter()
+        outcomes = Scheduler(core).tick().outcomes
+        claimed_in = time.perf_counter() - began
 
-        started = time.perf_counter()
+        started = began if together else time.perf_counter()
         go.set()
-        while open_jobs(core) and time.perf_counter() - started < args.deadline:
-            time.sleep(0.1)
+        while open_jobs(core) and time.perf_counter() - started < deadline:
+            time.sleep(0.05)
         delivered_in = time.perf_counter() - started
         done.set()
-        for worker in workers:
-            worker.join(timeout=60)
+        for process in processes:
+            process.join(timeout=60)
         jobs = deliver_jobs(core)
         core.engine.dispose()
     figures = fake_stats(fake_url)
-    fake.terminate()
+    return Run("none" if limit is None else str(limit), together,
+               {str(key): value for key, value in outcomes.items()}, claimed_in, delivered_in, dict(jobs), figures)
 
-    settled = not (jobs["pending"] or jobs["processing"])
-    duplicates = figures["pushes"] - figures["retry_keys"]
-    print(f"reminders: {count} ready_now due at once; SQLite; fake LINE API at {args.rate_limit} requests/s; "
-          f"{args.workers} inbox worker process(es)")
-    print(f"claim: {dict(outcomes)} in {claimed_in:.2f} s ({count / claimed_in:.0f} reminders/s)")
-    print(f"deliver: {figures['pushes']} pushes to {figures['users']} users in {delivered_in:.2f} s "
-          f"({figures['pushes'] / delivered_in:.0f} sends/s){'' if settled else '  [DEADLINE REACHED]'}")
-    print(f"429s seen: {figures['throttled']} (push answers {figures['answers']}); deliver jobs {dict(jobs)}")
-    print(f"duplicates: {duplicates} ({figures['pushes']} pushes, {figures['retry_keys']} distinct retry keys); "
-          f"spec violations: {figures['violation_count']} {figures['violations']}")
-    if not settled or duplicates or figures["users"] != count or figures["violation_count"]:
+
+def report(count: int, workers: int, result: Run) -> bool:
+    """Print one run beside the figures before; True when it passed its checks."""
+    figures = result.fake
+    limit = "no rate limit" if result.limit == "none" else f"LINE's limit ({result.limit} pushes/s)"
+    total = result.delivered_in if result.together else result.claimed_in + result.delivered_in
+    how = "delivering while claiming" if result.together else "claiming, then delivering"
+    print(f"\n{count} ready_now reminders due at once; SQLite; fake LINE API with {limit}; "
+          f"{workers} inbox worker process(es); {how}")
+    print(f"  claim:   {result.outcomes} in {result.claimed_in:.2f} s ({count / result.claimed_in:.0f} reminders/s)")
+    if not result.together:
+        print(f"  deliver: {figures['pushes']} pushes to {figures['users']} users in {result.delivered_in:.2f} s "
+              f"({figures['pushes'] / result.delivered_in:.0f} sends/s){'' if result.settled else '  [DEADLINE]'}")
+    print(f"  due -> all delivered: {total:.2f} s ({how}; target 10 s){'' if result.settled else '  [DEADLINE]'}")
+    if result.limit != "none":
+        floor = count / int(result.limit)
+        print(f"  the limit alone lets {count} pushes through in {floor:.1f} s at best; all delivered in "
+              f"{total / floor:.2f} times that")
+    before = BEFORE.get(result.limit)
+    if before and count == BEFORE_COUNT:
+        claimed, delivered = before
+        print(f"  before (4f65a7f): claim {claimed:.1f} s ({count / claimed:.0f}/s), deliver {delivered:.1f} s "
+              f"({count / delivered:.0f}/s), {claimed + delivered:.1f} s in all; now {total:.1f} s, "
+              f"{(claimed + delivered) / total:.0f} times as fast")
+    print(f"  429s seen: {figures['throttled']} (push answers {figures['answers']}); deliver jobs {result.jobs}")
+    print(f"  duplicates: {result.duplicates} ({figures['pushes']} pushes, {figures['retry_keys']} distinct retry "
+          f"keys); spec violations: {figures['violation_count']} in {figures['checked']} calls "
+          f"{figures['violations']}")
+    return (result.settled and not result.duplicates and figures["users"] == count
+            and not figures["violation_count"] and result.outcomes == {Status.SENT.value: count})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reminders", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2, help="inbox worker processes")
+    parser.add_argument("--deadline", type=float, default=120.0, help="seconds delivering may take at most")
+    parser.add_argument("--limits", default=f"none,{LINE_PUSH_LIMIT}",
+                        help="the fake's push limits a second, one run each ('none': no limit)")
+    parser.add_argument("--modes", default="apart,together",
+                        help="apart: claim, then deliver (each timed); together: deliver while claiming")
+    args = parser.parse_args()
+    count = max(1, min(args.reminders, MAX_REMINDERS))
+    passed = True
+    for limit in args.limits.split(","):
+        for mode in args.modes.split(","):
+            result = run(count, None if limit == "none" else int(limit), args.workers, args.deadline,
+                         together=mode == "together")
+            passed = report(count, args.workers, result) and passed
+    if not passed:
         sys.exit(1)
 
 

@@ -2,21 +2,21 @@
 of the worker, sent on the student's own channel exactly once."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot import logs
 from bot.inbox import PermanentFailure
 from bot.pipeline import reply_text
-from core.conversations import record
+from core.conversations import transcript_row
 from core.enums import Language
 from core.handoffs import set_delivery
-from core.jobs import AGENTS, DELIVER, enqueue
-from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Student
+from core.jobs import AGENTS, DELIVER, chunks, enqueue, enqueue_many
+from core.models import ChannelAccount, Conversation, HandoffMessage, HandoffTicket, Student, TranscriptEntry
 from core.services import Core
 from handlers.messages import say
 from handlers.replies import Reply, Text, from_json, to_json
@@ -40,12 +40,27 @@ class StudentSender(Protocol):
 # Channels whose students read what we send from the transcript (the web chat page asks for it).
 TRANSCRIPT_CHANNELS = frozenset({Channel.WEB.value, Channel.TERMINAL.value})
 
+Job = tuple[str, dict[str, Any]]  # a `deliver` job's key and payload, for `core.jobs.enqueue_many`
+
+
+class Latest(NamedTuple):
+    """What a notice needs of a chat account's most recent conversation."""
+
+    id: str
+    lang: str | None
+
+
+def replies_job(*, channel: str, user_id: str, conversation_id: str, replies: list[Reply]) -> dict[str, Any]:
+    """The payload of a `deliver` job sending `replies` to one user."""
+    return {"kind": "replies", "channel": channel, "user": user_id, "conversation": conversation_id,
+            "replies": to_json(replies)}
+
 
 def deliver_later(session: Session, *, key: str, channel: str, user_id: str, conversation_id: str,
                   replies: list[Reply], now: datetime) -> bool:
     """Queue replies for a student, once per `key`, in the caller's transaction (with what caused them)."""
-    return enqueue(session, DELIVER, key, {"kind": "replies", "channel": channel, "user": user_id,
-                                           "conversation": conversation_id, "replies": to_json(replies)}, now)
+    return enqueue(session, DELIVER, key, replies_job(channel=channel, user_id=user_id,
+                                                      conversation_id=conversation_id, replies=replies), now)
 
 
 def reachable(account: ChannelAccount) -> bool:
@@ -60,20 +75,45 @@ def latest_conversation_of(session: Session, account: ChannelAccount) -> Convers
     ).order_by(Conversation.updated_at.desc())).first()
 
 
+def latest_conversations(session: Session, accounts: Iterable[ChannelAccount]) -> dict[tuple[str, str], Latest]:
+    """`latest_conversation_of` for many accounts at once, by (channel, external id); those without none."""
+    wanted = {(account.channel, account.external_id) for account in accounts}
+    found: dict[tuple[str, str], tuple[datetime, Latest]] = {}
+    for chunk in chunks(sorted({user for _, user in wanted})):
+        query = select(Conversation.channel, Conversation.user_id, Conversation.id, Conversation.lang,
+                       Conversation.updated_at).where(Conversation.user_id.in_(chunk))
+        for channel, user, conversation_id, lang, updated_at in session.execute(query):
+            key = (channel, user)
+            if key in wanted and (key not in found or updated_at > found[key][0]):
+                found[key] = (updated_at, Latest(conversation_id, lang))
+    return {key: latest for key, (_, latest) in found.items()}
+
+
+def notice_jobs(key: str, accounts: Iterable[ChannelAccount], preferred: Language,
+                latest: dict[tuple[str, str], Latest], compose: Callable[[Language], list[Reply]]) -> list[Job]:
+    """The jobs of a notice to each reachable account of one student (see `notify_student`), each in the
+    language of that account's latest conversation (from `latest_conversations`), else `preferred`."""
+    jobs: list[Job] = []
+    said: dict[Language, list[Reply]] = {}
+    for account in filter(reachable, accounts):  # a blocked LINE account cannot be reached, and must not be
+        conversation = latest.get((account.channel, account.external_id))
+        lang = Language(conversation.lang) if conversation is not None and conversation.lang else preferred
+        if lang not in said:
+            said[lang] = compose(lang)
+        jobs.append((f"{key}:{account.channel}:{account.external_id}", replies_job(
+            channel=account.channel, user_id=account.external_id,
+            conversation_id=conversation.id if conversation else "", replies=said[lang])))
+    return jobs
+
+
 def notify_student(session: Session, student_id: int, key: str, compose: Callable[[Language], list[Reply]],
                    now: datetime) -> int:
     """Queue a notice to every reachable chat account linked to the student, each in the language of that
     account's conversation, else the student's own; once per `key` and account. The number queued."""
-    queued = 0
     preferred = session.scalar(select(Student.preferred_language).where(Student.id == student_id)) or Language.JA
     accounts = session.scalars(select(ChannelAccount).where(ChannelAccount.student_id == student_id)).all()
-    for account in filter(reachable, accounts):  # a blocked LINE account cannot be reached, and must not be
-        latest = latest_conversation_of(session, account)
-        lang = Language(latest.lang) if latest is not None and latest.lang else Language(preferred)
-        queued += deliver_later(session, key=f"{key}:{account.channel}:{account.external_id}",
-                                channel=account.channel, user_id=account.external_id,
-                                conversation_id=latest.id if latest else "", replies=compose(lang), now=now)
-    return queued
+    jobs = notice_jobs(key, accounts, Language(preferred), latest_conversations(session, accounts), compose)
+    return len(enqueue_many(session, DELIVER, jobs, now))
 
 
 class Delivery:
@@ -137,10 +177,15 @@ class Delivery:
         raise PermanentFailure(f"unknown delivery {payload.get('kind')!r}")
 
     def _record(self, conversation_id: str, replies: list[Reply]) -> None:
-        with self.core.transaction() as session:
-            for reply in replies:
-                buttons = [(button.label, button.payload) for button in getattr(reply, "quick_replies", ())]
-                record(session, conversation_id, "note", reply_text(reply), self.core.now(), buttons=buttons)
+        """The notice in the transcript, where the web chat shows it: one statement for all its lines."""
+        now = self.core.now()
+        lines = [transcript_row(conversation_id, "note", reply_text(reply), now,
+                                buttons=[(button.label, button.payload)
+                                         for button in getattr(reply, "quick_replies", ())])
+                 for reply in replies]
+        if lines:
+            with self.core.transaction() as session:
+                session.execute(insert(TranscriptEntry), lines)
 
     def _delivered(self, payload: dict[str, Any]) -> None:
         if payload.get("kind") == "agent_message":

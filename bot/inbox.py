@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # with the backoff below: about 8.5 minutes of retrying before an event is marked failed
 LEASE = timedelta(minutes=2)  # a worker that dies mid-event frees it after this long
 POLL_SECONDS = 1.0  # the running worker also looks for due retries this often
-THREADS = 8  # conversations answered at once: the time goes to HTTP calls and the database, not the GIL
+THREADS = 32  # conversations answered at once: most of an event's time is waiting for LINE's answers (two calls)
 # Events claimed and not yet handled, at most. Small enough that a queued event is started well within its
 # lease (which each claim renews), so that no other process takes it meanwhile.
 CAPACITY = 4 * THREADS

@@ -1,27 +1,36 @@
-"""Sending a due reminder exactly once: in one transaction it is checked (still due, within its grace, still
-relevant, wanted), claimed, and its messages queued for delivery; a second scheduler's claim finds nothing."""
+"""Sending due reminders exactly once, in batches: in one transaction a batch is checked (still due, within
+its grace, still relevant, wanted), claimed with one conditional UPDATE per end state, and its messages queued
+for delivery with one bulk insert; a second scheduler's claim finds nothing."""
 
 import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import islice
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot.delivery import deliver_later, latest_conversation_of, notify_student, reachable
+from bot.delivery import Job, latest_conversations, notice_jobs, reachable, replies_job
 from core.enums import Language, Service
 from core.formatting import format_datetime, join_list
-from core.jobs import DELIVER, enqueue
-from core.models import ChannelAccount, Order, Payment, Reminder, Student
+from core.jobs import DELIVER, KEY_LENGTH, chunks, enqueue_many, queued_keys
+from core.models import ChannelAccount, Reminder, Student
 from core.order_texts import item_name, pickup_window, pickup_window_text
 from core.reminders import (
+    End,
     Kind,
     Status,
-    finish,
+    Subjects,
+    claim_due,
+    defer_many,
+    finish_many,
+    load_subjects,
     outside_quiet_hours,
     past_grace,
-    wants_reminders,
-    why_not_relevant,
+    reason,
+    wanting,
 )
 from core.services import Core
 from handlers import basic
@@ -34,6 +43,36 @@ log = logging.getLogger(__name__)
 
 MULTICAST_MAX = 500  # LINE's multicast takes at most 500 user IDs per call
 BULK_ITEMS = {Kind.PARKING_PERIOD: "parking_fee", Kind.INSURANCE_PERIOD: "insurance_renewal"}
+BATCH = 500  # due reminders claimed per transaction: short enough for the write lock, long enough to pay off
+
+
+@dataclass
+class Batch:
+    """What one batch did: how many due reminders it took up, and the end state of each it ended (one moved
+    to 8:00 by the quiet hours, or ended meanwhile by another scheduler, has none)."""
+
+    seen: int = 0
+    ended: dict[int, Status] = field(default_factory=dict)
+
+
+def send_due(core: Core, now: datetime, *, limit: int = BATCH, skip: Sequence[int] = ()) -> Batch:
+    """Send or end one batch of the reminders due by `now`, oldest first, in one transaction.
+
+    Args:
+        core: the core (its database, profile and calendar).
+        now: the sweep's time.
+        limit: at most this many reminders.
+        skip: ids left out (their batch failed; the sweep sends them one by one).
+
+    Returns:
+        What the batch did; fewer than `limit` seen means nothing more was due.
+    """
+    with core.transaction() as session:
+        reminders = claim_due(session, now, limit=limit, skip=skip)
+        ended = send_all(session, core, reminders, now)
+    if reminders:
+        log.info("reminders: %d due, %s", len(reminders), dict(Counter(status.value for status in ended.values())))
+    return Batch(len(reminders), ended)
 
 
 def send_reminder(core: Core, reminder_id: int) -> Status | None:
@@ -53,116 +92,190 @@ def send_in(session: Session, core: Core, reminder: Reminder, now: datetime) -> 
     None, and nothing changed, while it is not due (moved out of the quiet hours, it waits until 8:00)."""
     if reminder.due_at > now:
         return None
-    if past_grace(reminder, now):
-        return _end(session, reminder, Status.MISSED, now, f"due {reminder.due_at.isoformat()}, past its grace")
-    reason = why_not_relevant(session, reminder, now)
-    if reason is not None:
-        return _end(session, reminder, Status.CANCELLED, now, reason)
-    if not wants_reminders(session, reminder.student_id):
-        return _end(session, reminder, Status.SKIPPED, now, "the student turned reminders off")
-    morning, quiet = outside_quiet_hours(now)
-    if quiet:  # due in the day but reached at night (the scheduler was down): it waits for 8:00 too
-        reminder.due_at, reminder.deferred = morning, True
-        return None
-    if not finish(session, reminder.id, Status.SENT, now):
-        return None  # another scheduler claimed it first
-    queued = _queue(session, core, reminder, now)
-    if queued == 0:
-        reminder.status, reminder.outcome = Status.SKIPPED.value, "no reachable chat account"
-        return Status.SKIPPED
-    reminder.outcome = f"{queued} message(s) queued"
-    return Status.SENT
+    return send_all(session, core, [reminder], now).get(reminder.id)
 
 
-def _end(session: Session, reminder: Reminder, status: Status, now: datetime, outcome: str) -> Status | None:
-    return status if finish(session, reminder.id, status, now, outcome[:200]) else None
+def send_all(session: Session, core: Core, reminders: Sequence[Reminder], now: datetime) -> dict[int, Status]:
+    """Check, claim and queue due reminders in the caller's transaction; the end state of each it ended.
 
-
-def _queue(session: Session, core: Core, reminder: Reminder, now: datetime) -> int:
-    """Queue the reminder's messages (deduplicated by the reminder's key); how many were queued."""
-    kind = Kind(reminder.kind)
-    if kind in BULK_ITEMS:
-        return _queue_bulk(session, core, reminder, now)
-    if reminder.channel and reminder.recipient:
-        if not _reachable(session, reminder):
-            return 0
-        lang = Language(reminder.lang or Language.JA.value)
-        return int(deliver_later(session, key=reminder.key, channel=reminder.channel, user_id=reminder.recipient,
-                                 conversation_id=reminder.conversation_id or "",
-                                 replies=compose(session, core, reminder, lang), now=now))
-    if reminder.student_id is None:
-        return 0
-    return notify_student(session, reminder.student_id, reminder.key,
-                          lambda lang: compose(session, core, reminder, lang), now)
-
-
-def _queue_bulk(session: Session, core: Core, reminder: Reminder, now: datetime) -> int:
-    """A period reminder to every linked student it concerns: LINE multicasts of at most 500, Slack DMs."""
-    item = core.profile.catalog.get(BULK_ITEMS[Kind(reminder.kind)])
-    query = (select(ChannelAccount, Student).join(Student, Student.id == ChannelAccount.student_id)
-             .where(Student.reminders_enabled.is_(True), Student.year >= (item.min_year or 1))
-             .order_by(ChannelAccount.id))
-    line_by_lang: dict[Language, list[str]] = {lang: [] for lang in Language}
-    queued = 0
-    for account, student in session.execute(query).all():
-        if not reachable(account):
-            continue
-        latest = latest_conversation_of(session, account)
-        lang = Language(latest.lang) if latest is not None and latest.lang else student.preferred_language
-        if account.channel == Channel.LINE.value:
-            line_by_lang[lang].append(account.external_id)
+    Missed past its grace; cancelled when no longer relevant; skipped when the student turned reminders off
+    or no chat account can be reached; moved to 8:00 (still scheduled) in the quiet hours; else sent: its
+    messages queued, once per reminder key. A reminder another scheduler ended first is left alone.
+    """
+    due = [reminder for reminder in reminders if reminder.due_at <= now]
+    ends: list[End] = []
+    live = []
+    for reminder in due:
+        if past_grace(reminder, now):
+            ends.append((reminder, Status.MISSED, f"due {reminder.due_at.isoformat()}, past its grace"))
         else:
-            queued += deliver_later(session, key=f"{reminder.key}:{account.channel}:{account.external_id}",
-                                    channel=account.channel, user_id=account.external_id, conversation_id="",
-                                    replies=compose(session, core, reminder, lang), now=now)
-    for lang, users in line_by_lang.items():
-        replies = to_json(compose(session, core, reminder, lang))
-        for index, chunk in enumerate(_chunks(users, MULTICAST_MAX)):
-            queued += enqueue(session, DELIVER, f"{reminder.key}:line:{lang.value}:{index}",
-                              {"kind": "multicast", "channel": "line", "users": chunk, "replies": replies}, now)
-    return queued
+            live.append(reminder)
+    subjects = load_subjects(session, live)
+    wanted = wanting(session, {reminder.student_id for reminder in live if reminder.student_id is not None})
+    morning, quiet = outside_quiet_hours(now)
+    deferred, to_send = [], []
+    for reminder in live:
+        why = reason(reminder, subjects, now)
+        if why is not None:
+            ends.append((reminder, Status.CANCELLED, why))
+        elif reminder.student_id is not None and reminder.student_id not in wanted:
+            ends.append((reminder, Status.SKIPPED, "the student turned reminders off"))
+        elif quiet:  # due in the day but reached at night (the scheduler was down): it waits for 8:00 too
+            deferred.append(reminder)
+        else:
+            to_send.append(reminder)
+    jobs = _Messages(session, core, subjects, to_send).jobs()
+    fresh = _not_queued(session, jobs)
+    for reminder in to_send:
+        queued = len(fresh[reminder.id])
+        ends.append((reminder, Status.SENT, f"{queued} message(s) queued") if queued
+                    else (reminder, Status.SKIPPED, "no reachable chat account"))
+    claimed = finish_many(session, ends, now)  # what another scheduler ended meanwhile is not ours to queue
+    enqueue_many(session, DELIVER, [job for reminder in to_send if reminder.id in claimed
+                                    for job in fresh[reminder.id]], now)
+    if deferred:
+        defer_many(session, deferred, morning)
+    return {reminder.id: status for reminder, status, _ in ends if reminder.id in claimed}
 
 
-def _reachable(session: Session, reminder: Reminder) -> bool:
-    """Whether the one conversation a reminder names may still be sent to: its chat account is still linked to
-    the student (a nudge is only for a student known by their account) and, on LINE, still following."""
-    account = session.scalars(select(ChannelAccount).where(ChannelAccount.channel == reminder.channel,
-                                                           ChannelAccount.external_id == reminder.recipient)).first()
-    if account is None or account.student_id is None or account.student_id != reminder.student_id:
-        return False
-    return reachable(account)
+def _not_queued(session: Session, jobs: dict[int, list[Job]]) -> dict[int, list[Job]]:
+    """Each reminder's jobs without those queued before (its claim was lost after its messages went)."""
+    taken = queued_keys(session, DELIVER, [key for planned in jobs.values() for key, _ in planned])
+    return {reminder_id: [job for job in planned if job[0][:KEY_LENGTH] not in taken]
+            for reminder_id, planned in jobs.items()}
 
 
-def _chunks(items: list[str], size: int) -> list[list[str]]:
-    iterator = iter(items)
-    return [chunk for chunk in iter(lambda: list(islice(iterator, size)), [])]
+class _Messages:
+    """The `deliver` jobs of a batch's reminders, with what they need (accounts, languages, conversations)
+    loaded in a few queries."""
+
+    def __init__(self, session: Session, core: Core, subjects: Subjects, reminders: Sequence[Reminder]) -> None:
+        self.session, self.core, self.subjects, self.reminders = session, core, subjects, reminders
+        self._said: dict[tuple[int, Language], list[Reply]] = {}
+
+    def jobs(self) -> dict[int, list[Job]]:
+        """Each reminder's jobs by its id ([] when nobody can be reached)."""
+        named = [r for r in self.reminders if Kind(r.kind) not in BULK_ITEMS and r.channel and r.recipient]
+        students = {r.student_id for r in self.reminders
+                    if Kind(r.kind) not in BULK_ITEMS and not (r.channel and r.recipient) and r.student_id}
+        by_recipient = {(a.channel, a.external_id): a for channel in {r.channel for r in named}
+                        for a in self._accounts(ChannelAccount.external_id,
+                                                {r.recipient for r in named if r.channel == channel}, channel)}
+        by_student: dict[int, list[ChannelAccount]] = {}
+        for account in self._accounts(ChannelAccount.student_id, students):
+            by_student.setdefault(account.student_id, []).append(account)
+        preferred = self._preferred(students)
+        latest = latest_conversations(self.session, [a for accounts in by_student.values() for a in accounts])
+        jobs: dict[int, list[Job]] = {}
+        for reminder in self.reminders:
+            if Kind(reminder.kind) in BULK_ITEMS:
+                jobs[reminder.id] = self._bulk(reminder)
+            elif reminder.channel and reminder.recipient:
+                jobs[reminder.id] = self._named(reminder, by_recipient.get((reminder.channel, reminder.recipient)))
+            elif reminder.student_id is None:
+                jobs[reminder.id] = []
+            else:
+                jobs[reminder.id] = notice_jobs(reminder.key, by_student.get(reminder.student_id, []),
+                                                preferred.get(reminder.student_id, Language.JA), latest,
+                                                lambda lang, reminder=reminder: self.said(reminder, lang))
+        return jobs
+
+    def said(self, reminder: Reminder, lang: Language) -> list[Reply]:
+        """The reminder's message in `lang`, composed once per batch."""
+        if (reminder.id, lang) not in self._said:
+            self._said[reminder.id, lang] = compose(self.session, self.core, reminder, lang, self.subjects)
+        return self._said[reminder.id, lang]
+
+    def _accounts(self, column: InstrumentedAttribute[Any], values: set[Any],
+                  channel: str | None = None) -> list[ChannelAccount]:
+        """The chat accounts (on `channel`, if given) whose `column` is one of `values`, oldest first."""
+        found: list[ChannelAccount] = []
+        for chunk in chunks(sorted(values)):
+            query = select(ChannelAccount).where(column.in_(chunk)).order_by(ChannelAccount.id)
+            if channel is not None:  # (channel, external_id) is the unique index's order
+                query = query.where(ChannelAccount.channel == channel)
+            found.extend(self.session.scalars(query))
+        return found
+
+    def _preferred(self, student_ids: set[int]) -> dict[int, Language]:
+        languages: dict[int, Language] = {}
+        for chunk in chunks(sorted(student_ids)):
+            languages.update((student_id, Language(lang or Language.JA)) for student_id, lang in self.session.execute(
+                select(Student.id, Student.preferred_language).where(Student.id.in_(chunk))))
+        return languages
+
+    def _named(self, reminder: Reminder, account: ChannelAccount | None) -> list[Job]:
+        """The one conversation a reminder names, if it may still be sent to: its chat account is still linked
+        to the student (a nudge is only for a student known by their account) and, on LINE, still following."""
+        if account is None or account.student_id is None or account.student_id != reminder.student_id:
+            return []
+        if not reachable(account):
+            return []
+        assert reminder.channel is not None and reminder.recipient is not None
+        lang = Language(reminder.lang or Language.JA.value)
+        return [(reminder.key, replies_job(channel=reminder.channel, user_id=reminder.recipient,
+                                           conversation_id=reminder.conversation_id or "",
+                                           replies=self.said(reminder, lang)))]
+
+    def _bulk(self, reminder: Reminder) -> list[Job]:
+        """A period reminder to every linked student it concerns: LINE multicasts of at most 500, Slack DMs."""
+        item = self.core.profile.catalog.get(BULK_ITEMS[Kind(reminder.kind)])
+        query = (select(ChannelAccount, Student).join(Student, Student.id == ChannelAccount.student_id)
+                 .where(Student.reminders_enabled.is_(True), Student.year >= (item.min_year or 1))
+                 .order_by(ChannelAccount.id))
+        audience = [(account, student) for account, student in self.session.execute(query).all()
+                    if reachable(account)]
+        latest = latest_conversations(self.session, [account for account, _ in audience])
+        line_by_lang: dict[Language, list[str]] = {lang: [] for lang in Language}
+        jobs: list[Job] = []
+        for account, student in audience:
+            conversation = latest.get((account.channel, account.external_id))
+            lang = Language(conversation.lang) if conversation and conversation.lang else student.preferred_language
+            if account.channel == Channel.LINE.value:
+                line_by_lang[lang].append(account.external_id)
+            else:
+                jobs.append((f"{reminder.key}:{account.channel}:{account.external_id}", replies_job(
+                    channel=account.channel, user_id=account.external_id, conversation_id="",
+                    replies=self.said(reminder, lang))))
+        for lang, users in line_by_lang.items():
+            if not users:
+                continue
+            replies = to_json(self.said(reminder, lang))
+            for index, chunk in enumerate(chunks(users, MULTICAST_MAX)):
+                jobs.append((f"{reminder.key}:line:{lang.value}:{index}",
+                             {"kind": "multicast", "channel": "line", "users": chunk, "replies": replies}))
+        return jobs
 
 
 # --- what a reminder says ------------------------------------------------------------------------------------
 
 
-def compose(session: Session, core: Core, reminder: Reminder, lang: Language) -> list[Reply]:
-    """The reminder's message in `lang`, with how to stop reminders."""
+def compose(session: Session, core: Core, reminder: Reminder, lang: Language,
+            subjects: Subjects | None = None) -> list[Reply]:
+    """The reminder's message in `lang`, with how to stop reminders; `subjects` are the batch's loaded ones."""
+    subjects = subjects if subjects is not None else load_subjects(session, [reminder])
     kind = Kind(reminder.kind)
     stop = say("reminders.how_to_stop", lang)
     if kind in (Kind.READY_NOW, Kind.READY_PICKUP_DAY, Kind.READY_UNCOLLECTED):
-        order = session.scalars(select(Order).where(Order.number == reminder.subject)).one()
-        items = join_list([core.profile.catalog.get(item.item_code).name(lang) for item in order.items], lang)
+        order = subjects.orders[reminder.subject or ""]
+        items = join_list([core.profile.catalog.get(code).name(lang) for code in subjects.item_codes.get(order.id, [])],
+                          lang)
         window = pickup_window(order, core.calendar)
         text = say(f"reminders.{kind.value}", lang, items=items, number=order.number,
                    window=pickup_window_text(window, lang, core.profile) if window else "",
                    hours=_office_hours(core))
         buttons = (basic.topic_button(Intent.WINDOW_PICKUP_HOWTO, lang),)
     elif kind is Kind.PAYMENT_DEADLINE:
-        payment = session.scalars(select(Payment).where(Payment.reference == reminder.subject)).one()
-        order = session.get(Order, payment.order_id)
+        payment = subjects.payments[reminder.subject or ""]
+        order = payment.order
         text = say("reminders.payment_deadline", lang, number=order.number if order else "",
                    deadline=format_datetime(payment.deadline, lang))
         buttons = (basic.topic_button(Intent.PAYMENT_METHODS, lang),)
     elif kind in (Kind.PRINT_EXPIRING, Kind.SHIPPED):
-        order = session.scalars(select(Order).where(Order.number == reminder.subject)).one()
-        items = join_list([item_name(item.item_code, core.profile)(lang) for item in order.items], lang)
-        fulfilment = order.fulfilment
+        order = subjects.orders[reminder.subject or ""]
+        items = join_list([item_name(code, core.profile)(lang) for code in subjects.item_codes.get(order.id, [])],
+                          lang)
+        fulfilment = subjects.fulfilments.get(order.id)
         expires_at = fulfilment.expires_at if fulfilment else None
         text = say(f"reminders.{kind.value}", lang, items=items, number=order.number,
                    print_number=fulfilment.print_number if fulfilment else "-",

@@ -15,7 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, MetaData, select, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.reminders import send_reminder
+from bot.reminders import BATCH, send_due, send_reminder
 from core.clock import TOKYO
 from core.models import Reminder
 from core.reminders import Status, due_reminders, schedule_periods
@@ -34,7 +34,7 @@ STANDBY_RETRY_SECONDS = 5.0  # a standby scheduler asks for the lock this often;
 # The PostgreSQL advisory lock of the active scheduler (any constant shared by the deployment's processes;
 # the conversation locks of bot/locks.py hash conversation ids over the whole 64-bit range).
 LOCK_KEY = 0x6D61646F_7363_6864  # "mado" "sc" "hd"
-DUE_BATCH = 500
+DUE_BATCH = BATCH  # due reminders claimed per transaction
 RETENTION_AT = time(3, 30)  # Japan time: the daily purge of old chat data, when hardly anyone chats
 
 
@@ -59,7 +59,8 @@ def _register(scheduler: "Scheduler | None", *, unless_other: "Scheduler | None"
 
 
 def run_reminder(reminder_id: int) -> Status | None:
-    """The job of one reminder: send it through this process's active scheduler's core.
+    """The job of one reminder: send it, with everything else due by now, through this process's active
+    scheduler (reminders due together, say 10,000 at 13:00, go in batches, not one transaction each).
 
     Args:
         reminder_id: the reminder row's id.
@@ -71,7 +72,7 @@ def run_reminder(reminder_id: int) -> Status | None:
     if scheduler is None:
         log.error("reminder %d: no active scheduler in this process; the sweep will send it", reminder_id)
         return None
-    return send_reminder(scheduler.core, reminder_id)
+    return scheduler.run_job(reminder_id)
 
 
 def run_sweep() -> None:
@@ -289,23 +290,50 @@ class Scheduler:
         self._purged_on = local.date()  # set first: a failing purge is logged once, and retried tomorrow
         sweep.retention = purge_expired(self.core)
 
-    def _run_due(self, now: datetime, sweep: Sweep) -> None:
-        failed: set[int] = set()
+    def run_job(self, reminder_id: int) -> Status | None:
+        """A reminder's APScheduler job: when it is still scheduled and due, everything due is sent in
+        batches (the jobs of the others due with it then find theirs taken, after one read).
+
+        Returns:
+            The reminder's end state, or None when it was not due or was taken already.
+        """
+        now = self.core.now()
+        with self.core.reading() as session:
+            row = session.execute(select(Reminder.status, Reminder.due_at)
+                                  .where(Reminder.id == reminder_id)).first()
+        if row is None or row.status != Status.SCHEDULED.value or row.due_at > now:
+            return None
+        return self._run_due(now, Sweep()).get(reminder_id)
+
+    def _run_due(self, now: datetime, sweep: Sweep) -> dict[int, Status]:
+        """Every reminder due by `now`, in batches of DUE_BATCH (one transaction each); each one's end state."""
+        failed: list[int] = []
+        ended: dict[int, Status] = {}
         while True:
-            with self.core.transaction() as session:
-                batch = due_reminders(session, now, limit=DUE_BATCH)
-            todo = [reminder_id for reminder_id in batch if reminder_id not in failed]
-            for reminder_id in todo:
-                try:
-                    status = send_reminder(self.core, reminder_id)
-                except Exception:  # retried on the next sweep, and recorded missed once past its grace
-                    log.exception("reminder %d: sending failed", reminder_id)
-                    failed.add(reminder_id)
-                    continue
-                if status is not None:
-                    sweep.outcomes[status] += 1
-            if len(batch) < DUE_BATCH or not todo:
-                return
+            try:
+                batch = send_due(self.core, now, limit=DUE_BATCH, skip=failed)
+            except Exception:  # one bad reminder must not hold the others back: find it by sending one by one
+                log.exception("reminder sweep: a batch failed; sending its reminders one by one")
+                with self.core.reading() as session:
+                    todo = [reminder_id for reminder_id in due_reminders(session, now, limit=DUE_BATCH)
+                            if reminder_id not in failed]
+                if not todo:
+                    return ended
+                for reminder_id in todo:
+                    try:
+                        status = send_reminder(self.core, reminder_id)
+                    except Exception:  # retried on the next sweep, and recorded missed once past its grace
+                        log.exception("reminder %d: sending failed", reminder_id)
+                        failed.append(reminder_id)
+                        continue
+                    if status is not None:
+                        ended[reminder_id] = status
+                        sweep.outcomes[status] += 1
+                continue
+            ended.update(batch.ended)
+            sweep.outcomes.update(batch.ended.values())
+            if batch.seen < DUE_BATCH:
+                return ended
 
     def _sync_jobs(self, now: datetime, sweep: Sweep) -> None:
         """Add a job for each scheduled reminder still to come that has none (the web process writes the

@@ -190,6 +190,8 @@ class Conversation(Base):
     """One chat conversation's state: language, identified student and the form in progress (as JSON)."""
 
     __tablename__ = "conversations"
+    # A chat account's conversations (the latest one's language is the one a reminder or a notice is written in).
+    __table_args__ = (Index("ix_conversations_user", "user_id", "channel"),)
 
     id: Mapped[str] = mapped_column(String(200), primary_key=True)  # "<channel>:<user or thread>"
     channel: Mapped[str] = mapped_column(String(16))

@@ -1,16 +1,20 @@
 """Reminders as rows: scheduled once per idempotency key, moved out of the quiet hours, claimed once when
 due, and cancelled, skipped or missed with the reason when they should not be sent."""
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.calendar import BusinessCalendar
 from core.clock import TOKYO, require_aware
 from core.enums import OrderStatus, PaymentStatus
-from core.models import OneTimeLink, Order, Payment, Reminder, Student
+from core.jobs import IN_CHUNK, chunks
+from core.models import Fulfilment, OneTimeLink, Order, OrderItem, Payment, Reminder, Student
 from core.order_texts import pickup_window
 from core.orders import payment_state
 from core.profile import UniversityProfile
@@ -164,38 +168,103 @@ def schedule_periods(session: Session, profile: UniversityProfile, year: int, no
     return scheduled
 
 
-def why_not_relevant(session: Session, reminder: Reminder, now: datetime) -> str | None:
-    """Why a due reminder should no longer be sent (collected, paid, used, expired), or None."""
+ORDER_KINDS = frozenset({Kind.READY_NOW, Kind.READY_PICKUP_DAY, Kind.READY_UNCOLLECTED, Kind.PRINT_EXPIRING,
+                         Kind.SHIPPED})  # their subject is an order number
+
+
+@dataclass
+class Subjects:
+    """What a batch of reminders is about, loaded in a few queries: orders by number, their item codes and
+    fulfilments by order id, payments by reference (with their orders), one-time links by id. Plain queries
+    by id rather than the ORM's eager loading of relationships, which costs more than the rest of a batch."""
+
+    orders: dict[str, Order] = field(default_factory=dict)
+    item_codes: dict[int, list[str]] = field(default_factory=dict)
+    fulfilments: dict[int, Fulfilment] = field(default_factory=dict)
+    payments: dict[str, Payment] = field(default_factory=dict)
+    links: dict[int, OneTimeLink] = field(default_factory=dict)
+
+
+def load_subjects(session: Session, reminders: Iterable[Reminder]) -> Subjects:
+    """The orders, payments and links `reminders` are about (what `reason` and the messages need)."""
+    numbers, references, link_ids = set(), set(), set()
+    for reminder in reminders:
+        kind = Kind(reminder.kind)
+        if kind in ORDER_KINDS:
+            numbers.add(reminder.subject)
+        elif kind is Kind.PAYMENT_DEADLINE:
+            references.add(reminder.subject)
+        elif kind is Kind.LINK_EXPIRING:
+            link_ids.add(int(reminder.subject or 0))
+    subjects = Subjects()
+    for chunk in chunks(sorted(numbers), IN_CHUNK):
+        subjects.orders.update((order.number, order) for order in session.scalars(
+            select(Order).where(Order.number.in_(chunk))))
+    order_ids = sorted(order.id for order in subjects.orders.values())
+    for chunk in chunks(order_ids, IN_CHUNK):
+        for order_id, code in session.execute(select(OrderItem.order_id, OrderItem.item_code)
+                                              .where(OrderItem.order_id.in_(chunk)).order_by(OrderItem.id)):
+            subjects.item_codes.setdefault(order_id, []).append(code)
+    printed = sorted(order.id for reminder in reminders if Kind(reminder.kind) in (Kind.PRINT_EXPIRING, Kind.SHIPPED)
+                     and (order := subjects.orders.get(reminder.subject or "")) is not None)
+    for chunk in chunks(printed, IN_CHUNK):
+        subjects.fulfilments.update((fulfilment.order_id, fulfilment) for fulfilment in session.scalars(
+            select(Fulfilment).where(Fulfilment.order_id.in_(chunk))))
+    for chunk in chunks(sorted(references), IN_CHUNK):
+        query = select(Payment).where(Payment.reference.in_(chunk)).options(selectinload(Payment.order))
+        subjects.payments.update((payment.reference, payment) for payment in session.scalars(query))
+    for chunk in chunks(sorted(link_ids), IN_CHUNK):
+        subjects.links.update((link.id, link) for link in session.scalars(
+            select(OneTimeLink).where(OneTimeLink.id.in_(chunk))))
+    return subjects
+
+
+def reason(reminder: Reminder, subjects: Subjects, now: datetime) -> str | None:
+    """Why a due reminder should no longer be sent (collected, paid, used, expired), or None; from the
+    batch's loaded subjects."""
     kind = Kind(reminder.kind)
+    order = subjects.orders.get(reminder.subject or "")
     if kind in (Kind.READY_NOW, Kind.READY_PICKUP_DAY, Kind.READY_UNCOLLECTED):
-        status = session.scalar(select(Order.status).where(Order.number == reminder.subject))
+        status = order.status if order else None
         return None if status == OrderStatus.READY else f"order is {status}"
     if kind is Kind.PAYMENT_DEADLINE:
-        payment = session.scalars(select(Payment).where(Payment.reference == reminder.subject)).first()
+        payment = subjects.payments.get(reminder.subject or "")
         state = payment_state(payment, now) if payment else None
         return None if state == PaymentStatus.PENDING else f"payment is {state}"
     if kind is Kind.SHIPPED:
-        status = session.scalar(select(Order.status).where(Order.number == reminder.subject))
+        status = order.status if order else None
         return None if status == OrderStatus.SHIPPED else f"order is {status}"
     if kind is Kind.PRINT_EXPIRING:
-        order = session.scalars(select(Order).where(Order.number == reminder.subject)).first()
         if order is None or order.status not in (OrderStatus.PAID, OrderStatus.PROCESSING):
             return f"order is {order.status if order else 'gone'}"
-        expires_at = order.fulfilment.expires_at if order.fulfilment else None
+        fulfilment = subjects.fulfilments.get(order.id)
+        expires_at = fulfilment.expires_at if fulfilment else None
         return None if expires_at is not None and expires_at > now else "print number expired"
     if kind is Kind.LINK_EXPIRING:
-        link = session.get(OneTimeLink, int(reminder.subject or 0))
+        link = subjects.links.get(int(reminder.subject or 0))
         if link is None or link.used_at is not None or link.voided_at is not None:
             return "link used or replaced"
         return None if link.expires_at > now else "link expired"
     return None
 
 
+def why_not_relevant(session: Session, reminder: Reminder, now: datetime) -> str | None:
+    """Why a due reminder should no longer be sent (collected, paid, used, expired), or None."""
+    return reason(reminder, load_subjects(session, [reminder]), now)
+
+
+def wanting(session: Session, student_ids: Iterable[int]) -> set[int]:
+    """Those of the students who have not turned reminders off (「通知停止」)."""
+    wanted: set[int] = set()
+    for chunk in chunks(sorted(set(student_ids)), IN_CHUNK):
+        wanted.update(session.scalars(select(Student.id).where(Student.id.in_(chunk),
+                                                               Student.reminders_enabled.is_(True))))
+    return wanted
+
+
 def wants_reminders(session: Session, student_id: int | None) -> bool:
     """False when the student turned reminders off (「通知停止」)."""
-    if student_id is None:
-        return True
-    return bool(session.scalar(select(Student.reminders_enabled).where(Student.id == student_id)))
+    return student_id is None or student_id in wanting(session, [student_id])
 
 
 def set_reminders(session: Session, student_id: int, enabled: bool) -> None:
@@ -208,6 +277,60 @@ def due_reminders(session: Session, now: datetime, limit: int = 500) -> list[int
     return list(session.scalars(select(Reminder.id).where(Reminder.status == Status.SCHEDULED.value,
                                                           Reminder.due_at <= now)
                                 .order_by(Reminder.due_at, Reminder.id).limit(limit)))
+
+
+def claim_due(session: Session, now: datetime, limit: int = 500, skip: Sequence[int] = ()) -> list[Reminder]:
+    """The scheduled reminders due by `now`, oldest first, at most `limit`, none of those in `skip`.
+
+    On PostgreSQL their rows stay locked until the transaction ends and rows another scheduler holds are
+    skipped (FOR UPDATE SKIP LOCKED); SQLite's write transaction keeps every other writer out anyway.
+    `finish_many` still decides: it moves only rows that are still scheduled.
+    """
+    query = (select(Reminder).where(Reminder.status == Status.SCHEDULED.value, Reminder.due_at <= now)
+             .order_by(Reminder.due_at, Reminder.id).limit(limit).with_for_update(skip_locked=True))
+    if skip:
+        query = query.where(Reminder.id.not_in(list(skip)))
+    return list(session.scalars(query))
+
+
+End = tuple[Reminder, Status, str | None]  # a reminder, the state it ends in, and why
+
+
+def finish_many(session: Session, ends: Sequence[End], now: datetime) -> set[int]:
+    """Move scheduled reminders to their end states in one UPDATE per state; the ids it moved (a reminder
+    another scheduler ended first is left out). The reminders' loaded attributes follow the rows."""
+    done: set[int] = set()
+    by_status: dict[Status, dict[int, str | None]] = {}
+    for reminder, status, outcome in ends:
+        by_status.setdefault(status, {})[reminder.id] = outcome[:200] if outcome else None
+    for status, outcomes in by_status.items():
+        for chunk in chunks(sorted(outcomes), IN_CHUNK):
+            texts = {reminder_id: outcomes[reminder_id] for reminder_id in chunk}
+            distinct = set(texts.values())
+            outcome = (next(iter(distinct)) if len(distinct) == 1
+                       else case(texts, value=Reminder.id))  # one statement even when each says something else
+            statement = (update(Reminder).where(Reminder.id.in_(chunk), Reminder.status == Status.SCHEDULED.value)
+                         .values(status=status.value, outcome=outcome, done_at=now).returning(Reminder.id)
+                         .execution_options(synchronize_session=False))
+            done.update(session.scalars(statement))
+    for reminder, status, outcome in ends:
+        if reminder.id in done:
+            for name, value in (("status", status.value), ("outcome", outcome[:200] if outcome else None),
+                                ("done_at", now)):
+                set_committed_value(reminder, name, value)
+        else:
+            session.expire(reminder)  # ended by someone else: read what they wrote when asked
+    return done
+
+
+def defer_many(session: Session, reminders: Iterable[Reminder], morning: datetime) -> None:
+    """Move due reminders reached in the quiet hours to `morning` (8:00), still scheduled."""
+    reminders = list(reminders)
+    for chunk in chunks(sorted(reminder.id for reminder in reminders), IN_CHUNK):
+        session.execute(update(Reminder).where(Reminder.id.in_(chunk), Reminder.status == Status.SCHEDULED.value)
+                        .values(due_at=morning, deferred=True).execution_options(synchronize_session=False))
+    for reminder in reminders:
+        session.expire(reminder, ["due_at", "deferred", "status"])
 
 
 def finish(session: Session, reminder_id: int, status: Status, now: datetime, outcome: str | None = None) -> bool:

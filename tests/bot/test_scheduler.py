@@ -1,6 +1,7 @@
 """The reminder scheduler: due reminders sent on a sweep and not before, once even when run twice or by two
-schedulers at once, quiet hours, downtime within and past the grace, one job per reminder in the database
-job store, and one active scheduler per deployment (the PostgreSQL advisory lock)."""
+schedulers at once (in batches: each reminder claimed by one batch), quiet hours, downtime within and past the
+grace, one job per reminder in the database job store, and one active scheduler per deployment (the PostgreSQL
+advisory lock)."""
 
 import json
 import secrets
@@ -12,8 +13,9 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from pydantic import ValidationError
 from sqlalchemy import select, text, update
 
+from bot import reminders as sending
 from bot import scheduler as scheduling
-from bot.reminders import send_reminder
+from bot.reminders import send_all, send_due, send_reminder
 from bot.runtime import embedded_scheduler
 from bot.scheduler import JOB_TABLE, Scheduler, record_missed, run_reminder
 from core import reminders
@@ -378,3 +380,86 @@ def test_serve_embeds_the_scheduler_unless_told_not_to(core, tmp_path):
     with pytest.raises(ValidationError, match="scheduler"):
         Settings(data_dir=tmp_path, scheduler="sometimes", _env_file=None)
 
+
+
+# --- batches ----------------------------------------------------------------------------------------------
+
+
+def test_a_reminder_ended_by_another_scheduler_after_the_batch_read_it_is_left_to_that_one(core):
+    linked_students(core)
+    ids = [bulk(core, f"parking_period:stale{index}", TUESDAY) for index in range(3)]
+    with core.transaction() as session:
+        batch = reminders.claim_due(session, core.now())
+        assert [reminder.id for reminder in batch] == ids
+        # Meanwhile another scheduler sent the second one (as if it committed first).
+        session.execute(update(Reminder).where(Reminder.id == ids[1]).values(status=Status.SENT.value,
+                                                                             outcome="theirs"))
+        ended = send_all(session, core, batch, core.now())
+        assert ended == {ids[0]: Status.SENT, ids[2]: Status.SENT}
+        assert (batch[1].status, batch[1].outcome) == (Status.SENT.value, "theirs"), "what they wrote, not ours"
+    assert [payload["job"] for payload in deliveries(core)] == [
+        f"parking_period:stale{index}:line:ja:0" for index in (0, 2)], "nothing queued for theirs"
+
+
+def test_two_schedulers_sending_small_batches_at_once_claim_each_reminder_once(core):
+    linked_students(core)
+    ids = [bulk(core, f"parking_period:small{index}", TUESDAY - timedelta(minutes=index)) for index in range(40)]
+    start = threading.Barrier(2)
+    ended: list[dict[int, Status]] = []
+
+    def sweep() -> None:
+        start.wait(timeout=10)
+        while (batch := send_due(core, core.now(), limit=3)).seen:
+            ended.append(batch.ended)
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    claimed = [reminder_id for batch in ended for reminder_id in batch]
+    assert sorted(claimed) == sorted(ids), "each reminder claimed by exactly one batch"
+    assert {status for batch in ended for status in batch.values()} == {Status.SENT}
+    assert sorted(payload["job"] for payload in deliveries(core)) == sorted(
+        f"parking_period:small{index}:line:ja:0" for index in range(40))
+
+
+def test_on_postgresql_a_second_batch_skips_the_rows_the_first_holds(core):
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; on SQLite one write transaction runs at a time")
+    ids = [bulk(core, f"parking_period:locked{index}", TUESDAY - timedelta(minutes=index)) for index in range(6)]
+    with core.transaction() as first:
+        held = [reminder.id for reminder in reminders.claim_due(first, core.now(), limit=4)]
+        with core.transaction() as second:
+            others = [reminder.id for reminder in reminders.claim_due(second, core.now(), limit=4)]
+    assert sorted(held + others) == sorted(ids) and not set(held) & set(others)
+
+
+def test_a_reminder_that_fails_does_not_hold_back_its_batch(core, make_scheduler, monkeypatch, caplog):
+    linked_students(core)
+    ids = [bulk(core, f"parking_period:fail{index}", TUESDAY) for index in range(5)]
+    compose = sending.compose
+
+    def failing(session, core, reminder, lang, subjects=None):
+        if reminder.id == ids[2]:
+            raise RuntimeError("cannot compose")
+        return compose(session, core, reminder, lang, subjects)
+
+    monkeypatch.setattr(sending, "compose", failing)
+    assert make_scheduler().tick().outcomes == {Status.SENT: 4}
+    assert [row(core, reminder_id).status for reminder_id in ids] == ["sent", "sent", "scheduled", "sent", "sent"]
+    assert f"reminder {ids[2]}: sending failed" in caplog.text  # retried on the next sweep
+    monkeypatch.setattr(sending, "compose", compose)
+    assert make_scheduler().tick().outcomes == {Status.SENT: 1}
+
+
+def test_a_reminders_job_sends_everything_due_with_it_in_batches(core, make_scheduler):
+    linked_students(core)
+    first, second = (bulk(core, f"parking_period:job{index}", TUESDAY) for index in range(2))
+    later = bulk(core, "parking_period:later", TUESDAY + timedelta(hours=1))
+    make_scheduler().open(paused=True)
+    assert run_reminder(first) is Status.SENT
+    assert row(core, second).status == Status.SENT, "sent with it"
+    assert run_reminder(second) is None, "its own job finds it taken"
+    assert run_reminder(later) is None and row(core, later).status == Status.SCHEDULED, "not due yet"
+    assert len(deliveries(core)) == 2

@@ -1,23 +1,34 @@
 """Scheduled reminders end to end, with the test clock: each kind is scheduled by what triggers it (the agents'
 `ready`, a convenience-store order in the chat, a reset link asked for on LINE, the yearly periods), sent by
-`send_reminder` when due (as the scheduler would, by id) and delivered by the inbox to the fake LINE API, which
-validates every call against the Messaging API spec. Quiet hours, opt-out and unfollowed users included."""
+`send_reminder` when due (as a reminder's own job does, by id) or in a batch (as the scheduler's sweep does),
+and delivered by the inbox to the fake LINE API, which validates every call against the Messaging API spec.
+Quiet hours, opt-out and unfollowed users included."""
 
 import re
 import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import insert, select, update
 
 from bot.reminders import MULTICAST_MAX, send_reminder
+from bot.reminders import send_due as send_batch
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.links import reset_second_password
 from core.models import ChannelAccount, Order, Payment, Reminder, Student
 from core.orders import OrderLine, advance, create_order, find_order, mark_paid
-from core.reminders import Kind, Status, due_reminders, schedule_payment_deadline, schedule_periods
+from core.reminders import (
+    Kind,
+    Status,
+    due_reminders,
+    schedule,
+    schedule_payment_deadline,
+    schedule_periods,
+    set_reminders,
+)
 from core.students import create_student
 from tests.channels.conftest import AGENT_CHANNEL, Desk
 from tests.channels.line.fake_line_api import MULTICAST, PUSH
@@ -552,3 +563,114 @@ def test_a_student_who_blocked_the_account_gets_nothing(desk, inbox):
     assert desk.line.calls == [], "a blocked account was pushed to"
     assert Counter(r.status for r in rows(desk)) == Counter({"skipped": 3, "scheduled": 1})
 
+
+
+# --- a batch, as the scheduler's sweep sends them ---------------------------------------------------------------
+
+
+def ready_order(desk: Desk, student_id: int, status: OrderStatus = OrderStatus.READY) -> str:
+    """A paid window-pickup order moved to `status` (ready, or collected after that); its number."""
+    number = processing_order(desk, student_id)
+    with desk.core.transaction() as session:
+        order = find_order(session, number)
+        advance(session, order, OrderStatus.READY, desk.core.now(), "staff:test")
+        if status is OrderStatus.COLLECTED:
+            advance(session, order, OrderStatus.COLLECTED, desk.core.now(), "staff:test")
+    return number
+
+
+def one_of_each_outcome(desk: Desk) -> dict[str, tuple[int, str]]:
+    """Reminders due now that end in every way a due reminder can, by name: their ids and LINE users."""
+    made: dict[str, tuple[int, str]] = {}
+    now = desk.core.now()
+    for name, number in (("sent", "24M2001"), ("collected", "24M2002"), ("stopped", "24M2003"),
+                         ("blocked", "24M2004"), ("late", "24M2005")):
+        student_id, line_user = linked_student(desk, number, language=Language.EN if name == "sent" else Language.JA)
+        order = ready_order(desk, student_id, OrderStatus.COLLECTED if name == "collected" else OrderStatus.READY)
+        due = now - timedelta(days=2) if name == "late" else now  # READY_NOW's grace is 12 hours
+        with desk.core.transaction() as session:
+            if name == "stopped":
+                set_reminders(session, student_id, False)
+            if name == "blocked":
+                session.execute(update(ChannelAccount).where(ChannelAccount.external_id == line_user)
+                                .values(following=False))
+            reminder = schedule(session, kind=Kind.READY_NOW, key=f"ready_now:{order}", due_at=due, now=now,
+                                student_id=student_id, subject=order)
+            made[name] = (reminder.id, line_user)
+    with desk.core.transaction() as session:
+        period = schedule(session, kind=Kind.PARKING_PERIOD, key="parking_period:batch", due_at=now, now=now,
+                          subject="parking_fee")
+        made["period"] = (period.id, "")
+    return made
+
+
+EXPECTED = {
+    "sent": ("sent", "1 message(s) queued"),
+    "collected": ("cancelled", "order is collected"),
+    "stopped": ("skipped", "the student turned reminders off"),
+    "blocked": ("skipped", "no reachable chat account"),
+    "late": ("missed", "past its grace"),
+    "period": ("sent", "2 message(s) queued"),  # multicasts in Japanese and English, to the students in year 2+
+}
+
+
+@pytest.mark.parametrize("way", ["batch", "one_by_one"])
+def test_a_batch_ends_each_reminder_as_sending_it_alone_does(desk, way):
+    made = one_of_each_outcome(desk)
+    ids = {reminder_id: name for name, (reminder_id, _) in made.items()}
+
+    if way == "batch":
+        batch = send_batch(desk.core, desk.core.now())
+        assert batch.seen == len(made)
+        ended = {ids[reminder_id]: status.value for reminder_id, status in batch.ended.items()}
+    else:
+        ended = {name: send_reminder(desk.core, reminder_id).value for name, (reminder_id, _) in made.items()}
+    desk.work()
+
+    assert ended == {name: status for name, (status, _) in EXPECTED.items()}
+    outcomes = {ids[r.id]: (r.status, r.outcome) for r in rows(desk)}
+    assert {name: status for name, (status, _) in outcomes.items()} == ended
+    assert all(EXPECTED[name][1] in outcome for name, (_, outcome) in outcomes.items()), outcomes
+    [push] = pushes(desk)
+    assert push.body["to"] == made["sent"][1] and "ready" in text_of(push), "in the student's own language"
+    # Year 2 students whose accounts follow and who want reminders (not the stopped or the blocked one).
+    assert sorted(sorted(call.body["to"]) for call in desk.line.calls_to(MULTICAST)) == sorted(
+        [[made["sent"][1]], sorted([made["collected"][1], made["late"][1]])])
+    assert send_batch(desk.core, desk.core.now()).seen == 0, "nothing is left due"
+
+
+def test_a_batch_reached_at_night_ends_what_it_can_and_moves_the_rest_to_the_morning(desk):
+    desk.clock.set(at(24, 20, 0))
+    made = one_of_each_outcome(desk)
+    ids = {reminder_id: name for name, (reminder_id, _) in made.items()}
+    desk.clock.set(at(24, 21, 30))  # the scheduler was down: reached in the quiet hours, within the grace
+
+    batch = send_batch(desk.core, desk.core.now())
+    assert {ids[reminder_id]: status.value for reminder_id, status in batch.ended.items()} == {
+        "collected": "cancelled", "stopped": "skipped", "late": "missed"}
+    waiting = {ids[r.id]: (r.status, r.due_at, r.deferred) for r in rows(desk) if r.status == "scheduled"}
+    assert waiting == {name: ("scheduled", at(25, 8, 0), True) for name in ("sent", "blocked", "period")}
+    desk.work()
+    assert desk.line.calls == [], "pushed at night"
+
+    desk.clock.set(at(25, 8, 0))
+    assert {ids[i]: s.value for i, s in send_batch(desk.core, desk.core.now()).ended.items()} == {
+        "sent": "sent", "blocked": "skipped", "period": "sent"}
+    desk.work()
+    assert [call.body["to"] for call in pushes(desk)] == [made["sent"][1]]
+
+
+def test_a_big_batch_is_claimed_in_batches_and_each_student_gets_one_push(desk):
+    students = [linked_student(desk, f"24M3{index:03d}") for index in range(25)]
+    now = desk.core.now()
+    with desk.core.transaction() as session:
+        for index, (student_id, _) in enumerate(students):
+            schedule(session, kind=Kind.LINK_EXPIRING if index % 5 == 0 else Kind.SHIPPED,
+                     key=f"batch:{index}", due_at=now, now=now, student_id=student_id, subject="0")
+    batches = []
+    while (batch := send_batch(desk.core, now, limit=10)).seen:
+        batches.append(batch)
+    assert [batch.seen for batch in batches] == [10, 10, 5]
+    # No order "0" and no link 0: every one is cancelled, each exactly once, with its own reason.
+    assert Counter(status for batch in batches for status in batch.ended.values()) == {Status.CANCELLED: 25}
+    assert Counter(r.outcome for r in rows(desk)) == {"order is None": 20, "link used or replaced": 5}
