@@ -44,6 +44,10 @@ UNSTARTED = "pending"  # what an event claimed but never started goes back to wh
 # SlackChannel._take_turn), so posting there in parallel would only race that hold; and the agents' jobs post
 # a ticket's card before the messages in its thread, which need the card's timestamp.
 ONE_AT_A_TIME = frozenset({Channel.SLACK.value, AGENTS})
+# Processors whose `prepare` only renders the job's own payload (it runs no conversation turn and records
+# nothing when it has calls to make): their calls need not be stored before the first one goes out, since a
+# retry renders the same ones again, and a LINE push's retry key (from the job's key) refuses a second delivery.
+REPEATABLE = frozenset({DELIVER})
 
 
 class RetryAfter(Exception):
@@ -424,8 +428,9 @@ class Inbox:
                 if not parts:  # nothing to send: the turn's record and the finish are one write
                     self._finish(event_id, "done", None, parts="[]")
                     return
-                # Committed before the first call: a retry resends these and never runs the turn again.
-                self._update(event_id, parts=json.dumps(parts, ensure_ascii=False))
+                if event.channel not in REPEATABLE:
+                    # Committed before the first call: a retry resends these and never runs the turn again.
+                    self._update(event_id, parts=json.dumps(parts, ensure_ascii=False))
             for index in range(sent, len(parts)):
                 processor.send(payload, parts[index], index, event.received_at)
                 # Recorded (committed) before the next part goes out, because a resent part is not always
@@ -488,18 +493,17 @@ class Inbox:
         now = self.core.now()
 
         def change(session: Session) -> None:
-            event = session.get(InboundEvent, event_id)
-            assert event is not None
             # Handled: what the student typed stays only with passwords and card numbers masked. Read here, not
-            # from the claim: an unsend may have hidden the message in the stored payload meanwhile.
-            event.payload = json.dumps(_masked(json.loads(event.payload)), ensure_ascii=False)
-            event.status, event.last_error, event.lease_until, event.processed_at = status, error, None, now
-            for name, value in values.items():
-                setattr(event, name, value)
+            # from the claim: an unsend may have hidden the message in the stored payload meanwhile. Plain
+            # statements, not the ORM: this runs once for every event and job.
+            connection = session.connection()
+            stored = connection.execute(select(InboundEvent.payload).where(InboundEvent.id == event_id)).scalar_one()
+            connection.execute(update(InboundEvent).where(InboundEvent.id == event_id).values(
+                payload=json.dumps(_masked(json.loads(stored)), ensure_ascii=False), status=status,
+                last_error=error, lease_until=None, processed_at=now, **values))
 
         self._writes.write(change)
 
     def _update(self, event_id: int, **values: Any) -> None:
-        self._writes.write(lambda session: session.execute(
-            update(InboundEvent).where(InboundEvent.id == event_id).values(**values)
-            .execution_options(synchronize_session=False)))
+        self._writes.write(lambda session: session.connection().execute(
+            update(InboundEvent).where(InboundEvent.id == event_id).values(**values)))

@@ -320,3 +320,21 @@ def test_one_bad_write_in_a_group_commit_fails_only_itself(core):
     assert good.done and good.error is None
     assert bad.done and isinstance(bad.error, ZeroDivisionError)
     assert status_of(core, "e1").sent_parts == 2
+
+
+def test_a_deliver_job_is_rendered_again_on_retry_instead_of_storing_its_calls(core, clock):
+    """`deliver` jobs only render their payload: their calls are not written before the first goes out, and a
+    retry renders the same ones again; a webhook's calls (a conversation turn) are stored and never redone."""
+    jobs, webhook = RecordingChannel(channel=DELIVER), RecordingChannel()
+    jobs.failures.append(ConnectionError("HTTP 500"))
+    webhook.failures.append(ConnectionError("HTTP 500"))
+    inbox = Inbox(core, {DELIVER: jobs, "test": webhook})
+    inbox.accept(DELIVER, "j1", {"id": "j1"})
+    inbox.accept("test", "e1", {"id": "e1"})
+    inbox.drain()
+    assert status_of(core, "j1").parts is None and status_of(core, "e1").parts is not None
+    clock.advance(seconds=2)
+    inbox.drain()
+    assert jobs.prepared == ["j1", "j1"] and webhook.prepared == ["e1"]
+    assert jobs.delivered == [("j1", 0)] and webhook.delivered == [("e1", 0)]
+    assert status_of(core, "j1").status == "done" and status_of(core, "e1").status == "done"
