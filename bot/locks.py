@@ -13,9 +13,10 @@ from core.turns import lock_conversation
 
 # Turns answered at once in this process. More would not answer sooner: one interpreter runs one thread at a
 # time, and each database call gives the interpreter up and must wait to get it back behind every other busy
-# thread (measured: 4 at once answer /api/chat 15 % slower than 2, with a longer tail). The others wait here, first
-# come, first served. On PostgreSQL each turn holds a connection (the pool leaves room for a handler's too).
-TURNS_AT_ONCE = 2
+# thread (measured on SQLite: 4 at once answer /api/chat 15 % slower than 2, with a longer tail). On PostgreSQL
+# a turn also waits for the server's answers, which more turns overlap. The others wait here, first come, first
+# served. On PostgreSQL each turn holds a connection (the pool leaves room for a handler's too).
+TURNS_AT_ONCE = {"sqlite": 2, "postgresql": 4}
 
 
 class ConversationLocks:
@@ -25,7 +26,8 @@ class ConversationLocks:
         self.core = core
         self._guard = threading.Lock()
         self._locks: dict[str, tuple[threading.Lock, int]] = {}  # lock and how many turns hold or wait on it
-        self._turns = threading.BoundedSemaphore(TURNS_AT_ONCE)  # its waiters are woken in the order they came
+        # Its waiters are woken in the order they came.
+        self._turns = threading.BoundedSemaphore(TURNS_AT_ONCE.get(core.engine.dialect.name, 2))
 
     @contextmanager
     def hold(self, conversation_id: str) -> Iterator[Connection | None]:
