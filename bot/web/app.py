@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -109,6 +110,7 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
     app.state.pipeline = pipeline  # None only in page tests that never chat
     app.state.channel_settings = channel_settings
     app.state.inbox = inbox
+    app.state.chat_turns = anyio.CapacityLimiter(chat.CHAT_THREADS)
     return app
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
+import anyio.to_thread
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,6 +30,9 @@ POLL_SECONDS = 1.0
 STREAM_POLLS = 300
 RETRY_MILLISECONDS = 2000
 KEEPALIVE_POLLS = 15  # a comment line now and then, so proxies do not close a quiet stream
+# Chat turns running at once in worker threads (bot/locks.py lets two or four of them work at a time); the
+# rest wait in this queue, which holds no thread.
+CHAT_THREADS = 4
 
 
 async def chat(request: Request) -> JSONResponse:
@@ -48,7 +52,9 @@ async def chat(request: Request) -> JSONResponse:
         # Who the student is: the browser's signed-in session, never a number typed in the chat.
         return pipeline.handle(signin.with_student(core, request, message))
 
-    replies = await run_in_threadpool(answer)  # one trip to a worker thread for the turn
+    # One trip to a worker thread for the turn, queued first come, first served behind the app's few chat
+    # threads: dozens of threads taking turns on one interpreter answer more slowly, and in a random order.
+    replies = await anyio.to_thread.run_sync(answer, limiter=request.app.state.chat_turns)
     body: dict[str, object] = {"replies": web.render(replies)}
     if message.text is not None:
         # What the transcript keeps of the student's words (a pasted password masked): the page stores this,
