@@ -49,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_chat import MESSAGES  # noqa: E402
+from benchmarks.load.serving import wait_up  # noqa: E402
 from bot.channels.line import retry_key  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -126,20 +127,6 @@ def start_serve(root: Path, folder: Path, fake_url: str, port: int, log_file: An
     command = [sys.executable, "-c", "from bot.cli import main; main()", "serve", "--host", "127.0.0.1",
                "--port", str(port)]
     return subprocess.Popen(command, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-
-
-def wait_up(url: str, process: subprocess.Popen, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"madoguchi serve exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=5).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up within {seconds:.0f} s")
 
 
 # --- the burst -----------------------------------------------------------------------------------------------------

@@ -11,11 +11,9 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_chat import MESSAGES  # noqa: E402
+from benchmarks.load.serving import wait_up  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LUA = ROOT / "benchmarks" / "load" / "chat.lua"
@@ -42,24 +42,9 @@ class Figure:
     errors: int
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_up(url: str, process: subprocess.Popen, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server at {url} exited with {process.returncode}")
-        try:
-            if httpx.post(f"{url}/api/chat", json={"user": "warm", "text": "こんにちは"}, timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"the server at {url} did not come up")
+def chat_answers(url: str) -> bool:
+    """The app answers a chat message (its model loaded): the bare app and madoguchi alike."""
+    return httpx.post(f"{url}/api/chat", json={"user": "warm", "text": "こんにちは"}, timeout=5).status_code == 200
 
 
 def load(url: str, seconds: int) -> tuple[float, float, int]:
@@ -87,7 +72,7 @@ def measure(stack: str, command: list[str], env: dict[str, str], port: int, seco
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_up(url, process)
+        wait_up(url, process, 180, chat_answers)
         rps, p99, errors = load(url, seconds)
     finally:
         process.terminate()

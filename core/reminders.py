@@ -262,11 +262,6 @@ def wanting(session: Session, student_ids: Iterable[int]) -> set[int]:
     return wanted
 
 
-def wants_reminders(session: Session, student_id: int | None) -> bool:
-    """False when the student turned reminders off (「通知停止」)."""
-    return student_id is None or student_id in wanting(session, [student_id])
-
-
 def set_reminders(session: Session, student_id: int, enabled: bool) -> None:
     """Turn a student's reminders off (「通知停止」) or back on."""
     session.execute(update(Student).where(Student.id == student_id).values(reminders_enabled=enabled))

@@ -58,16 +58,13 @@ class Core:
     def reading(self) -> Iterator[Session]:
         """A session in a transaction that only reads: on SQLite it takes no write lock and waits for no writer
         (WAL lets it read beside one); anything written in it is rolled back."""
-        with self.sessions() as session:
-            session.connection(execution_options={READ_ONLY: True})  # begins the transaction, as only reading
-            try:
-                yield session
-            finally:
-                session.rollback()
+        with self.reading_connection() as connection, self.sessions(bind=connection) as session:
+            yield session
 
     @contextmanager
     def reading_connection(self) -> Iterator[Connection]:
-        """`reading`, as a bare connection (no ORM session): for the few statements run on every message."""
+        """A connection in a transaction that only reads (see `reading`), without an ORM session: for the few
+        statements run on every message."""
         with self.engine.connect() as connection:
             connection.execution_options(**{READ_ONLY: True})
             connection.begin()

@@ -3,6 +3,7 @@ state, the linked student, the open ticket), and what it leaves written in two (
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, literal, select, text
@@ -62,27 +63,18 @@ def save_turn(connection: Connection, state: ConversationState, lines: list[dict
     values = {"id": state.conversation_id, "channel": state.channel, "user_id": state.user_id,
               "lang": state.lang.value if state.lang else None, "student_id": state.student_id,
               "state_json": state_json(state), "created_at": now, "updated_at": now}
-    connection.execute(_upsert(connection), values)
+    connection.execute(_upsert(connection.dialect.name), values)
 
 
-def _upsert(connection: Connection) -> Any:
-    """INSERT … ON CONFLICT (id) DO UPDATE of the conversation row, in the connection's dialect."""
-    name = connection.dialect.name
-    if name not in _UPSERTS:
-        dialect_insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[name]
-        statement = dialect_insert(_conversation)
-        _UPSERTS[name] = statement.on_conflict_do_update(
-            index_elements=[_conversation.c.id],
-            set_={column: statement.excluded[column] for column in _SAVED_COLUMNS})
-    return _UPSERTS[name]
-
-
-_UPSERTS: dict[str, Any] = {}
+@cache
+def _upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (id) DO UPDATE of the conversation row, in the dialect's syntax (built once)."""
+    statement = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect](_conversation)
+    return statement.on_conflict_do_update(index_elements=[_conversation.c.id],
+                                           set_={column: statement.excluded[column] for column in _SAVED_COLUMNS})
 
 
 def lock_conversation(connection: Connection, conversation_id: str) -> None:
-    """On PostgreSQL, hold the conversation's advisory lock until the connection's transaction ends, so that
-    several processes take turns; SQLite runs in one process, where the caller's thread lock is enough."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                           {"key": conversation_id})
+    """Hold the conversation's PostgreSQL advisory lock until the connection's transaction ends, so that
+    several processes take turns (SQLite runs in one process, where the caller's thread lock is enough)."""
+    connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": conversation_id})

@@ -300,6 +300,14 @@ class IntentModel:
         return model
 
 
+def current_stamp() -> dict[str, Any]:
+    """The stamp (`IntentModel.stamp`) of a model trained now: on the shipped data, by this format and
+    scikit-learn."""
+    import sklearn  # imported here, as everywhere in this module: importing the model must stay cheap
+
+    return {"data_hash": data_hash(), "format_version": MODEL_FORMAT, "sklearn_version": sklearn.__version__}
+
+
 def stamp_of(model_path: Path) -> Path:
     """The file beside a saved model that says what it was trained on (`IntentModel.stamp`)."""
     return model_path.with_name(f"{model_path.name}.json")

@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from core.enums import Language
-from intents.classifier import MODEL_FORMAT, IntentModel, Scores, features, stamp_of, train
+from intents.classifier import MODEL_FORMAT, IntentModel, Scores, current_stamp, features, stamp_of, train
 from intents.clauses import (
     Clause,
     gives_details,
@@ -296,15 +296,11 @@ def load_understander(model_path: Path | None = None) -> Understander:
 def ensure_trained(model_path: Path) -> None:
     """Train and save the model unless a fresh one is saved, without loading a fresh one: a supervisor whose
     workers each load it (`serve --workers N`) pays for the training once and for no load of its own."""
-    import sklearn
-
-    stamp = stamp_of(model_path)
     try:
-        saved = json.loads(stamp.read_text(encoding="utf-8")) if model_path.is_file() else None
+        saved = json.loads(stamp_of(model_path).read_text(encoding="utf-8")) if model_path.is_file() else None
     except (OSError, ValueError):
         saved = None
-    current = {"data_hash": data_hash(), "format_version": MODEL_FORMAT, "sklearn_version": sklearn.__version__}
-    if saved != current:
+    if saved != current_stamp():
         load_understander(model_path)
 
 

@@ -75,8 +75,8 @@ DEFAULT_RETRY_AFTER = 30.0  # seconds, when a 429 names no Retry-After
 REQUEST_TIMEOUT = 10.0  # seconds per Messaging API call; a timeout is retried by the inbox
 PUSH_PATH, MULTICAST_PATH = "/v2/bot/message/push", "/v2/bot/message/multicast"
 REPLY_PATH, LOADING_PATH = "/v2/bot/message/reply", "/v2/bot/chat/loading/start"
-# Kept-alive connections for pushes: at least one per sender thread of the inbox, or a connection is opened and
-# closed for each call beyond them.
+# Kept-alive connections for the Messaging API calls: at least one per thread of the inbox, or a connection is
+# opened and closed for each call beyond them.
 CONNECTIONS = 32
 # Fixed, so that a retry after a crash derives the same X-Line-Retry-Key for the same event and part.
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1b7c2e-3a5d-4e8f-9b0a-1c2d3e4f5a6b")
@@ -424,9 +424,9 @@ class LineChannel:
 
 
 class _Sends:
-    """Push and multicast calls: the JSON our renderer made, posted over kept-alive connections that the
-    inbox's sender threads share (each connection used by one thread at a time), with the SDK client's
-    Authorization and User-Agent headers.
+    """Reply, push, multicast and loading-animation calls: the JSON our renderer made, posted over kept-alive
+    connections that the inbox's threads share (each connection used by one thread at a time), with the SDK
+    client's Authorization and User-Agent headers.
 
     Neither the SDK's per-call argument models (`PushMessageRequest.from_dict` and back, which only rebuild
     that JSON: about a fifth of a push) nor urllib3's pool (twice http.client's time per call, and headers and
