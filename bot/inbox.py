@@ -9,6 +9,7 @@ one, recording after each how many were delivered. A retry (after a crash, a 429
 what was not delivered and never runs the conversation turn again.
 """
 
+import functools
 import json
 import logging
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Update, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,6 +97,12 @@ def _masked(value: Any) -> Any:
     return value
 
 
+def masked_json(payload: Any) -> str:
+    """A handled event's payload as it is kept: what the student typed only with passwords and card numbers
+    masked."""
+    return json.dumps(_masked(payload), ensure_ascii=False)
+
+
 def rewrite_payloads(session: Session, channel: str, needle: str, rewrite: Callable[[dict[str, Any]], bool]) -> int:
     """Let `rewrite` change stored payloads of a channel that contain `needle` (it returns True when it changed
     one, e.g. to hide a message the student took back); the number changed."""
@@ -149,15 +156,28 @@ class Claimed:
     id: int
     channel: str
     payload: dict[str, Any]
+    stored: str  # the payload as stored
     received_at: datetime
     parts: list[dict[str, Any]] | None
     sent: int
     key: str
 
 
+@dataclass(frozen=True)
+class Finish:
+    """An event's last write: its end state and columns, and its payload masked. The masking is done by the
+    event's own thread, not while the others wait for the commit; should the stored payload differ from the
+    one claimed (an unsend hid the message meanwhile), the stored one is masked instead."""
+
+    event_id: int
+    values: dict[str, Any]
+    claimed: str  # the payload as stored when the event was claimed
+    masked: str  # that payload, masked
+
+
 @dataclass
 class _Write:
-    change: Callable[[Session], Any]
+    change: Callable[[Session], Any] | Finish
     result: Any = None
     error: Exception | None = None
     done: bool = False
@@ -174,23 +194,32 @@ class GroupCommit:
     def __init__(self, core: Core) -> None:
         self.core = core
         self._waiting: list[_Write] = []
-        self._queue = threading.Lock()  # guards _waiting
-        self._committer = threading.Lock()  # one committing thread at a time
+        self._committing = False  # one committing thread at a time
+        self._turn = threading.Condition()  # guards both; notified when a commit ends
 
-    def write(self, change: Callable[[Session], Any]) -> Any:
+    def write(self, change: Callable[[Session], Any] | Finish) -> Any:
         """Run `change` in a transaction, committed when this returns; what `change` returned.
 
         Raises:
             Exception: whatever `change` or the commit raised.
         """
         mine = _Write(change)
-        with self._queue:
+        with self._turn:
             self._waiting.append(mine)
-        with self._committer:
-            if not mine.done:  # else a thread that committed before us took ours along
-                with self._queue:
-                    batch, self._waiting = self._waiting, []
+            # Wait while another thread commits: it may take ours along (then we are done without queueing
+            # for the commit ourselves), or leave it for the next round, which we then commit.
+            self._turn.wait_for(lambda: mine.done or not self._committing)
+            mine_to_commit = not mine.done
+            if mine_to_commit:
+                self._committing = True
+                batch, self._waiting = self._waiting, []
+        if mine_to_commit:
+            try:
                 self._commit(batch)
+            finally:
+                with self._turn:
+                    self._committing = False
+                    self._turn.notify_all()
         if mine.error is not None:
             raise mine.error
         return mine.result
@@ -198,7 +227,10 @@ class GroupCommit:
     def _commit(self, batch: list[_Write]) -> None:
         try:
             with self.core.transaction() as session:
-                results = [write.change(session) for write in batch]
+                finishes = [write.change for write in batch if isinstance(write.change, Finish)]
+                if finishes:
+                    _finish_all(session.connection(), finishes)
+                results = [None if isinstance(write.change, Finish) else write.change(session) for write in batch]
         except Exception as error:
             if len(batch) == 1:
                 batch[0].error, batch[0].done = error, True
@@ -208,6 +240,31 @@ class GroupCommit:
             return
         for write, result in zip(batch, results, strict=True):
             write.result, write.done = result, True
+
+
+def _finish_all(connection: Connection, finishes: list[Finish]) -> None:
+    """Write events' end states: one read of their payloads, one UPDATE run for each set of columns. Plain
+    statements, not the ORM: this runs once for every event and job."""
+    ids = [finish.event_id for finish in finishes]
+    query = select(InboundEvent.id, InboundEvent.payload).where(InboundEvent.id.in_(ids))
+    stored = {event_id: payload for event_id, payload in connection.execute(query)}
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for finish in finishes:
+        payload = stored.get(finish.event_id)
+        if payload is None:
+            continue
+        masked = finish.masked if payload == finish.claimed else masked_json(json.loads(payload))
+        row = {**finish.values, "payload": masked, "event": finish.event_id}
+        by_columns.setdefault(tuple(sorted(row)), []).append(row)
+    for columns, rows in by_columns.items():
+        connection.execute(_finish_statement(columns), rows)
+
+
+@functools.cache
+def _finish_statement(columns: tuple[str, ...]) -> Update:
+    """UPDATE inbound_events SET <columns> WHERE id = :event, built once for each set of columns."""
+    return (update(InboundEvent).where(InboundEvent.id == bindparam("event"))
+            .values({column: bindparam(column) for column in columns if column != "event"}))
 
 
 class Inbox:
@@ -354,7 +411,7 @@ class Inbox:
         claimed = []
         for row in sorted(rows, key=lambda row: row.id):  # RETURNING promises no order
             payload = json.loads(row.payload)
-            claimed.append(Claimed(row.id, row.channel, payload, row.received_at,
+            claimed.append(Claimed(row.id, row.channel, payload, row.payload, row.received_at,
                                    json.loads(row.parts) if row.parts is not None else None, row.sent_parts,
                                    order_key(row.channel, payload)))
         return claimed
@@ -418,7 +475,7 @@ class Inbox:
         logs.note_conversation(payload.get("conversation"))  # a delivery names it; a webhook's turn finds it
         processor = self._processors.get(event.channel)
         if processor is None:
-            self._finish(event_id, "failed", f"no processor for channel {event.channel}")
+            self._finish(event, "failed", f"no processor for channel {event.channel}")
             log.error("inbox: no processor for %s event %d", event.channel, event_id)
             return
         parts, sent = event.parts, event.sent
@@ -426,7 +483,7 @@ class Inbox:
             if parts is None:
                 parts = processor.prepare(payload, event.received_at)
                 if not parts:  # nothing to send: the turn's record and the finish are one write
-                    self._finish(event_id, "done", None, parts="[]")
+                    self._finish(event, "done", None, parts="[]")
                     return
                 if event.channel not in REPEATABLE:
                     # Committed before the first call: a retry resends these and never runs the turn again.
@@ -445,7 +502,7 @@ class Inbox:
                          next_attempt_at=self.core.now() + timedelta(seconds=wait.seconds))
             return
         except PermanentFailure as failure:
-            self._finish(event_id, "failed", str(failure))
+            self._finish(event, "failed", str(failure))
             log.error("inbox: %s event %d failed permanently: %s", event.channel, event_id, failure)
             self._report_failure(processor, payload, str(failure))
             return
@@ -453,7 +510,7 @@ class Inbox:
             if self._retry_later(event_id, event.channel, error):
                 self._report_failure(processor, payload, f"{type(error).__name__}: {error}")
             return
-        self._finish(event_id, "done", None, sent_parts=len(parts))
+        self._finish(event, "done", None, sent_parts=len(parts))
 
     def _report_failure(self, processor: ChannelProcessor, payload: dict[str, Any], error: str) -> None:
         """Tell a processor that wants to know (a relay marks the failure in the agents' thread)."""
@@ -489,20 +546,10 @@ class Inbox:
                         last_error)
         return failed
 
-    def _finish(self, event_id: int, status: str, error: str | None, **values: Any) -> None:
-        now = self.core.now()
-
-        def change(session: Session) -> None:
-            # Handled: what the student typed stays only with passwords and card numbers masked. Read here, not
-            # from the claim: an unsend may have hidden the message in the stored payload meanwhile. Plain
-            # statements, not the ORM: this runs once for every event and job.
-            connection = session.connection()
-            stored = connection.execute(select(InboundEvent.payload).where(InboundEvent.id == event_id)).scalar_one()
-            connection.execute(update(InboundEvent).where(InboundEvent.id == event_id).values(
-                payload=json.dumps(_masked(json.loads(stored)), ensure_ascii=False), status=status,
-                last_error=error, lease_until=None, processed_at=now, **values))
-
-        self._writes.write(change)
+    def _finish(self, event: Claimed, status: str, error: str | None, **values: Any) -> None:
+        self._writes.write(Finish(event.id, {"status": status, "last_error": error, "lease_until": None,
+                                             "processed_at": self.core.now(), **values},
+                                  event.stored, masked_json(event.payload)))
 
     def _update(self, event_id: int, **values: Any) -> None:
         self._writes.write(lambda session: session.connection().execute(

@@ -1,19 +1,23 @@
 """Database plumbing: the declarative base, a UTC datetime column type, engines and sessions."""
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from core.clock import require_aware
 
 READ_ONLY = "madoguchi_read_only"  # the execution option of a transaction that only reads
-WRITER_WAIT_SECONDS = 30.0  # as long as SQLite's busy timeout
+BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for another connection's lock
+WRITER_WAIT_SECONDS = BUSY_TIMEOUT_MS / 1000  # how long a writer waits for the write lock
 
 # Stable constraint names, so Alembic migrations read the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -84,7 +88,7 @@ def _one_writer_at_a_time(engine: Engine) -> None:
         if writer.acquire(timeout=WRITER_WAIT_SECONDS):
             holders.add(_raw(conn.connection))
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(conn.connection.dbapi_connection)
         except BaseException:
             _give_back(conn.connection)
             raise
@@ -112,6 +116,31 @@ def _one_writer_at_a_time(engine: Engine) -> None:
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
+def _begin_immediate(dbapi_connection: Any) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's writer in steps of a millisecond or two.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … 100 ms between tries, so a writer that
+    meets another process's transaction of a few milliseconds waits tens of them. Statements other than this
+    BEGIN keep the busy timeout: in WAL mode they seldom meet a lock, and then they should wait.
+    """
+    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        pause = 0.0005
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    # As SQLAlchemy would have raised it: callers tell a database that is down by this type.
+                    raise OperationalError("BEGIN IMMEDIATE", None, error) from error
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
 def _raw(connection: Any) -> int:
     """The identity of the DBAPI connection behind a pool's proxy (or of the DBAPI connection itself)."""
     return id(getattr(connection, "dbapi_connection", None) or connection)
@@ -126,7 +155,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # the process dying (the log is in the OS's hands), only a power loss or an OS crash can take the last
     # few back, and the database stays consistent. FULL made each turn wait ~5 ms for the disk.
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
