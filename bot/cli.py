@@ -182,6 +182,7 @@ def _student_id(core: "Core", number: str) -> int:
 
 def _converse(pipeline: "Pipeline", lines: Iterable[str], student_id: int | None = None) -> None:
     from bot.channels import terminal
+    from bot.mailing import send_queued_mail
     from handlers.turn import Channel, IncomingMessage
 
     buttons: list[str] = []
@@ -196,6 +197,7 @@ def _converse(pipeline: "Pipeline", lines: Iterable[str], student_id: int | None
         buttons = terminal.last_buttons(replies)
         click.echo(terminal.render(replies))
         click.echo("")
+        send_queued_mail(pipeline.core)  # a reset or sign-in link the turn asked for: no inbox worker runs here
 
 
 @main.group()
@@ -268,10 +270,12 @@ def links() -> None:
 @click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
 def links_send_reset(student_number: str, lang: str) -> None:
     """Mail a second-password reset link to the student's registered address (same answer either way)."""
+    from bot.mailing import send_queued_mail
     from core.links import request_second_password_reset
 
     core = prepared_core()
     click.echo(request_second_password_reset(core, student_number, lang).text)
+    send_queued_mail(core)  # no inbox worker runs here: the queued mail goes now, after the answer
 
 
 @main.group()

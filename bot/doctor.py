@@ -22,7 +22,7 @@ from core import migrate
 from core.db import make_engine
 from core.masking import mask_token
 from core.profile import ProfileError, load_profile
-from core.settings import Settings
+from core.settings import Settings, secret_value
 
 TIMEOUT_SECONDS = 5.0  # each network check gives up after this long: the doctor answers quickly
 
@@ -172,7 +172,7 @@ def check_mail(settings: Settings, *, timeout: float = TIMEOUT_SECONDS,
                 if not smtp.has_extn("auth"):
                     return problem("mail", f"the SMTP server {where} does not offer login (AUTH): unset "
                                            "SMTP_USERNAME, or turn on SMTP_STARTTLS if it offers AUTH only after it")
-                smtp.login(settings.smtp_username, settings.smtp_password or "")
+                smtp.login(settings.smtp_username, secret_value(settings.smtp_password))
     except smtplib.SMTPAuthenticationError:
         return problem("mail", f"the SMTP server {where} refused SMTP_USERNAME/SMTP_PASSWORD: check them")
     except ssl.SSLError as error:
@@ -216,9 +216,9 @@ def check_line(settings: ChannelSettings, *, timeout: float = TIMEOUT_SECONDS) -
     if not settings.line_enabled:
         missing = "LINE_CHANNEL_ACCESS_TOKEN" if settings.line_channel_secret else "LINE_CHANNEL_SECRET"
         return problem("LINE", f"{missing} is not set: LINE needs both the channel secret and the access token")
-    token = mask_token(settings.line_channel_access_token)
+    token = mask_token(secret_value(settings.line_channel_access_token))
     configuration = Configuration(host=settings.line_api_base_url.rstrip("/"),
-                                  access_token=settings.line_channel_access_token)
+                                  access_token=secret_value(settings.line_channel_access_token))
     try:
         with ApiClient(configuration) as client:
             info = MessagingApi(client).get_bot_info(_request_timeout=timeout)
@@ -245,8 +245,9 @@ def check_slack(settings: ChannelSettings, *, timeout: float = TIMEOUT_SECONDS) 
     if not settings.slack_enabled:
         missing = "SLACK_SIGNING_SECRET" if settings.slack_bot_token else "SLACK_BOT_TOKEN"
         return problem("Slack", f"{missing} is not set: Slack needs both the bot token and the signing secret")
-    token = mask_token(settings.slack_bot_token)
-    client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base_url, timeout=int(timeout) or 1)
+    token = mask_token(secret_value(settings.slack_bot_token))
+    client = WebClient(token=secret_value(settings.slack_bot_token), base_url=settings.slack_api_base_url,
+                       timeout=int(timeout) or 1)
     try:
         answer = client.auth_test()
     except SlackApiError as error:
@@ -286,7 +287,7 @@ def check_sign_on(settings: ChannelSettings, *, timeout: float = TIMEOUT_SECONDS
                                          f"({failed}): check OIDC_ISSUER")
     try:
         answer = httpx.post(provider.token_endpoint, timeout=timeout,
-                            auth=(settings.oidc_client_id or "", settings.oidc_client_secret or ""),
+                            auth=(settings.oidc_client_id or "", secret_value(settings.oidc_client_secret)),
                             data={"grant_type": "authorization_code", "code": "madoguchi-doctor-check",
                                   "redirect_uri": "https://madoguchi.invalid/doctor"})
         error = answer.json().get("error")

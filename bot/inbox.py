@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import logs
+from bot.untrusted import storable, storable_json
 from core.jobs import AGENTS, DELIVER
 from core.masking import mask_secrets
 from core.models import InboundEvent
@@ -34,7 +35,12 @@ from handlers.turn import Channel
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8  # with the backoff below: about 8.5 minutes of retrying before an event is marked failed
-LEASE = timedelta(minutes=2)  # a worker that dies mid-event frees it after this long
+LEASE = timedelta(minutes=2)  # a worker that dies mid-event frees it after this long (INBOX_LEASE_SECONDS)
+RENEWALS = 3  # a worker renews the leases it holds this many times a lease, so a slow event keeps its own
+# Set on the first part sent by an attempt that resumes an event whose calls were stored by an earlier one
+# (which died or failed after storing them): that part may have gone out already. A channel that can tell
+# (LINE: a young reply token refused was used) treats it as delivered instead of sending it another way.
+RESUMED = "resumed"
 POLL_SECONDS = 1.0  # the running worker also looks for due retries this often
 THREADS = 32  # conversations answered at once: most of an event's time is waiting for LINE's answers (two calls)
 # Events claimed and not yet handled, at most. Small enough that a queued event is started well within its
@@ -99,8 +105,16 @@ def _masked(value: Any) -> Any:
 
 def masked_json(payload: Any) -> str:
     """A handled event's payload as it is kept: what the student typed only with passwords and card numbers
-    masked."""
-    return json.dumps(_masked(payload), ensure_ascii=False)
+    masked, and storable (a lone surrogate, stored escaped, would not be once written out as UTF-8)."""
+    return json.dumps(storable_json(_masked(payload)), ensure_ascii=False)
+
+
+def _masked_stored(stored: str) -> str:
+    """`masked_json` of a stored payload; what is not JSON (it always is, unless edited by hand) masked as text."""
+    try:
+        return masked_json(json.loads(stored))
+    except ValueError:
+        return storable(mask_secrets(stored))
 
 
 def rewrite_payloads(session: Session, channel: str, needle: str, rewrite: Callable[[dict[str, Any]], bool]) -> int:
@@ -270,8 +284,13 @@ def _finish_statement(columns: tuple[str, ...]) -> Update:
 class Inbox:
     """The store of inbound events and the worker that processes them."""
 
-    def __init__(self, core: Core, processors: Mapping[str, ChannelProcessor] | None = None) -> None:
+    def __init__(self, core: Core, processors: Mapping[str, ChannelProcessor] | None = None, *,
+                 lease: timedelta = LEASE, only_registered: bool = False) -> None:
         self.core = core
+        self.lease = lease
+        # A worker of a process without every processor (the terminal chat, the Rasa action server) takes only
+        # the events it can handle, and leaves the others to the web app's worker.
+        self.only_registered = only_registered
         self._processors: dict[str, ChannelProcessor] = dict(processors or {})
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -284,6 +303,7 @@ class Inbox:
         # counter of progress (an event handled, an event accepted) that the drain waits on.
         self._state = threading.Condition()
         self._queues: dict[str, deque[Claimed]] = {}
+        self._in_progress: set[int] = set()
         self._outstanding = 0
         self._handled = 0
         self._progress = 0
@@ -332,7 +352,7 @@ class Inbox:
                 if idle or (room >= CAPACITY // 2 and (arrived or not short)):
                     with self._state:
                         self._arrived = False
-                    claimed = self._claim(room, renew=self._queued())
+                    claimed = self._claim(room, renew=self._held())
                     short = len(claimed) < room
                     if not claimed and idle:
                         break
@@ -341,7 +361,10 @@ class Inbox:
                     if claimed and not short:
                         continue
                 with self._state:
-                    self._state.wait_for(lambda: self._progress != seen)  # noqa: B023 (read at once)
+                    moved = self._state.wait_for(lambda: self._progress != seen,  # noqa: B023 (read at once)
+                                                 timeout=self.lease.total_seconds() / RENEWALS)
+                if not moved:  # a long wait: the events in hand keep their lease
+                    self._renew(self._held())
             with self._state:  # stopping: the threads finish the event in hand and give the rest back
                 self._state.wait_for(lambda: self._outstanding == 0)
             return self._handled
@@ -391,6 +414,8 @@ class Inbox:
         due = select(InboundEvent.id).where(
             InboundEvent.status.in_(("pending", "processing")), InboundEvent.next_attempt_at <= now, free,
         ).order_by(InboundEvent.id).limit(limit)
+        if self.only_registered:
+            due = due.where(InboundEvent.channel.in_(sorted(self._processors)))
         if not renew:
             with self.core.reading() as session:  # an idle poll costs no write transaction
                 if session.scalar(due.limit(1)) is None:
@@ -400,10 +425,10 @@ class Inbox:
         with self.core.transaction() as session:
             if renew:
                 session.execute(update(InboundEvent).where(InboundEvent.id.in_(renew))
-                                .values(lease_until=now + LEASE).execution_options(synchronize_session=False))
+                                .values(lease_until=now + self.lease).execution_options(synchronize_session=False))
             rows = session.execute(
                 update(InboundEvent).where(InboundEvent.id.in_(due), free)
-                .values(status="processing", lease_until=now + LEASE)
+                .values(status="processing", lease_until=now + self.lease)
                 .returning(InboundEvent.id, InboundEvent.channel, InboundEvent.payload, InboundEvent.received_at,
                            InboundEvent.parts, InboundEvent.sent_parts)
                 .execution_options(synchronize_session=False)
@@ -416,10 +441,23 @@ class Inbox:
                                    order_key(row.channel, payload)))
         return claimed
 
-    def _queued(self) -> list[int]:
-        """The events this worker has claimed and not started."""
+    def _held(self) -> list[int]:
+        """The events this worker has claimed and not finished: waiting in hand or in progress."""
         with self._state:
-            return [event.id for queue in self._queues.values() for event in queue]
+            return [event.id for queue in self._queues.values() for event in queue] + list(self._in_progress)
+
+    def _renew(self, event_ids: list[int]) -> None:
+        """Extend the lease of events in hand, so that no other worker takes them while they wait or run."""
+        if not event_ids:
+            return
+        try:
+            with self.core.transaction() as session:
+                session.execute(update(InboundEvent).where(InboundEvent.id.in_(event_ids),
+                                                           InboundEvent.status == "processing")
+                                .values(lease_until=self.core.now() + self.lease)
+                                .execution_options(synchronize_session=False))
+        except Exception:  # the next claim or renewal tries again
+            log.exception("inbox: renewing the lease of %d events failed", len(event_ids))
 
     def _dispatch(self, pool: ThreadPoolExecutor, event: Claimed) -> None:
         """Queue the event behind its conversation's; a conversation without one in hand gets a thread."""
@@ -442,12 +480,14 @@ class Inbox:
                     unstarted = list(queue)
                     break
                 event = queue.popleft()
+                self._in_progress.add(event.id)
             try:
                 with logs.conversation(None):  # the job's lines carry its conversation once it is known
                     self._process(event)
-            except Exception:  # the database failed us: the event stays leased and is retried after its lease
-                log.exception("inbox: %s event %d could not be recorded", event.channel, event.id)
+            except Exception as error:  # a step failed outside the channel's call (a write, the turn itself)
+                self._count_failed_step(event, error)
             with self._state:
+                self._in_progress.discard(event.id)
                 self._outstanding -= 1
                 self._handled += 1
                 self._progress += 1
@@ -487,9 +527,11 @@ class Inbox:
                     return
                 if event.channel not in REPEATABLE:
                     # Committed before the first call: a retry resends these and never runs the turn again.
-                    self._update(event_id, parts=json.dumps(parts, ensure_ascii=False))
+                    self._update(event_id, parts=storable(json.dumps(parts, ensure_ascii=False)))
+            resumed = event.parts is not None  # stored by an earlier attempt, which may have sent parts[sent]
             for index in range(sent, len(parts)):
-                processor.send(payload, parts[index], index, event.received_at)
+                part = {**parts[index], RESUMED: True} if resumed and index == sent else parts[index]
+                processor.send(payload, part, index, event.received_at)
                 # Recorded (committed) before the next part goes out, because a resent part is not always
                 # harmless: a push carries LINE's retry key (a second one is refused, 409) but a reply does not
                 # (its token is spent, so the resend goes out as a push and the student reads it twice), nor
@@ -510,7 +552,12 @@ class Inbox:
             if self._retry_later(event_id, event.channel, error):
                 self._report_failure(processor, payload, f"{type(error).__name__}: {error}")
             return
-        self._finish(event, "done", None, sent_parts=len(parts))
+        try:
+            self._finish(event, "done", None, sent_parts=len(parts))
+        except Exception:
+            # Everything went out: the retries of the finish must not send it again.
+            self._update(event_id, sent_parts=len(parts))
+            raise
 
     def _report_failure(self, processor: ChannelProcessor, payload: dict[str, Any], error: str) -> None:
         """Tell a processor that wants to know (a relay marks the failure in the agents' thread)."""
@@ -522,18 +569,34 @@ class Inbox:
         except Exception:
             log.exception("inbox: reporting the failure of a %s event failed", processor.channel)
 
+    def _count_failed_step(self, event: Claimed, error: Exception) -> None:
+        """A step failed that is not the channel's call: recording a part or the finish, or the turn itself.
+        It counts as an attempt like any other, so an event that cannot be handled ends `failed` after the
+        last one instead of coming back every lease. Only when even that cannot be written (the database is
+        down) does the event stay leased, to be taken up again when its lease runs out."""
+        log.error("inbox: %s event %d: a step failed: %s: %s", event.channel, event.id, type(error).__name__,
+                  mask_secrets(str(error))[:500])
+        try:
+            self._retry_later(event.id, event.channel, error)
+        except Exception:
+            log.exception("inbox: %s event %d could not be recorded; retried after its lease", event.channel,
+                          event.id)
+
     def _retry_later(self, event_id: int, channel: str, error: Exception) -> bool:
-        """Count a failed attempt and schedule the next; True when it was the last and the event failed."""
+        """Count a failed attempt and schedule the next; True when it was the last and the event failed (its
+        payload then masked, as a handled event's is)."""
         now = self.core.now()
 
         def change(session: Session) -> tuple[bool, int, str]:
             event = session.get(InboundEvent, event_id)
-            assert event is not None
+            if event is None:  # deleted meanwhile (a student forgotten): nothing left to retry
+                return False, 0, "the event is gone"
             event.attempts += 1
-            event.last_error = mask_secrets(f"{type(error).__name__}: {error}")[:2000]
+            event.last_error = storable(mask_secrets(f"{type(error).__name__}: {error}"))[:2000]
             event.lease_until = None
             if event.attempts >= MAX_ATTEMPTS:
                 event.status, event.processed_at = "failed", now
+                event.payload = _masked_stored(event.payload)
             else:
                 event.status, event.next_attempt_at = "pending", now + backoff(event.attempts)
             return event.status == "failed", event.attempts, event.last_error

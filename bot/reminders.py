@@ -171,7 +171,8 @@ class _Messages:
             if Kind(reminder.kind) in BULK_ITEMS:
                 jobs[reminder.id] = self._bulk(reminder)
             elif reminder.channel and reminder.recipient:
-                jobs[reminder.id] = self._named(reminder, by_recipient.get((reminder.channel, reminder.recipient)))
+                account = by_recipient.get((reminder.channel, reminder.recipient))
+                jobs[reminder.id] = self._named(reminder, reminder.channel, reminder.recipient, account)
             elif reminder.student_id is None:
                 jobs[reminder.id] = []
             else:
@@ -204,16 +205,16 @@ class _Messages:
                 select(Student.id, Student.preferred_language).where(Student.id.in_(chunk))))
         return languages
 
-    def _named(self, reminder: Reminder, account: ChannelAccount | None) -> list[Job]:
-        """The one conversation a reminder names, if it may still be sent to: its chat account is still linked
-        to the student (a nudge is only for a student known by their account) and, on LINE, still following."""
+    def _named(self, reminder: Reminder, channel: str, recipient: str, account: ChannelAccount | None) -> list[Job]:
+        """The one conversation a reminder names (`channel`, `recipient`: its columns, both set), if it may still
+        be sent to: its chat account is still linked to the student (a nudge is only for a student known by
+        their account) and, on LINE, still following."""
         if account is None or account.student_id is None or account.student_id != reminder.student_id:
             return []
         if not reachable(account):
             return []
-        assert reminder.channel is not None and reminder.recipient is not None
         lang = Language(reminder.lang or Language.JA.value)
-        return [(reminder.key, replies_job(channel=reminder.channel, user_id=reminder.recipient,
+        return [(reminder.key, replies_job(channel=channel, user_id=recipient,
                                            conversation_id=reminder.conversation_id or "",
                                            replies=self.said(reminder, lang)))]
 

@@ -19,7 +19,7 @@ from core import migrate
 from core.models import Student
 from core.profile import ProfileError
 from core.services import Core, build_core
-from core.settings import SchedulerMode, Settings
+from core.settings import SchedulerMode, Settings, secret_value
 from core.students import load_demo_students
 
 if TYPE_CHECKING:
@@ -132,5 +132,5 @@ def serving_app(core: Core, settings: Settings, pipeline: Pipeline, channel_sett
     from bot.web.app import create_app
 
     app = create_app(core, pipeline, channel_settings=channel_settings, run_worker=True)
-    app.state.metrics_token = settings.metrics_token
+    app.state.metrics_token = secret_value(settings.metrics_token) or None
     return app

@@ -338,24 +338,27 @@ class Scheduler:
     def _sync_jobs(self, now: datetime, sweep: Sweep) -> None:
         """Add a job for each scheduled reminder still to come that has none (the web process writes the
         rows), and remove the jobs of reminders no longer scheduled (cancelled, sent, deleted)."""
-        assert self.apscheduler is not None and self._store is not None
+        apscheduler, store = self.apscheduler, self._store  # close() may clear them from another thread
+        if apscheduler is None or store is None:
+            log.info("reminder sweep: the scheduler was closed, its jobs are another process's to sync")
+            return
         with self.core.transaction() as session:
             rows = session.execute(select(Reminder.id, Reminder.due_at, Reminder.grace)
                                    .where(Reminder.status == Status.SCHEDULED.value)).all()
         with self.core.engine.connect() as connection:
-            existing = set(connection.scalars(select(self._store.jobs_t.c.id)))
+            existing = set(connection.scalars(select(store.jobs_t.c.id)))
         scheduled = {f"{JOB_PREFIX}{row.id}" for row in rows}
         for row in rows:
             job_id = f"{JOB_PREFIX}{row.id}"
             if job_id in existing or row.due_at <= now:
                 continue  # due ones were just run by the sweep
-            self.apscheduler.add_job(run_reminder, "date", run_date=row.due_at, args=[row.id], id=job_id,
-                                     misfire_grace_time=row.grace, coalesce=True, replace_existing=True)
+            apscheduler.add_job(run_reminder, "date", run_date=row.due_at, args=[row.id], id=job_id,
+                                misfire_grace_time=row.grace, coalesce=True, replace_existing=True)
             sweep.jobs_added += 1
         for job_id in existing:
             if job_id.startswith(JOB_PREFIX) and job_id not in scheduled:
                 try:
-                    self.apscheduler.remove_job(job_id, jobstore="default")
+                    apscheduler.remove_job(job_id, jobstore="default")
                     sweep.jobs_removed += 1
                 except JobLookupError:
                     pass  # it ran meanwhile

@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -11,23 +11,27 @@ class ChannelSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    line_channel_secret: str | None = None
-    line_channel_access_token: str | None = None
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
     line_api_base_url: str = Field("https://api.line.me", description="Messaging API host (tests: a fake)")
     line_access_base_url: str = Field("https://access.line.me", description="Where account linking ends")
 
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = Field(None, description="xapp-… token: Socket Mode for local development")
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = Field(None, description="xapp-… token: Socket Mode for local development")
     slack_api_base_url: str = Field("https://slack.com/api/", description="Web API host (tests: a fake)")
     slack_agent_channel: str | None = Field(None, pattern=r"^[CG][A-Z0-9]{2,30}$",
                                             description="ID of the agents' Slack channel (handoff tickets)")
     agent_lang: str = Field("ja", pattern="^(ja|en)$", description="Language of the agents' side of Slack")
 
+    # How long a worker holds a claimed event before another may take it up: the worker renews it while it
+    # works, so this only bounds how long a dead worker's events wait (a clean stop gives them back at once).
+    inbox_lease_seconds: int = Field(120, ge=1, le=3600, description="Seconds a dead worker's events wait")
+
     # Single sign-on with the university's OpenID provider (bot/web/oidc.py); unset: sign-in by mailed link only.
     oidc_issuer: str | None = Field(None, description="The provider's issuer URL (its discovery document's base)")
     oidc_client_id: str | None = None
-    oidc_client_secret: str | None = None
+    oidc_client_secret: SecretStr | None = None
     oidc_scope: str = Field("openid email", pattern=r"^openid( [A-Za-z0-9_:./-]+)*$",
                             description="Scopes to ask for; add the provider's scope that carries the student number")
     oidc_claim: str = Field("student_number", pattern=r"^(student_number|email|[a-z_][a-z0-9_:.-]{0,63})$",

@@ -1,5 +1,9 @@
-"""The composition root: which handler answers which intent, and which guided forms exist."""
+"""The composition root: which handler answers which intent, which guided forms exist, and the worker's
+processors of the core's own jobs."""
 
+from bot.inbox import ChannelProcessor
+from bot.mailing import Mailing
+from core.services import Core
 from handlers import basic, email, handoff, info, login, money, ordering, pickup, reset, rules, status
 from handlers.forms import FormEngine
 from handlers.registry import HandlerRegistry
@@ -18,3 +22,10 @@ def build_handlers() -> tuple[HandlerRegistry, FormEngine]:
     for module in FORM_MODULES:
         module.register(registry, forms)
     return registry, forms
+
+
+def job_processors(core: Core) -> list[ChannelProcessor]:
+    """The inbox worker's processors of jobs the core queues itself, whatever channels are connected: the
+    `mail` jobs (a reset or sign-in link mailed outside the request). Each process running an inbox worker
+    registers them (the web app's)."""
+    return [Mailing(core)]

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.clock import TOKYO
-from core.models import Conversation, HandoffTicket, TranscriptEntry
+from core.models import Conversation, HandoffTicket, InboundEvent, TranscriptEntry
 
 # The intent the understanding layer gives a message it did not understand (intents.types.Intent.OUT_OF_SCOPE;
 # core may not import intents, and a test keeps the two equal).
@@ -67,6 +67,16 @@ class DayRate:
 
 
 @dataclass(frozen=True)
+class FailedEvent:
+    """A webhook event or job the worker gave up on: after its last attempt, or at once when refused for good."""
+
+    at: datetime
+    channel: str  # a platform (line, slack) or a job kind (deliver, agents, …)
+    attempts: int
+    error: str  # as stored: masked
+
+
+@dataclass(frozen=True)
 class Unrecognized:
     """A student's message the bot did not understand (its text as stored: already masked)."""
 
@@ -99,6 +109,7 @@ class Dashboard:
     handoff_reasons: tuple[tuple[str, int], ...]
     recent: tuple[Unrecognized, ...]
     frequent: tuple[FrequentQuestion, ...]
+    failed: tuple[FailedEvent, ...] = ()  # newest first
 
     @property
     def messages(self) -> int:
@@ -195,7 +206,17 @@ def dashboard(session: Session, now: datetime, days: int, *, top: int = 6, liste
 
     return Dashboard(period=span, series=series, day_totals=day_totals, fallback=fallback, handoff=handoff,
                      handoff_reasons=reasons, recent=tuple(unrecognized(session, span, limit=listed)),
-                     frequent=tuple(frequent_unrecognized(session, span, limit=listed)))
+                     frequent=tuple(frequent_unrecognized(session, span, limit=listed)),
+                     failed=tuple(failed_events(session, span, limit=listed)))
+
+
+def failed_events(session: Session, span: Period, *, limit: int) -> list[FailedEvent]:
+    """The events and jobs that failed for good in the period, newest first."""
+    query = (select(InboundEvent.processed_at, InboundEvent.channel, InboundEvent.attempts, InboundEvent.last_error)
+             .where(InboundEvent.status == "failed", _in(span, InboundEvent.processed_at))
+             .order_by(InboundEvent.processed_at.desc(), InboundEvent.id.desc()).limit(limit))
+    return [FailedEvent(at=at, channel=channel, attempts=attempts, error=error or "")
+            for at, channel, attempts, error in session.execute(query)]
 
 
 def _top_series(by_intent: dict[str, list[int]], top: int) -> tuple[Series, ...]:

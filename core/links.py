@@ -5,9 +5,12 @@ import hashlib
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from smtplib import SMTPException
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,11 +26,13 @@ from core.errors import (
 )
 from core.formatting import format_short
 from core.i18n import t
-from core.identifiers import normalize_email
+from core.identifiers import normalize_email, normalize_student_number
+from core.jobs import MAIL, enqueue
 from core.masking import mask_email, mask_student_number
 from core.models import OneTimeLink, Student
 from core.passwords import check_second_password
 from core.profile import Contact, OpeningHours
+from core.reminders import schedule_link_nudge
 from core.services import Core
 from core.students import find_student, set_second_password
 from core.web_sessions import IDLE, SignedIn, start_session
@@ -38,11 +43,28 @@ TOKEN_BYTES = 32  # 256 bits from `secrets`; the requirement is at least 128
 PER_MINUTE = 1
 PER_HOUR = 3
 EMAIL_PURPOSES = frozenset({LinkPurpose.EMAIL_REGISTRATION, LinkPurpose.EMAIL_CHANGE})
+NUMBER_KEPT = 33  # of a queued number: one past the column's 32, so that a longer text still matches no one
 
 # token_urlsafe(32) gives 43 characters; anything far off that shape is unknown without a query.
 # How log lines name the links mailed to a student's registered address.
 _PURPOSE_IN_LOGS = {LinkPurpose.SECOND_PASSWORD_RESET: "second-password reset", LinkPurpose.WEB_SIGN_IN: "web sign-in"}
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+
+
+class MailNotSent(Exception):
+    """The mail server refused a link's mail; the job is retried."""
+
+
+@dataclass(frozen=True)
+class LinkNudge:
+    """Where to remind a student that their reset link is about to expire: their own chat."""
+
+    channel: str
+    recipient: str
+    conversation_id: str | None
+    lang: str
+
+
 @dataclass(frozen=True)
 class ResetRequestOutcome:
     """The public answer to a reset request: the same whether or not a mail was sent, so it reveals nothing."""
@@ -89,23 +111,28 @@ def link_url(core: Core, token: str, lang: Language | str) -> str:
     return core.url(f"links/{token}?lang={Language(lang).value}")
 
 
-def request_second_password_reset(core: Core, student_number: str, lang: Language | str) -> ResetRequestOutcome:
-    """Mail a reset link to the student's registered address, if there is one; answer the same either way.
+def request_second_password_reset(core: Core, student_number: str, lang: Language | str, *,
+                                  nudge: LinkNudge | None = None) -> ResetRequestOutcome:
+    """Queue the mail of a reset link to the student's registered address, if there is one; answer the same
+    either way.
 
-    Unknown students, students without a verified address and rate limits all get the same outcome, so the
-    answer never tells who exists; the real reason is logged with the student number masked. Mail is only
-    ever sent to the address on record, never to one the requester supplies.
+    The request does the same, constant work for every number (one queued `mail` job); the worker
+    (`send_link_mail`) looks the student up, checks the rate limits, issues the link and mails it. Unknown
+    students, students without a verified address and rate limits are only logged there, the student number
+    masked, so neither the answer nor its time tells who exists. Mail only ever goes to the address on record.
 
     Args:
         core: the core services.
-        student_number: as typed; it is normalized before the lookup.
+        student_number: as typed; it is normalized before it is queued.
         lang: the language of the mail and of the reply.
+        nudge: where to remind the student before the link expires; only for a student the chat already
+            knows asking for themselves (a nudge to anyone else would tell them the account exists).
 
     Returns:
         The public outcome, identical for every case.
     """
     lang = Language(lang)
-    _mail_to_registered_address(core, student_number, LinkPurpose.SECOND_PASSWORD_RESET, lang)
+    queue_link_mail(core, student_number, LinkPurpose.SECOND_PASSWORD_RESET, lang, nudge)
     return ResetRequestOutcome(_reset_reply(core, lang))
 
 
@@ -116,42 +143,79 @@ def sign_in_reply(core: Core, lang: Language | str) -> str:
 
 
 def request_web_sign_in(core: Core, student_number: str, lang: Language | str) -> None:
-    """Mail a sign-in link to the student's registered university address, if there is one.
+    """Queue the mail of a sign-in link to the student's registered university address, if there is one.
 
-    Meant to run outside the chat's request (`Core.later`): the reply (`sign_in_reply`) is the same, and takes
-    as long, whether or not the number exists; an unknown number, no verified address, a rate limit or a failure
-    is only logged, the student number masked.
+    The same, constant work for every number (one queued `mail` job), like `request_second_password_reset`;
+    an unknown number, no verified address or a rate limit is only logged by the worker, the number masked.
     """
-    _mail_to_registered_address(core, student_number, LinkPurpose.WEB_SIGN_IN, Language(lang))
+    queue_link_mail(core, student_number, LinkPurpose.WEB_SIGN_IN, Language(lang))
 
 
-def _mail_to_registered_address(core: Core, student_number: str, purpose: LinkPurpose, lang: Language) -> None:
-    """Issue and mail a link of `purpose` to the student's registered, verified address, if there is one.
+def queue_link_mail(core: Core, student_number: str, purpose: LinkPurpose, lang: Language,
+                    nudge: LinkNudge | None = None) -> str:
+    """Queue one `mail` job for a link of `purpose` to the number's registered address; the job's key.
 
-    Nothing is raised and nothing returned: an unknown student, no verified address, a rate limit or a failure
-    (mail or database; the transaction is rolled back) is only logged, the student number masked, so that what
-    the caller answers never tells who exists. Mail goes only to the address on record.
+    Nothing here depends on whether the student exists: one short transaction with the same statements (the
+    key's lookup and the insert) for any number. The job holds only what the worker needs: the normalized
+    number (cut to one character past the column's length, so a long text still matches no one), the purpose,
+    the language, and the nudge's chat address when there is one.
     """
-    what = _PURPOSE_IN_LOGS[purpose]
-    masked = mask_student_number(student_number.strip())
+    number = normalize_student_number(student_number)[:NUMBER_KEPT]
+    key = f"{purpose.value}:{secrets.token_hex(16)}"  # a request of its own: never merged with another
+    payload: dict[str, Any] = {"purpose": purpose.value, "number": number, "lang": lang.value}
+    if nudge is not None:
+        payload["nudge"] = asdict(nudge)
+    with core.transaction() as session:
+        enqueue(session, MAIL, key, payload, core.now())
+    log.info("%s for %s queued as job %s", _PURPOSE_IN_LOGS[purpose], mask_student_number(number), key)
+    return key
+
+
+def send_link_mail(core: Core, payload: dict[str, Any], record: Callable[[Session], object]) -> None:
+    """The worker's side of a queued link mail: issue a link of the job's purpose and mail it to the student's
+    registered, verified address, if there is one.
+
+    An unknown student, no verified address or a rate limit ends the job without a mail, only logged (the
+    number masked). `record(session)` marks the job sent in the same transaction as the new link, so that a
+    retry of the job after that commit sends nothing more. The mail goes out inside that transaction, after
+    `record` and before the commit: if sending fails, everything is rolled back (no link stored, the older
+    link still valid, nothing counted against the limits, the job not marked) and the failure is raised for
+    the worker to retry. Should the process die between the mail's sending and the commit, the mailed link
+    was never stored (opening it says it is unknown) and the job is taken up again when its lease runs out:
+    the student receives a second mail whose link works. The other order (commit, then mail) would instead
+    lose the mail for good when the process dies in between.
+
+    Raises:
+        Exception: whatever sending the mail or the database raised (the job is retried).
+    """
+    purpose, lang = LinkPurpose(payload["purpose"]), Language(payload["lang"])
+    what, masked = _PURPOSE_IN_LOGS[purpose], mask_student_number(payload["number"])
+    job = payload.get("job")  # named by each line here, as by the request's line beside its conversation
     try:
         with core.transaction() as session:
-            student = find_student(session, student_number)
+            student = find_student(session, payload["number"])
             if student is None:
-                log.info("%s for unknown student %s: no mail", what, masked)
+                log.info("%s for unknown student %s: no mail (job %s)", what, masked, job)
                 return
             if not student.email or student.email_verified_at is None:
-                log.info("%s for %s: no registered email, no mail", what, masked)
+                log.info("%s for %s: no registered email, no mail (job %s)", what, masked, job)
                 return
             email = student.email
-            expires_at = _issue_link(core, session, student.id, purpose, email, lang)
+            link, token = _store_link(core, session, student.id, purpose, email)
+            if payload.get("nudge"):
+                _schedule_nudge(session, link, core.now(), LinkNudge(**payload["nudge"]))
+            record(session)
+            _mail_link(core, link, token, lang)
     except RateLimited as limited:
-        log.info("%s for %s: rate limited until %s", what, masked, limited.retry_after)
+        log.info("%s for %s: rate limited until %s (job %s)", what, masked, limited.retry_after, job)
         return
-    except Exception:
-        log.exception("%s for %s: sending failed", what, masked)
-        return
-    log.info("%s link for %s mailed to %s, expires %s", what, masked, mask_email(email), expires_at)
+    except SMTPException as error:
+        # Only the error's kind goes on: an SMTP error's text can hold the address, and the worker keeps it.
+        log.warning("%s for %s: the mail to %s was not sent (%s), retried (job %s)", what, masked,
+                    mask_email(email), type(error).__name__, job)
+        raise MailNotSent(f"{what} mail not sent: {type(error).__name__}") from None
+    log.info("%s link for %s mailed to %s, expires %s (job %s)", what, masked, mask_email(email), link.expires_at,
+             job)
 
 
 def sign_in_with_link(core: Core, token: str) -> tuple[str, SignedIn]:
@@ -357,6 +421,19 @@ def _issue_link(core: Core, session: Session, student_id: int, purpose: LinkPurp
     The mail goes out inside the transaction: if sending fails, nothing is stored, the older link stays valid
     and the failed attempt does not count against the limits.
     """
+    link, token = _store_link(core, session, student_id, purpose, email)
+    _mail_link(core, link, token, lang)
+    return link.expires_at
+
+
+def _store_link(core: Core, session: Session, student_id: int, purpose: LinkPurpose,
+                email: str) -> tuple[OneTimeLink, str]:
+    """Check the rate limits, void older links of the purpose and store a new one (flushed, not committed);
+    the link and its token, which is never stored.
+
+    Raises:
+        RateLimited: after 1 link of the purpose in the last minute or 3 in the last hour.
+    """
     now = core.now()
     # Locking the student row serializes concurrent requests on PostgreSQL; SQLite's BEGIN IMMEDIATE
     # already holds the database's write lock.
@@ -368,13 +445,21 @@ def _issue_link(core: Core, session: Session, student_id: int, purpose: LinkPurp
                OneTimeLink.used_at.is_(None), OneTimeLink.voided_at.is_(None))
         .values(voided_at=now).execution_options(synchronize_session=False))
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    expires_at = now + timedelta(minutes=core.profile.one_time_link_minutes)
-    session.add(OneTimeLink(student_id=student_id, purpose=purpose, token_hash=hash_token(token), email=email,
-                            created_at=now, expires_at=expires_at))
+    link = OneTimeLink(student_id=student_id, purpose=purpose, token_hash=hash_token(token), email=email,
+                       created_at=now, expires_at=now + timedelta(minutes=core.profile.one_time_link_minutes))
+    session.add(link)
     session.flush()
-    subject, body = _link_mail(core, purpose, lang, link_url(core, token, lang), expires_at)
-    core.send_mail(to=email, subject=subject, body=body)
-    return expires_at
+    return link, token
+
+
+def _mail_link(core: Core, link: OneTimeLink, token: str, lang: Language) -> None:
+    subject, body = _link_mail(core, link.purpose, lang, link_url(core, token, lang), link.expires_at)
+    core.send_mail(to=link.email, subject=subject, body=body)
+
+
+def _schedule_nudge(session: Session, link: OneTimeLink, now: datetime, nudge: LinkNudge) -> None:
+    schedule_link_nudge(session, link, now, channel=nudge.channel, recipient=nudge.recipient,
+                        conversation_id=nudge.conversation_id, lang=nudge.lang)
 
 
 def _check_rate(session: Session, student_id: int, purpose: LinkPurpose, now: datetime) -> None:

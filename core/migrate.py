@@ -52,7 +52,8 @@ def current_revision(engine: Engine) -> str | None:
 def head_revision() -> str:
     """The newest revision the code knows."""
     head = ScriptDirectory.from_config(_config_without_engine()).get_current_head()
-    assert head is not None
+    if head is None:
+        raise RuntimeError(f"no migration found in {MIGRATIONS / 'versions'}: the package is incomplete")
     return head
 
 

@@ -398,14 +398,15 @@ class StaffSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the idle timeout counts from here
 
 
-class StaffLoginFailure(Base):
-    """One failed staff sign-in, counted per account and per client address (each as a SHA-256 key)."""
+class SignInFailure(Base):
+    """One failed sign-in of any lockout (staff sign-in, LINE account linking), counted under scoped keys of
+    which only the SHA-256 is stored; core.lockouts reads and writes these rows."""
 
-    __tablename__ = "staff_login_failures"
-    __table_args__ = (Index("ix_staff_login_failures_key_at", "key_hash", "at"),)
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_key_at", "key_hash", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 of "account:<email>" or "address:<ip>"
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 of a scoped key, e.g. "line-link:<student number>"
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 

@@ -21,7 +21,7 @@ from core.mail import Mailer, OutboxMailer, SmtpMailer, compose
 from core.orders import PaymentResult, mark_paid
 from core.payments import PaymentGateway, make_gateway
 from core.profile import UniversityProfile, load_profile
-from core.settings import Settings
+from core.settings import Settings, secret_value
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def make_mailer(settings: Settings) -> Mailer:
     """SMTP when SMTP_HOST is set, else the local outbox folder."""
     if settings.smtp_host:
         return SmtpMailer(settings.smtp_host, settings.smtp_port, starttls=settings.smtp_starttls,
-                          username=settings.smtp_username, password=settings.smtp_password)
+                          username=settings.smtp_username, password=secret_value(settings.smtp_password) or None)
     return OutboxMailer(settings.outbox_dir)
 
 

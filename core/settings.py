@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +24,12 @@ class LogFormat(StrEnum):
     TEXT = "text"  # one readable line
 
 
+def secret_value(secret: SecretStr | None) -> str:
+    """A secret setting's value for the one call that needs it ("" when unset); everywhere else, including
+    `repr(settings)` and error messages, it shows as `**********`."""
+    return secret.get_secret_value() if secret is not None else ""
+
+
 class Settings(BaseSettings):
     """Every setting madoguchi reads; a missing or bad value stops start-up with its name."""
 
@@ -38,7 +44,7 @@ class Settings(BaseSettings):
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_starttls: bool = False
     smtp_username: str | None = None
-    smtp_password: str | None = None
+    smtp_password: SecretStr | None = None
     mail_from: str = "madoguchi <no-reply@madoguchi.invalid>"
 
     payment_gateway: str = Field("sandbox", description="Which PaymentGateway adapter to use.")
@@ -46,7 +52,7 @@ class Settings(BaseSettings):
     demo_data: bool = Field(True, description="Load demo students into an empty database on first run.")
     log_level: str = "INFO"
     log_format: LogFormat = Field(LogFormat.AUTO, description="json, text, or auto (json unless a terminal).")
-    metrics_token: str | None = Field(None, min_length=16,
+    metrics_token: SecretStr | None = Field(None, min_length=16,
                                       description="If set, GET /metrics needs `Authorization: Bearer <it>`.")
     scheduler: SchedulerMode = Field(SchedulerMode.EMBEDDED, description="Run the reminder scheduler in serve.")
 

@@ -12,8 +12,9 @@ from enum import StrEnum
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from core import lockouts
 from core.masking import mask_email
-from core.models import StaffAccount, StaffLoginFailure, StaffSession
+from core.models import StaffAccount, StaffSession
 from core.passwords import common_passwords, decoy_hash, hash_password, password_needs_rehash, verify_password
 
 log = logging.getLogger(__name__)
@@ -183,30 +184,21 @@ def disable_account(session: Session, email: str, now: datetime) -> StaffAccount
     return account
 
 
-def _key(kind: str, value: str) -> str:
-    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
-
-
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _throttle_keys(email: str, address: str | None) -> list[str]:
-    keys = [_key("account", email)]
+    keys = [lockouts.key(lockouts.STAFF_ACCOUNT, email)]
     if address:
-        keys.append(_key("address", address))
+        keys.append(lockouts.key(lockouts.STAFF_ADDRESS, address))
     return keys
 
 
 def is_throttled(session: Session, email: str, address: str | None, now: datetime) -> bool:
     """True while the account or the client address has had MAX_FAILURES failures within FAILURE_WINDOW."""
-    since = now - FAILURE_WINDOW
-    for key in _throttle_keys(normalize_email(email), address):
-        failures = session.scalar(select(func.count()).select_from(StaffLoginFailure)
-                                  .where(StaffLoginFailure.key_hash == key, StaffLoginFailure.at > since))
-        if (failures or 0) >= MAX_FAILURES:
-            return True
-    return False
+    return lockouts.throttled(session, _throttle_keys(normalize_email(email), address), now, MAX_FAILURES,
+                              FAILURE_WINDOW)
 
 
 def login(session: Session, email: str, password: str, address: str | None, now: datetime) -> LoginResult:
@@ -227,7 +219,6 @@ def login(session: Session, email: str, password: str, address: str | None, now:
         The outcome, with the session token when it is OK.
     """
     email = normalize_email(email)[:320]
-    session.execute(delete(StaffLoginFailure).where(StaffLoginFailure.at <= now - FAILURE_WINDOW))  # aged out
     if is_throttled(session, email, address, now):
         log.warning("staff sign-in refused for %s from %s: too many failures", mask_email(email), address or "-")
         return LoginResult(LoginOutcome.THROTTLED)
@@ -235,13 +226,13 @@ def login(session: Session, email: str, password: str, address: str | None, now:
     password = password[:MAX_PASSWORD_LENGTH + 1]
     good = verify_password(account.password_hash if account else decoy_hash(), password)
     if account is None or account.disabled_at is not None or not good:
-        for key in _throttle_keys(email, address):
-            session.add(StaffLoginFailure(key_hash=key, at=now))
+        lockouts.record_failure(session, _throttle_keys(email, address), now)
         log.warning("staff sign-in failed for %s from %s", mask_email(email), address or "-")
         return LoginResult(LoginOutcome.INVALID)
     if password_needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)  # parameters were raised since it was set
-    session.execute(delete(StaffLoginFailure).where(StaffLoginFailure.key_hash == _key("account", email)))
+    # Only the account's failures: the address's may be guesses at other accounts.
+    lockouts.clear(session, [lockouts.key(lockouts.STAFF_ACCOUNT, email)], now)
     account.last_login_at = now
     token = start_session(session, account, now)
     log.info("staff sign-in for %s from %s", mask_email(email), address or "-")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.db import Base
 from core.enums import LinkPurpose
 from core.handoffs import ClosedHow, Reason
-from core.jobs import DELIVER
+from core.jobs import AGENTS, DELIVER
 from core.models import HandoffTicket, InboundEvent, MetricTally, OneTimeLink, Reminder
 from core.reminders import Kind, Status
 
@@ -87,7 +87,10 @@ REMINDERS = Source(Reminder, (Reminder.kind, Reminder.status, Reminder.deferred)
 # Failed delivery jobs are rare: each is read by its key, which starts with the reminder kind.
 UNDELIVERED = Source(InboundEvent, (InboundEvent.event_id,),
                      (InboundEvent.channel == DELIVER) & (InboundEvent.status == FAILED_JOB))
-SOURCES = (TICKETS, LINKS, REMINDERS, UNDELIVERED)
+FAILED_EVENTS = Source(InboundEvent, (InboundEvent.channel,), InboundEvent.status == FAILED_JOB)
+SOURCES = (TICKETS, LINKS, REMINDERS, UNDELIVERED, FAILED_EVENTS)
+# What an inbound event's channel can be: a platform's webhook or a job kind (anything else counts as UNKNOWN).
+EVENT_CHANNELS = frozenset({"line", "slack", DELIVER, AGENTS, "mail"})
 
 
 def _kind(row: Row[Any]) -> str:
@@ -117,6 +120,9 @@ SERIES: tuple[Series, ...] = (
            "scheduler ran, past their grace) or undelivered (the channel refused the message).",
            (Rule(REMINDERS, lambda row: (_kind(row), "missed") if row[1] == Status.MISSED.value else None),
             Rule(UNDELIVERED, _undelivered))),
+    Series("events_failed", ("channel",), "Webhook events and queued jobs given up on after their last attempt, "
+           "or at once when the platform refused them for good, by channel or job kind.",
+           (Rule(FAILED_EVENTS, lambda row: (label(row[0], EVENT_CHANNELS),)),)),
     Series("reminders_not_sent", ("kind", "reason"), "Reminders not sent on purpose: cancelled (no longer relevant) "
            "or skipped (opted out, or no reachable chat account).",
            (Rule(REMINDERS, lambda row: (_kind(row), row[1])

@@ -365,6 +365,13 @@ def _ask_item(ctx: TurnContext) -> list[Reply]:
     return _question(ctx, "\n".join(lines), buttons)
 
 
+def _ask_item_again(ctx: TurnContext) -> list[Reply]:
+    """The questions after the item's need it, and it is asked first: one missing means the catalog no longer
+    has the chosen code (a new profile since it was chosen). Forget it and ask for the item again."""
+    log.info("order form: item %r is no longer in the catalog, asked again", ctx.state.slots.pop(ITEM, None))
+    return _ask_item(ctx)
+
+
 def _parse_item(ctx: TurnContext) -> str | None:
     code = tapped(ctx, ITEM)
     if code is None:
@@ -385,7 +392,8 @@ def _copies_needed(ctx: TurnContext) -> bool:
 
 def _ask_copies(ctx: TurnContext) -> list[Reply]:
     item = _chosen_item(ctx)
-    assert item is not None  # the item is asked first
+    if item is None:
+        return _ask_item_again(ctx)
     buttons = tuple(QuickReply(say("order.copies_button", ctx.lang, copies=n), set_payload(COPIES, str(n)))
                     for n in range(1, min(item.max_copies, MAX_COPY_BUTTONS) + 1))
     return _question(ctx, say("order.ask_copies", ctx.lang, item=item.name(ctx.lang), max=item.max_copies), buttons)
@@ -422,7 +430,8 @@ def _delivery_needed(ctx: TurnContext) -> bool:
 
 def _ask_delivery(ctx: TurnContext) -> list[Reply]:
     item = _chosen_item(ctx)
-    assert item is not None
+    if item is None:
+        return _ask_item_again(ctx)
     lines = [say("order.ask_delivery", ctx.lang)]
     lines += [say("order.delivery_line", ctx.lang, delivery=delivery_label(method, ctx.lang))
               for method in item.deliveries]
@@ -517,7 +526,8 @@ def _delivery(item: CatalogItem, ctx: TurnContext) -> DeliveryMethod:
 
 def _ask_confirm(ctx: TurnContext) -> list[Reply]:
     item = _chosen_item(ctx)
-    assert item is not None
+    if item is None:
+        return _ask_item_again(ctx)
     profile, lang = ctx.core.profile, ctx.lang
     copies, delivery = _copies(item, ctx), _delivery(item, ctx)
     method = PaymentMethod(ctx.state.slots[PAYMENT])

@@ -5,13 +5,10 @@ The reply to a reset request is the same whether or not the student exists or ha
 """
 
 import re
-from datetime import timedelta
 
-from core.enums import LinkPurpose, Service
+from core.enums import Service
 from core.identifiers import normalize_student_number
-from core.links import open_link, request_second_password_reset
-from core.models import Student
-from core.reminders import schedule_link_nudge
+from core.links import LinkNudge, request_second_password_reset
 from handlers import basic, email
 from handlers.forms import Form, FormEngine, Slot, cancel_button, start_payload
 from handlers.identity import (
@@ -89,25 +86,21 @@ def _finish(ctx: TurnContext) -> list[Reply]:
         student = current_student(ctx)
         number = student.student_number if student is not None else ""
     ctx.state.end_form()
-    outcome = request_second_password_reset(ctx.core, number, ctx.lang)
-    _nudge_before_expiry(ctx, number)
+    outcome = request_second_password_reset(ctx.core, number, ctx.lang, nudge=_nudge(ctx, number))
     return [Text(outcome.text, basic.follow_ups(ctx.lang, Intent.SECOND_PASSWORD_RULES))]
 
 
-def _nudge_before_expiry(ctx: TurnContext, number: str) -> None:
-    """Schedule one reminder before the link expires, but only for a student known by their linked account
-    asking for themselves: a nudge to anyone else would tell them the account exists."""
+def _nudge(ctx: TurnContext, number: str) -> LinkNudge | None:
+    """Where to remind the student once before the link expires, but only for a student known by their linked
+    account asking for themselves: a nudge to anyone else would tell them the account exists. The worker
+    schedules it with the link it issues (none when a rate limit stops the link)."""
     if not identified_by_account_only(ctx) or ctx.state.student_id is None:
-        return
-    with ctx.core.transaction() as session:
-        student = session.get(Student, ctx.state.student_id)
-        if student is None or student.student_number != normalize_student_number(number):
-            return
-        link = open_link(session, student.id, LinkPurpose.SECOND_PASSWORD_RESET, ctx.now)
-        if link is not None and ctx.now - link.created_at < timedelta(minutes=1):
-            schedule_link_nudge(session, link, ctx.now, channel=ctx.message.channel.value,
-                                recipient=ctx.message.user_id, conversation_id=ctx.state.conversation_id,
-                                lang=ctx.lang.value)
+        return None
+    student = current_student(ctx)
+    if student is None or student.student_number != normalize_student_number(number):
+        return None
+    return LinkNudge(channel=ctx.message.channel.value, recipient=ctx.message.user_id,
+                     conversation_id=ctx.state.conversation_id, lang=ctx.lang.value)
 
 
 def reset_form() -> Form:

@@ -108,8 +108,9 @@ def _meaning(ctx: TurnContext, order: Order) -> str:
     return meaning
 
 
-def _order_replies(ctx: TurnContext, order: Order, buttons: tuple[QuickReply, ...]) -> list[Reply]:
-    """The order's summary and what its status means, with the payment link while it can still be paid."""
+def _order_replies(ctx: TurnContext, order: Order, buttons: tuple[QuickReply, ...], more: str = "") -> list[Reply]:
+    """The order's summary and what its status means, with the payment link while it can still be paid;
+    `more` (the student's other orders) ends the summary's text."""
     profile, lang = ctx.core.profile, ctx.lang
     owner = ctx.state.student_id is not None and order.student_id == ctx.state.student_id
     summarized = summarize(order, profile, ctx.core.calendar)
@@ -117,7 +118,7 @@ def _order_replies(ctx: TurnContext, order: Order, buttons: tuple[QuickReply, ..
     if owner:  # shown to the student, never kept in the transcript: the address and what prints the certificate
         ctx.personal.extend(address_parts(summarized.mailing_address) if summarized.mailing_address else ())
         ctx.personal.extend([summarized.print_number] if summarized.print_number else [])
-    text = "\n\n".join([say("status.heading", lang), summary, _meaning(ctx, order)])
+    text = "\n\n".join([say("status.heading", lang), summary, _meaning(ctx, order), *([more] if more else [])])
     replies: list[Reply] = [Text(text, buttons)]
     payment = order.payments[-1] if order.payments else None
     if order.status is OrderStatus.AWAITING_PAYMENT and payment is not None \
@@ -166,13 +167,8 @@ def recent(ctx: TurnContext, student: Student) -> list[Reply]:
         buttons = _follow_ups(ctx)
         if len(orders) > 1:
             buttons = (QuickReply(say("status.details_button", ctx.lang), start_payload(LOOKUP)), *buttons)
-        replies = _order_replies(ctx, orders[0], buttons)
-        if len(orders) > 1:
-            others = [say("status.recent_more", ctx.lang), *(_recent_line(ctx, order) for order in orders[1:])]
-            first = replies[0]
-            assert isinstance(first, Text)
-            replies[0] = Text(first.text + "\n\n" + "\n".join(others), first.quick_replies)
-        return replies
+        others = "\n".join([say("status.recent_more", ctx.lang), *(_recent_line(ctx, order) for order in orders[1:])])
+        return _order_replies(ctx, orders[0], buttons, others if len(orders) > 1 else "")
 
 
 def _done_mail(ctx: TurnContext) -> str:

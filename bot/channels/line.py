@@ -39,6 +39,7 @@ from linebot.v3.webhooks import (
     UnsendEvent,
     UserSource,
 )
+from pydantic.v1 import ValidationError as PydanticValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -47,15 +48,17 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels import line_linking as linking
 from bot.channels import line_render
-from bot.inbox import Inbox, PermanentFailure, RetryAfter, rewrite_payloads
+from bot.inbox import RESUMED, Inbox, PermanentFailure, RetryAfter, rewrite_payloads
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
+from bot.untrusted import BadJson, load_json, storable_json
 from bot.web.bodies import read_bounded
 from core.conversations import hide_message, load_state
 from core.enums import Language
 from core.handoffs import active_ticket
 from core.masking import mask_token
 from core.services import Core
+from core.settings import secret_value
 from handlers import basic
 from handlers.forms import resume_offer
 from handlers.messages import say
@@ -67,7 +70,21 @@ log = logging.getLogger(__name__)
 
 # Event types that are stored and answered (or recorded); any other type is logged and acknowledged.
 HANDLED_EVENTS = frozenset({"message", "postback", "follow", "unfollow", "accountLink", "unsend"})
+# The objects each handled event type must carry, with their string fields the worker reads.
+HANDLED_DETAILS: dict[str, dict[str, tuple[str, ...]]] = {
+    "message": {"message": ("id", "type")}, "postback": {"postback": ("data",)},
+    "accountLink": {"link": ("result",)}, "unsend": {"unsend": ("messageId",)},
+}
+# LINE's message ids (18 digits or so), bounded like the source ids.
+MESSAGE_IDS: dict[str, tuple[tuple[str, str], ...]] = {"message": (("message", "id"),),
+                                                       "unsend": (("unsend", "messageId"),)}
 MAX_BODY_BYTES = 1_000_000
+# LINE documents no maximum and sends a few at a time; a signed body with more is not LINE's.
+MAX_EVENTS = 100
+MAX_ID_CHARS = 128  # the inbox keeps event ids of up to 128 characters; LINE's are 26 (a ULID)
+MAX_SOURCE_ID_CHARS = 64  # LINE's user, group and room ids are 33, message ids ~18; conversation keys hold 200
+EARLIEST_MS, LATEST_MS = 946_684_800_000, 4_102_444_800_000  # 2000-01-01 and 2100-01-01, UTC
+LOGGED_CHARS = 40  # of a type or id the sender chose, in a log line
 # LINE accepts a reply token for about a minute after the event; past this we push instead.
 REPLY_TOKEN_TTL = timedelta(seconds=50)
 LOADING_SECONDS = 20  # 5 to 60, a multiple of 5; the animation ends when our answer arrives
@@ -101,6 +118,111 @@ def event_time(payload: dict[str, Any]) -> datetime:
     return datetime.fromtimestamp(int(payload["timestamp"]) / 1000, tz=UTC)
 
 
+class MalformedBody(ValueError):
+    """A signed webhook body with a field missing, of the wrong type or out of range (`field` says where)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
+
+def read_events(data: Any) -> list[dict[str, Any]]:
+    """The events of a parsed webhook body, each checked for what this module and LINE's SDK read of it.
+
+    Raises:
+        MalformedBody: naming the first field that is missing, of the wrong type or out of range.
+    """
+    _need(isinstance(data, dict), "body", "is not an object")
+    _need(isinstance(data.get("destination"), str), "destination", "is not a string")
+    events = data.get("events")
+    _need(isinstance(events, list), "events", "is not a list")
+    _need(len(events) <= MAX_EVENTS, "events", f"holds more than {MAX_EVENTS} events")
+    for index, event in enumerate(events):
+        _check_event(event, f"events[{index}]")
+    return events
+
+
+def _check_event(event: Any, where: str) -> None:
+    """The fields every event has (LINE's `Event`), then those of the types we handle."""
+    _need(isinstance(event, dict), where, "is not an object")
+    _need(isinstance(event.get("type"), str), f"{where}.type", "is not a string")
+    _need(_short_text(event.get("webhookEventId"), MAX_ID_CHARS), f"{where}.webhookEventId",
+          f"is not a string of 1 to {MAX_ID_CHARS} characters")
+    timestamp = event.get("timestamp")
+    # An integer LINE could have sent: a bool is an int to Python, and far-off times do not fit a datetime.
+    _need(type(timestamp) is int and EARLIEST_MS <= timestamp <= LATEST_MS, f"{where}.timestamp",
+          "is not milliseconds between 2000 and 2100")
+    _need(isinstance(event.get("mode"), str), f"{where}.mode", "is not a string")
+    context = event.get("deliveryContext")
+    _need(isinstance(context, dict) and isinstance(context.get("isRedelivery"), bool),
+          f"{where}.deliveryContext", "is not an object with a boolean isRedelivery")
+    _need(isinstance(event.get("replyToken", ""), str), f"{where}.replyToken", "is not a string")
+    if "source" in event:
+        _check_source(event["source"], f"{where}.source")
+    if event["type"] in HANDLED_EVENTS:
+        for field, names in HANDLED_DETAILS.get(event["type"], {}).items():
+            _need(isinstance(event.get(field), dict), f"{where}.{field}", "is not an object")
+            for name in names:
+                _need(isinstance(event[field].get(name), str), f"{where}.{field}.{name}", "is not a string")
+        for field, name in MESSAGE_IDS.get(event["type"], ()):
+            # Searched for among the stored events when the student unsends a message (bot.inbox).
+            _need(_short_text(event[field][name], MAX_SOURCE_ID_CHARS), f"{where}.{field}.{name}",
+                  f"is not a string of 1 to {MAX_SOURCE_ID_CHARS} characters")
+        if event["type"] == "message" and event["message"]["type"] == "text":
+            _need(isinstance(event["message"].get("text"), str), f"{where}.message.text", "is not a string")
+        _check_with_sdk(event, where)
+
+
+def _check_source(source: Any, where: str) -> None:
+    # The ids become conversation and account keys, which the database holds up to 128 characters.
+    _need(isinstance(source, dict) and isinstance(source.get("type"), str), where, "is not an object with a type")
+    for name in ("userId", "groupId", "roomId"):
+        if name in source:
+            _need(_short_text(source[name], MAX_SOURCE_ID_CHARS), f"{where}.{name}",
+                  f"is not a string of 1 to {MAX_SOURCE_ID_CHARS} characters")
+
+
+def _check_with_sdk(event: dict[str, Any], where: str) -> None:
+    """Whatever else the worker's `Event.from_dict` would refuse, refused now rather than stored.
+
+    A message or source of a type the SDK does not know yet is not malformed: it is stored, and the worker
+    logs it and sends nothing, as for any event it cannot read.
+    """
+    try:
+        Event.from_dict(event)
+    except PydanticValidationError as error:
+        # The SDK reads nested objects one model at a time, so its path starts at the model it was reading.
+        first = error.errors()[0]
+        field = ".".join([error.model.__name__, *(str(part) for part in first["loc"] if part != "__root__")])
+        raise MalformedBody(f"{where} ({field})", first["msg"]) from None
+    except ValueError:  # an unknown discriminator value (a new message or source type)
+        return
+    except (TypeError, KeyError, AttributeError) as error:  # a list or string where the SDK indexes an object
+        raise MalformedBody(where, f"cannot be read by LINE's SDK ({type(error).__name__})") from None
+
+
+def _short_text(value: Any, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= limit
+
+
+def _need(condition: bool, field: str, problem: str) -> None:
+    if not condition:
+        raise MalformedBody(field, problem)
+
+
+def loggable(text: str) -> str:
+    """Text from a webhook as one short log field: cut to LOGGED_CHARS, and quoted if it holds line breaks or
+    other control characters (which could forge a log line)."""
+    short = text[:LOGGED_CHARS]
+    return short if short.isprintable() else repr(short)
+
+
+def _refused(problem: str) -> Response:
+    # The problem names a field, never its value: nothing the student wrote reaches the log.
+    log.warning("LINE webhook: signed but malformed body refused: %s", problem)
+    return PlainTextResponse(f"malformed body: {problem}", status_code=400)
+
+
 class LineChannel:
     """LINE's webhook, its processor for the inbox, and the account-link page."""
 
@@ -115,9 +237,9 @@ class LineChannel:
         if not (settings.line_channel_secret and settings.line_channel_access_token):
             raise ValueError("LINE_CHANNEL_SECRET and LINE_CHANNEL_ACCESS_TOKEN must both be set")
         self.core, self.pipeline, self.settings = core, pipeline, settings
-        self._validator = SignatureValidator(settings.line_channel_secret)
+        self._validator = SignatureValidator(secret_value(settings.line_channel_secret))
         configuration = Configuration(host=settings.line_api_base_url.rstrip("/"),
-                                      access_token=settings.line_channel_access_token)
+                                      access_token=secret_value(settings.line_channel_access_token))
         configuration.retries = 0  # the inbox retries, with backoff and a retry key; urllib3 must not
         self.api = MessagingApi(ApiClient(configuration))
         self._sends = _Sends(configuration.host, self.api.api_client.default_headers)
@@ -139,7 +261,14 @@ class LineChannel:
     # --- the webhook --------------------------------------------------------------------------------------
 
     async def webhook(self, request: Request) -> Response:
-        """Verify the signature, store each event we handle, answer 200; the inbox worker does the rest."""
+        """Verify the signature, then read and check the body, store each event we handle, answer 200; the
+        inbox worker does the rest.
+
+        A body that is signed but malformed (not JSON, too deep, a field of the wrong type or out of range)
+        is answered 400 naming the field, and nothing of it is stored: LINE's redelivery would send the same
+        bytes again, and storing it would only make an event that fails at every attempt. An event of a
+        type we do not handle, but otherwise well formed, is acknowledged and ignored (LINE adds types).
+        """
         body = await read_bounded(request, MAX_BODY_BYTES)
         if body is None:
             return PlainTextResponse("body too large", status_code=413)
@@ -152,14 +281,14 @@ class LineChannel:
             log.warning("LINE webhook: %s signature, request refused", "wrong" if signature else "missing")
             return PlainTextResponse("invalid signature", status_code=400)
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            return PlainTextResponse("body is not JSON", status_code=400)
-        if not isinstance(data, dict) or not isinstance(data.get("events"), list):
-            return PlainTextResponse("body has no events list", status_code=400)
+            events = read_events(load_json(text))
+        except BadJson as error:
+            return _refused(str(error))
+        except MalformedBody as error:
+            return _refused(f"{error.field} {error.problem}")
         inbox = request.app.state.inbox
         try:
-            for event in data["events"]:
+            for event in events:
                 await self._store(inbox, event)
         except SQLAlchemyError:
             # Not the sender's fault and nothing stored: LINE redelivers after a non-2xx answer.
@@ -167,18 +296,18 @@ class LineChannel:
             return PlainTextResponse("try again later", status_code=503)
         return PlainTextResponse("OK")
 
-    async def _store(self, inbox: Inbox, event: Any) -> None:
-        kind = event.get("type") if isinstance(event, dict) else None
-        event_id = event.get("webhookEventId") if isinstance(event, dict) else None
+    async def _store(self, inbox: Inbox, event: dict[str, Any]) -> None:
+        """Store a checked event of a type we handle; log and drop any other."""
+        kind, event_id = event["type"], event["webhookEventId"]
         if kind not in HANDLED_EVENTS:
-            log.info("LINE webhook: %s event %s acknowledged, not handled", kind, event_id)
+            log.info("LINE webhook: %s event %s acknowledged, not handled", loggable(kind), loggable(event_id))
             return
-        if not isinstance(event_id, str) or not event_id or not isinstance(event.get("timestamp"), int):
-            log.warning("LINE webhook: %s event without webhookEventId or timestamp ignored", kind)
-            return
-        if not await run_in_threadpool(inbox.accept, self.channel, event_id, event):
-            log.info("LINE webhook: event %s seen before (redelivery: %s)", event_id,
-                     (event.get("deliveryContext") or {}).get("isRedelivery"))
+        # Lone surrogates and NUL are valid JSON escapes but no database stores them: replaced before storing,
+        # so the event can be written again when it is finished.
+        stored = storable_json(event)
+        if not await run_in_threadpool(inbox.accept, self.channel, stored["webhookEventId"], stored):
+            log.info("LINE webhook: event %s seen before (redelivery: %s)", loggable(event_id),
+                     event["deliveryContext"]["isRedelivery"])
 
     # --- prepare: one stored event → the API calls of its answer -----------------------------------------
 
@@ -372,6 +501,12 @@ class LineChannel:
                 self._call(lambda: self._sends.post(REPLY_PATH, body), reply=True)
                 return
             except _ReplyTokenRefused:
+                if part.get(RESUMED):
+                    # An earlier attempt may have sent this reply before it died: a token this young that LINE
+                    # refuses was used, so the answer went out; a push would answer twice.
+                    log.info("LINE reply token of event %s refused on a resumed attempt: it was used",
+                             payload.get("webhookEventId"))
+                    return
                 log.info("LINE reply token of event %s refused: pushing instead", payload.get("webhookEventId"))
         target = _push_target(payload)
         if target is None:

@@ -10,9 +10,7 @@ import hashlib
 import logging
 import re
 import secrets
-import threading
 import unicodedata
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,6 +25,7 @@ from starlette.responses import RedirectResponse, Response
 
 from bot.settings import ChannelSettings
 from bot.web.links import choose_language
+from core import lockouts
 from core.conversations import chat_account, load_state, save_state
 from core.conversations import linked_student_id as core_linked_student_id
 from core.enums import Language
@@ -164,37 +163,6 @@ def redeem_nonce(session: Session, nonce: str, user_id: str, now: datetime) -> i
 # --- signing in -------------------------------------------------------------------------------------------
 
 
-class FailedSignIns:
-    """Failed sign-ins per student number in this process, forgotten after FAILURE_WINDOW."""
-
-    def __init__(self, limit: int = MAX_FAILURES, window: timedelta = FAILURE_WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[datetime]] = defaultdict(deque)
-        self._guard = threading.Lock()
-
-    def blocked(self, key: str, now: datetime) -> bool:
-        """True while `key` has had `limit` failures within the window."""
-        with self._guard:
-            failures = self._failures.get(key)
-            if failures is None:
-                return False
-            while failures and now - failures[0] >= self.window:
-                failures.popleft()
-            if not failures:
-                del self._failures[key]
-            return len(failures) >= self.limit
-
-    def record(self, key: str, now: datetime) -> None:
-        """Count one failure."""
-        with self._guard:
-            self._failures[key].append(now)
-
-    def clear(self, key: str) -> None:
-        """Forget the failures after a successful sign-in."""
-        with self._guard:
-            self._failures.pop(key, None)
-
-
 def authenticate(session: Session, student_number: str, password: str) -> Student | None:
     """The student whose second password this is; None for an unknown number or a wrong password alike."""
     student = find_student(session, student_number) if student_number else None
@@ -222,9 +190,8 @@ class SignInResult:
 class LinkPage:
     """GET and POST /line/link?linkToken=…: the sign-in form of the account-link flow."""
 
-    def __init__(self, core: Core, settings: ChannelSettings, failures: FailedSignIns | None = None) -> None:
+    def __init__(self, core: Core, settings: ChannelSettings) -> None:
         self.core, self.settings = core, settings
-        self.failures = failures or FailedSignIns()
         access = urlsplit(settings.line_access_base_url)
         # The successful POST redirects to LINE: this page's form may end there (CSP form-action covers
         # redirects). Everything else is as strict as the app's default policy.
@@ -257,20 +224,25 @@ class LinkPage:
     def sign_in(self, student_number: str, password: str) -> SignInResult:
         """Check the student number and second password; on success a new nonce for that student.
 
-        Neither the password nor the number is logged unmasked; failures count per student number.
+        Neither the password nor the number is logged unmasked. Failures count per student number, known or
+        not, in the database: every worker process and a restarted one see the same count (core.lockouts).
         """
         now = self.core.now()
-        if self.failures.blocked(student_number, now):
-            log.warning("LINE link page: %s refused, too many failed sign-ins", mask_student_number(student_number))
-            return SignInResult(SignIn.LOCKED)
+        keys = [lockouts.key(lockouts.LINE_LINK, student_number)]
+        # One transaction: the lockout's check serializes the attempts on this number until the failure is
+        # recorded or the keys cleared, so concurrent workers cannot squeeze in more than MAX_FAILURES.
         with self.core.transaction() as session:
+            if lockouts.throttled(session, keys, now, MAX_FAILURES, FAILURE_WINDOW):
+                log.warning("LINE link page: %s refused, too many failed sign-ins",
+                            mask_student_number(student_number))
+                return SignInResult(SignIn.LOCKED)
             student = authenticate(session, student_number, password)
             if student is None:
-                self.failures.record(student_number, now)
+                lockouts.record_failure(session, keys, now)
                 log.info("LINE link page: sign-in failed for %s", mask_student_number(student_number))
                 return SignInResult(SignIn.REFUSED)
+            lockouts.clear(session, keys, now)
             nonce = issue_nonce(session, student.id, now)
-        self.failures.clear(student_number)
         return SignInResult(SignIn.LINKED, nonce)
 
     def _form(self, request: Request, lang: Language, token: str, *, error: str = "", number: str = "",

@@ -11,10 +11,13 @@ function returning the configured bot token: with `App(token=…)` Bolt calls au
 and, if that call fails, answers 200 without running the listener, which would drop the event.
 """
 
+import hashlib
+import hmac
 import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +25,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.internals import build_context
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from starlette.concurrency import run_in_threadpool
@@ -33,14 +37,25 @@ from bot.agents import ACTIONS as AGENT_ACTIONS
 from bot.agents import AgentDesk
 from bot.channels import slack_render
 from bot.channels.slack_identity import SlackIdentity
-from bot.channels.slack_payloads import EVENT_FILTERS, Destination, SlackTurn, shape_problem, stable_id, to_turn
+from bot.channels.slack_payloads import (
+    EVENT_FILTERS,
+    BadBody,
+    Destination,
+    SlackTurn,
+    parse_body,
+    shape_problem,
+    stable_id,
+    to_turn,
+)
 from bot.inbox import Inbox, PermanentFailure, RetryAfter
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
+from bot.untrusted import storable, storable_json
 from bot.web.bodies import read_bounded
 from core.conversations import load_state
 from core.enums import Language
 from core.services import Core
+from core.settings import secret_value
 from handlers import basic
 from handlers.messages import say
 from handlers.replies import Reply, Text
@@ -50,6 +65,8 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 MAX_BODY_BYTES = 1024 * 1024
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # seconds since the epoch, as Slack sends them (ASCII digits only)
+SIGNATURE_MAX_AGE_SECONDS = 60 * 5  # Slack's and Bolt's window against replayed requests
 DEFAULT_COMMAND = "/madoguchi"
 PACE = timedelta(seconds=1)  # chat.postMessage allows about one message per second in each conversation
 API_TIMEOUT_SECONDS = 10
@@ -77,7 +94,7 @@ class SlackChannel:
             raise ValueError("the Slack channel needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
         self.core, self.pipeline, self.settings = core, pipeline, settings
         # Retries belong to the inbox (stored, with backoff), so the client never retries or sleeps itself.
-        self.client = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_base_url,
+        self.client = WebClient(token=secret_value(settings.slack_bot_token), base_url=settings.slack_api_base_url,
                                 timeout=API_TIMEOUT_SECONDS, retry_handlers=[])
         self.identity = SlackIdentity(core, self.client)
         # The agents' side of handoffs, when an agents' channel is set: its messages never reach the bot.
@@ -87,6 +104,7 @@ class SlackChannel:
         self._pace_lock = threading.Lock()
         self._last_post: dict[str, datetime] = {}
         self._hold_until: datetime | None = None
+        self._now = time.time  # what Bolt checks the request timestamp against, in its own check too
 
     def routes(self) -> list[BaseRoute]:
         """POST /slack/events: Events API, interactivity and the slash command share one request URL."""
@@ -97,11 +115,11 @@ class SlackChannel:
     def _build_app(self) -> App:
         app = App(
             name="madoguchi",
-            signing_secret=self.settings.slack_signing_secret,
+            signing_secret=secret_value(self.settings.slack_signing_secret),
             # No token on this client (tokens come from `authorize`); Socket Mode opens its connection with it.
             client=WebClient(base_url=self.settings.slack_api_base_url, timeout=API_TIMEOUT_SECONDS,
                              retry_handlers=[]),
-            authorize=single_workspace(self.settings.slack_bot_token),
+            authorize=single_workspace(secret_value(self.settings.slack_bot_token)),
             process_before_response=True,
         )
         app.event(re.compile(r".+"))(self._on_event)
@@ -113,20 +131,49 @@ class SlackChannel:
         return app
 
     async def _endpoint(self, request: Request) -> Response:
-        """Hand a signed Slack request to Bolt; 4xx for a body that is not a Slack request at all."""
+        """Check a Slack request's signature, read and check its body, then hand it to Bolt.
+
+        The timestamp and signature are checked here first, before anything of the body is read (401 for an
+        unsigned request, whatever its body). A signed body that cannot be read or has a field of the wrong
+        type is answered 400 naming the field: Slack retrying it would send the same bytes again. Bolt checks
+        the signature once more; the body it dispatches is ours, parsed with bounded depth and with every
+        string made storable (no lone surrogate or NUL reaches the inbox or the agents' desk).
+        """
         body = await read_bounded(request, MAX_BODY_BYTES)
         if body is None:
             return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+        refusal = self._unsigned(request, body)
+        if refusal is not None:
+            log.info("slack: a request refused: %s", refusal)
+            return JSONResponse({"error": refusal}, status_code=401)
         try:
-            bolt_request = to_bolt_request(request, body, {"inbox": request.app.state.inbox})
-        except (ValueError, TypeError, AttributeError, KeyError) as error:  # Bolt parses the body eagerly
-            log.info("slack: a request body that is not a Slack request (%s)", type(error).__name__)
-            return JSONResponse({"error": "body is not a Slack request"}, status_code=400)
-        problem = shape_problem(bolt_request.body)
+            parsed = parse_body(body, request.headers.get("content-type"))
+        except BadBody as error:
+            return _malformed(str(error))
+        problem = shape_problem(parsed)
         if problem is not None:
-            log.info("slack: a request body that is not a Slack request (%s)", problem)
-            return JSONResponse({"error": f"body is not a Slack request: {problem}"}, status_code=400)
+            return _malformed(problem)
+        # Bolt is given our parse, never the chance to parse again (its own has no depth bound), and the raw
+        # body only for its signature check.
+        bolt_request = to_bolt_request(request, b"")
+        bolt_request.raw_body, bolt_request.body = body.decode("utf-8"), storable_json(parsed)
+        bolt_request.context = build_context(BoltContext({"inbox": request.app.state.inbox}), bolt_request.body)
         return to_starlette_response(await run_in_threadpool(self.app.dispatch, bolt_request))
+
+    def _unsigned(self, request: Request, body: bytes) -> str | None:
+        """Why the request is not signed by Slack with our signing secret in the last five minutes, or None."""
+        stamp = request.headers.get("x-slack-request-timestamp", "")
+        if not TIMESTAMP.fullmatch(stamp):  # Bolt would fail on int("abc") with a 500
+            return "no valid X-Slack-Request-Timestamp"
+        if abs(self._now() - int(stamp)) > SIGNATURE_MAX_AGE_SECONDS:
+            return "X-Slack-Request-Timestamp too far from now"
+        secret = secret_value(self.settings.slack_signing_secret).encode()
+        expected = hmac.new(secret, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        # Compared as bytes: compare_digest refuses str with non-ASCII characters (a 500 in Bolt's own check).
+        signature = request.headers.get("x-slack-signature", "").encode("latin-1", "replace")
+        if not hmac.compare_digest(b"v0=" + expected.encode(), signature):
+            return "missing or wrong X-Slack-Signature"
+        return None
 
     def _on_event(self, body: dict[str, Any], ack: Ack, context: BoltContext) -> None:
         event = body.get("event") or {}
@@ -313,6 +360,12 @@ def _retry_after(headers: Mapping[str, Any]) -> float:
     return DEFAULT_RETRY_AFTER_SECONDS
 
 
+def _malformed(problem: str) -> Response:
+    # The problem names a field, never its value: nothing a student wrote reaches the log.
+    log.info("slack: a signed request body refused: %s", problem)
+    return JSONResponse({"error": f"body is not a Slack request: {problem}"}, status_code=400)
+
+
 def _store(context: BoltContext, event_id: str, body: Mapping[str, Any]) -> bool:
     """Commit an answerable payload to the inbox (a duplicate id is dropped there); the deprecated
     verification token is not kept. False, with a log line, for a payload that lacks what an answer needs."""
@@ -322,7 +375,9 @@ def _store(context: BoltContext, event_id: str, body: Mapping[str, Any]) -> bool
         log.warning("slack: %s acknowledged and ignored: not answerable (%r)", event_id, error)
         return False
     inbox: Inbox = context["inbox"]
-    inbox.accept(Channel.SLACK.value, event_id, {key: value for key, value in body.items() if key != "token"})
+    # Made storable here too: over Socket Mode the body does not come through the endpoint.
+    payload = storable_json({key: value for key, value in body.items() if key != "token"})
+    inbox.accept(Channel.SLACK.value, storable(event_id), payload)
     return True
 
 
@@ -344,4 +399,4 @@ def run_socket_mode(slack: SlackChannel, inbox: Inbox) -> None:
         next()
 
     slack.app.use(attach_inbox)
-    SocketModeHandler(slack.app, slack.settings.slack_app_token).start()
+    SocketModeHandler(slack.app, secret_value(slack.settings.slack_app_token)).start()

@@ -10,7 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import parse_qsl
 
+from bot.untrusted import BadJson, load_json
 from core.enums import Language
 from handlers import basic
 from handlers.replies import intent_payload
@@ -221,27 +223,134 @@ EVENT_FILTERS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
 }
 
 
+class BadBody(ValueError):
+    """A signed Slack request body that cannot be read: not UTF-8, not JSON where JSON is due, too deep."""
+
+
+def parse_body(raw: bytes, content_type: str | None) -> Any:
+    """The body as Bolt reads it (JSON, or a form whose `payload` field is JSON), parsed with bounded depth.
+
+    Unlike Bolt, a form is taken as a `payload` only when it has that field, not whenever the text holds
+    the word (a slash command's text may).
+
+    Raises:
+        BadBody: not UTF-8, not JSON, or nested deeper than bot.untrusted allows.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBody("body is not UTF-8") from None
+    if not text:
+        return {}
+    try:
+        if (content_type or "").split(";")[0].strip().lower() == "application/json" or text.startswith("{"):
+            return load_json(text)
+        form = dict(parse_qsl(text, keep_blank_values=True))
+        return load_json(form["payload"]) if "payload" in form else form
+    except BadJson as error:
+        raise BadBody(str(error)) from None
+
+
 # Parts of a Slack body that Bolt's middleware reads as objects (or lists of objects) before any listener runs.
 _OBJECT_FIELDS = ("event", "user", "team", "channel", "enterprise", "container", "message", "view", "function")
 _LIST_OF_OBJECTS_FIELDS = ("authorizations", "actions")
+_ACTION_TYPES = frozenset({"block_actions", "interactive_message"})
+_NEVER_NULL = frozenset({"event", "view", "function"})
+_EVENT_OBJECTS = ("function", "tokens")  # read by Bolt with `.get(name, {})` in any event that has them
+# Fields this module, the agents' desk or Bolt read as strings, where present (absent or null is handled):
+# plain text, ids, and message timestamps.
+_STRING_FIELDS: dict[str | None, tuple[str, ...]] = {
+    None: ("type", "event_id", "api_app_id", "trigger_id", "command", "text", "response_url", "enterprise_id"),
+    "user": ("username", "name"),
+}
+# Ids become conversation and account keys (the database holds 200 and 128 characters) and the channels
+# answers are posted to: Slack's are a capital letter and 8 to 10 more capitals or digits, so a signed body
+# with another one is not Slack's. An empty one is treated as missing.
+MAX_ID_CHARS = 64
+_SLACK_ID = re.compile(rf"(?:[A-Z][A-Z0-9]{{8,{MAX_ID_CHARS - 1}}})?")
+_ID_FIELDS: dict[str | None, tuple[str, ...]] = {
+    None: ("team_id", "user_id", "channel_id"), "user": ("id", "team_id"), "team": ("id",), "channel": ("id",),
+    "container": ("channel_id",),
+}
+# A message's ts names it (answers are posted into its thread): seconds, a dot, six digits.
+_SLACK_TS = re.compile(r"[0-9]{9,12}\.[0-9]{6}")
+_TS_FIELDS: dict[str | None, tuple[str, ...]] = {"container": ("message_ts",), "message": ("thread_ts", "ts")}
+# The events whose fields are read (the others are acknowledged by type alone): their text, ids and ts.
+_READ_EVENTS = frozenset({PayloadKind.MESSAGE, PayloadKind.APP_MENTION})
+_EVENT_FIELDS: dict[str, re.Pattern[str] | None] = {
+    "text": None, "channel_type": None, "subtype": None, "bot_id": None, "team": None, "event_ts": None,
+    "user": _SLACK_ID, "channel": _SLACK_ID, "ts": _SLACK_TS, "thread_ts": _SLACK_TS,
+}
 
 
 def shape_problem(body: Any) -> str | None:
-    """What makes a parsed body unreadable for Bolt (which would fail with a 500), or None."""
+    """What makes a parsed body unreadable for Bolt or for the worker (which would fail with a 500, or
+    store what can never be answered): the field and what is wrong with it; None for a readable body."""
     if not isinstance(body, dict):
         return f"a JSON {type(body).__name__}, not an object"
     for name in _OBJECT_FIELDS:
-        if body.get(name) is not None and not isinstance(body[name], dict):
+        # Bolt reads some with `.get(name, {})`, which a present null defeats; Slack never sends them null.
+        if (body.get(name) is not None or (name in body and name in _NEVER_NULL)) and not isinstance(body[name], dict):
             return f"{name} is not an object"
     for name in _LIST_OF_OBJECTS_FIELDS:
         value = body.get(name)
         if value is not None and not (isinstance(value, list) and all(isinstance(item, dict) for item in value)):
             return f"{name} is not a list of objects"
-    # Bolt's listener matchers compare these with strings or patterns.
-    if "type" in (body.get("event") or {}) and not isinstance(body["event"]["type"], str):
+    return _strings_problem(body) or _event_problem(body.get("event")) or _lists_problem(body)
+
+
+def _strings_problem(body: dict[str, Any]) -> str | None:
+    for fields, shape in ((_STRING_FIELDS, None), (_ID_FIELDS, _SLACK_ID), (_TS_FIELDS, _SLACK_TS)):
+        for parent, names in fields.items():
+            container = body if parent is None else body.get(parent) or {}
+            for name in names:
+                where = name if parent is None else f"{parent}.{name}"
+                if (problem := _text_problem(container.get(name), shape)) is not None:
+                    return f"{where} {problem}"
+    return None
+
+
+def _event_problem(event: dict[str, Any] | None) -> str | None:
+    if event is None:
+        return None
+    if "type" in event and not isinstance(event["type"], str):  # Bolt's listener matchers compare it
         return "event.type is not a string"
-    if any(not isinstance(action.get("action_id"), str) for action in body.get("actions") or ()):
-        return "an action without a string action_id"
-    if "command" in body and not isinstance(body["command"], str):
-        return "command is not a string"
+    for name in _EVENT_OBJECTS:
+        if name in event and not isinstance(event[name], dict):
+            return f"event.{name} is not an object"
+    if event.get("type") not in _READ_EVENTS:
+        return None
+    for name, shape in _EVENT_FIELDS.items():
+        if (problem := _text_problem(event.get(name), shape)) is not None:
+            return f"event.{name} {problem}"
+    return None
+
+
+def _lists_problem(body: dict[str, Any]) -> str | None:
+    if body.get("type") in _ACTION_TYPES and ("actions" in body or "callback_id" in body) \
+            and not body.get("actions"):  # Bolt reads `actions[0]` of these
+        return "actions is not a non-empty list of objects"
+    for index, authorization in enumerate(body.get("authorizations") or ()):
+        if not isinstance(authorization.get("is_bot", False), bool):
+            return f"authorizations[{index}].is_bot is not a boolean"
+        if (problem := _text_problem(authorization.get("user_id"), _SLACK_ID)) is not None:
+            return f"authorizations[{index}].user_id {problem}"
+    for index, action in enumerate(body.get("actions") or ()):
+        if not isinstance(action.get("action_id"), str):  # Bolt's action matchers compare it
+            return f"actions[{index}].action_id is not a string"
+        if (problem := _text_problem(action.get("value"), None)) is not None:
+            return f"actions[{index}].value {problem}"
+    return None
+
+
+def _text_problem(value: Any, shape: re.Pattern[str] | None) -> str | None:
+    """Why a field read as text (of `shape`, if given) is not one (None and absent are fine), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return "is not a string"
+    if shape is _SLACK_ID and not shape.fullmatch(value):
+        return f"is not a Slack id (9 to {MAX_ID_CHARS} capital letters and digits)"
+    if shape is _SLACK_TS and not shape.fullmatch(value):
+        return "is not a Slack message ts (seconds.microseconds)"
     return None

@@ -50,4 +50,13 @@ def actions(host: str, port: int, write_domain: bool, out_dir: Path | None) -> N
     logging.getLogger(__name__).info("Rasa action server for %s", core.engine.url.render_as_string(hide_password=True))
     # The Sanic app is an ASGI app: uvicorn serves it in this process, as `madoguchi serve` does the web app
     # (rasa-sdk's own runner would pickle the app into worker processes, and the core cannot be pickled).
-    uvicorn.run(app, host=host, port=port, log_config=None)
+    # A reset or sign-in link requested here is a queued `mail` job: this process sends those itself (only
+    # those: a channel's events are the web app's), in a thread of their own, so no answer waits for a mail.
+    from bot.mailing import mail_worker
+
+    mail = mail_worker(core)
+    mail.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        mail.stop()

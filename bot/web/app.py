@@ -1,15 +1,19 @@
 """The Starlette application: routes from each page module, security headers and error pages."""
 
+import html
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -21,10 +25,20 @@ from bot.inbox import ChannelProcessor, Inbox
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
 from bot.web import admin, chat, desk_pages, links, metrics, oidc, page, payments
+from bot.wiring import job_processors
+from core.enums import Language
+from core.i18n import t
 from core.services import Core
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parent
+
+# While the database is unreachable every route answers 503 and asks to be tried again after this long: a
+# restart or a failover takes tens of seconds.
+RETRY_AFTER_SECONDS = 30
+# Paths read by programs (the chat page's script, the platforms' webhooks, probes): a 503 as JSON there, a page
+# elsewhere. The Slack path is spelled out so that this module does not import the Slack SDK.
+JSON_PATHS = ("/api/", "/healthz", "/metrics", "/line/webhook", "/slack/")
 
 SECURITY_HEADERS = {
     b"x-content-type-options": b"nosniff",
@@ -58,6 +72,63 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def database_unreachable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached now (down, restarting, a dropped connection, no free
+    connection in the pool) rather than a bug or bad data, which stay a 500."""
+    if isinstance(error, (OperationalError, InterfaceError, PoolTimeout)):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+class DatabaseDown:
+    """Answers 503 with Retry-After when a request fails because the database is unreachable: JSON for programs
+    (JSON_PATHS), a short page in both languages for people. A response already started cannot be changed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as error:
+            if started or not database_unreachable(error):
+                raise
+            # The first path segment only: the rest may be a secret (a link's token, a payment's reference).
+            log.error("database unreachable: %s /%s… answered 503 (%s)", scope["method"],
+                      scope["path"].split("/")[1], type(getattr(error, "orig", None) or error).__name__)
+            await unavailable(scope["path"])(scope, receive, send)
+
+
+def unavailable(path: str) -> Response:
+    """The 503 answer while the database is unreachable."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS), "Cache-Control": "no-store"}
+    if path.startswith(JSON_PATHS):
+        return JSONResponse({"error": "the database is unreachable; retry later"}, status_code=503, headers=headers)
+    return HTMLResponse(_unavailable_page(), status_code=503, headers=headers)
+
+
+def _unavailable_page() -> str:
+    # Built without templates or the university's profile: neither may be what failed, and the page must show.
+    sections = "".join(
+        f'<section lang="{lang.value}"><h1>{html.escape(t("edges.database_down.title", lang))}</h1>'
+        f'<p>{html.escape(t("edges.database_down.body", lang))}</p></section>' for lang in Language)
+    title = html.escape(t("edges.database_down.title", Language.JA))
+    return (f'<!doctype html><html lang="ja"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+            f'<link rel="stylesheet" href="/static/page.css"></head><body><main class="card">{sections}</main>'
+            f'</body></html>')
+
+
 async def healthz(request: Request) -> Response:
     """Liveness and database reachability, for load balancers and `madoguchi doctor`."""
     core: Core = request.app.state.core
@@ -66,7 +137,8 @@ async def healthz(request: Request) -> Response:
             connection.exec_driver_sql("SELECT 1")
     except Exception:
         log.exception("health check: database unreachable")
-        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
@@ -75,7 +147,9 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
     """The web app for one core and its conversation pipeline, with the LINE and Slack webhooks whose
     credentials are set; `run_worker` starts the inbox worker with the app (tests drain it themselves)."""
     channel_settings = channel_settings or ChannelSettings(_env_file=None)  # type: ignore[call-arg]
-    inbox = inbox or Inbox(core)
+    inbox = inbox or Inbox(core, lease=timedelta(seconds=channel_settings.inbox_lease_seconds))
+    for processor in job_processors(core):  # the core's own jobs (link mails), whatever channels are connected
+        inbox.register(processor)
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         *page.routes(),
@@ -100,7 +174,8 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
             if run_worker:
                 inbox.stop()
 
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders), Middleware(DatabaseDown)],
+                    lifespan=lifespan)
     app.state.core = core
     app.state.templates = Jinja2Templates(directory=WEB / "templates")
     # Every page says whose it is (the university and its service), in the page's language: a page that names

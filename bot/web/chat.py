@@ -4,6 +4,7 @@
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import anyio.to_thread
@@ -15,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.channels import web
 from bot.pipeline import Pipeline
+from bot.untrusted import BadJson, load_json
 from bot.web import signin
 from bot.web.bodies import read_bounded
 from core.models import TranscriptEntry
@@ -33,6 +35,8 @@ KEEPALIVE_POLLS = 15  # a comment line now and then, so proxies do not close a q
 # Chat turns running at once in worker threads (bot/locks.py lets two or four of them work at a time); the
 # rest wait in this queue, which holds no thread.
 CHAT_THREADS = 4
+MESSAGE_ID = re.compile(r"[0-9]{1,10}")  # a transcript id, in ASCII digits
+MAX_MESSAGE_ID = 2**31 - 1  # the id column is an INTEGER: PostgreSQL refuses to compare it with more
 
 
 async def chat(request: Request) -> JSONResponse:
@@ -41,9 +45,9 @@ async def chat(request: Request) -> JSONResponse:
     if raw is None:
         return JSONResponse({"error": f"body larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
     try:
-        message = web.to_message(json.loads(raw))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return JSONResponse({"error": "body is not valid JSON"}, status_code=400)
+        message = web.to_message(load_json(raw))
+    except BadJson as bad:  # not UTF-8, not JSON, or nested deeper than any chat message
+        return JSONResponse({"error": str(bad)}, status_code=400)
     except web.BadChatRequest as bad:
         return JSONResponse({"error": str(bad), "field": bad.field}, status_code=422)
     pipeline: Pipeline = request.app.state.pipeline
@@ -83,27 +87,33 @@ async def events(request: Request) -> Response:
         return asked
     conversation_id, after = asked
     core: Core = request.app.state.core
+    # The first look is made before the stream starts, so a database that is down is a 503 (bot/web/app.py)
+    # rather than a stream that breaks after its 200.
+    first = await run_in_threadpool(later_messages, core, conversation_id, after)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # nginx would otherwise hold the events
-    return StreamingResponse(_event_stream(core, conversation_id, after), media_type="text/event-stream",
+    return StreamingResponse(_event_stream(core, conversation_id, after, first), media_type="text/event-stream",
                              headers=headers)
 
 
 def _later_query(request: Request, after: str) -> tuple[str, int] | JSONResponse:
     """The conversation and message id asked for, or a 422 naming the bad parameter."""
-    user = request.query_params.get("user", "")
-    if not user.strip() or len(user) > web.MAX_USER_ID:
-        return JSONResponse({"error": "user: must be a non-empty string", "field": "user"}, status_code=422)
-    if not after.isdigit() or len(after) > 18:
+    user = web.valid_user(request.query_params.get("user", ""))  # as /api/chat stored it
+    if user is None:
+        return JSONResponse({"error": "user: must be a chat's user id", "field": "user"}, status_code=422)
+    # ASCII digits only: str.isdigit() also takes "²" or "٣", which int() refuses.
+    if not MESSAGE_ID.fullmatch(after) or int(after) > MAX_MESSAGE_ID:
         return JSONResponse({"error": "after: must be a message id", "field": "after"}, status_code=422)
     return f"web:{user}", int(after)
 
 
-async def _event_stream(core: Core, conversation_id: str, after: int) -> AsyncIterator[str]:
-    """Poll the transcript and send each new later message once; a database connection is held only while
-    one poll reads (later_messages opens and closes its own transaction)."""
+async def _event_stream(core: Core, conversation_id: str, after: int,
+                        first: list[dict[str, object]]) -> AsyncIterator[str]:
+    """Poll the transcript and send each new later message once, starting with `first` (the messages of the
+    first look); a database connection is held only while one poll reads (later_messages opens and closes its
+    own transaction)."""
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
     for poll in range(STREAM_POLLS):
-        messages = await run_in_threadpool(later_messages, core, conversation_id, after)
+        messages = first if poll == 0 else await run_in_threadpool(later_messages, core, conversation_id, after)
         for message in messages:
             after = int(message["id"])  # type: ignore[call-overload]
             yield f"id: {after}\nevent: message\ndata: {json.dumps(message, ensure_ascii=False)}\n\n"

@@ -133,9 +133,14 @@ async def ticket_page(request: Request) -> Response:
                   canned_key=secrets.token_urlsafe(16), note_key=secrets.token_urlsafe(16))
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER on PostgreSQL
+
+
 def _ticket_id(request: Request) -> int | None:
+    """The ticket id of the path, or None: ASCII digits only (str.isdigit takes "²"), within PostgreSQL's
+    INTEGER."""
     raw = request.path_params["ticket_id"]
-    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+    return int(raw) if re.fullmatch(r"[0-9]{1,10}", raw) and int(raw) <= MAX_ID else None
 
 
 def _not_found(request: Request, who: SignedIn) -> Response:

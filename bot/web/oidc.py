@@ -32,6 +32,7 @@ from core.identifiers import normalize_email
 from core.masking import mask_student_number
 from core.models import Student
 from core.services import Core
+from core.settings import secret_value
 from core.students import find_student
 from core.web_sessions import start_session
 
@@ -140,7 +141,7 @@ def _verified_claims(settings: ChannelSettings, core: Core, code: str, *, nonce:
     provider = discover(settings)
     try:
         answer = httpx.post(provider.token_endpoint, timeout=TIMEOUT,
-                            auth=(settings.oidc_client_id or "", settings.oidc_client_secret or ""),
+                            auth=(settings.oidc_client_id or "", secret_value(settings.oidc_client_secret)),
                             data={"grant_type": "authorization_code", "code": code, "code_verifier": verifier,
                                   "redirect_uri": core.url(CALLBACK)})
         tokens = answer.json()

@@ -1,17 +1,19 @@
 """Sandbox payment pages: the local stand-in for a payment provider's page, so the whole flow runs offline."""
 
 import logging
+import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from core import order_texts, orders
+from core import order_texts, orders, staff
 from core.enums import DeliveryMethod, Language, PaymentMethod, PaymentStatus
 from core.errors import InvalidTransition, PaymentExpired, PaymentNotFound
 from core.formatting import format_datetime, format_yen
@@ -21,6 +23,12 @@ from core.sandbox_gateway import SandboxGateway
 from core.services import Core
 
 log = logging.getLogger(__name__)
+
+# CSRF, as on the staff sign-in form (bot/web/admin.py): a token double-submitted in a cookie and in the form.
+# Another site can make a browser post the form, but can neither read nor set this cookie.
+CSRF_COOKIE = "madoguchi_pay_csrf"
+CSRF_COOKIE_PATH = "/sandbox/pay"
+MAX_FIELD = 512  # longer form values are cut before use
 
 
 @dataclass(frozen=True)
@@ -155,19 +163,44 @@ def pay_page(request: Request) -> Response:
     if loaded is None:
         return _not_found(request)
     lang, view = loaded
-    return _render(request, "pay_page.html", lang, "payments.page.title", view=view,
-                   action=f"{request.url.path}?{urlencode({'lang': lang.value})}")
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = _render(request, "pay_page.html", lang, "payments.page.title", view=view, csrf=csrf,
+                       action=f"{request.url.path}?{urlencode({'lang': lang.value})}")
+    if request.cookies.get(CSRF_COOKIE) != csrf:
+        core: Core = request.app.state.core
+        response.set_cookie(CSRF_COOKIE, csrf, path=CSRF_COOKIE_PATH, httponly=True, samesite="strict",
+                            secure=core.base_url.startswith("https://"))
+    return response
 
 
-def pay(request: Request) -> Response:
-    """POST /sandbox/pay/{reference}: mark the order paid, then redirect to the result page."""
+async def pay(request: Request) -> Response:
+    """POST /sandbox/pay/{reference}: mark the order paid (the form's CSRF token required), then redirect to the
+    result page."""
     core: Core = request.app.state.core
     reference = request.path_params["reference"]
-    with core.transaction() as session:
-        payment = _sandbox_payment(session, reference)
-        if payment is None:
-            return _not_found(request)
-        lang = _language(request, payment)
+
+    def language() -> Language | None:
+        with core.transaction() as session:
+            payment = _sandbox_payment(session, reference)
+            return _language(request, payment) if payment is not None else None
+
+    lang = await run_in_threadpool(language)
+    if lang is None:
+        return _not_found(request)
+    if not staff.same_secret(request.cookies.get(CSRF_COOKIE), await _csrf_field(request)):
+        log.warning("sandbox payment refused: CSRF token missing or wrong")
+        return _forbidden(request, lang)
+    await run_in_threadpool(_record_payment, core, reference)
+    return RedirectResponse(f"{request.url.path}/result?{urlencode({'lang': lang.value})}", status_code=303)
+
+
+async def _csrf_field(request: Request) -> str | None:
+    form = await request.form()
+    value = form.get("csrf")
+    return value[:MAX_FIELD] if isinstance(value, str) else None
+
+
+def _record_payment(core: Core, reference: str) -> None:
     try:
         with core.transaction() as session:
             result = core.record_payment(session, reference)
@@ -176,7 +209,19 @@ def pay(request: Request) -> Response:
     except (PaymentExpired, InvalidTransition) as refusal:
         # The result page explains the refusal from the payment's state; nothing was written.
         log.info("sandbox payment refused: %s", refusal.code)
-    return RedirectResponse(f"{request.url.path}/result?{urlencode({'lang': lang.value})}", status_code=303)
+
+
+def _forbidden(request: Request, lang: Language) -> Response:
+    """The answer to a payment form without its CSRF token: nothing paid, in both languages (the page's language
+    first), each with the way back to the payment page, whose form carries the token again."""
+    texts = [(each.value, t("edges.payment_form_expired.title", each), t("edges.payment_form_expired.body", each),
+              t("edges.payment_form_expired.back", each), f"{request.url.path}?{urlencode({'lang': each.value})}")
+             for each in (lang, *(other for other in Language if other is not lang))]
+    return request.app.state.templates.TemplateResponse(
+        request, "pay_forbidden.html",
+        {"lang": lang.value, "title": t("edges.payment_form_expired.title", lang), "texts": texts},
+        status_code=403, headers={"Cache-Control": "no-store"},
+    )
 
 
 def result_page(request: Request) -> Response:

@@ -1,10 +1,11 @@
 """The inbound event store and its worker: stored before the ack, handled once, retried without repeats."""
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from bot.inbox import LEASE, MAX_ATTEMPTS, GroupCommit, Inbox, PermanentFailure, RetryAfter, _Write, order_key
 from core.jobs import AGENTS, DELIVER
@@ -338,3 +339,60 @@ def test_a_deliver_job_is_rendered_again_on_retry_instead_of_storing_its_calls(c
     assert jobs.prepared == ["j1", "j1"] and webhook.prepared == ["e1"]
     assert jobs.delivered == [("j1", 0)] and webhook.delivered == [("e1", 0)]
     assert status_of(core, "j1").status == "done" and status_of(core, "e1").status == "done"
+
+
+def _poison_finishes_of(core, event_id: str) -> None:
+    """Make the database refuse to finish one event, as a write that keeps failing would (a real trigger)."""
+    with core.transaction() as session:
+        if core.engine.dialect.name == "sqlite":
+            session.execute(text(
+                "CREATE TRIGGER poison BEFORE UPDATE OF status ON inbound_events "
+                f"WHEN NEW.status = 'done' AND OLD.event_id = '{event_id}' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"))
+        else:
+            session.execute(text(
+                "CREATE OR REPLACE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.status = 'done' AND OLD.event_id = '{event_id}' THEN RAISE EXCEPTION 'poisoned'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"))
+            session.execute(text("CREATE TRIGGER poison BEFORE UPDATE ON inbound_events "
+                                 "FOR EACH ROW EXECUTE FUNCTION poison()"))
+
+
+def _cure(core) -> None:
+    with core.transaction() as session:
+        session.execute(text("DROP TRIGGER poison" if core.engine.dialect.name == "sqlite"
+                             else "DROP TRIGGER poison ON inbound_events"))
+
+
+def test_an_event_whose_finish_cannot_be_written_fails_after_the_last_attempt_and_holds_back_nobody(core, clock):
+    channel = RecordingChannel()
+    inbox = Inbox(core, {"test": channel})
+    _poison_finishes_of(core, "poison")
+    try:
+        inbox.accept("test", "poison", {"id": "poison", "text": "my password is Abcd1234xyz"})
+        inbox.accept("test", "fine", {"id": "fine"})
+        inbox.drain()
+        assert status_of(core, "fine").status == "done"  # the events behind it went ahead
+        first = status_of(core, "poison")
+        assert first.status == "pending" and first.attempts == 1  # counted, not left leased for ever
+        assert first.lease_until is None and "poisoned" in first.last_error
+        for _ in range(MAX_ATTEMPTS - 1):
+            clock.advance(minutes=6)
+            inbox.drain()
+        last = status_of(core, "poison")
+        assert last.status == "failed" and last.attempts == MAX_ATTEMPTS
+        assert "Abcd1234xyz" not in last.payload  # masked as a handled event's payload is
+        assert channel.delivered.count(("poison", 0)) == 1  # answered once: the retries only try to finish
+        clock.advance(minutes=30)
+        assert inbox.drain() == 0  # never taken up again
+    finally:
+        _cure(core)
+
+
+def test_a_text_with_a_lone_surrogate_is_finished_and_kept_storable(core):
+    channel = RecordingChannel()
+    inbox = Inbox(core, {"test": channel})
+    inbox.accept("test", "odd", {"id": "odd", "text": "a\ud800b\x00c"})  # stored escaped, as JSON allows
+    assert inbox.drain() == 1
+    event = status_of(core, "odd")
+    assert event.status == "done" and event.attempts == 0
+    assert json.loads(event.payload)["text"] == "a\ufffdbc"

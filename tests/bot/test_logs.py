@@ -80,6 +80,7 @@ def test_every_line_of_a_turn_is_json_with_its_conversation_and_without_secrets(
 
 
 def test_a_reset_asked_in_the_chat_logs_masked_with_the_conversation(core, pipeline_for, inbox):
+    from bot.mailing import send_queued_mail
     from core.students import create_student
 
     with core.transaction() as session:
@@ -90,9 +91,13 @@ def test_a_reset_asked_in_the_chat_logs_masked_with_the_conversation(core, pipel
         pipeline.handle(IncomingMessage(channel=Channel.WEB, user_id="r1", conversation_id="web:r1",
                                         text=None, payload="form:start:reset"))
         say(pipeline, NUMBER, user="r1")
+        send_queued_mail(core)  # the worker mails the link: its line names the job the turn's line names
     assert inbox.messages, "the reset mail was sent"
+    [queued] = [line for line in lines if "queued as job" in line["message"]]
+    assert queued["conversation_id"] == "web:r1" and queued["logger"] == "core.links"
+    job = queued["message"].rsplit(" ", 1)[1]
     mailed = [line for line in lines if "mailed to" in line["message"]]
-    assert mailed and mailed[0]["conversation_id"] == "web:r1" and mailed[0]["logger"] == "core.links"
+    assert mailed and f"(job {job})" in mailed[0]["message"] and mailed[0]["logger"] == "core.links"
     assert_clean(lines)
 
 

@@ -91,6 +91,7 @@ def test_chat_handoff_link_and_reminder_each_move_their_series_exactly(chat_serv
         signed_in = start_session(session, session.get(Student, student.id), "email", core.now())
     chat_server.client.cookies.set(COOKIE, signed_in)
     chat(chat_server, "m-reset", payload="form:start:reset")
+    chat_server.app.state.inbox.drain()  # the app's worker issues and mails the link
     chat_server.client.cookies.clear()
     middle = scrape(chat_server.client)
 

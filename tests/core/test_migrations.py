@@ -1,10 +1,19 @@
-"""Migrations and models agree, and the schema can be taken down and built again."""
+"""Migrations and models agree, the schema can be taken down and built again, and migrations keep the rows."""
 
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import Engine, Integer, String, column, insert, inspect, make_url, select, table, text
+from sqlalchemy.sql.expression import TableClause
 
 from core import migrate
-from core.db import Base, make_engine
+from core.clock import TOKYO
+from core.db import Base, UTCDateTime, make_engine
 
 
 def differences(connection):
@@ -32,11 +41,70 @@ def test_the_database_is_at_the_newest_revision(engine):
     assert migrate.current_revision(engine) == migrate.head_revision()
 
 
-def test_downgrade_to_base_and_upgrade_again(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'roundtrip.sqlite3'}")
-    migrate.upgrade(engine)
-    migrate.downgrade(engine, "base")
-    assert migrate.current_revision(engine) is None
-    migrate.upgrade(engine)
-    assert migrate.current_revision(engine) == migrate.head_revision()
-    engine.dispose()
+@pytest.fixture
+def blank(tmp_path) -> Iterator[Engine]:
+    """An empty database of the kind the tests run on: a new SQLite file, or a new PostgreSQL schema."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url or not url.startswith("postgresql"):
+        engine = make_engine(f"sqlite:///{tmp_path / 'blank.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    schema, admin = f"blank_{os.getpid()}_{secrets.token_hex(3)}", make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+                         .render_as_string(hide_password=False))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_downgrade_to_base_and_upgrade_again(blank):
+    migrate.upgrade(blank)
+    migrate.downgrade(blank, "base")
+    assert migrate.current_revision(blank) is None
+    migrate.upgrade(blank)
+    assert migrate.current_revision(blank) == migrate.head_revision()
+    with blank.connect() as connection:
+        assert differences(connection) == []
+
+
+FAILURE = {"key_hash": "a" * 64, "at": datetime(2026, 12, 8, 10, 0, tzinfo=TOKYO)}
+
+
+def failure_table(name: str) -> TableClause:
+    """The columns of the failure table the migration renames, under either name."""
+    return table(name, column("id", Integer()), column("key_hash", String()), column("at", UTCDateTime()))
+
+
+def failures(engine: Engine, name: str) -> list[tuple[str, datetime]]:
+    rows = failure_table(name)
+    with engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(select(rows.c.key_hash, rows.c.at).order_by(rows.c.id))]
+
+
+def add_failure(engine: Engine, name: str, **values: object) -> None:
+    with engine.begin() as connection:
+        connection.execute(insert(failure_table(name)).values({**FAILURE, **values}))
+
+
+def test_the_staff_sign_in_failures_become_the_shared_table_with_their_rows_and_back(blank):
+    migrate.upgrade(blank, "0013")
+    add_failure(blank, "staff_login_failures")
+    migrate.upgrade(blank, "0014")
+    assert failures(blank, "sign_in_failures") == [(FAILURE["key_hash"], FAILURE["at"])]
+    assert "staff_login_failures" not in inspect(blank).get_table_names()
+    add_failure(blank, "sign_in_failures", key_hash="b" * 64)  # the id still counts on from the renamed table's
+    if blank.dialect.name == "postgresql":
+        with blank.connect() as connection:
+            sequence = connection.scalar(text("SELECT pg_get_serial_sequence('sign_in_failures', 'id')"))
+        assert sequence.endswith(".sign_in_failures_id_seq")
+        assert inspect(blank).get_pk_constraint("sign_in_failures")["name"] == "pk_sign_in_failures"
+    migrate.downgrade(blank, "0013")
+    assert [key_hash for key_hash, _ in failures(blank, "staff_login_failures")] == ["a" * 64, "b" * 64]
+    assert "sign_in_failures" not in inspect(blank).get_table_names()

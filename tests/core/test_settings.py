@@ -145,3 +145,15 @@ def test_bad_value_in_dotenv_names_the_setting(tmp_path):
 
 def test_missing_dotenv_file_is_not_an_error(tmp_path):
     assert Settings(_env_file=tmp_path / "absent.env").smtp_port == 25  # type: ignore[call-arg]
+
+
+def test_secrets_never_show_in_the_settings_repr():
+    from bot.settings import ChannelSettings
+
+    core_settings = Settings(_env_file=None, smtp_password="smtp-pw-123456", metrics_token="m" * 20)
+    channel = ChannelSettings(_env_file=None, oidc_client_secret="oidc-secret-123456",
+                              line_channel_secret="line-secret-123456", slack_bot_token="xoxb-token-123456")
+    shown = repr(core_settings) + str(core_settings) + repr(channel) + str(channel)
+    for secret in ("smtp-pw-123456", "m" * 20, "oidc-secret-123456", "line-secret-123456", "xoxb-token-123456"):
+        assert secret not in shown
+    assert core_settings.smtp_password.get_secret_value() == "smtp-pw-123456"  # the one call that needs it

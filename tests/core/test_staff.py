@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot.cli import main
 from core import staff
-from core.models import StaffAccount, StaffLoginFailure, StaffSession
+from core.models import SignInFailure, StaffAccount, StaffSession
 from core.staff import LoginOutcome, StaffError
 
 PASSWORD = "correct horse battery"
@@ -82,7 +82,7 @@ def test_five_failures_lock_the_account_for_fifteen_minutes_even_from_elsewhere(
     clock.advance(seconds=1)
     assert login(core, address="203.0.113.9").outcome is LoginOutcome.OK
     with core.transaction() as session:  # aged-out failures are swept, not kept for ever
-        assert session.scalar(select(func.count()).select_from(StaffLoginFailure)) <= 2
+        assert session.scalar(select(func.count()).select_from(SignInFailure)) <= 2
 
 
 def test_five_failures_from_one_address_lock_that_address_for_every_account(core):

@@ -98,6 +98,7 @@ def test_purging_and_forgetting_leave_every_counter_where_it_was(core, clock):
     assert before["handoffs_opened"] == {("asked",): 3, ("misses",): 1, ("complaint",): 1}
     assert before["handoffs_closed"] == {("resolved",): 2, ("withdrawn",): 1, ("handed_back",): 1}
     assert before["reminders_deferred"] == {("ready_now",): 3}
+    assert before["events_failed"] == {("deliver",): 3}  # every failed job, a reminder's or not
     stored = rows(core)
 
     purged = purge_expired(core, batch=2)

@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.mailing import send_queued_mail
 from core.conversations import ConversationState
 from core.enums import Language
 from core.services import Core
@@ -95,6 +96,7 @@ class Chat:
         json.dumps(self.state.slots)  # the state is stored as JSON: a value that is not would fail here
         self.turns.append(replies)
         self.personal = list(ctx.personal)  # what the last turn marked for masking in the transcript
+        send_queued_mail(ctx.core)  # a reset or sign-in link the turn asked for, mailed as the worker does
         return replies
 
 

@@ -7,6 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
+from bot.mailing import send_queued_mail
 from core.enums import Language
 from core.links import sign_in_reply
 from core.models import OneTimeLink
@@ -49,4 +50,6 @@ def test_the_chat_answers_any_number_alike_and_mails_only_after_answering(make_c
     assert answers["24M1001"] == answers["99Z9999"] == sign_in_reply(core, Language.JA)
     gate.open.set()
     core.settle()
+    assert inbox.messages == [], "the answer's background work only queues the mail"
+    send_queued_mail(core)
     assert [mail["To"] for mail in inbox.messages] == [EMAIL]

@@ -4,6 +4,7 @@ each message with madoguchi's form engine, and the events mirror its slots until
 import pytest
 from sqlalchemy import select
 
+from bot.mailing import send_queued_mail
 from core.conversations import transcript
 from core.enums import Language
 from core.models import Order
@@ -165,7 +166,7 @@ def test_the_stored_transcript_keeps_one_line_per_message(server, core):
     assert said == ["証明書を申請したい", "24M1001"]
 
 
-def test_the_reset_form_mails_the_link_through_rasa(server, inbox):
+def test_the_reset_form_mails_the_link_through_rasa(server, core, inbox):
     started = server.say("reset", "第2パスワードを忘れた", "second_password_reset")
     assert loop_events(started) == []  # the steps first; the form starts on the button
     assert '/second_password_reset{"payload": "form:start:reset"}' in buttons(started)
@@ -174,4 +175,5 @@ def test_the_reset_form_mails_the_link_through_rasa(server, inbox):
     done = server.say("reset", "24M1001", "out_of_scope")
     assert loop_events(done) == [None]
     assert "24M1001" not in texts(done)
+    assert inbox.messages == [] and send_queued_mail(core) == 1  # as the action server's mail worker does
     assert "https://madoguchi.example.ac.jp/" in inbox.body(inbox.only())  # the one-time reset URL

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bot.inbox import MAX_ATTEMPTS, Inbox
 from core import staff
 from core.models import TranscriptEntry
 from core.students import load_demo_students
@@ -318,3 +319,29 @@ def test_a_question_the_bot_missed_in_the_chat_shows_with_the_bots_best_guess(ma
     assert cells[1:4] == ["web", "ja", "ぬふぁ なにゅ"]
     assert guess, "the guess was stored with the message"
     assert re.fullmatch(rf"{guess.replace('_', ' ')}, \d+\.\d% sure", cells[4].strip()), (guess, cells[4])
+
+
+def test_events_the_worker_gave_up_on_are_listed_for_staff(server, clock):
+    class Refused:
+        channel = "line"
+
+        def prepare(self, payload, received_at):
+            return [{"text": "hello"}]
+
+        def send(self, payload, part, index, received_at):
+            raise ConnectionError("LINE <b>unreachable</b> for user 24M1001")
+
+    core = server.core
+    inbox = Inbox(core, {"line": Refused()})
+    inbox.accept("line", "ev-1", {"text": "hi"})
+    for _ in range(MAX_ATTEMPTS):
+        inbox.drain()
+        clock.advance(minutes=6)
+    html = signed_in(server).get("/admin?days=7").text
+    table = re.search(r'<table id="failed-table">(.*?)</table>', html, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", table.split("<tbody>")[1], re.S)
+    assert cells[1:3] == ["line", str(MAX_ATTEMPTS)]
+    assert "ConnectionError: LINE &lt;b&gt;unreachable&lt;/b&gt;" in cells[3]  # escaped
+    assert "24M1001" not in cells[3]  # masked when it was stored
+    metrics = server.client.get("/metrics").text
+    assert 'madoguchi_events_failed_total{channel="line"} 1.0' in metrics

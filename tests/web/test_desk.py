@@ -227,6 +227,8 @@ def test_a_tickets_page_shows_the_packet_the_masked_transcript_and_the_forms(ser
     assert 'id="reply-text" name="text" rows="4" maxlength="2000"' in html
     assert sign_in(clients(), SUZUKI).get("/admin/inbox/99999").status_code == 404
     assert sign_in(clients(), SUZUKI).get("/admin/inbox/nope").status_code == 404
+    for odd in ("%C2%B2", "%D9%A3", "99999999999", "2147483648"):  # "²", an Arabic-Indic 3, past INTEGER
+        assert sign_in(clients(), SUZUKI).get(f"/admin/inbox/{odd}").status_code == 404
 
 
 # --- forms: CSRF, checks, the take race ---------------------------------------------------------------------

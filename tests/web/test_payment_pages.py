@@ -1,4 +1,5 @@
-"""The sandbox payment pages over real HTTP: summary, paying, konbini, expiry, cancellation, 404, ja/en."""
+"""The sandbox payment pages over real HTTP: summary, paying, konbini, expiry, cancellation, 404, ja/en, and the
+CSRF token its form must carry."""
 
 import re
 from datetime import datetime
@@ -40,6 +41,22 @@ def path_of(placed: orders.PlacedOrder, live_server) -> str:
     return placed.payment_url.removeprefix(live_server.url)
 
 
+CSRF_FIELD = re.compile(r'<input type="hidden" name="csrf" value="([^"]+)">')
+
+
+def form_token(live_server, path: str) -> str:
+    """The CSRF token of the payment page's form, as a browser gets it (the page also sets its cookie)."""
+    page = live_server.client.get(path)
+    assert page.status_code == 200
+    return CSRF_FIELD.search(page.text).group(1)
+
+
+def pay(live_server, path: str, token: str | None = None, **options):
+    """Press the page's button: POST its form with the page's CSRF token (fetched unless given)."""
+    token = token or form_token(live_server, path)
+    return live_server.client.post(path, data={"csrf": token}, **options)
+
+
 def order_state(core, order_id) -> tuple[OrderStatus, list[str]]:
     with core.transaction() as session:
         order = session.get(Order, order_id)
@@ -60,7 +77,8 @@ def test_pay_online_in_japanese(live_server):
                   "支払う（サンドボックス）", 'method="post"', "産業医科大学</p>", "証明書発行サービス</p>"]:
         assert words in html, words
 
-    paid = live_server.client.post(path_of(placed, live_server))
+    token = CSRF_FIELD.search(html).group(1)
+    paid = pay(live_server, path_of(placed, live_server), token)
     assert paid.status_code == 303
     assert paid.headers["location"] == f"{path_of(placed, live_server)}/result?lang=ja"
     result = live_server.client.get(paid.headers["location"])
@@ -76,7 +94,7 @@ def test_pay_online_in_japanese(live_server):
     again = live_server.client.get(path_of(placed, live_server))
     assert "このご注文は2026年11月24日（火）10:00にお支払い済みです。" in again.text
     assert 'method="post"' not in again.text
-    assert live_server.client.post(path_of(placed, live_server)).status_code == 303  # paying twice is harmless
+    assert pay(live_server, path_of(placed, live_server), token).status_code == 303  # paying twice is harmless
     assert order_state(core, placed.order.id) == (OrderStatus.PAID, ["awaiting_payment", "paid"])
 
 
@@ -92,7 +110,7 @@ def test_language_follows_the_student_unless_asked(live_server):
     assert "在学証明書" in japanese.text and 'action="' + path_of(placed, live_server) + '?lang=ja"' in japanese.text
     unknown = live_server.client.get(path_of(placed, live_server), params={"lang": "fr"})
     assert '<html lang="en">' in unknown.text
-    paid = live_server.client.post(path_of(placed, live_server), params={"lang": "ja"})
+    paid = pay(live_server, path_of(placed, live_server), params={"lang": "ja"})
     assert paid.headers["location"].endswith("/result?lang=ja")
     result = live_server.client.get(paid.headers["location"].replace("lang=ja", "lang=en"))
     assert f"The payment for order {placed.order.number} is complete." in result.text
@@ -111,18 +129,19 @@ def test_konbini_page_shows_number_deadline_and_cash_only(live_server):
     for words in ["cash only; cards, PayPay etc. cannot be used at the store", "Simulate paying at the store",
                   "Fri, Nov 27, 2026, 23:59 (Japan time)", placed.konbini_number]:
         assert words in english, words
-    assert live_server.client.post(path_of(placed, live_server)).status_code == 303
+    assert pay(live_server, path_of(placed, live_server)).status_code == 303
     assert order_state(core, placed.order.id)[0] is OrderStatus.PAID
 
 
 def test_expired_konbini_payment_says_so_and_cannot_be_paid(live_server, clock):
     core = live_server.core
     placed = place(core, add_student(core), payment=PaymentMethod.CONVENIENCE_STORE)
+    token = form_token(live_server, path_of(placed, live_server))  # the page opened before the deadline
     clock.set(datetime(2026, 11, 28, 9, 0, tzinfo=TOKYO))
     page = live_server.client.get(path_of(placed, live_server))
     assert "お支払い期限（2026年11月27日（金）23:59）を過ぎたため" in page.text
     assert 'method="post"' not in page.text
-    refused = live_server.client.post(path_of(placed, live_server))
+    refused = pay(live_server, path_of(placed, live_server), token)
     assert refused.status_code == 303
     result = live_server.client.get(refused.headers["location"])
     assert "お支払いできませんでした" in result.text and "を過ぎたため" in result.text
@@ -132,12 +151,13 @@ def test_expired_konbini_payment_says_so_and_cannot_be_paid(live_server, clock):
 def test_cancelled_order_says_so_and_cannot_be_paid(live_server):
     core = live_server.core
     placed = place(core, add_student(core))
+    token = form_token(live_server, path_of(placed, live_server))  # the page opened before the cancellation
     with core.transaction() as session:
         orders.cancel_order(session, session.get(Order, placed.order.id), core.now())
     page = live_server.client.get(path_of(placed, live_server), params={"lang": "en"})
     assert "This order has been cancelled, so it cannot be paid." in page.text
     assert 'method="post"' not in page.text
-    live_server.client.post(path_of(placed, live_server))
+    assert pay(live_server, path_of(placed, live_server), token).status_code == 303
     assert order_state(core, placed.order.id)[0] is OrderStatus.CANCELLED
 
 
@@ -187,7 +207,48 @@ def test_a_mail_orders_result_page_explains_the_sent_mail_but_never_shows_the_ad
     core = live_server.core
     placed = place(core, add_student(core), delivery=DeliveryMethod.MAIL)
     unpaid = live_server.client.get(path_of(placed, live_server)).text
-    paid = live_server.client.post(path_of(placed, live_server), follow_redirects=True).text
+    paid = pay(live_server, path_of(placed, live_server), follow_redirects=True).text
     assert "郵送対応完了" in paid and "郵送対応完了" not in unpaid
     for personal in (SAMPLE_ADDRESS.street, SAMPLE_ADDRESS.recipient, SAMPLE_ADDRESS.phone):
         assert personal not in paid and personal not in unpaid  # the page opens by its link, to whoever has it
+
+
+def test_the_form_carries_a_csrf_token_whose_cookie_only_this_site_sends(live_server):
+    placed = place(live_server.core, add_student(live_server.core))
+    page = live_server.client.get(path_of(placed, live_server))
+    token = CSRF_FIELD.search(page.text).group(1)
+    cookie = page.headers["set-cookie"]
+    assert f"madoguchi_pay_csrf={token}" in cookie and len(token) >= 32
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/sandbox/pay" in cookie
+    again = live_server.client.get(path_of(placed, live_server))  # the cookie sent back: the same token, no new one
+    assert CSRF_FIELD.search(again.text).group(1) == token and "set-cookie" not in again.headers
+
+
+@pytest.mark.parametrize("form", [{}, {"csrf": ""}, {"csrf": "wrong"}, {"other": "x"}])
+def test_a_payment_without_the_pages_token_is_refused_and_pays_nothing(live_server, form):
+    core = live_server.core
+    placed = place(core, add_student(core, Language.EN))
+    form_token(live_server, path_of(placed, live_server))  # the browser has the cookie; the form lacks its token
+    refused = live_server.client.post(path_of(placed, live_server), data=form)
+    assert refused.status_code == 403
+    assert '<html lang="en">' in refused.text  # the student's language first, then Japanese
+    assert refused.text.index("The payment was not accepted") < refused.text.index("お支払いを受け付けられませんでした")
+    assert "so nothing was paid" in refused.text and "お支払いは行われていません" in refused.text
+    assert f'href="{path_of(placed, live_server)}?lang=en"' in refused.text
+    assert order_state(core, placed.order.id) == (OrderStatus.AWAITING_PAYMENT, ["awaiting_payment"])
+    # The way back: the page again, its token, and the payment goes through.
+    assert pay(live_server, path_of(placed, live_server)).status_code == 303
+    assert order_state(core, placed.order.id)[0] is OrderStatus.PAID
+
+
+def test_another_sites_form_cannot_pay_even_with_a_token_of_its_own(live_server):
+    """A forged form posts a token its site got from our page, but the victim's browser sends its own cookie (or,
+    cross-site and SameSite=strict, none): the two never match."""
+    core = live_server.core
+    placed = place(core, add_student(core))
+    attackers_token = form_token(live_server, path_of(placed, live_server))
+    live_server.client.cookies.clear()  # the victim's browser: no cookie of ours sent cross-site
+    assert live_server.client.post(path_of(placed, live_server), data={"csrf": attackers_token}).status_code == 403
+    live_server.client.get(path_of(placed, live_server))  # the victim opened the page: a cookie of their own
+    assert live_server.client.post(path_of(placed, live_server), data={"csrf": attackers_token}).status_code == 403
+    assert order_state(core, placed.order.id) == (OrderStatus.AWAITING_PAYMENT, ["awaiting_payment"])

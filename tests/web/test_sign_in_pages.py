@@ -81,9 +81,11 @@ def test_sign_out_ends_the_session_and_forgets_the_cookie(live_server, inbox):
 def test_behind_https_the_session_cookie_is_secure(make_core, inbox):
     core = make_core(base_url="https://madoguchi.example.ac.jp")
     add_student(core)
+    app = create_app(core)
     request_web_sign_in(core, "24M1001", "ja")
+    app.state.inbox.drain()  # the app's worker mails the link
     token = inbox.body(inbox.messages[-1]).split("/links/")[1].split("?")[0]
-    with TestClient(create_app(core), base_url="https://madoguchi.example.ac.jp") as client:
+    with TestClient(app, base_url="https://madoguchi.example.ac.jp") as client:
         signed = client.post(f"/links/{token}", follow_redirects=False)
     assert signed.status_code == 303 and "Secure" in signed.headers["set-cookie"]
     with core.transaction() as session:

@@ -1,12 +1,15 @@
 """Sending answers: the reply token while fresh, else push with a fixed retry key; 429 and 5xx retried
 by the inbox with the test clock (no sleeps); nothing lost and nothing delivered twice."""
 
+import json
 import uuid
 
 import pytest
+from sqlalchemy import update
 
 from bot.channels.line import retry_key
 from bot.locks import ConversationLocks
+from core.models import InboundEvent
 from handlers.replies import QuickReply, Text
 from tests.channels.line.fake_line_api import LOADING, PUSH, REPLY
 from tests.channels.line.webhooks import user_id
@@ -186,3 +189,34 @@ def test_the_monthly_message_limit_is_not_retried(scripted):
     line.clock.advance(minutes=10)
     assert line.inbox.drain() == 0
     assert line.statuses() == ["failed"]
+
+
+def _as_a_crash_leaves_it(line, event):
+    """The event's row as kill -9 leaves it between the reply and its record: claimed, its calls stored, the
+    payload not yet masked, the lease run out (what a restarted worker finds)."""
+    with line.core.transaction() as session:
+        session.execute(update(InboundEvent).values(status="processing", sent_parts=0, payload=json.dumps(event),
+                                                    lease_until=line.clock.now()))
+
+
+def test_a_reply_that_went_out_before_a_crash_is_not_pushed_again(scripted):
+    line = scripted(Text("answer"))
+    event = line.events.text(user_id(), "hi")
+    line.deliver(event)
+    assert [call.path for call in line.fake.deliveries()] == [REPLY]
+    _as_a_crash_leaves_it(line, event)  # the reply went out; its record did not
+    line.clock.advance(seconds=5)
+    assert line.inbox.drain() == 1
+    assert [call.path for call in line.fake.deliveries()] == [REPLY]  # the refused token was the used one
+    assert line.statuses() == ["done"]
+
+
+def test_a_reply_that_failed_is_sent_by_reply_on_the_resumed_attempt_while_its_token_is_young(scripted):
+    line = scripted(Text("answer"))
+    line.fake.fail_next(REPLY, 500)  # refused, not delivered: the event waits with its calls stored
+    line.deliver(line.events.text(user_id(), "hi"))
+    assert line.fake.deliveries() == [] and line.statuses() == ["pending"]
+    line.clock.advance(seconds=5)
+    line.inbox.drain()
+    assert [call.path for call in line.fake.deliveries()] == [REPLY]
+    assert line.statuses() == ["done"]

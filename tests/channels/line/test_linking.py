@@ -4,16 +4,19 @@ linked (the order form knows the student); failures, single use, expiry, rate li
 import hashlib
 import logging
 import re
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from core.conversations import load_state
-from core.models import AccountLinkNonce, ChannelAccount
+from core.models import AccountLinkNonce, ChannelAccount, SignInFailure
 from core.students import create_student, set_second_password
 from tests.channels.line.fake_line_api import LINK_DIALOG, PUSH
 from tests.channels.line.webhooks import user_id
+from tests.conftest import at_once
 
 NUMBER, PASSWORD = "22M3456", "Kx7mQp2z"
 APP_LOGGERS = ("bot", "core", "handlers", "uvicorn", "starlette")  # not the test client's httpx
@@ -202,8 +205,53 @@ def test_failed_sign_ins_are_limited_per_student_number(line, student):
     locked = submit(line, url, NUMBER, PASSWORD)
     assert locked.status_code == 429 and "15分ほど" in error_of(locked)
     assert submit(line, url, "24M1002", "Wrong1234").status_code == 200, "other numbers are not affected"
-    line.clock.advance(minutes=15)
+    line.clock.advance(minutes=14, seconds=59)
+    assert submit(line, url, NUMBER, PASSWORD).status_code == 429
+    line.clock.advance(seconds=1)
     assert submit(line, url, NUMBER, PASSWORD).status_code == 303
+
+
+@pytest.mark.parametrize("number", [NUMBER, "99Z9999"], ids=["known", "unknown"])
+def test_the_limit_holds_across_two_workers_and_after_a_restart(line, make_line, student, number):
+    """Two app processes on one database share the count, and a restarted one still knows it: failures are
+    rows, not process memory. A known and an unknown student number are locked alike."""
+    other = make_line()
+    url = start_linking(line, user_id())
+    answers = [submit(worker, url, number, "Wrong1234").status_code for worker in [line, other] * 4]
+    assert answers == [200] * 5 + [429] * 3
+    restarted = make_line()
+    locked = submit(restarted, url, number, PASSWORD)
+    assert locked.status_code == 429 and "15分ほど" in error_of(locked)
+    with line.core.transaction() as session:  # one row per failure, only hashed
+        assert list(session.scalars(select(SignInFailure.key_hash))) == \
+            [hashlib.sha256(f"line-link:{number}".encode()).hexdigest()] * 5
+    restarted.clock.advance(minutes=15)
+    assert submit(restarted, url, number, PASSWORD).status_code == (303 if number == NUMBER else 200)
+
+
+def test_concurrent_wrong_passwords_on_two_workers_are_checked_five_times_only(line, make_line, student):
+    other = make_line()
+    url = start_linking(line, user_id())
+
+    def attempt(worker):
+        with httpx.Client(base_url=worker.url, timeout=30) as client:  # a browser of its own
+            return client.post(url[len(line.url):], data={"student_number": NUMBER, "password": "Wrong1234"})
+
+    answers = [response.status_code for response in at_once(*(partial(attempt, worker)
+                                                              for worker in [line, other] * 6))]
+    assert sorted(answers) == [200] * 5 + [429] * 7, "checked one after another: five, then locked"
+    assert submit(other, url, NUMBER, PASSWORD).status_code == 429
+
+
+def test_a_successful_sign_in_forgives_the_earlier_failures(line, make_line, student):
+    other = make_line()
+    url = start_linking(line, user_id())
+    for _ in range(4):
+        assert submit(line, url, NUMBER, "Wrong1234").status_code == 200
+    assert submit(other, url, NUMBER, PASSWORD).status_code == 303
+    for _ in range(5):
+        assert submit(line, url, NUMBER, "Wrong1234").status_code == 200
+    assert submit(other, url, NUMBER, PASSWORD).status_code == 429
 
 
 def test_a_page_without_a_valid_link_token_is_refused(line):

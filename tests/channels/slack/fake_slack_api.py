@@ -24,6 +24,7 @@ of their own that is no student's.
 """
 
 import json
+import re
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -52,6 +53,10 @@ UPDATED = 1_795_000_000  # users.info: when a profile was last changed (Unix tim
 # Definitions whose alternatives the spec writes as a tuple `items` on an object, which draft 4 applies only
 # to arrays: read as anyOf, so that a user object in an answer is really checked.
 _ITEMS_AS_ALTERNATIVES = ("objs_user", "objs_conversation", "objs_response_metadata")
+
+
+CONVERSATION = re.compile(r"[CGD][A-Z0-9]{8,}")  # a conversation id, as the spec's answers give them
+CHANNEL_METHODS = frozenset({"chat.postMessage", "chat.update", "chat.postEphemeral"})
 
 
 @cache
@@ -308,6 +313,8 @@ class FakeSlackApi:
         channel = str(params.get("channel", ""))
         if channel.startswith(("U", "W")):  # a user id: Slack posts to the app's DM with that user
             channel = "D" + channel[1:].ljust(10, "0")
+        if method in CHANNEL_METHODS and not CONVERSATION.fullmatch(channel):
+            return {"ok": False, "error": "channel_not_found"}  # as Slack answers a channel it has not
         if method == "chat.postMessage":
             message = {"type": "message", "text": params.get("text", ""), "ts": ts, "bot_id": "B0FAKEBOT01"}
             if params.get("thread_ts"):

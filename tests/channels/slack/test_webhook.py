@@ -4,9 +4,11 @@ url_verification handshake, and events acknowledged without an answer (unknown t
 import json
 import logging
 import time
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
+from core.conversations import transcript
 from tests.channels.slack import payloads
 from tests.channels.slack.fake_slack_api import FORM
 from tests.channels.slack.payloads import signed_headers
@@ -78,10 +80,9 @@ def test_a_malformed_body_is_a_4xx_never_a_500(slack_server, raw, content_type, 
 
 @pytest.mark.parametrize("body", [
     {"type": "event_callback", "event": {"type": "app_mention", "user": payloads.STUDENT}, "event_id": "Ev0BROKEN1"},
-    {"type": "event_callback", "event": {"type": "message", "channel_type": "im"}, "event_id": ["Ev0BROKEN2"]},
     {"type": "block_actions", "actions": [{"action_id": "madoguchi.reply.0"}], "trigger_id": "1.2.3"},
     {"command": "/madoguchi", "trigger_id": "1.2.4"},
-], ids=["mention-without-channel", "event-id-not-a-string", "click-without-user", "command-without-user"])
+], ids=["mention-without-channel", "click-without-user", "command-without-user"])
 def test_a_signed_payload_missing_what_an_answer_needs_is_acknowledged_not_stored(slack_server, body):
     assert slack_server.send_event(body).status_code == 200
     assert slack_server.events() == []
@@ -137,3 +138,125 @@ def test_a_link_button_click_is_acknowledged_only(slack_server):
     form = payloads.button_click("", action_id="madoguchi.link")
     assert slack_server.send_form(form).status_code == 200
     assert slack_server.events() == [] and slack_server.deliver() == []
+
+
+# --- found by tests/fuzz: never a 500, never a stored payload that cannot be finished --------------------------
+
+@pytest.mark.parametrize("stamp", ["abc", "", "1_700_000_000", "1e9", "١٧٠٠٠٠٠٠٠٠".encode(), "-1", "9" * 40],
+                         ids=["letters", "empty", "underscores", "exponent", "arabic-digits", "negative", "huge"])
+def test_an_unreadable_timestamp_is_a_401_before_anything_else(slack_server, stamp):
+    raw = json.dumps(payloads.im_message("こんにちは")).encode()
+    headers = signed_headers(raw) | {"x-slack-request-timestamp": stamp}
+    assert slack_server.post(raw, headers).status_code == 401
+    garbage = b"[" * 10_000  # the body is not even looked at
+    assert slack_server.post(garbage, {"content-type": "application/json", "x-slack-request-timestamp": stamp,
+                                       "x-slack-signature": "v0=0"}).status_code == 401
+    assert slack_server.events() == []
+
+
+def test_an_unsigned_body_is_a_401_whatever_it_holds(slack_server):
+    for raw in (b"[" * 10_000, b'{"event": ' * 1000, b"\xff\xfe"):
+        headers = signed_headers(raw) | {"x-slack-signature": "v0=" + "0" * 64}
+        assert slack_server.post(raw, headers).status_code == 401
+
+
+def test_a_signature_with_non_ascii_characters_is_a_401_not_a_500(slack_server):
+    raw = json.dumps(payloads.im_message("こんにちは")).encode()
+    headers = {**signed_headers(raw), "x-slack-signature": "v0=é".encode("latin-1")}
+    assert slack_server.post(raw, headers).status_code == 401
+
+
+@pytest.mark.parametrize(("raw", "content_type", "field"), [
+    (b'{"type": "event_callback", "event": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json",
+     "nested deeper"),
+    (b"payload=" + b"%5B" * 5000 + b"%5D" * 5000, FORM, "nested deeper"),
+    (b'{"type": "event_callback", "event": {"type": "message"}, "event_id": ["Ev0BROKEN2"]}', "application/json",
+     "event_id is not a string"),
+    (b'{"type": "event_callback", "event": {"type": "message", "channel_type": "im", "subtype": {"a": 1}},'
+     b' "event_id": "Ev1"}', "application/json", "event.subtype is not a string"),
+    (b'{"type": "event_callback", "event": {"type": "app_mention", "user": ["U1"]}, "event_id": "Ev1"}',
+     "application/json", "event.user is not a string"),
+    (b'{"type": "event_callback", "event": {"type": "message", "user": "' + b"U" * 65 + b'"}, "event_id": "Ev1"}',
+     "application/json", "event.user is not a Slack id"),
+    (b'{"type": 1, "team_id": "T1"}', "application/json", "type is not a string"),
+    (b'{"type": "event_callback", "authorizations": [{"is_bot": "yes"}]}', "application/json",
+     "authorizations[0].is_bot"),
+    (b'payload={"type": "block_actions", "actions": null}', FORM, "actions is not a non-empty list"),
+    (b'payload={"type": "block_actions", "actions": []}', FORM, "actions is not a non-empty list"),
+    (b'{"type": "event_callback", "event": null, "event_id": "Ev1"}', "application/json",
+     "event is not an object"),
+    (b'{"type": "event_callback", "event": {"type": "function_executed", "function": null}, "event_id": "Ev1"}',
+     "application/json", "event.function is not an object"),
+], ids=["deep-json", "deep-payload", "event-id-list", "subtype-object", "user-list", "user-too-long",
+        "type-number", "is-bot-string", "actions-null", "actions-empty", "event-null", "function-null"])
+def test_a_signed_body_with_a_field_of_the_wrong_shape_is_a_400_naming_it(slack_server, raw, content_type, field):
+    response = slack_server.post(raw, signed_headers(raw, content_type=content_type))
+    assert response.status_code == 400 and field in response.text, response.text
+    assert slack_server.events() == []
+
+
+def test_a_button_whose_value_is_not_a_string_is_a_400(slack_server):
+    form = payloads.button_click("intent:greet")
+    payload = json.loads(parse_qs(form)["payload"][0])
+    payload["actions"][0]["value"] = {"intent": "greet"}
+    response = slack_server.send_form(urlencode({"payload": json.dumps(payload)}))
+    assert response.status_code == 400 and "actions[0].value" in response.text
+
+
+def _conversation_texts(slack_server) -> list[str]:
+    with slack_server.core.transaction() as session:
+        return [entry.text for entry in transcript(session, f"slack:{payloads.TEAM}:{payloads.STUDENT}")]
+
+
+@pytest.mark.parametrize(("typed", "kept"), [
+    ("支払い方法を教えて\ud800", "支払い方法を教えて\ufffd"),
+    ("支払い\x00方法を教えて", "支払い方法を教えて"),
+], ids=["lone-surrogate", "nul"])
+def test_a_message_no_database_could_store_is_made_storable_answered_and_saved(slack_server, typed, kept):
+    raw = json.dumps(payloads.im_message(typed)).encode()  # ASCII escapes: "\ud800" and "\u0000" on the wire
+    assert slack_server.post(raw, signed_headers(raw)).status_code == 200
+    assert slack_server.deliver()
+    [event] = slack_server.events()
+    assert event.status == "done" and "\\ud800" not in event.payload and "\\u0000" not in event.payload
+    assert kept in _conversation_texts(slack_server)
+
+
+def test_a_slash_command_with_nul_and_a_button_with_a_lone_surrogate_are_answered(slack_server):
+    assert slack_server.send_form(payloads.slash_command("支払い\x00方法を教えて")).status_code == 200
+    form = payloads.button_click("intent:greet")
+    payload = json.loads(parse_qs(form)["payload"][0])
+    payload["actions"][0]["value"] = "intent:greet\ud800"
+    assert slack_server.send_form(urlencode({"payload": json.dumps(payload)})).status_code == 200
+    assert len(slack_server.deliver()) >= 2
+    assert [event.status for event in slack_server.events()] == ["done", "done"]
+    assert "支払い方法を教えて" in _conversation_texts(slack_server)
+
+
+def test_a_slash_command_whose_text_says_payload_is_answered(slack_server):
+    # Bolt reads any form holding the word "payload" as an interaction's payload field, and finds none.
+    assert slack_server.send_form(payloads.slash_command("payload とは")).status_code == 200
+    assert slack_server.deliver()
+    [event] = slack_server.events()
+    assert event.event_id.startswith("command:") and event.status == "done"
+
+
+@pytest.mark.parametrize("field", ["user_id", "channel_id", "team_id"])
+def test_a_slash_command_whose_ids_are_not_slack_ids_is_a_400(slack_server, field):
+    form = parse_qs(payloads.slash_command("help"))
+    response = slack_server.send_form(urlencode({**{k: v[0] for k, v in form.items()}, field: "u1\nx"}))
+    assert response.status_code == 400 and f"{field} is not a Slack id" in response.text
+    assert slack_server.events() == []
+
+
+def test_a_button_under_a_message_whose_thread_ts_is_not_a_slack_ts_is_a_400(slack_server):
+    payload = json.loads(parse_qs(payloads.button_click("intent:greet"))["payload"][0])
+    payload["message"]["thread_ts"] = "ab"  # it would be posted back to Slack as the answer's thread
+    response = slack_server.send_form(urlencode({"payload": json.dumps(payload)}))
+    assert response.status_code == 400 and "message.thread_ts is not a Slack message ts" in response.text
+
+
+def test_a_command_from_a_user_id_too_short_for_slack_is_a_400_and_nobody_is_looked_up(slack_server):
+    form = parse_qs(payloads.slash_command("help"))
+    response = slack_server.send_form(urlencode({**{k: v[0] for k, v in form.items()}, "user_id": "W"}))
+    assert response.status_code == 400 and "user_id is not a Slack id" in response.text
+    assert slack_server.fake.calls == []

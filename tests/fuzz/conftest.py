@@ -1,0 +1,18 @@
+"""Property tests at every edge: random chat bodies and validly signed random webhooks, posted over HTTP.
+
+`make test` runs FUZZ_EXAMPLES inputs per edge (2,000 by default, a few seconds each); `make fuzz` runs
+20,000 (MADOGUCHI_FUZZ_EXAMPLES=20000). Hypothesis keeps no example database, so every run is fresh, and its
+deadline is off: a slow answer is the benchmarks' business, a 5xx or an unfinished event is ours.
+"""
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+FUZZ_EXAMPLES = int(os.environ.get("MADOGUCHI_FUZZ_EXAMPLES", "2000"))
+
+settings.register_profile(
+    "madoguchi-fuzz", max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture,
+                           HealthCheck.filter_too_much])
+FUZZ = settings.get_profile("madoguchi-fuzz")  # use as @FUZZ on each property test
