@@ -121,7 +121,9 @@ def rewrite_payloads(session: Session, channel: str, needle: str, rewrite: Calla
     """Let `rewrite` change stored payloads of a channel that contain `needle` (it returns True when it changed
     one, e.g. to hide a message the student took back); the number changed."""
     changed = 0
-    query = select(InboundEvent).where(InboundEvent.channel == channel, InboundEvent.payload.contains(needle))
+    # Escaped: a `%` or `_` in a message id is a character, not a wildcard.
+    query = select(InboundEvent).where(InboundEvent.channel == channel,
+                                       InboundEvent.payload.contains(needle, autoescape=True))
     for event in session.scalars(query):
         payload = json.loads(event.payload)
         if rewrite(payload):
