@@ -93,20 +93,22 @@ IDENTIFIER_KEYS = frozenset({"id", "messageId", "quotedMessageId", "webhookEvent
 
 
 def _masked(value: Any) -> Any:
-    """A JSON value with every string passed through mask_secrets, keeping the structure valid."""
+    """A JSON value with every string made storable and passed through mask_secrets (identifiers only made
+    storable), keeping the structure valid: one walk for both."""
     if isinstance(value, str):
-        return mask_secrets(value)
+        return mask_secrets(storable(value))
     if isinstance(value, list):
         return [_masked(item) for item in value]
     if isinstance(value, dict):
-        return {key: item if key in IDENTIFIER_KEYS else _masked(item) for key, item in value.items()}
+        return {storable(key): storable_json(item) if key in IDENTIFIER_KEYS else _masked(item)
+                for key, item in value.items()}
     return value
 
 
 def masked_json(payload: Any) -> str:
     """A handled event's payload as it is kept: what the student typed only with passwords and card numbers
     masked, and storable (a lone surrogate, stored escaped, would not be once written out as UTF-8)."""
-    return json.dumps(storable_json(_masked(payload)), ensure_ascii=False)
+    return json.dumps(_masked(payload), ensure_ascii=False)
 
 
 def _masked_stored(stored: str) -> str:

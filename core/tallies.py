@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.db import Base
 from core.enums import LinkPurpose
 from core.handoffs import ClosedHow, Reason
-from core.jobs import AGENTS, DELIVER
+from core.jobs import AGENTS, DELIVER, MAIL
 from core.models import HandoffTicket, InboundEvent, MetricTally, OneTimeLink, Reminder
 from core.reminders import Kind, Status
 
@@ -90,7 +90,7 @@ UNDELIVERED = Source(InboundEvent, (InboundEvent.event_id,),
 FAILED_EVENTS = Source(InboundEvent, (InboundEvent.channel,), InboundEvent.status == FAILED_JOB)
 SOURCES = (TICKETS, LINKS, REMINDERS, UNDELIVERED, FAILED_EVENTS)
 # What an inbound event's channel can be: a platform's webhook or a job kind (anything else counts as UNKNOWN).
-EVENT_CHANNELS = frozenset({"line", "slack", DELIVER, AGENTS, "mail"})
+EVENT_CHANNELS = frozenset({"line", "slack", DELIVER, AGENTS, MAIL})
 
 
 def _kind(row: Row[Any]) -> str:
