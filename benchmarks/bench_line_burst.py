@@ -124,7 +124,7 @@ def start_serve(root: Path, folder: Path, fake_url: str, port: int, log_file: An
     env.update(DATA_DIR=str(folder), LOG_LEVEL="WARNING", SCHEDULER="off", BASE_URL=f"http://127.0.0.1:{port}",
                LINE_CHANNEL_SECRET=SECRET, LINE_CHANNEL_ACCESS_TOKEN=TOKEN, LINE_API_BASE_URL=fake_url,
                LINE_ACCESS_BASE_URL=fake_url, PYTHONPATH=str(root))
-    command = [sys.executable, "-c", "from bot.cli import main; main()", "serve", "--host", "127.0.0.1",
+    command = [sys.executable, "-c", "from bot.cli.commands import main; main()", "serve", "--host", "127.0.0.1",
                "--port", str(port)]
     return subprocess.Popen(command, cwd=root, env=env, stdout=log_file, stderr=subprocess.STDOUT)
 
@@ -197,7 +197,7 @@ def fresh_postgres(url: str) -> str:
         connection.execute("DROP DATABASE IF EXISTS madoguchi_burst WITH (FORCE)")
         connection.execute("CREATE DATABASE madoguchi_burst")
     fresh = server.set(database="madoguchi_burst").render_as_string(hide_password=False)
-    subprocess.run([sys.executable, "-c", "from bot.cli import main; main()", "db", "upgrade"], check=True,
+    subprocess.run([sys.executable, "-c", "from bot.cli.commands import main; main()", "db", "upgrade"], check=True,
                    capture_output=True, env={**os.environ, "DATABASE_URL": fresh})
     return fresh
 

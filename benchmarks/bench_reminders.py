@@ -10,7 +10,7 @@ a linked, following LINE account, a READY window-pickup order and a `ready_now` 
 in bulk. Then, timed one after the other:
 
 - claiming: the scheduler's sweep (`Scheduler.tick`) sends every due reminder: batches of 500, each checked,
-  claimed and queued in one transaction (`bot.reminders.send_due`);
+  claimed and queued in one transaction (`bot.delivery.reminders.send_due`);
 - delivering: W inbox worker processes (as W `madoguchi serve` processes would run them) drain the `deliver`
   jobs (`Inbox.drain`) to the fake LINE API, in a process of its own as the real platform is. A refused push
   waits (by its job's next_attempt_at, in real time) and is sent again with the same X-Line-Retry-Key.
@@ -54,10 +54,10 @@ from starlette.routing import Mount, Route
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.channels.line import LineChannel
-from bot.delivery import Delivery
-from bot.inbox import Inbox
+from bot.delivery.inbox import Inbox
+from bot.delivery.notices import Delivery
+from bot.delivery.scheduler import Scheduler
 from bot.runtime import prepare
-from bot.scheduler import Scheduler
 from bot.settings import ChannelSettings
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.inbox import Inbox
+from bot.delivery.inbox import Inbox
 from bot.runtime import prepare
 from bot.wiring import job_processors
 from core.clock import FixedClock, SystemClock

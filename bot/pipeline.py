@@ -13,8 +13,8 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from bot import logs, metrics
 from bot.locks import ConversationLocks
+from bot.ops import logs, metrics
 from core.conversations import ConversationState, last_said, record, save_state, transcript_row
 from core.enums import Language, PaymentMethod
 from core.handoffs import DeskState, Reason, TicketStatus, desk_state, relay_from_student
@@ -26,9 +26,9 @@ from core.turns import TurnStart, load_turn, save_turn
 from handlers import basic, info, mailing, money, scope
 from handlers.forms import RESUME, RESUME_QUESTION, FormEngine
 from handlers.handoff import CANCEL_WAIT, queue_line
-from handlers.handoff import PREFIX as HANDOFF_PREFIX
 from handlers.identity import ACCOUNT_ONLY_CHANNELS, SIGNED_IN_PAYLOAD, current_student
 from handlers.messages import say
+from handlers.payloads import AskPerson, Namespace, encode, namespace_of, topic_of
 from handlers.registry import HandlerRegistry
 from handlers.reminders import answer_switch
 from handlers.replies import Card, Link, QuickReply, Reply, Text, intent_payload
@@ -42,10 +42,6 @@ from intents.types import Entity, EntityType, Intent, OutOfScopeKind, Topic, Und
 
 log = logging.getLogger(__name__)
 
-PAYLOAD_INTENT_PREFIX = "intent:"
-# Buttons of a topic's own guided steps carry `<prefix>:<choice>`; the prefix names the topic's intent.
-PAYLOAD_TOPICS = {"login": Intent.LOGIN_HELP, "lang": Intent.LANGUAGE, "handoff": Intent.HUMAN_AGENT,
-                  "unpaid": Intent.REFUND}
 MAX_TEXT_CHARS = 2000  # a chat message longer than this is cut before understanding
 MISSES_BEFORE_PERSON = 2
 # "Did you mean" only when the best guess has some weight; a clearly unrelated question (the weather)
@@ -148,7 +144,7 @@ class Pipeline:
         hours, Slack's agents' channel or an agent at the web inbox); otherwise the bot keeps answering while
         the ticket waits. A `handoff:` button is always the bot's.
         """
-        if (message.payload or "").startswith(HANDOFF_PREFIX) or start.ticket_id is None:
+        if namespace_of(message.payload or "") is Namespace.HANDOFF or start.ticket_id is None:
             return None, False
         if start.ticket_status != TicketStatus.ASSIGNED:
             with self.core.reading() as session:
@@ -164,7 +160,7 @@ class Pipeline:
         masked = self.said_as_stored(message)
         key = f"{message.conversation_id}:{message.event_id or uuid.uuid4().hex}"
         with self.core.transaction() as session:
-            ticket = session.get(HandoffTicket, ticket_id)
+            ticket = session.get_one(HandoffTicket, ticket_id)
             relay_from_student(session, ticket, masked, key, now, student_number_pattern=pattern)
             record(session, message.conversation_id, "in", masked, now, student_number_pattern=pattern,
                    message_ref=message.message_ref)
@@ -251,12 +247,17 @@ class Pipeline:
             ctx, topics = _in_the_language_asked(ctx, topics)
             if len(topics) == 1:
                 ctx = _one_question(ctx, topics[0])
-        asides = tuple(QuickReply(say(f"intents.{intent.value}", ctx.lang), intent_payload(intent))
-                       for intent in understanding.asides)
+        asides = tuple(_ask_button(intent, ctx.lang) for intent in understanding.asides)
         if len(topics) < 2:
             answered.append(ctx.understanding.intent)
             replies = self._answer_intent(ctx)
             return compose([replies], asides) if asides and replies else replies
+        return self._answer_each(ctx, topics, answered, asides)
+
+    def _answer_each(self, ctx: TurnContext, topics: tuple[Topic, ...], answered: list[Intent],
+                     asides: tuple[QuickReply, ...]) -> list[Reply]:
+        """Answer several questions in one turn, in the order asked; only the first that may start a guided
+        step is answered (last, since the next message answers it), the others are offered as buttons."""
         steps = [topic for topic in topics if topic.intent in STEP_INTENTS]
         parts: list[tuple[Topic, list[Reply]]] = []
         last: tuple[Topic, list[Reply]] | None = None
@@ -272,8 +273,7 @@ class Pipeline:
                 parts.append((topic, replies))
         parts += [last] if last else []
         answered.extend(topic.intent for topic, _ in parts)
-        extra = tuple(QuickReply(say(f"intents.{topic.intent.value}", ctx.lang), intent_payload(topic.intent))
-                      for topic in steps[1:])
+        extra = tuple(_ask_button(topic.intent, ctx.lang) for topic in steps[1:])
         return compose([replies for _, replies in parts], extra + asides)
 
     def _steering(self, ctx: TurnContext) -> list[Reply] | None:
@@ -315,49 +315,29 @@ class Pipeline:
         """Did-you-mean buttons for a near miss; after two misses in a row, offer a person."""
         ctx.state.misses += 1
         if ctx.state.misses >= MISSES_BEFORE_PERSON:
-            buttons = (QuickReply(say("intents.human_agent", ctx.lang), f"{HANDOFF_PREFIX}{Reason.MISSES.value}"),
+            buttons = (QuickReply(say("intents.human_agent", ctx.lang), encode(AskPerson(Reason.MISSES))),
                        *basic.main_menu(ctx.lang)[:5])
             return [Text(say("fallback.offer_person", ctx.lang) + "\n\n" + basic.contact_lines(ctx), buttons)]
         candidates = [intent for intent, probability in ctx.understanding.candidates
                       if intent is not Intent.OUT_OF_SCOPE and probability >= CANDIDATE_MIN]
         if candidates and ctx.understanding.candidates[0][1] >= DID_YOU_MEAN_MIN:
-            buttons = tuple(QuickReply(say(f"intents.{intent.value}", ctx.lang), intent_payload(intent))
-                            for intent in candidates[:3])
+            buttons = tuple(_ask_button(intent, ctx.lang) for intent in candidates[:3])
             menu = QuickReply(say("fallback.menu", ctx.lang), intent_payload(Intent.GREET))
             return [Text(say("fallback.did_you_mean", ctx.lang), (*buttons, menu))]
         return basic.fallback(ctx)
 
     def _understand(self, message: IncomingMessage, now: datetime, state: ConversationState) -> Understanding:
-        payload = message.payload or ""
-        if payload:
-            prefix = payload.split(":", 1)[0]
-            intent: Intent | None = None
-            if payload.startswith(PAYLOAD_INTENT_PREFIX) and payload[len(PAYLOAD_INTENT_PREFIX):] in set(Intent):
-                intent = Intent(payload[len(PAYLOAD_INTENT_PREFIX):])
-            elif prefix in PAYLOAD_TOPICS:
-                intent = PAYLOAD_TOPICS[prefix]
-            lang = message.lang_hint or state.lang or state.last_lang or Language.JA
-            return Understanding(text="", intent=intent or Intent.OUT_OF_SCOPE, confidence=1.0, candidates=(),
-                                 entities=(), lang=lang)
+        """What the message means: a tapped button's topic, or the typed text read in the light of the
+        conversation so far (a follow-up, a carried-over topic) and in the language it is written in."""
+        if message.payload:
+            return _tapped_meaning(message.payload, message.lang_hint or state.lang or state.last_lang)
         text = (message.text or "")[:MAX_TEXT_CHARS]
         understanding = self.understander.understand(text, now=now)
         if understanding.intent is Intent.OUT_OF_SCOPE and order_number_in(text):
             # A bare order number is a status question; the classifier has no words to go on.
             understanding = replace(understanding, intent=Intent.ORDER_STATUS, confidence=1.0)
         understanding = _followed_up(_carried_over(understanding, state, text), state, text)
-        signal = has_language_signal(text, understanding)
-        written = written_language(text)
-        # Out of a form a short message with words ("thank you!") is in its own language too.
-        if written is not None or (signal and (state.last_lang is None or state.form is None)):
-            state.last_lang = written or understanding.lang
-            understanding = replace(understanding, lang=state.last_lang)
-        else:
-            # A short answer inside a form (「郵送で」 in an English conversation), or one with no words at all
-            # ("24M1001", "2"), keeps the conversation's language; one with no words is not outside the desk's
-            # topics either: out of a form it is a message the bot cannot place.
-            understanding = replace(understanding, lang=state.lang or state.last_lang or understanding.lang,
-                                    out_of_scope_kind=understanding.out_of_scope_kind if signal else None)
-        return understanding
+        return _in_its_language(understanding, state, text)
 
     def _said(self, message: IncomingMessage) -> tuple[str, tuple[str, ...]]:
         """What the student sent, as transcript text (a tap as `[payload]`), and its password-like parts."""
@@ -458,6 +438,31 @@ def _carried_over(understanding: Understanding, state: ConversationState, text: 
     return replace(understanding, intent=carried, out_of_scope_kind=None) if carried else understanding
 
 
+def _tapped_meaning(payload: str, lang: Language | None) -> Understanding:
+    """A tapped button's meaning: the intent its payload names (out of scope for one the bot cannot place), in
+    the conversation's language."""
+    return Understanding(text="", intent=topic_of(payload) or Intent.OUT_OF_SCOPE, confidence=1.0, candidates=(),
+                         entities=(), lang=lang or Language.JA)
+
+
+def _in_its_language(understanding: Understanding, state: ConversationState, text: str) -> Understanding:
+    """The understanding in the language the message is written in (which the conversation then keeps), or in
+    the conversation's language for a message that shows none."""
+    signal = has_language_signal(text, understanding)
+    written = written_language(text)
+    # Out of a form a short message with words ("thank you!") is in its own language too.
+    if written is not None or (signal and (state.last_lang is None or state.form is None)):
+        state.last_lang = written or understanding.lang
+        understanding = replace(understanding, lang=state.last_lang)
+    else:
+        # A short answer inside a form (「郵送で」 in an English conversation), or one with no words at all
+        # ("24M1001", "2"), keeps the conversation's language; one with no words is not outside the desk's
+        # topics either: out of a form it is a message the bot cannot place.
+        understanding = replace(understanding, lang=state.lang or state.last_lang or understanding.lang,
+                                out_of_scope_kind=understanding.out_of_scope_kind if signal else None)
+    return understanding
+
+
 def _tapped_by_label(message: IncomingMessage, state: ConversationState) -> IncomingMessage:
     """A message that is exactly the label of a button the bot just offered (「再設定メールを送る」 typed
     instead of tapped) is that button's tap; the typed words stay the message's text."""
@@ -491,26 +496,42 @@ def _followed_up(understanding: Understanding, state: ConversationState, text: s
     message named ("and PayPay?" after a question about paying at a store: still at the store); so does a
     short question the classifier cannot place that may be about the previous topic."""
     folded = normalize(text)
-    previous = Intent(state.last_intent) if state.last_intent in {intent.value for intent in Intent} else None
-    if previous is None or previous in (*SIGN_OFFS, Intent.GREET, Intent.OUT_OF_SCOPE, Intent.HUMAN_AGENT) \
-            or understanding.topics or len(folded) > FOLLOW_UP_CHARS:
+    previous = _built_on(state)
+    if previous is None or understanding.topics or len(folded) > FOLLOW_UP_CHARS \
+            or not _reads_as_follow_up(understanding, previous, folded):
         return understanding
+    return replace(understanding, intent=previous, out_of_scope_kind=None,
+                   entities=understanding.entities + _carried_context(understanding, state))
+
+
+def _built_on(state: ConversationState) -> Intent | None:
+    """The previous question, which a follow-up asks again; None after small talk, a miss or a person."""
+    previous = Intent(state.last_intent) if state.last_intent in {intent.value for intent in Intent} else None
+    return None if previous in (*SIGN_OFFS, Intent.GREET, Intent.OUT_OF_SCOPE, Intent.HUMAN_AGENT) else previous
+
+
+def _reads_as_follow_up(understanding: Understanding, previous: Intent, folded: str) -> bool:
+    """True when a short message is a follow-up to `previous`: it reads as one, or it is a question the
+    classifier cannot place that may be about it; never when the classifier is sure of another question."""
     # A short question the classifier cannot place, which may be about the previous topic (among its
     # candidates): 「コンビニ選んだらだめなの？」 right after the window pickup's answer.
     unsure = understanding.intent is Intent.OUT_OF_SCOPE and understanding.out_of_scope_kind is None \
         and is_question(folded) and previous in [intent for intent, _ in understanding.candidates]
     if not (unsure or _FOLLOW_UP.search(folded)):
-        return understanding
-    if understanding.intent is not previous and understanding.confidence >= FOLLOW_UP_OVER \
-            and understanding.intent not in (*STEP_INTENTS, *SIGN_OFFS):
-        return understanding  # clearly another question
+        return False
+    clearly_another = understanding.intent is not previous and understanding.confidence >= FOLLOW_UP_OVER \
+        and understanding.intent not in (*STEP_INTENTS, *SIGN_OFFS)
+    return not clearly_another
+
+
+def _carried_context(understanding: Understanding, state: ConversationState) -> tuple[Entity, ...]:
+    """The previous message's entities a follow-up keeps: those of a kind it does not name itself (a payment
+    method named again replaces the previous one, except beside the convenience store, which stays)."""
     named = {(entity.type, entity.value) for entity in understanding.entities}
     kinds = {entity.type for entity in understanding.entities}
-    carried = tuple(Entity(EntityType(kind), value, 0, 0, "") for kind, value in state.context
-                    if kind in {member.value for member in CONTEXT_TYPES} and (EntityType(kind), value) not in named
-                    and (EntityType(kind) not in kinds or value == PaymentMethod.CONVENIENCE_STORE.value))
-    return replace(understanding, intent=previous, out_of_scope_kind=None,
-                   entities=understanding.entities + carried)
+    return tuple(Entity(EntityType(kind), value, 0, 0, "") for kind, value in state.context
+                 if kind in {member.value for member in CONTEXT_TYPES} and (EntityType(kind), value) not in named
+                 and (EntityType(kind) not in kinds or value == PaymentMethod.CONVENIENCE_STORE.value))
 
 
 def _one_question(ctx: TurnContext, topic: Topic) -> TurnContext:
@@ -581,9 +602,15 @@ def compose(parts: list[list[Reply]], extra: tuple[QuickReply, ...] = ()) -> lis
             shown = [squeeze(part) for part in shown]
     replies = [reply for part in shown for reply in part][:MAX_TURN_MESSAGES]
     last = max((index for index, reply in enumerate(replies) if not isinstance(reply, Link)), default=None)
-    if last is not None:
-        replies[last] = replace(replies[last], quick_replies=buttons)
+    if last is not None and isinstance(closing := replies[last], Text | Card):
+        replies[last] = replace(closing, quick_replies=buttons)
     return replies
+
+
+def _ask_button(intent: Intent, lang: Language) -> QuickReply:
+    """A button that asks about `intent`, labelled with the intent's name (a question the turn did not answer,
+    a "did you mean")."""
+    return QuickReply(say(f"intents.{intent.value}", lang), intent_payload(intent))
 
 
 def _turn_buttons(parts: list[list[Reply]], extra: tuple[QuickReply, ...]) -> tuple[QuickReply, ...]:

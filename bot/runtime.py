@@ -9,10 +9,10 @@ from pydantic_settings import BaseSettings
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot import logs
-from bot.agents import queue_opening_digest
+from bot.delivery.scheduler import Scheduler
+from bot.handoff.agents import queue_opening_digest
+from bot.ops import logs
 from bot.pipeline import Pipeline
-from bot.scheduler import Scheduler
 from bot.settings import ChannelSettings
 from bot.wiring import build_handlers
 from core import migrate

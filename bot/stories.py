@@ -234,33 +234,61 @@ class StoryPlayer:
 
     def _failures(self, expect: dict[str, Any], outcome: StepResult, rendered: list[dict[str, Any]],
                   story: Story) -> list[str]:
-        text, offered = outcome.shown, outcome.buttons  # each button as "label (payload)"
-        failures = []
-        if expect.get("silent") and rendered:
-            failures.append("the bot should stay silent (a person has the conversation)")
-        if "intents" in expect and [intent.value for intent in outcome.intents] != list(expect["intents"]):
-            failures.append(f"answered {[i.value for i in outcome.intents]}, expected {list(expect['intents'])}")
-        failures += [f"missing: {wanted}" for wanted in expect.get("contains") or [] if str(wanted) not in text]
-        failures += [f"should not contain: {unwanted}" for unwanted in expect.get("not_contains") or []
-                     if str(unwanted) in text]
-        failures += [f"not offered: {button}" for button in expect.get("offers") or []
-                     if not any(str(button) in value for value in offered)]
-        failures += [f"should not offer: {button}" for button in expect.get("not_offers") or []
-                     if any(str(button) in value for value in offered)]
-        if "form" in expect:
-            core = self.pipeline.core
-            with core.transaction() as session:
-                state = load_state(session, f"web:{story.user}", Channel.WEB.value, story.user, core.now())
-            if state.form != expect["form"]:
-                failures.append(f"form in progress: {state.form}, expected {expect['form']}")
-        if expect.get("reply_lang") and rendered and reply_language(text).value != expect["reply_lang"]:
-            failures.append(f"answered in {reply_language(text).value}, expected {expect['reply_lang']}")
+        """Everything in a step's outcome that falls short of its `expect:`."""
+        return [*_reply_failures(expect, outcome, rendered), *self._form_failures(expect, story),
+                *_language_failures(expect, outcome.shown, rendered), *self._transcript_failures(expect)]
+
+    def _form_failures(self, expect: dict[str, Any], story: Story) -> list[str]:
+        """The form in progress when it is not the one expected (`form:`)."""
+        if "form" not in expect:
+            return []
+        core = self.pipeline.core
+        with core.transaction() as session:
+            state = load_state(session, f"web:{story.user}", Channel.WEB.value, story.user, core.now())
+        if state.form != expect["form"]:
+            return [f"form in progress: {state.form}, expected {expect['form']}"]
+        return []
+
+    def _transcript_failures(self, expect: dict[str, Any]) -> list[str]:
+        """The secrets the stored transcript holds though it should not (`transcript_not_contains:`)."""
         secrets = expect.get("transcript_not_contains") or []
-        if secrets:
-            with self.pipeline.core.transaction() as session:
-                stored = "\n".join(session.scalars(select(TranscriptEntry.text)))
-            failures += [f"the transcript holds: {secret}" for secret in secrets if str(secret) in stored]
-        return failures
+        if not secrets:
+            return []
+        with self.pipeline.core.transaction() as session:
+            stored = "\n".join(session.scalars(select(TranscriptEntry.text)))
+        return [f"the transcript holds: {secret}" for secret in secrets if str(secret) in stored]
+
+
+def _reply_failures(expect: dict[str, Any], outcome: StepResult, rendered: list[dict[str, Any]]) -> list[str]:
+    """What the replies got wrong: silence, the intents answered, the text shown and the buttons offered."""
+    failures = []
+    if expect.get("silent") and rendered:
+        failures.append("the bot should stay silent (a person has the conversation)")
+    if "intents" in expect and [intent.value for intent in outcome.intents] != list(expect["intents"]):
+        failures.append(f"answered {[i.value for i in outcome.intents]}, expected {list(expect['intents'])}")
+    return failures + _text_failures(expect, outcome.shown) + _button_failures(expect, outcome.buttons)
+
+
+def _text_failures(expect: dict[str, Any], text: str) -> list[str]:
+    """The words missing from what the chat shows (`contains:`) and those that should not be there."""
+    return [f"missing: {wanted}" for wanted in expect.get("contains") or [] if str(wanted) not in text] \
+        + [f"should not contain: {unwanted}" for unwanted in expect.get("not_contains") or [] if str(unwanted) in text]
+
+
+def _button_failures(expect: dict[str, Any], offered: list[str]) -> list[str]:
+    """The buttons not offered (`offers:`) and those offered that should not be; each of `offered` is
+    "label (payload)"."""
+    return [f"not offered: {button}" for button in expect.get("offers") or []
+            if not any(str(button) in value for value in offered)] \
+        + [f"should not offer: {button}" for button in expect.get("not_offers") or []
+           if any(str(button) in value for value in offered)]
+
+
+def _language_failures(expect: dict[str, Any], text: str, rendered: list[dict[str, Any]]) -> list[str]:
+    """The language of the answer, when it is not the one expected (`reply_lang:`)."""
+    if expect.get("reply_lang") and rendered and reply_language(text).value != expect["reply_lang"]:
+        return [f"answered in {reply_language(text).value}, expected {expect['reply_lang']}"]
+    return []
 
 
 def _pressed(buttons: dict[str, str], label: str) -> str | None:

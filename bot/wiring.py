@@ -1,8 +1,8 @@
 """The composition root: which handler answers which intent, which guided forms exist, and the worker's
 processors of the core's own jobs."""
 
-from bot.inbox import ChannelProcessor
-from bot.mailing import Mailing
+from bot.delivery.inbox import ChannelProcessor
+from bot.delivery.mailing import Mailing
 from core.services import Core
 from handlers import basic, email, handoff, info, login, money, ordering, pickup, reset, rules, status
 from handlers.forms import FormEngine

@@ -4,6 +4,7 @@ questions the bot did not understand, counted over Tokyo days."""
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import cast
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -142,7 +143,11 @@ def period(now: datetime, days: int) -> Period:
                   end=datetime.combine(today + timedelta(days=1), time(0), TOKYO))
 
 
-def _tokyo_day(session: Session, column: InstrumentedAttribute[datetime]) -> ColumnElement[str]:
+# A mapped UTC time column, NOT NULL or nullable (a NULL is never in a period nor on a day).
+_TimeColumn = InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None]
+
+
+def _tokyo_day(session: Session, column: _TimeColumn) -> ColumnElement[str]:
     """The Tokyo calendar day of a UTC time column as 'YYYY-MM-DD', computed by the database."""
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(func.timezone("Asia/Tokyo", column), "YYYY-MM-DD")
@@ -150,7 +155,7 @@ def _tokyo_day(session: Session, column: InstrumentedAttribute[datetime]) -> Col
     return func.strftime("%Y-%m-%d", column, "+9 hours")
 
 
-def _in(period_: Period, column: InstrumentedAttribute[datetime]) -> ColumnElement[bool]:
+def _in(period_: Period, column: _TimeColumn) -> ColumnElement[bool]:
     return (column >= period_.start) & (column < period_.end)
 
 
@@ -215,7 +220,8 @@ def failed_events(session: Session, span: Period, *, limit: int) -> list[FailedE
     query = (select(InboundEvent.processed_at, InboundEvent.channel, InboundEvent.attempts, InboundEvent.last_error)
              .where(InboundEvent.status == "failed", _in(span, InboundEvent.processed_at))
              .order_by(InboundEvent.processed_at.desc(), InboundEvent.id.desc()).limit(limit))
-    return [FailedEvent(at=at, channel=channel, attempts=attempts, error=error or "")
+    # cast: the WHERE keeps processed_at inside the span, so it is never NULL here.
+    return [FailedEvent(at=cast(datetime, at), channel=channel, attempts=attempts, error=error or "")
             for at, channel, attempts, error in session.execute(query)]
 
 

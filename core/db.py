@@ -6,9 +6,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Delete, Engine, MetaData, Update, create_engine, event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -162,6 +162,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def changed_rows(session: Session, statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE in the session; how many rows it matched.
+
+    Args:
+        session: the session (and transaction) to run it in.
+        statement: the UPDATE or DELETE.
+
+    Returns:
+        The driver's row count: on SQLite and PostgreSQL, the rows the WHERE clause matched.
+    """
+    # cast: Session.execute is declared to return a Result, which has no rowcount, whatever the statement;
+    # an UPDATE's or DELETE's result is in fact a CursorResult.
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 @contextmanager

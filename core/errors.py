@@ -1,17 +1,29 @@
 """Domain errors: refusals a student should see, each carrying the data to explain it politely."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
+from typing import ClassVar
 
 
 class DomainError(Exception):
-    """A refusal the bot turns into a polite reply; `code` names its message in the catalogs."""
+    """A refusal the bot turns into a polite reply; `code` names its message in the catalogs.
+
+    A subclass is a dataclass whose fields are the data of the refusal; they are the message's arguments.
+    """
 
     code = "domain_error"
+    # The names the messages give some fields (`{item}` for `item_code`), the same in every message.
+    ARGUMENT_NAMES: ClassVar[Mapping[str, str]] = {
+        "item_code": "item", "delivery_method": "delivery", "order_number": "order", "from_status": "from",
+        "to_status": "to", "max_copies": "max",
+    }
 
     def message_args(self) -> dict[str, object]:
-        """The values the message template needs."""
-        return {}
+        """The values the message template needs: each field, by its name in the messages."""
+        if not is_dataclass(self):
+            return {}
+        return {self.ARGUMENT_NAMES.get(field.name, field.name): getattr(self, field.name) for field in fields(self)}
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message_args()}"
@@ -24,9 +36,6 @@ class UnknownItem(DomainError):
     item_code: str
     code = "unknown_item"
 
-    def message_args(self) -> dict[str, object]:
-        return {"item": self.item_code}
-
 
 @dataclass
 class DeliveryNotAllowed(DomainError):
@@ -36,9 +45,6 @@ class DeliveryNotAllowed(DomainError):
     delivery_method: str
     allowed: tuple[str, ...]
     code = "delivery_not_allowed"
-
-    def message_args(self) -> dict[str, object]:
-        return {"item": self.item_code, "delivery": self.delivery_method, "allowed": self.allowed}
 
 
 @dataclass
@@ -51,10 +57,6 @@ class NotEligible(DomainError):
     student_year: int
     code = "not_eligible"
 
-    def message_args(self) -> dict[str, object]:
-        return {"item": self.item_code, "reason": self.reason, "required_year": self.required_year,
-                "student_year": self.student_year}
-
 
 @dataclass
 class InvalidOrder(DomainError):
@@ -63,19 +65,13 @@ class InvalidOrder(DomainError):
     reason: str
     code = "invalid_order"
 
-    def message_args(self) -> dict[str, object]:
-        return {"reason": self.reason}
-
 
 @dataclass
 class RefundNotPossible(DomainError):
     """Refunds do not exist: once paid, fees are not returned for any reason (the guide's rule)."""
 
-    order_number: str | None = None
+    order_number: str = ""  # empty for the rule itself, asked about no order
     code = "refund_not_possible"
-
-    def message_args(self) -> dict[str, object]:
-        return {"order": self.order_number or ""}
 
 
 @dataclass
@@ -87,9 +83,6 @@ class InvalidTransition(DomainError):
     to_status: str
     code = "invalid_transition"
 
-    def message_args(self) -> dict[str, object]:
-        return {"order": self.order_number, "from": self.from_status, "to": self.to_status}
-
 
 @dataclass
 class OrderNotFound(DomainError):
@@ -97,9 +90,6 @@ class OrderNotFound(DomainError):
 
     order_number: str
     code = "order_not_found"
-
-    def message_args(self) -> dict[str, object]:
-        return {"order": self.order_number}
 
 
 @dataclass
@@ -109,6 +99,10 @@ class StudentNotFound(DomainError):
     student_number: str
     code = "student_not_found"
 
+    def message_args(self) -> dict[str, object]:
+        """None: a student number never goes into a message (or, through `str()`, a log line)."""
+        return {}
+
 
 @dataclass
 class RateLimited(DomainError):
@@ -116,9 +110,6 @@ class RateLimited(DomainError):
 
     retry_after: datetime
     code = "rate_limited"
-
-    def message_args(self) -> dict[str, object]:
-        return {"retry_after": self.retry_after}
 
 
 @dataclass
@@ -128,9 +119,6 @@ class LinkInvalid(DomainError):
     reason: str
     code = "link_invalid"
 
-    def message_args(self) -> dict[str, object]:
-        return {"reason": self.reason}
-
 
 @dataclass
 class WeakSecondPassword(DomainError):
@@ -138,9 +126,6 @@ class WeakSecondPassword(DomainError):
 
     violations: tuple[str, ...]
     code = "weak_second_password"
-
-    def message_args(self) -> dict[str, object]:
-        return {"violations": self.violations}
 
 
 @dataclass
@@ -151,9 +136,6 @@ class InvalidOrderLine(InvalidOrder):
     copies: int = 0
     max_copies: int = 1
 
-    def message_args(self) -> dict[str, object]:
-        return {"reason": self.reason, "item": self.item_code, "copies": self.copies, "max": self.max_copies}
-
 
 @dataclass
 class PaymentMethodNotOffered(DomainError):
@@ -163,9 +145,6 @@ class PaymentMethodNotOffered(DomainError):
     offered: tuple[str, ...]
     code = "payment_method_not_offered"
 
-    def message_args(self) -> dict[str, object]:
-        return {"method": self.method, "offered": self.offered}
-
 
 @dataclass
 class PaymentNotFound(DomainError):
@@ -173,9 +152,6 @@ class PaymentNotFound(DomainError):
 
     reference: str
     code = "payment_not_found"
-
-    def message_args(self) -> dict[str, object]:
-        return {"reference": self.reference}
 
 
 @dataclass
@@ -186,9 +162,6 @@ class PaymentExpired(DomainError):
     deadline: datetime | None
     code = "payment_expired"
 
-    def message_args(self) -> dict[str, object]:
-        return {"order": self.order_number, "deadline": self.deadline}
-
 
 @dataclass
 class InvalidEmailAddress(DomainError):
@@ -197,9 +170,6 @@ class InvalidEmailAddress(DomainError):
     reason: str
     code = "invalid_email"
 
-    def message_args(self) -> dict[str, object]:
-        return {"reason": self.reason}
-
 
 @dataclass
 class PasswordMismatch(DomainError):
@@ -207,6 +177,3 @@ class PasswordMismatch(DomainError):
 
     violations: tuple[str, ...] = ()
     code = "second_password_mismatch"
-
-    def message_args(self) -> dict[str, object]:
-        return {"violations": self.violations}

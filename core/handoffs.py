@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.calendar import BusinessCalendar
 from core.conversations import record
+from core.db import changed_rows
 from core.enums import Language, Service
 from core.jobs import AGENTS, DELIVER, enqueue
 from core.masking import mask_secrets
@@ -124,10 +125,10 @@ def ticket_by_thread(session: Session, thread_ts: str) -> HandoffTicket | None:
 def take(session: Session, ticket_id: int, agent: str, now: datetime, name: str | None = None) -> TakeResult:
     """Give a waiting ticket to `agent` (a Slack user ID, or `staff:<id>` with its display `name`); of two
     agents pressing at once exactly one wins."""
-    won = session.execute(update(HandoffTicket).where(HandoffTicket.id == ticket_id,
-                                                      HandoffTicket.status == TicketStatus.WAITING.value)
-                          .values(status=TicketStatus.ASSIGNED.value, assignee=agent, assignee_name=name,
-                                  assigned_at=now)).rowcount
+    won = changed_rows(session, update(HandoffTicket).where(HandoffTicket.id == ticket_id,
+                                                            HandoffTicket.status == TicketStatus.WAITING.value)
+                       .values(status=TicketStatus.ASSIGNED.value, assignee=agent, assignee_name=name,
+                               assigned_at=now))
     ticket = session.get(HandoffTicket, ticket_id, populate_existing=True)  # as the UPDATE left it
     if ticket is None or ticket.status == TicketStatus.RESOLVED.value:
         return TakeResult(taken=False, assignee=assignee_shown(ticket) if ticket else None, closed=True)
@@ -147,8 +148,8 @@ def close(session: Session, ticket_id: int, how: ClosedHow, now: datetime, agent
     values: dict[str, object] = {"status": TicketStatus.RESOLVED.value, "closed_at": now, "closed_how": how.value}
     if agent is not None:
         values["assignee"], values["assignee_name"] = agent, name
-    closed = session.execute(update(HandoffTicket).where(HandoffTicket.id == ticket_id,
-                                                         HandoffTicket.status.in_(OPEN)).values(**values)).rowcount
+    closed = changed_rows(session, update(HandoffTicket).where(HandoffTicket.id == ticket_id,
+                                                               HandoffTicket.status.in_(OPEN)).values(**values))
     if closed:
         note_event(session, ticket_id, how.value, name or agent, now)
     return bool(closed)
@@ -263,7 +264,9 @@ def expected_wait(session: Session, now: datetime, position: int,
         HandoffTicket.assigned_at.is_not(None), HandoffTicket.assigned_at > now - WAIT_WITHIN,
         HandoffTicket.reason != Reason.AGENT.value)  # an agent's takeover is taken at once: no wait to learn from
         .order_by(HandoffTicket.assigned_at.desc()).limit(WAIT_SAMPLES * 3)).all()
-    waits = [(assigned - opened).total_seconds() for opened, assigned in rows if assigned >= opened
+    # `assigned is not None` tells the type checker what the WHERE clause already ensures.
+    waits = [(assigned - opened).total_seconds() for opened, assigned in rows
+             if assigned is not None and assigned >= opened
              and (calendar is None or calendar.is_open(Service.CALL_CENTER, opened))][:WAIT_SAMPLES]
     if len(waits) < MIN_WAIT_SAMPLES:
         return None

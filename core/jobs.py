@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from core.models import InboundEvent
 
-# Processors of the bot's worker (bot/inbox.py) that jobs name; the channels' own webhooks use theirs.
+# Processors of the bot's worker (bot/delivery/inbox.py) that jobs name; the channels' own webhooks use theirs.
 AGENTS = "agents"  # posts to the agents' Slack channel: ticket cards, relayed student messages, notices
 DELIVER = "deliver"  # sends a message to a student on their own channel (LINE push, Slack DM, web chat)
 MAIL = "mail"  # mails a one-time link (second-password reset, web sign-in) to a student's registered address

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from core.db import changed_rows
 from core.enums import Language, LinkPurpose, LinkState, Service
 from core.errors import (
     DomainError,
@@ -479,12 +480,10 @@ def _check_rate(session: Session, student_id: int, purpose: LinkPurpose, now: da
 
 def _consume(session: Session, link_id: int, now: datetime) -> bool:
     """Mark a link used if it still can be; True for exactly one of any number of concurrent callers."""
-    result = session.execute(
-        update(OneTimeLink)
-        .where(OneTimeLink.id == link_id, OneTimeLink.used_at.is_(None), OneTimeLink.voided_at.is_(None),
-               OneTimeLink.expires_at > now)
-        .values(used_at=now).execution_options(synchronize_session=False))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return changed_rows(session, update(OneTimeLink)
+                        .where(OneTimeLink.id == link_id, OneTimeLink.used_at.is_(None),
+                               OneTimeLink.voided_at.is_(None), OneTimeLink.expires_at > now)
+                        .values(used_at=now).execution_options(synchronize_session=False)) == 1
 
 
 def _valid_link(session: Session, token: str, purpose: LinkPurpose, now: datetime) -> OneTimeLink:

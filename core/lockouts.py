@@ -61,7 +61,7 @@ def _lock(session: Session, hashed: list[str]) -> None:
     transaction holds the database's one write lock from its start (core.db). On PostgreSQL, where READ
     COMMITTED would let two transactions count the same rows, a transaction-level advisory lock per key, taken
     in sorted order so two transactions never wait for each other's. The two-key form keeps them apart from
-    the one-key advisory locks of conversations (core.turns) and of the scheduler (bot.scheduler)."""
+    the one-key advisory locks of conversations (core.turns) and of the scheduler (bot.delivery.scheduler)."""
     if session.get_bind().dialect.name != "postgresql":
         return
     for key_hash in hashed:  # sorted by _hashed; two keys sharing 32 bits only wait for each other, harmlessly

@@ -5,7 +5,15 @@ import re
 from core.identifiers import normalize_student_number
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_LINK_TOKEN = re.compile(r"(/links/)[A-Za-z0-9_-]{8,}")
+TOKEN_MASK = "[token]"
+# A mailed link's token after /links/: URL-safe characters (secrets.token_urlsafe), or their percent-escapes
+# (a client may send the path escaped). It ends at anything else: a path, query or quoting boundary, or the
+# Japanese or punctuation that follows a link pasted into a sentence.
+_LINK_TOKEN = re.compile(r"(/links/)((?:[A-Za-z0-9_-]|%[0-9A-Fa-f]{2})+)")
+# In free text a short path (/links/abc) is a page name someone typed, not a token; a request line's is one.
+TEXT_TOKEN_MIN_CHARS = 8
+# LINE account linking's token and nonce in a URL's query string.
+_QUERY_SECRET = re.compile(r"((?:linkToken|nonce)=)[^&#\s\"'<>]+")
 # A run of half- or full-width letters and digits, hyphens allowed between them: how students type numbers.
 _ALNUM = "0-9A-Za-z\uff10-\uff19\uff21-\uff3a\uff41-\uff5a"
 _ID_LIKE = re.compile(rf"[{_ALNUM}](?:[{_ALNUM}]|[-\uff0d\u2010\u2212\u30fc](?=[{_ALNUM}]))+")
@@ -38,7 +46,7 @@ def mask_token(token: str | None) -> str:
 def mask_text(text: str, student_number_pattern: str | None = None) -> str:
     """Mask emails, one-time link tokens and (given the profile's pattern) student numbers in free text."""
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    text = _LINK_TOKEN.sub(r"\1[token]", text)
+    text = mask_link_tokens(text, TEXT_TOKEN_MIN_CHARS)
     if student_number_pattern:
         number = re.compile(student_number_pattern, re.IGNORECASE)
 
@@ -48,6 +56,21 @@ def mask_text(text: str, student_number_pattern: str | None = None) -> str:
 
         text = _ID_LIKE.sub(mask_if_number, text)
     return text
+
+
+def mask_link_tokens(text: str, shortest: int = 1) -> str:
+    """`…/links/AbC…xyz?lang=ja` → `…/links/[token]?lang=ja`, for each token of at least `shortest` characters."""
+    def masked(match: re.Match[str]) -> str:
+        return f"{match.group(1)}{TOKEN_MASK}" if len(match.group(2)) >= shortest else match.group(0)
+
+    return _LINK_TOKEN.sub(masked, text)
+
+
+def redact_url_secrets(text: str) -> str:
+    """Every one-time secret a URL carries hidden: mailed link tokens (`/links/<token>`, however short: in a
+    request line a cut-off token is still one) and LINE account linking's tokens and nonces (`?linkToken=…`,
+    `&nonce=…`)."""
+    return _QUERY_SECRET.sub(rf"\1{TOKEN_MASK}", mask_link_tokens(text))
 
 
 # Runs of printable ASCII: how a password or card number stands inside Japanese or English text.
@@ -97,7 +120,7 @@ def mask_secrets(text: str, extra: tuple[str, ...] = (), student_number_pattern:
     text = _replaced(text, {secret for secret in (*extra, *find_password_candidates(text, student_number_pattern))
                             if secret}, PASSWORD_MASK)
     text = _CARD.sub(lambda m: CARD_MASK if _luhn_valid(re.sub(r"[ -]", "", m.group(0))) else m.group(0), text)
-    return _LINK_TOKEN.sub(r"\1[token]", text)
+    return mask_link_tokens(text, TEXT_TOKEN_MIN_CHARS)
 
 
 def mask_personal(text: str, parts: tuple[str, ...]) -> str:

@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-# Tables owned by libraries, not by our models (APScheduler's job store, see bot/scheduler.py): migrations
-# neither create nor drop them.
+# Tables owned by libraries, not by our models: migrations neither create nor compare them. APScheduler's job
+# store was one until migration 0015 dropped it (the reminder rows are the only schedule now); an older
+# scheduler still running during an upgrade may create it again.
 FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
 
 

@@ -25,23 +25,8 @@ from core.errors import (
 from core.formatting import format_datetime, format_yen, join_list
 from core.i18n import t
 from core.models import Order, OrderItem
+from core.orders import PricedLine
 from core.profile import UniversityProfile
-
-
-@dataclass(frozen=True)
-class SummaryLine:
-    """One item of an order summary."""
-
-    item_code: str
-    name: LocalizedText
-    copies: int
-    unit_price_yen: int
-    price_is_example: bool
-
-    @property
-    def subtotal_yen(self) -> int:
-        """Price times copies."""
-        return self.unit_price_yen * self.copies
 
 
 @dataclass(frozen=True)
@@ -52,7 +37,7 @@ class OrderSummary:
     status: OrderStatus
     delivery: DeliveryMethod
     payment_method: PaymentMethod
-    lines: tuple[SummaryLine, ...]
+    lines: tuple[PricedLine, ...]
     total_yen: int
     created_at: datetime
     paid_at: datetime | None
@@ -101,13 +86,13 @@ def summarize(order: Order, profile: UniversityProfile, calendar: BusinessCalend
     )
 
 
-def _summary_line(item: OrderItem, profile: UniversityProfile) -> SummaryLine:
+def _summary_line(item: OrderItem, profile: UniversityProfile) -> PricedLine:
     try:
         example = profile.catalog.get(item.item_code).price_is_example
     except UnknownItem:
         example = False
-    return SummaryLine(item_code=item.item_code, name=item_name(item.item_code, profile), copies=item.copies,
-                       unit_price_yen=item.unit_price_yen, price_is_example=example)
+    return PricedLine(item_code=item.item_code, name=item_name(item.item_code, profile), copies=item.copies,
+                      unit_price_yen=item.unit_price_yen, price_is_example=example)
 
 
 def item_name(code: str, profile: UniversityProfile) -> LocalizedText:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.addresses import MailingAddress
-from core.catalog import CatalogItem
+from core.catalog import CatalogItem, LocalizedText
 from core.clock import require_aware
 from core.enums import DeliveryMethod, OrderStatus, PaymentMethod, PaymentStatus
 from core.errors import (
@@ -73,12 +73,21 @@ class OrderLine:
 
 
 @dataclass(frozen=True)
-class QuoteLine:
-    """One validated line, with its catalog item and today's price."""
+class PricedLine:
+    """One item of an order with its price: a quote's line (today's price) or a placed order's (the price it
+    was ordered at), as the bot, the pages and the agents show it."""
 
-    item: CatalogItem
+    item_code: str
+    name: LocalizedText
     copies: int
     unit_price_yen: int
+    price_is_example: bool  # the shipped profile's example price, not a real fee
+
+    @classmethod
+    def quoted(cls, item: CatalogItem, copies: int) -> "PricedLine":
+        """`copies` of a catalog item at today's price."""
+        return cls(item_code=item.code, name=item.name, copies=copies, unit_price_yen=item.price_yen,
+                   price_is_example=item.price_is_example)
 
     @property
     def subtotal_yen(self) -> int:
@@ -90,7 +99,7 @@ class QuoteLine:
 class Quote:
     """A validated order that is not yet written: what the bot shows before the student confirms."""
 
-    lines: tuple[QuoteLine, ...]
+    lines: tuple[PricedLine, ...]
     delivery: DeliveryMethod
     payment: PaymentMethod
     total_yen: int
@@ -98,7 +107,7 @@ class Quote:
     @property
     def prices_are_examples(self) -> bool:
         """True if any price is an example from the shipped profile rather than a real fee."""
-        return any(line.item.price_is_example for line in self.lines)
+        return any(line.price_is_example for line in self.lines)
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,7 @@ def quote(*, student: Student, lines: Sequence[OrderLine], delivery: DeliveryMet
         raise InvalidOrder("empty")
     method = _payment_method(payment, profile)
     delivery_method = _delivery_method(delivery, lines, profile)
-    quoted: list[QuoteLine] = []
+    quoted: list[PricedLine] = []
     seen: set[str] = set()
     for line in lines:
         item = profile.catalog.get(line.item_code)
@@ -174,7 +183,7 @@ def quote(*, student: Student, lines: Sequence[OrderLine], delivery: DeliveryMet
         check_eligible(item, student, profile)
         if delivery_method not in item.deliveries:
             raise DeliveryNotAllowed(item.code, delivery_method.value, tuple(d.value for d in item.deliveries))
-        quoted.append(QuoteLine(item=item, copies=copies, unit_price_yen=item.price_yen))
+        quoted.append(PricedLine.quoted(item, copies))
     return Quote(lines=tuple(quoted), delivery=delivery_method, payment=method,
                  total_yen=sum(line.subtotal_yen for line in quoted))
 
@@ -291,7 +300,7 @@ def _insert_with_fresh_number(session: Session, student: Student, checked: Quote
             number=number, student_id=student.id, delivery_method=checked.delivery,
             payment_method=checked.payment, status=OrderStatus.AWAITING_PAYMENT, total_yen=checked.total_yen,
             created_at=now, updated_at=now,
-            items=[OrderItem(item_code=line.item.code, copies=line.copies, unit_price_yen=line.unit_price_yen)
+            items=[OrderItem(item_code=line.item_code, copies=line.copies, unit_price_yen=line.unit_price_yen)
                    for line in checked.lines],
         )
         try:
@@ -485,7 +494,7 @@ def request_refund(order: Order | str | None = None) -> NoReturn:
     """
     number = order.number if isinstance(order, Order) else order
     log.info("refund requested for order %s: refused (no refunds)", number or "-")
-    raise RefundNotPossible(number)
+    raise RefundNotPossible(number or "")
 
 
 def mark_paid(session: Session, payment_reference: str, now: datetime, actor: str = "gateway") -> PaymentResult:

@@ -1,13 +1,16 @@
 """Reminders as rows: scheduled once per idempotency key, moved out of the quiet hours, claimed once when
 due, and cancelled, skipped or missed with the reason when they should not be sent."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import partial
+from types import MappingProxyType
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import case, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Case, CursorResult, Select, case, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.calendar import BusinessCalendar
@@ -25,6 +28,9 @@ DAY_BEFORE_AT = time(10, 0)  # the payment-deadline reminder, the day before
 PERIOD_AT = time(10, 0)  # the parking-fee and insurance-period reminders, on the period's first day
 UNCOLLECTED_AFTER_BUSINESS_DAYS = 3
 LINK_NUDGE_AFTER = timedelta(minutes=25)  # one-time links last 30 minutes (the guide)
+
+RowT = TypeVar("RowT")
+KeyT = TypeVar("KeyT", str, int)
 
 
 class Kind(StrEnum):
@@ -170,6 +176,7 @@ def schedule_periods(session: Session, profile: UniversityProfile, year: int, no
 
 ORDER_KINDS = frozenset({Kind.READY_NOW, Kind.READY_PICKUP_DAY, Kind.READY_UNCOLLECTED, Kind.PRINT_EXPIRING,
                          Kind.SHIPPED})  # their subject is an order number
+PRINTED_KINDS = frozenset({Kind.PRINT_EXPIRING, Kind.SHIPPED})  # their messages show the order's print number
 
 
 @dataclass
@@ -187,65 +194,85 @@ class Subjects:
 
 def load_subjects(session: Session, reminders: Iterable[Reminder]) -> Subjects:
     """The orders, payments and links `reminders` are about (what `reason` and the messages need)."""
-    numbers, references, link_ids = set(), set(), set()
-    for reminder in reminders:
-        kind = Kind(reminder.kind)
-        if kind in ORDER_KINDS:
-            numbers.add(reminder.subject)
-        elif kind is Kind.PAYMENT_DEADLINE:
-            references.add(reminder.subject)
-        elif kind is Kind.LINK_EXPIRING:
-            link_ids.add(int(reminder.subject or 0))
+    reminders = list(reminders)  # read once per kind of subject
     subjects = Subjects()
-    for chunk in chunks(sorted(numbers), IN_CHUNK):
-        subjects.orders.update((order.number, order) for order in session.scalars(
-            select(Order).where(Order.number.in_(chunk))))
+    subjects.orders = {order.number: order for order in _where_in(
+        session, select(Order), Order.number, _subjects(reminders, ORDER_KINDS))}
     order_ids = sorted(order.id for order in subjects.orders.values())
     for chunk in chunks(order_ids, IN_CHUNK):
         for order_id, code in session.execute(select(OrderItem.order_id, OrderItem.item_code)
                                               .where(OrderItem.order_id.in_(chunk)).order_by(OrderItem.id)):
             subjects.item_codes.setdefault(order_id, []).append(code)
-    printed = sorted(order.id for reminder in reminders if Kind(reminder.kind) in (Kind.PRINT_EXPIRING, Kind.SHIPPED)
-                     and (order := subjects.orders.get(reminder.subject or "")) is not None)
-    for chunk in chunks(printed, IN_CHUNK):
-        subjects.fulfilments.update((fulfilment.order_id, fulfilment) for fulfilment in session.scalars(
-            select(Fulfilment).where(Fulfilment.order_id.in_(chunk))))
-    for chunk in chunks(sorted(references), IN_CHUNK):
-        query = select(Payment).where(Payment.reference.in_(chunk)).options(selectinload(Payment.order))
-        subjects.payments.update((payment.reference, payment) for payment in session.scalars(query))
-    for chunk in chunks(sorted(link_ids), IN_CHUNK):
-        subjects.links.update((link.id, link) for link in session.scalars(
-            select(OneTimeLink).where(OneTimeLink.id.in_(chunk))))
+    printed = [order.id for number in _subjects(reminders, PRINTED_KINDS)
+               if (order := subjects.orders.get(number)) is not None]
+    subjects.fulfilments = {fulfilment.order_id: fulfilment for fulfilment in _where_in(
+        session, select(Fulfilment), Fulfilment.order_id, printed)}
+    subjects.payments = {payment.reference: payment for payment in _where_in(
+        session, select(Payment).options(selectinload(Payment.order)), Payment.reference,
+        _subjects(reminders, {Kind.PAYMENT_DEADLINE}))}
+    link_ids = [int(subject) for subject in _subjects(reminders, {Kind.LINK_EXPIRING})]
+    subjects.links = {link.id: link for link in _where_in(session, select(OneTimeLink), OneTimeLink.id, link_ids)}
     return subjects
+
+
+def _subjects(reminders: Iterable[Reminder], kinds: Collection[Kind]) -> set[str]:
+    """The subjects of those `reminders` of one of `kinds` (one without a subject is about nothing to load)."""
+    return {reminder.subject for reminder in reminders if Kind(reminder.kind) in kinds and reminder.subject}
+
+
+def _where_in(session: Session, query: Select[RowT], column: InstrumentedAttribute[KeyT],
+              values: Iterable[KeyT]) -> Iterator[RowT]:
+    """The rows of `query` whose `column` is one of `values`, in IN lists of at most IN_CHUNK values."""
+    for chunk in chunks(sorted(set(values)), IN_CHUNK):
+        yield from session.scalars(query.where(column.in_(chunk)))
 
 
 def reason(reminder: Reminder, subjects: Subjects, now: datetime) -> str | None:
     """Why a due reminder should no longer be sent (collected, paid, used, expired), or None; from the
     batch's loaded subjects."""
-    kind = Kind(reminder.kind)
+    why = _WHY_NOT.get(Kind(reminder.kind))
+    return why(reminder, subjects, now) if why is not None else None
+
+
+def _order_is_not(wanted: OrderStatus, reminder: Reminder, subjects: Subjects, now: datetime) -> str | None:
+    """A reminder about an order in the `wanted` state (ready, shipped): why not, once it moved on or is gone."""
     order = subjects.orders.get(reminder.subject or "")
-    if kind in (Kind.READY_NOW, Kind.READY_PICKUP_DAY, Kind.READY_UNCOLLECTED):
-        status = order.status if order else None
-        return None if status == OrderStatus.READY else f"order is {status}"
-    if kind is Kind.PAYMENT_DEADLINE:
-        payment = subjects.payments.get(reminder.subject or "")
-        state = payment_state(payment, now) if payment else None
-        return None if state == PaymentStatus.PENDING else f"payment is {state}"
-    if kind is Kind.SHIPPED:
-        status = order.status if order else None
-        return None if status == OrderStatus.SHIPPED else f"order is {status}"
-    if kind is Kind.PRINT_EXPIRING:
-        if order is None or order.status not in (OrderStatus.PAID, OrderStatus.PROCESSING):
-            return f"order is {order.status if order else 'gone'}"
-        fulfilment = subjects.fulfilments.get(order.id)
-        expires_at = fulfilment.expires_at if fulfilment else None
-        return None if expires_at is not None and expires_at > now else "print number expired"
-    if kind is Kind.LINK_EXPIRING:
-        link = subjects.links.get(int(reminder.subject or 0))
-        if link is None or link.used_at is not None or link.voided_at is not None:
-            return "link used or replaced"
-        return None if link.expires_at > now else "link expired"
-    return None
+    status = order.status if order else None
+    return None if status == wanted else f"order is {status}"
+
+
+def _payment_is_not_pending(reminder: Reminder, subjects: Subjects, now: datetime) -> str | None:
+    payment = subjects.payments.get(reminder.subject or "")
+    state = payment_state(payment, now) if payment else None
+    return None if state == PaymentStatus.PENDING else f"payment is {state}"
+
+
+def _print_number_is_gone(reminder: Reminder, subjects: Subjects, now: datetime) -> str | None:
+    order = subjects.orders.get(reminder.subject or "")
+    if order is None or order.status not in (OrderStatus.PAID, OrderStatus.PROCESSING):
+        return f"order is {order.status if order else 'gone'}"
+    fulfilment = subjects.fulfilments.get(order.id)
+    expires_at = fulfilment.expires_at if fulfilment else None
+    return None if expires_at is not None and expires_at > now else "print number expired"
+
+
+def _link_is_gone(reminder: Reminder, subjects: Subjects, now: datetime) -> str | None:
+    link = subjects.links.get(int(reminder.subject or 0))
+    if link is None or link.used_at is not None or link.voided_at is not None:
+        return "link used or replaced"
+    return None if link.expires_at > now else "link expired"
+
+
+# Why each kind of reminder may no longer be sent; the period reminders always are.
+_WHY_NOT: Mapping[Kind, Callable[[Reminder, Subjects, datetime], str | None]] = MappingProxyType({
+    Kind.READY_NOW: partial(_order_is_not, OrderStatus.READY),
+    Kind.READY_PICKUP_DAY: partial(_order_is_not, OrderStatus.READY),
+    Kind.READY_UNCOLLECTED: partial(_order_is_not, OrderStatus.READY),
+    Kind.PAYMENT_DEADLINE: _payment_is_not_pending,
+    Kind.SHIPPED: partial(_order_is_not, OrderStatus.SHIPPED),
+    Kind.PRINT_EXPIRING: _print_number_is_gone,
+    Kind.LINK_EXPIRING: _link_is_gone,
+})
 
 
 def why_not_relevant(session: Session, reminder: Reminder, now: datetime) -> str | None:
@@ -302,10 +329,11 @@ def finish_many(session: Session, ends: Sequence[End], now: datetime) -> set[int
         for chunk in chunks(sorted(outcomes), IN_CHUNK):
             texts = {reminder_id: outcomes[reminder_id] for reminder_id in chunk}
             distinct = set(texts.values())
-            outcome = (next(iter(distinct)) if len(distinct) == 1
-                       else case(texts, value=Reminder.id))  # one statement even when each says something else
+            written: str | Case[str | None] | None = (
+                next(iter(distinct)) if len(distinct) == 1
+                else case(texts, value=Reminder.id))  # one statement even when each says something else
             statement = (update(Reminder).where(Reminder.id.in_(chunk), Reminder.status == Status.SCHEDULED.value)
-                         .values(status=status.value, outcome=outcome, done_at=now).returning(Reminder.id)
+                         .values(status=status.value, outcome=written, done_at=now).returning(Reminder.id)
                          .execution_options(synchronize_session=False))
             done.update(session.scalars(statement))
     for reminder, status, outcome in ends:
@@ -330,9 +358,10 @@ def defer_many(session: Session, reminders: Iterable[Reminder], morning: datetim
 
 def finish(session: Session, reminder_id: int, status: Status, now: datetime, outcome: str | None = None) -> bool:
     """Move a scheduled reminder to its end state; False if another scheduler got there first."""
-    return bool(session.execute(update(Reminder).where(Reminder.id == reminder_id,
-                                                       Reminder.status == Status.SCHEDULED.value)
-                                .values(status=status.value, outcome=outcome, done_at=now)).rowcount)
+    result = session.execute(update(Reminder).where(Reminder.id == reminder_id,
+                                                    Reminder.status == Status.SCHEDULED.value)
+                             .values(status=status.value, outcome=outcome, done_at=now))
+    return bool(cast(CursorResult[Any], result).rowcount)  # an UPDATE's result is a cursor's
 
 
 def past_grace(reminder: Reminder, now: datetime) -> bool:

@@ -6,11 +6,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from core.db import Base, changed_rows
 from core.enums import OrderStatus
 from core.jobs import AGENTS, DELIVER
 from core.masking import mask_student_number
@@ -47,25 +48,33 @@ MIN_NAME_LENGTH = 3  # shorter names are too likely to be part of other words to
 # --- the daily purge ------------------------------------------------------------------------------------
 
 
-def _expired_rules(cutoff: datetime) -> dict[str, tuple[Any, ColumnElement[bool]]]:
-    """What the purge deletes: per kind of row, its table's id column and the condition of "too old"."""
+class _Expiry(NamedTuple):
+    """A kind of row the purge deletes: its table, its id column (the batches' order) and when it is too old."""
+
+    model: type[Base]
+    id_column: InstrumentedAttribute[int | str]
+    too_old: ColumnElement[bool]
+
+
+def _expired_rules(cutoff: datetime) -> dict[str, _Expiry]:
+    """What the purge deletes, per table."""
     return {
         # Every line of every conversation, by when it was said.
-        "transcript_entries": (TranscriptEntry.id, TranscriptEntry.at < cutoff),
+        "transcript_entries": _Expiry(TranscriptEntry, TranscriptEntry.id, TranscriptEntry.at < cutoff),
         # Conversation state (form answers, the identified student): long expired after 30 minutes of silence.
-        "conversations": (Conversation.id, Conversation.updated_at < cutoff),
+        "conversations": _Expiry(Conversation, Conversation.id, Conversation.updated_at < cutoff),
         # Webhook events and jobs the worker has finished with: what students typed, their chat user ids.
-        "inbound_events": (InboundEvent.id, InboundEvent.status.in_(FINISHED_EVENTS)
-                           & (func.coalesce(InboundEvent.processed_at, InboundEvent.received_at) < cutoff)),
+        "inbound_events": _Expiry(InboundEvent, InboundEvent.id, InboundEvent.status.in_(FINISHED_EVENTS)
+                                  & (func.coalesce(InboundEvent.processed_at, InboundEvent.received_at) < cutoff)),
         # Closed handoff tickets with their relayed messages (what the bot said, the student's chat id).
-        "handoff_tickets": (HandoffTicket.id, (HandoffTicket.status == CLOSED_TICKET)
-                            & (HandoffTicket.closed_at < cutoff)),
+        "handoff_tickets": _Expiry(HandoffTicket, HandoffTicket.id, (HandoffTicket.status == CLOSED_TICKET)
+                                   & (HandoffTicket.closed_at < cutoff)),
         # Reminders sent, cancelled, skipped or missed (their recipients); scheduled ones stay, whatever their age.
-        "reminders": (Reminder.id, (Reminder.status != SCHEDULED)
-                      & (func.coalesce(Reminder.done_at, Reminder.due_at) < cutoff)),
+        "reminders": _Expiry(Reminder, Reminder.id, (Reminder.status != SCHEDULED)
+                             & (func.coalesce(Reminder.done_at, Reminder.due_at) < cutoff)),
         # Mailed one-time links (the address they went to) and account-link nonces, long expired.
-        "one_time_links": (OneTimeLink.id, OneTimeLink.expires_at < cutoff),
-        "account_link_nonces": (AccountLinkNonce.id, AccountLinkNonce.expires_at < cutoff),
+        "one_time_links": _Expiry(OneTimeLink, OneTimeLink.id, OneTimeLink.expires_at < cutoff),
+        "account_link_nonces": _Expiry(AccountLinkNonce, AccountLinkNonce.id, AccountLinkNonce.expires_at < cutoff),
     }
 
 
@@ -104,7 +113,7 @@ def purge_expired(core: Core, *, days: int | None = None, batch: int = BATCH, dr
         raise ValueError(f"retention must be more than 0 days, got {days}")
     cutoff = core.now() - timedelta(days=days)
     result = Purge(cutoff=cutoff, dry_run=dry_run)
-    for table, (id_column, too_old) in _expired_rules(cutoff).items():
+    for table, (model, id_column, too_old) in _expired_rules(cutoff).items():
         if dry_run:
             with core.transaction() as session:
                 result.deleted[table] = session.scalar(select(func.count()).where(too_old)) or 0
@@ -122,26 +131,22 @@ def purge_expired(core: Core, *, days: int | None = None, batch: int = BATCH, dr
                 if not ids:
                     break
                 if table == "handoff_tickets":
-                    result.deleted["handoff_messages"] += _deleted(
+                    result.deleted["handoff_messages"] += changed_rows(
                         session, delete(HandoffMessage).where(HandoffMessage.ticket_id.in_(ids)))
                 # What the rows counted for in /metrics is kept as tallies, so the counters do not go down.
-                set_aside(session, id_column.class_, id_column.in_(ids))
-                result.deleted[table] += _deleted(session, delete(id_column.class_).where(id_column.in_(ids)))
+                set_aside(session, model, id_column.in_(ids))
+                result.deleted[table] += changed_rows(session, delete(model).where(id_column.in_(ids)))
             if len(ids) < batch:
                 break
     # A 郵送 order's address is needed until it is sent: once the order is done and old, it goes (the order stays).
     done_and_old = Order.mailing_address.is_not(None) & Order.status.in_(ADDRESS_DONE) & (Order.updated_at < cutoff)
     with core.transaction() as session:
         result.deleted["order_addresses"] = session.scalar(select(func.count(Order.id)).where(done_and_old)) or 0 \
-            if dry_run else _deleted(session, update(Order).where(done_and_old).values(mailing_address=None))
+            if dry_run else changed_rows(session, update(Order).where(done_and_old).values(mailing_address=None))
     log.info("retention (%d days, before %s)%s: %s", days, cutoff.isoformat(timespec="seconds"),
              " dry run, would delete" if dry_run else " deleted",
              ", ".join(f"{table} {count}" for table, count in sorted(result.deleted.items())) or "nothing")
     return result
-
-
-def _deleted(session: Session, statement: Any) -> int:
-    return int(session.execute(statement).rowcount or 0)  # type: ignore[attr-defined]
 
 
 # --- forgetting a student -------------------------------------------------------------------------------
@@ -212,28 +217,30 @@ def forget_student(session: Session, student_number: str, *, now: datetime) -> F
     message_ids = set(session.scalars(select(HandoffMessage.id).where(HandoffMessage.ticket_id.in_(ticket_ids))))
     result.deleted["inbound_events"] = _forget_events(session, external_ids, conversations, needles)
     result.deleted["inbound_events"] += _forget_jobs(session, set(ticket_ids), message_ids)
-    result.deleted["handoff_messages"] = _deleted(session, delete(HandoffMessage)
-                                                  .where(HandoffMessage.ticket_id.in_(ticket_ids)))
+    result.deleted["handoff_messages"] = changed_rows(session, delete(HandoffMessage)
+                                                      .where(HandoffMessage.ticket_id.in_(ticket_ids)))
     set_aside(session, HandoffTicket, HandoffTicket.id.in_(ticket_ids))  # the /metrics counters keep them
-    result.deleted["handoff_tickets"] = _deleted(session, delete(HandoffTicket).where(HandoffTicket.id.in_(ticket_ids)))
-    result.deleted["transcript_entries"] = _deleted(session, delete(TranscriptEntry)
-                                                    .where(TranscriptEntry.conversation_id.in_(conversations)))
-    result.deleted["conversations"] = _deleted(session, delete(Conversation).where(Conversation.id.in_(conversations)))
+    result.deleted["handoff_tickets"] = changed_rows(session, delete(HandoffTicket)
+                                                     .where(HandoffTicket.id.in_(ticket_ids)))
+    result.deleted["transcript_entries"] = changed_rows(session, delete(TranscriptEntry)
+                                                        .where(TranscriptEntry.conversation_id.in_(conversations)))
+    result.deleted["conversations"] = changed_rows(session, delete(Conversation)
+                                                   .where(Conversation.id.in_(conversations)))
     reminder_filter = [Reminder.student_id == sid, Reminder.conversation_id.in_(conversations)]
     if external_ids:
         reminder_filter.append(Reminder.recipient.in_(external_ids))
     set_aside(session, Reminder, or_(*reminder_filter))
-    result.deleted["reminders"] = _deleted(session, delete(Reminder).where(or_(*reminder_filter)))
+    result.deleted["reminders"] = changed_rows(session, delete(Reminder).where(or_(*reminder_filter)))
     set_aside(session, OneTimeLink, OneTimeLink.student_id == sid)
-    result.deleted["one_time_links"] = _deleted(session, delete(OneTimeLink).where(OneTimeLink.student_id == sid))
-    result.deleted["account_link_nonces"] = _deleted(session, delete(AccountLinkNonce)
-                                                     .where(AccountLinkNonce.student_id == sid))
-    result.deleted["channel_accounts"] = _deleted(session, delete(ChannelAccount)
-                                                  .where(ChannelAccount.student_id == sid))
-    result.orders_kept = _deleted(session, update(Order).where(Order.student_id == sid)
-                                  .values(student_id=None, mailing_address=None, updated_at=now))
+    result.deleted["one_time_links"] = changed_rows(session, delete(OneTimeLink).where(OneTimeLink.student_id == sid))
+    result.deleted["account_link_nonces"] = changed_rows(session, delete(AccountLinkNonce)
+                                                         .where(AccountLinkNonce.student_id == sid))
+    result.deleted["channel_accounts"] = changed_rows(session, delete(ChannelAccount)
+                                                      .where(ChannelAccount.student_id == sid))
+    result.orders_kept = changed_rows(session, update(Order).where(Order.student_id == sid)
+                                      .values(student_id=None, mailing_address=None, updated_at=now))
     session.expunge(student)  # deleted below by id, so the ORM does not try to null its orders' link again
-    result.deleted["students"] = _deleted(session, delete(Student).where(Student.id == sid))
+    result.deleted["students"] = changed_rows(session, delete(Student).where(Student.id == sid))
     if len(name) >= MIN_NAME_LENGTH:
         result.names_replaced = _replace_name(session, name)
     log.info("forgot student %s: %s; %d order(s) kept without the student", mask_student_number(number),
@@ -251,7 +258,7 @@ def _forget_events(session: Session, external_ids: list[str], conversations: lis
     quoted += [f'"{conversation}"' for conversation in conversations]
     if not quoted and not needles:
         return 0
-    query: Select[tuple[InboundEvent]] = select(InboundEvent).where(_mentions(InboundEvent.payload, quoted + needles))
+    query = select(InboundEvent).where(_mentions(InboundEvent.payload, quoted + needles))
     doomed: list[InboundEvent] = []
     for event in session.scalars(query):
         payload = json.loads(event.payload)
@@ -294,11 +301,11 @@ def _replace_name(session: Session, name: str) -> int:
     forms = {name, json.dumps(name)[1:-1]}  # as typed, and as JSON escapes it in a stored payload
     if any(ch in name for ch in '"\\'):
         forms = {name}
-    columns: list[InstrumentedAttribute[Any]] = [TranscriptEntry.text, HandoffMessage.text, HandoffTicket.bot_said,
-                                                 InboundEvent.payload]
+    columns: list[tuple[type[Base], InstrumentedAttribute[str | None]]] = [
+        (TranscriptEntry, TranscriptEntry.text), (HandoffMessage, HandoffMessage.text),
+        (HandoffTicket, HandoffTicket.bot_said), (InboundEvent, InboundEvent.payload)]
     changed = 0
-    for column in columns:
-        entity = column.class_
+    for entity, column in columns:
         for row in session.scalars(select(entity).where(or_(*(column.contains(form, autoescape=True)
                                                                for form in forms)))):
             text = getattr(row, column.key)

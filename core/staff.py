@@ -3,7 +3,6 @@
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +12,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core import lockouts
+from core.db import changed_rows
+from core.errors import InvalidEmailAddress
+from core.identifiers import normalize_email
 from core.masking import mask_email
 from core.models import StaffAccount, StaffSession
 from core.passwords import common_passwords, decoy_hash, hash_password, password_needs_rehash, verify_password
@@ -27,7 +29,6 @@ IDLE_TIMEOUT = timedelta(hours=8)
 ABSOLUTE_TIMEOUT = timedelta(hours=24)
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often (one write per page view is waste)
 TOKEN_BYTES = 32
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_NAME_LENGTH = 64
 AT_DESK_WITHIN = timedelta(seconds=90)  # an agent whose inbox page was live this recently is at the desk
 DESK_TOUCH_EVERY = timedelta(seconds=20)  # the inbox's live stream writes presence at most this often
@@ -61,8 +62,10 @@ class LoginResult:
     account_id: int | None = None
 
 
-def normalize_email(email: str) -> str:
-    """The email as accounts store it: trimmed and lower-cased."""
+def _account_key(email: str) -> str:
+    """What an account is stored and found by: the email as typed, trimmed and lower-cased. A lookup takes any
+    text (a sign-in with a malformed address is one more failure, never an error); create_account checks the
+    address with core.identifiers.normalize_email first."""
     return email.strip().lower()
 
 
@@ -100,9 +103,10 @@ def create_account(session: Session, email: str, password: str, now: datetime, *
         StaffError: for a malformed email, an email already in use, a password `check_password` refuses,
             or a bad display name (an agent needs one: students see it).
     """
-    email = normalize_email(email)
-    if not _EMAIL.fullmatch(email) or len(email) > 320:
-        raise StaffError(f"not an email address: {email!r}")
+    try:
+        email = _account_key(normalize_email(email))
+    except InvalidEmailAddress:
+        raise StaffError(f"not an email address: {_account_key(email)!r}") from None
     problems = check_password(password)
     if problems:
         raise StaffError("password " + "; ".join(problems))
@@ -161,7 +165,7 @@ def agents_at_desk(session: Session, now: datetime) -> int:
 
 def find_account(session: Session, email: str) -> StaffAccount | None:
     """The account with this email (any case), or None."""
-    return session.scalars(select(StaffAccount).where(StaffAccount.email == normalize_email(email))).one_or_none()
+    return session.scalars(select(StaffAccount).where(StaffAccount.email == _account_key(email))).one_or_none()
 
 
 def list_accounts(session: Session) -> list[StaffAccount]:
@@ -177,9 +181,9 @@ def disable_account(session: Session, email: str, now: datetime) -> StaffAccount
     """
     account = find_account(session, email)
     if account is None:
-        raise StaffError(f"no staff account for {normalize_email(email)}")
+        raise StaffError(f"no staff account for {_account_key(email)}")
     account.disabled_at = account.disabled_at or now
-    ended = session.execute(delete(StaffSession).where(StaffSession.account_id == account.id)).rowcount
+    ended = changed_rows(session, delete(StaffSession).where(StaffSession.account_id == account.id))
     log.info("staff account %s disabled, %d session(s) ended", mask_email(account.email), ended)
     return account
 
@@ -197,7 +201,7 @@ def _throttle_keys(email: str, address: str | None) -> list[str]:
 
 def is_throttled(session: Session, email: str, address: str | None, now: datetime) -> bool:
     """True while the account or the client address has had MAX_FAILURES failures within FAILURE_WINDOW."""
-    return lockouts.throttled(session, _throttle_keys(normalize_email(email), address), now, MAX_FAILURES,
+    return lockouts.throttled(session, _throttle_keys(_account_key(email), address), now, MAX_FAILURES,
                               FAILURE_WINDOW)
 
 
@@ -218,7 +222,7 @@ def login(session: Session, email: str, password: str, address: str | None, now:
     Returns:
         The outcome, with the session token when it is OK.
     """
-    email = normalize_email(email)[:320]
+    email = _account_key(email)[:320]
     if is_throttled(session, email, address, now):
         log.warning("staff sign-in refused for %s from %s: too many failures", mask_email(email), address or "-")
         return LoginResult(LoginOutcome.THROTTLED)
@@ -273,7 +277,7 @@ def end_session(session: Session, token: str | None) -> bool:
     """Delete the session of this token (sign-out); False if there was none."""
     if not token:
         return False
-    return bool(session.execute(delete(StaffSession).where(StaffSession.token_hash == _hash_token(token))).rowcount)
+    return bool(changed_rows(session, delete(StaffSession).where(StaffSession.token_hash == _hash_token(token))))
 
 
 def csrf_token(session_token: str) -> str:

@@ -11,12 +11,12 @@ Every label value comes from a closed set (the core's enums, else `unknown`), ne
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from core.db import Base
 from core.enums import LinkPurpose
@@ -31,6 +31,7 @@ UNKNOWN = "unknown"  # a label value outside its closed set (a row written by a 
 FAILED_JOB = "failed"  # core.jobs' status of a job that gave up (a reminder's message the channel refused)
 
 Labels = tuple[str, ...]
+GroupedRow = Sequence[Any]  # a source's row: the values of its columns, then how many rows had them
 
 
 def allowed(enum: Iterable[object]) -> frozenset[str]:
@@ -59,7 +60,7 @@ class Source:
     """The rows of one table the counters read, grouped by the columns their labels come from."""
 
     model: type[Base]
-    columns: tuple[ColumnElement[Any], ...]
+    columns: tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]
     where: ColumnElement[bool] | None = None  # only these rows count at all
 
 
@@ -68,7 +69,7 @@ class Rule:
     """How one source's grouped row counts for a series: its label values, or None when it does not count."""
 
     source: Source
-    labels_of: Callable[[Row[Any]], Labels | None]
+    labels_of: Callable[[GroupedRow], Labels | None]
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,11 @@ SOURCES = (TICKETS, LINKS, REMINDERS, UNDELIVERED, FAILED_EVENTS)
 EVENT_CHANNELS = frozenset({"line", "slack", DELIVER, AGENTS, MAIL})
 
 
-def _kind(row: Row[Any]) -> str:
+def _kind(row: GroupedRow) -> str:
     return label(row[0], KINDS)
 
 
-def _undelivered(row: Row[Any]) -> Labels | None:
+def _undelivered(row: GroupedRow) -> Labels | None:
     kind = kind_of_key(row[0])
     return (kind, "undelivered") if kind else None
 

@@ -1,12 +1,13 @@
 """A conversation turn's own database work, kept short: what the turn needs to know read in one statement (the
 state, the linked student, the open ticket), and what it leaves written in two (the transcript, the state)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, insert, literal, select, text
+from sqlalchemy import Connection, Table, bindparam, insert, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.conversations import EXPIRY, ConversationState, state_from_row, state_json
@@ -24,7 +25,8 @@ class TurnStart:
     ticket_status: str | None
 
 
-_conversation = Conversation.__table__
+# cast: a declarative class's __table__ is its Table, declared as the wider FromClause.
+_conversation = cast(Table, Conversation.__table__)
 _ticket_of_conversation = (HandoffTicket.conversation_id == bindparam("conversation_id")) \
     & HandoffTicket.status.in_(OPEN)
 # Built once: the statement is compiled once and then only executed. The one-row select on the left keeps a row
@@ -67,9 +69,11 @@ def save_turn(connection: Connection, state: ConversationState, lines: list[dict
 
 
 @cache
-def _upsert(dialect: str) -> Any:
+def _upsert(dialect: str) -> sqlite.Insert | postgresql.Insert:
     """INSERT … ON CONFLICT (id) DO UPDATE of the conversation row, in the dialect's syntax (built once)."""
-    statement = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect](_conversation)
+    inserts: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+        "sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    statement = inserts[dialect](_conversation)
     return statement.on_conflict_do_update(index_elements=[_conversation.c.id],
                                            set_={column: statement.excluded[column] for column in _SAVED_COLUMNS})
 

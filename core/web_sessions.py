@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.clock import require_aware
+from core.db import changed_rows
 from core.masking import mask_student_number
 from core.models import Student, WebSession
 
@@ -67,7 +68,7 @@ def end_session(session: Session, token: str | None, now: datetime) -> bool:
     """Sign a browser out; True if it was signed in."""
     if not token:
         return False
-    result = session.execute(update(WebSession).where(WebSession.token_hash == _hash(token),
-                                                      WebSession.ended_at.is_(None))
-                             .values(ended_at=require_aware(now)).execution_options(synchronize_session=False))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    ended = changed_rows(session, update(WebSession).where(WebSession.token_hash == _hash(token),
+                                                           WebSession.ended_at.is_(None))
+                         .values(ended_at=require_aware(now)).execution_options(synchronize_session=False))
+    return bool(ended)

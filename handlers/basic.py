@@ -6,6 +6,7 @@ import unicodedata
 from core.enums import Language, Service
 from core.formatting import format_short
 from handlers.messages import say
+from handlers.payloads import AskIntent, SwitchLanguage, decode, encode
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text, intent_payload
 from handlers.turn import TurnContext
@@ -17,8 +18,6 @@ MENU_INTENTS = (
     Intent.PICKUP_TIMING, Intent.WINDOW_PICKUP_HOWTO, Intent.ORDER_CERTIFICATE, Intent.DELIVERY_OPTIONS,
     Intent.CONTACT,
 )
-# A tapped `lang:<code>` button switches the conversation's language (handled by handlers.info.language).
-LANG_PAYLOAD_PREFIX = "lang:"
 # The offices a student can phone or mail, in the order the guide lists them.
 OFFICES = (Service.STUDENT_SUPPORT, Service.CALL_CENTER)
 # `state.expect` after the contacts: a short question about their email, phone or hours is about them.
@@ -31,8 +30,9 @@ _NOT_CONTACT = re.compile(r"登録|変更|変え|届|確認メール|register|ch
 
 
 def lang_payload(lang: Language) -> str:
-    """The payload of a button that switches the conversation to `lang`, e.g. `lang:en`."""
-    return f"{LANG_PAYLOAD_PREFIX}{lang.value}"
+    """The payload of a button that switches the conversation to `lang`, e.g. `lang:en` (handled by
+    handlers.info.language)."""
+    return encode(SwitchLanguage(lang))
 
 
 def other_language(lang: Language) -> Language:
@@ -74,7 +74,7 @@ def bullet(text: str, lang: Language) -> str:
 
 def greet(ctx: TurnContext) -> list[Reply]:
     """Welcome and the main menu (without the welcome when the student tapped the menu button)."""
-    if ctx.message.payload == intent_payload(Intent.GREET):
+    if decode(ctx.message.payload or "") == AskIntent(Intent.GREET):
         return [Text(say("basic.menu", ctx.lang), main_menu(ctx.lang))]
     service = ctx.core.profile.service_name(ctx.lang)
     return [Text(say("basic.welcome", ctx.lang, service=service), main_menu(ctx.lang))]

@@ -6,14 +6,24 @@ from typing import Any
 
 from core.enums import Language
 from handlers.messages import say
+from handlers.payloads import (
+    CancelForm,
+    ChangeSlot,
+    Namespace,
+    ResumeForm,
+    SetSlot,
+    StartForm,
+    decode,
+    encode,
+    namespace_of,
+)
 from handlers.replies import QuickReply, Reply, Text
 from handlers.turn import TurnContext
 from intents.controls import Control
 from intents.types import Intent
 
-FORM_PREFIX = "form:"
-CANCEL = "form:cancel"
-RESUME = "form:resume"
+CANCEL = encode(CancelForm())
+RESUME = encode(ResumeForm())
 # `state.expect` after a detour: the bot asked whether to continue the form, so a typed yes or no answers it.
 RESUME_QUESTION = "form:resume"
 # Thanks or a goodbye inside a form is answered as such only this surely: a name (「佐藤花子です」) reads as
@@ -23,17 +33,17 @@ SURE_SMALL_TALK = 0.7
 
 def set_payload(slot: str, value: str) -> str:
     """The payload of a button that answers `slot` with `value`."""
-    return f"form:set:{slot}:{value}"
+    return encode(SetSlot(slot, value))
 
 
 def change_payload(slot: str) -> str:
     """The payload of a button that asks `slot` again."""
-    return f"form:change:{slot}"
+    return encode(ChangeSlot(slot))
 
 
 def start_payload(form: str) -> str:
     """The payload of a button that starts a form."""
-    return f"form:start:{form}"
+    return encode(StartForm(form))
 
 
 class SlotRejected(Exception):
@@ -132,27 +142,25 @@ class FormEngine:
         to continue or cancel.
         """
         payload = ctx.message.payload or ""
-        if payload.startswith("form:start:") and payload.removeprefix("form:start:") in self._forms:
-            return self.start(payload.removeprefix("form:start:"), ctx)
+        tapped = decode(payload)
+        if isinstance(tapped, StartForm) and tapped.form in self._forms:
+            return self.start(tapped.form, ctx)
         form = self.active(ctx)
-        if form is None:
-            return [Text(say("forms.expired", ctx.lang))] if payload.startswith(FORM_PREFIX) else None
-        if payload == CANCEL:
-            return self._cancel(ctx)
-        if payload == RESUME:
-            return self._advance(form, ctx)
-        if payload.startswith("form:change:"):
-            name = payload.removeprefix("form:change:")
-            if form.slot(name) is not None:
-                ctx.state.slots.pop(name, None)
-                ctx.state.slots.pop("confirm", None)  # a changed answer needs a new confirmation
-            return self._advance(form, ctx)
+        if form is None:  # a form's button after the form ended is stale; anything else is not the form's
+            return [Text(say("forms.expired", ctx.lang))] if namespace_of(payload) is Namespace.FORM else None
+        if isinstance(tapped, CancelForm | ResumeForm | ChangeSlot):
+            return self._steer_by_button(form, tapped, ctx)
         slot = self._open_slot(form, ctx)
         if slot is None:
             return self._advance(form, ctx)
         steered = self._steer(form, slot, ctx) if not payload else None
         if steered is not None:
             return steered
+        return self._answer(form, slot, ctx, detour)
+
+    def _answer(self, form: Form, slot: Slot, ctx: TurnContext, detour: Detour) -> list[Reply]:
+        """The open slot's answer taken, or refused with the reason; else a detour for a question about
+        something else, or the question again."""
         try:
             value = slot.parse(ctx)
         except SlotRejected as rejected:
@@ -160,20 +168,23 @@ class FormEngine:
         if value is not None:
             ctx.state.slots[slot.name] = value
             return self._advance(form, ctx)
-        understanding = ctx.understanding
-        # A typed greeting, or a name, which reads as unsure small talk (「山田太郎です」), answers nothing: the
-        # question is asked again (the menu button, intent:greet, still shows the menu; a clear thanks is thanked).
-        greeting = not payload and (understanding.intent is Intent.GREET or (
-            understanding.intent in (Intent.THANKS, Intent.GOODBYE) and understanding.confidence < SURE_SMALL_TALK))
-        placed = (understanding.intent is not Intent.OUT_OF_SCOPE and not greeting) \
-            or understanding.out_of_scope_kind is not None
-        if placed and not payload.startswith(FORM_PREFIX):
+        if _asks_something_else(ctx):
             answered = form.aside(ctx) or detour(ctx)
             if ctx.state.form is None:  # the answer ended the form (a person was asked for)
                 return answered
             ctx.state.expect = RESUME_QUESTION
             return [*answered, resume_offer(ctx.lang)]
         return [Text(say("forms.not_understood", ctx.lang)), *slot.ask(ctx)]
+
+    def _steer_by_button(self, form: Form, tapped: CancelForm | ResumeForm | ChangeSlot,
+                         ctx: TurnContext) -> list[Reply]:
+        """What a tapped cancel, continue or change button does."""
+        if isinstance(tapped, CancelForm):
+            return self._cancel(ctx)
+        if isinstance(tapped, ChangeSlot) and form.slot(tapped.slot) is not None:
+            ctx.state.slots.pop(tapped.slot, None)
+            ctx.state.slots.pop("confirm", None)  # a changed answer needs a new confirmation
+        return self._advance(form, ctx)
 
     def _steer(self, form: Form, slot: Slot, ctx: TurnContext) -> list[Reply] | None:
         """What a typed steering word does, as its button would; None when the message is not one."""
@@ -227,11 +238,24 @@ def resume_offer(lang: Language) -> Text:
     ))
 
 
+def _asks_something_else(ctx: TurnContext) -> bool:
+    """True when a turn the open slot could not use is a question the bot can place (to be answered on a
+    detour), not a form's own stale button."""
+    payload = ctx.message.payload or ""
+    understanding = ctx.understanding
+    # A typed greeting, or a name, which reads as unsure small talk (「山田太郎です」), answers nothing: the
+    # question is asked again (the menu button, intent:greet, still shows the menu; a clear thanks is thanked).
+    greeting = not payload and (understanding.intent is Intent.GREET or (
+        understanding.intent in (Intent.THANKS, Intent.GOODBYE) and understanding.confidence < SURE_SMALL_TALK))
+    placed = (understanding.intent is not Intent.OUT_OF_SCOPE and not greeting) \
+        or understanding.out_of_scope_kind is not None
+    return placed and namespace_of(payload) is not Namespace.FORM
+
+
 def tapped(ctx: TurnContext, slot: str) -> str | None:
     """The value of a tapped `form:set:<slot>:<value>` button for this slot, else None."""
-    prefix = f"form:set:{slot}:"
-    payload = ctx.message.payload or ""
-    return payload.removeprefix(prefix) if payload.startswith(prefix) else None
+    button = decode(ctx.message.payload or "")
+    return button.value if isinstance(button, SetSlot) and button.slot == slot else None
 
 
 def cancel_button(ctx: TurnContext) -> QuickReply:

@@ -26,20 +26,19 @@ from core.jobs import AGENTS, enqueue
 from core.models import HandoffTicket
 from handlers import basic
 from handlers.messages import say
+from handlers.payloads import AskPerson, Payload, RateHandoff, Rating, StopWaiting, decode, encode
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text
 from handlers.turn import TurnContext
 from intents.types import Intent
 
-PREFIX = "handoff:"  # the pipeline routes these payloads to the human_agent intent
-CANCEL_WAIT = "handoff:cancel"
-FEEDBACK = "handoff:feedback:"  # + good or bad, the one-tap question after an agent closes a ticket
+CANCEL_WAIT = encode(StopWaiting())  # the pipeline routes every `handoff:` payload to the human_agent intent
 BOT_SAID_LINES = 3  # the bot's last answers shown on the agents' card
 
 
 def person_button(ctx: TurnContext, reason: Reason) -> QuickReply:
     """A button that hands the conversation to a person, for `reason`."""
-    return QuickReply(say("handoff.person_button", ctx.lang), f"{PREFIX}{reason.value}")
+    return QuickReply(say("handoff.person_button", ctx.lang), encode(AskPerson(reason)))
 
 
 def cancel_wait_button(ctx: TurnContext) -> QuickReply:
@@ -48,14 +47,18 @@ def cancel_wait_button(ctx: TurnContext) -> QuickReply:
 
 
 def feedback_buttons(lang: Language) -> tuple[QuickReply, ...]:
-    """The one-tap satisfaction question's answers."""
-    return (QuickReply(say("handoff.feedback_good", lang), f"{FEEDBACK}good"),
-            QuickReply(say("handoff.feedback_bad", lang), f"{FEEDBACK}bad"))
+    """The one-tap satisfaction question's answers (asked after an agent closes a ticket)."""
+    return (QuickReply(say("handoff.feedback_good", lang), feedback_payload(Rating.GOOD)),
+            QuickReply(say("handoff.feedback_bad", lang), feedback_payload(Rating.BAD)))
 
 
-def _reason(ctx: TurnContext) -> Reason:
-    payload = (ctx.message.payload or "").removeprefix(PREFIX)
-    return Reason(payload) if payload in set(Reason) else Reason.ASKED
+def feedback_payload(rating: Rating) -> str:
+    """The payload of a satisfaction answer, e.g. `handoff:feedback:good`."""
+    return encode(RateHandoff(rating))
+
+
+def _reason(tapped: Payload | None) -> Reason:
+    return tapped.reason if isinstance(tapped, AskPerson) else Reason.ASKED
 
 
 def _bot_said(ctx: TurnContext) -> str:
@@ -71,19 +74,19 @@ def human_agent(ctx: TurnContext) -> list[Reply]:
     inbox open, in the call center's hours); otherwise the student hears when one will, gets the call
     center's contacts, and the bot keeps helping meanwhile.
     """
-    payload = ctx.message.payload or ""
-    if payload == CANCEL_WAIT:
+    tapped = decode(ctx.message.payload or "")
+    if isinstance(tapped, StopWaiting):
         return _stop_waiting(ctx)
-    if payload.startswith(FEEDBACK):
+    if isinstance(tapped, RateHandoff):
         with ctx.core.transaction() as session:
-            rate(session, ctx.state.conversation_id, "good" if payload.endswith("good") else "bad")
+            rate(session, ctx.state.conversation_id, tapped.rating.value)
         return [Text(say("handoff.feedback_thanks", ctx.lang), basic.main_menu(ctx.lang))]
     topic = ctx.state.last_intent if ctx.state.last_intent not in (None, Intent.HUMAN_AGENT.value) else None
     ctx.state.end_form()  # a person takes it from here: no "shall we continue?" after this answer
     with ctx.core.transaction() as session:
         ticket, new = open_ticket(
             session, conversation_id=ctx.state.conversation_id, channel=ctx.message.channel.value,
-            user_id=ctx.message.user_id, student_id=ctx.state.student_id, lang=ctx.lang, reason=_reason(ctx),
+            user_id=ctx.message.user_id, student_id=ctx.state.student_id, lang=ctx.lang, reason=_reason(tapped),
             topic=topic, bot_said=_bot_said(ctx), now=ctx.now)
         desk = desk_state(session, ctx.core.calendar, ctx.now, slack=ctx.core.agents_on_slack)
         queue = queue_line(session, ticket, ctx.lang, ctx.now, ctx.core.calendar) if desk is DeskState.OPEN else ""

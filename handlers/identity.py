@@ -10,14 +10,15 @@ from core.links import request_web_sign_in, sign_in_reply
 from core.masking import find_password_candidates
 from core.models import Student
 from handlers.forms import SlotRejected
+from handlers.payloads import LinkAccount, SignedIn, encode
 from handlers.turn import Channel, TurnContext
 from intents.types import EntityType
 
 # On these channels a student is known only through the linked chat account (LINE account linking, the
 # Slack profile's email): a typed student number would let anyone act for anyone.
 ACCOUNT_ONLY_CHANNELS = frozenset({Channel.LINE, Channel.SLACK})
-LINK_ACCOUNT_PAYLOAD = "link:start"  # the LINE channel answers it with the account-linking flow
-SIGNED_IN_PAYLOAD = "signin:done"  # the web page sends it when the browser comes back signed in
+LINK_ACCOUNT_PAYLOAD = encode(LinkAccount())  # the LINE channel answers it with the account-linking flow
+SIGNED_IN_PAYLOAD = encode(SignedIn())  # the web page sends it when the browser comes back signed in
 SIGN_IN_SENT = "sign_in_sent"  # the slot a form keeps once it has asked for a sign-in link
 
 _NUMBER_LIKE = re.compile(r"(?=.*[0-9])[0-9A-Z]{4,12}")

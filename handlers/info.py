@@ -6,6 +6,7 @@ import unicodedata
 from core.enums import Language
 from handlers import basic
 from handlers.messages import say
+from handlers.payloads import Namespace, SwitchLanguage, decode, namespace_of
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text
 from handlers.turn import TurnContext
@@ -30,11 +31,9 @@ def requested_language(ctx: TurnContext) -> Language | None:
     When a message names both, the one named last wins ("the screen turned English, I want Japanese").
     """
     payload = ctx.message.payload or ""
-    if payload.startswith(basic.LANG_PAYLOAD_PREFIX):
-        try:
-            return Language(payload.removeprefix(basic.LANG_PAYLOAD_PREFIX))
-        except ValueError:
-            return None
+    if namespace_of(payload) is Namespace.LANG:  # a language button: a stale one names none, whatever the text
+        tapped = decode(payload)
+        return tapped.lang if isinstance(tapped, SwitchLanguage) else None
     text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
     if _NOT_JAPANESE.search(text):
         return Language.EN

@@ -3,7 +3,6 @@
 import re
 import unicodedata
 from datetime import date, timedelta
-from enum import StrEnum
 
 from core.enums import Service
 from core.formatting import join_list
@@ -13,6 +12,7 @@ from core.profile import Department
 from handlers import basic
 from handlers.handoff import person_button
 from handlers.messages import say
+from handlers.payloads import Namespace, ShowSymptom, Symptom, decode, encode, namespace_of
 from handlers.pickup import format_day
 from handlers.registry import HandlerRegistry
 from handlers.replies import QuickReply, Reply, Text
@@ -20,23 +20,10 @@ from handlers.rules import password_warning
 from handlers.turn import TurnContext
 from intents.types import EntityType, Intent
 
-# A tapped symptom button comes back as `login:<symptom>`; the pipeline routes it to login_help.
-PAYLOAD_PREFIX = "login:"
-
-
-class Symptom(StrEnum):
-    """What goes wrong when logging in; each has its own answer."""
-
-    FIRST = "first"  # logging in for the first time
-    WHICH_ID = "which_id"  # which ID and password, and where to find them
-    REJECTED = "rejected"  # the ID or password is not accepted
-    SECOND_PASSWORD = "second_password"  # what the second password is, changing it, forgetting it
-    LOGGED_OUT = "logged_out"  # logged out automatically, or how to log out
-
 
 def symptom_payload(symptom: Symptom) -> str:
-    """The payload of a symptom button, e.g. `login:first`."""
-    return f"{PAYLOAD_PREFIX}{symptom.value}"
+    """The payload of a symptom button, e.g. `login:first`; the pipeline routes it to login_help."""
+    return encode(ShowSymptom(symptom))
 
 
 # Words that name a symptom in a typed message, checked in this order; the first match wins. They only
@@ -64,11 +51,9 @@ _SYMPTOM_WORDS: tuple[tuple[Symptom, re.Pattern[str]], ...] = (
 def _symptom_of(ctx: TurnContext) -> Symptom | None:
     """The symptom of a tapped button, or one named in the typed message, or None."""
     payload = ctx.message.payload or ""
-    if payload.startswith(PAYLOAD_PREFIX):
-        try:
-            return Symptom(payload.removeprefix(PAYLOAD_PREFIX))
-        except ValueError:
-            return None
+    if namespace_of(payload) is Namespace.LOGIN:  # a symptom button: a stale one names no symptom, whatever the text
+        tapped = decode(payload)
+        return tapped.symptom if isinstance(tapped, ShowSymptom) else None
     text = unicodedata.normalize("NFKC", ctx.message.text or "").lower()
     return next((symptom for symptom, words in _SYMPTOM_WORDS if words.search(text)), None)
 

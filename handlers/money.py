@@ -17,14 +17,13 @@ from handlers import basic
 from handlers.handoff import person_button
 from handlers.identity import current_student
 from handlers.messages import say
+from handlers.payloads import CancelUnpaid, decode, encode
 from handlers.registry import HandlerRegistry
 from handlers.replies import Card, QuickReply, Reply, Text
 from handlers.turn import TurnContext
 from intents.normalize import normalize
 from intents.types import EntityType, Intent
 
-# A tapped 「この申請を取り消す」 button: `unpaid:cancel:<order number>`, routed to the refund intent.
-CANCEL_UNPAID = "unpaid:cancel:"
 _ASKS_DEADLINE = re.compile(
     r"いつまで|期限|締め?切|〆切|期日|deadline|due|by when|until when|how long (?:do|will) i have")
 # A refund question about money already paid, as opposed to an order not paid yet.
@@ -146,9 +145,14 @@ def cancel_unpaid(ctx: TurnContext) -> list[Reply] | None:
     order = unpaid_order(ctx)
     if order is None:
         return None
-    buttons = (QuickReply(say("refund.cancel_button", ctx.lang), f"{CANCEL_UNPAID}{order.number}"),
+    buttons = (QuickReply(say("refund.cancel_button", ctx.lang), cancel_payload(order.number)),
                basic.topic_button(Intent.ORDER_STATUS, ctx.lang), basic.menu_button(ctx.lang))
     return [Text(say("refund.unpaid", ctx.lang, number=order.number), buttons)]
+
+
+def cancel_payload(number: str) -> str:
+    """The payload of a 「この申請を取り消す」 button, e.g. `unpaid:cancel:K7PM-3QXA`, routed to the refund intent."""
+    return encode(CancelUnpaid(number))
 
 
 def _cancel(ctx: TurnContext, number: str) -> list[Reply]:
@@ -169,9 +173,9 @@ def refund(ctx: TurnContext) -> list[Reply]:
 
     An order that is not paid yet is not a refund: the student is offered to cancel it instead.
     """
-    payload = ctx.message.payload or ""
-    if payload.startswith(CANCEL_UNPAID):
-        return _cancel(ctx, payload.removeprefix(CANCEL_UNPAID))
+    tapped = decode(ctx.message.payload or "")
+    if isinstance(tapped, CancelUnpaid):
+        return _cancel(ctx, tapped.number)
     if not _SAYS_PAID.search(normalize(ctx.message.text or "")):
         unpaid = cancel_unpaid(ctx)
         if unpaid is not None:

@@ -411,7 +411,7 @@ def _parse_copies(ctx: TurnContext) -> int | None:
     item = _chosen_item(ctx)
     if item is None:
         return None
-    value = tapped(ctx, COPIES)
+    value: str | int | None = tapped(ctx, COPIES)
     if value is None:
         entity = ctx.entity(EntityType.COPIES)
         value = entity.value if entity else _bare_copies(ctx.message.text or "")

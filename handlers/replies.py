@@ -2,6 +2,9 @@
 
 from dataclasses import dataclass
 
+from handlers.payloads import AskIntent, encode
+from intents.types import Intent
+
 
 @dataclass(frozen=True, slots=True)
 class QuickReply:
@@ -43,9 +46,9 @@ Reply = Text | Link | Card
 REPLY_KINDS: tuple[type, ...] = (Text, Link, Card)
 
 
-def intent_payload(intent: str) -> str:
+def intent_payload(intent: Intent) -> str:
     """The payload of a button that asks about an intent, e.g. `intent:payment_methods`."""
-    return f"intent:{intent}"
+    return encode(AskIntent(intent))
 
 
 def to_json(replies: list[Reply]) -> list[dict[str, object]]:

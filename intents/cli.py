@@ -5,6 +5,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,63 +99,97 @@ def evaluate(understander: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     Raises:
         ValueError: `rows` is empty.
     """
-    from sklearn.metrics import precision_recall_fscore_support
-
     if not rows:
         raise ValueError("nothing to evaluate")
     expected = [str(row["intent"]) for row in rows]
-    predicted: list[str] = []
-    found_topics: list[list[str]] = []
-    offered: list[list[str]] = []
-    latencies: list[float] = []
-    languages: list[str] = []
-    for row in rows:
-        started = time.perf_counter()
-        understanding = understander.understand(str(row["text"]))
-        latencies.append((time.perf_counter() - started) * 1000)
-        predicted.append(understanding.intent.value)
-        found_topics.append([topic.intent.value for topic in understanding.topics] or [understanding.intent.value])
-        offered.append([intent.value for intent in understanding.asides])
-        languages.append(str(row.get("lang") or understanding.lang.value))
-    labels = sorted(set(expected) | set(predicted))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        expected, predicted, labels=labels, zero_division=0
-    )
-    pairs = list(zip(expected, predicted, strict=True))
-    confusion: dict[str, dict[str, int]] = {}
-    for e, p in pairs:
-        confusion.setdefault(e, {}).setdefault(p, 0)
-        confusion[e][p] += 1
-    two = [(row, topics, buttons) for row, topics, buttons in zip(rows, found_topics, offered, strict=True)
-           if row.get("also")]
-    by_lang = {}
-    for lang in sorted(set(languages)):
-        chosen = [index for index, value in enumerate(languages) if value == lang]
-        by_lang[lang] = _scores([expected[i] for i in chosen], [predicted[i] for i in chosen])
+    answers = _answer_all(understander, rows)
+    pairs = list(zip(expected, answers.predicted, strict=True))
     return {
-        **_scores(expected, predicted),
-        "by_lang": by_lang,
-        "topics": {
-            "n": len(two),
-            "both_found": sum(topics[:2] == [str(row["intent"]), str(row["also"])] for row, topics, _ in two),
-            "second_found": sum(str(row["also"]) in topics for row, topics, _ in two),
-            "second_offered": sum(str(row["also"]) in buttons for row, _, buttons in two),
-        },
-        "latency_ms_p50": _percentile(latencies, 0.50),
-        "latency_ms_p99": _percentile(latencies, 0.99),
-        "per_intent": {
-            label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
-        },
-        "confusion": confusion,
+        **_scores(expected, answers.predicted),
+        "by_lang": _scores_by_lang(expected, answers.predicted, answers.languages),
+        "topics": _second_questions(rows, answers),
+        "latency_ms_p50": _percentile(answers.latencies, 0.50),
+        "latency_ms_p99": _percentile(answers.latencies, 0.99),
+        "per_intent": _per_intent(expected, answers.predicted),
+        "confusion": _confusion(pairs),
         "confusions": [{"expected": e, "predicted": p, "count": count}
                        for (e, p), count in Counter(pair for pair in pairs if pair[0] != pair[1]).most_common()],
         "errors": [
             {"text": str(row["text"]), "expected": e, "predicted": p, "lang": lang}
-            for row, (e, p), lang in zip(rows, pairs, languages, strict=True)
+            for row, (e, p), lang in zip(rows, pairs, answers.languages, strict=True)
             if e != p
         ],
     }
+
+
+@dataclass
+class _Answers:
+    """What an understander made of each labelled message, in the order of the rows."""
+
+    predicted: list[str] = field(default_factory=list)  # the intent answered
+    topics: list[list[str]] = field(default_factory=list)  # the questions answered (the intent, when one)
+    offered: list[list[str]] = field(default_factory=list)  # the asides offered as buttons
+    latencies: list[float] = field(default_factory=list)  # milliseconds
+    languages: list[str] = field(default_factory=list)  # the row's `lang`, else the one detected
+
+
+def _answer_all(understander: Any, rows: list[dict[str, Any]]) -> _Answers:
+    """Understand every row's text, timing each."""
+    answers = _Answers()
+    for row in rows:
+        started = time.perf_counter()
+        understanding = understander.understand(str(row["text"]))
+        answers.latencies.append((time.perf_counter() - started) * 1000)
+        answers.predicted.append(understanding.intent.value)
+        answers.topics.append([topic.intent.value for topic in understanding.topics] or [understanding.intent.value])
+        answers.offered.append([intent.value for intent in understanding.asides])
+        answers.languages.append(str(row.get("lang") or understanding.lang.value))
+    return answers
+
+
+def _scores_by_lang(expected: list[str], predicted: list[str], languages: list[str]) -> dict[str, dict[str, Any]]:
+    """`_scores` of the rows of each language."""
+    by_lang = {}
+    for lang in sorted(set(languages)):
+        chosen = [index for index, value in enumerate(languages) if value == lang]
+        by_lang[lang] = _scores([expected[i] for i in chosen], [predicted[i] for i in chosen])
+    return by_lang
+
+
+def _second_questions(rows: list[dict[str, Any]], answers: _Answers) -> dict[str, int]:
+    """For the rows that ask a second question (`also`): how many had both answered in order, the second
+    answered, the second offered as a button."""
+    two = [(row, topics, buttons) for row, topics, buttons in zip(rows, answers.topics, answers.offered, strict=True)
+           if row.get("also")]
+    return {
+        "n": len(two),
+        "both_found": sum(topics[:2] == [str(row["intent"]), str(row["also"])] for row, topics, _ in two),
+        "second_found": sum(str(row["also"]) in topics for row, topics, _ in two),
+        "second_offered": sum(str(row["also"]) in buttons for row, _, buttons in two),
+    }
+
+
+def _per_intent(expected: list[str], predicted: list[str]) -> dict[str, dict[str, Any]]:
+    """Precision, recall, F1 and support of every intent expected or predicted, in name order."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = sorted(set(expected) | set(predicted))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        expected, predicted, labels=labels, zero_division=0
+    )
+    return {
+        label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+    }
+
+
+def _confusion(pairs: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """Expected → predicted → count, over every (expected, predicted) pair."""
+    confusion: dict[str, dict[str, int]] = {}
+    for e, p in pairs:
+        confusion.setdefault(e, {}).setdefault(p, 0)
+        confusion[e][p] += 1
+    return confusion
 
 
 def read_rows(file: Path) -> list[dict[str, Any]]:

@@ -3,10 +3,11 @@
 import json
 import logging
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from core.enums import Language
 from intents.classifier import MODEL_FORMAT, IntentModel, Scores, current_stamp, features, stamp_of, train
@@ -26,7 +27,7 @@ from intents.language import detect_language
 from intents.normalize import Normalized, normalize_with_offsets
 from intents.readings import Reader, shared_reader
 from intents.speech_acts import asks_how, is_question, is_request
-from intents.types import EntityType, Intent, OutOfScopeKind, Topic, Understanding
+from intents.types import Entity, EntityType, Intent, OutOfScopeKind, Topic, Understanding
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,30 @@ SMALL_TALK = frozenset({Intent.GREET, Intent.THANKS, Intent.GOODBYE})
 _ORDER_DETAILS = frozenset({Intent.DELIVERY_OPTIONS, Intent.PAYMENT_METHODS})
 
 
+class _Span(NamedTuple):
+    """A question of a message with its context, as a span of the normalized text."""
+
+    start: int
+    end: int
+    separate: bool  # the student marked a new question before or after it (a question mark, あと, also)
+
+
+@dataclass(frozen=True, slots=True)
+class _SpanReading:
+    """What the classifier makes of one span alone."""
+
+    intent: Intent
+    probability: float
+    campus: bool  # another university matter, which other offices answer
+    ours: bool  # a question of the desk's that names what it is about (not small talk, not elliptical)
+    stands: bool  # a question of its own: sure enough, and marked off or borne out by the whole message
+
+    @property
+    def offered_aside(self) -> bool:
+        """True when the span reads clearly as a question of ours that does not stand: worth a button."""
+        return self.ours and not self.stands and self.probability >= ASIDE_MIN
+
+
 class Understander:
     """Turns a message into an `Understanding`. Holds only read-only state, so one instance serves all threads."""
 
@@ -123,20 +148,7 @@ class Understander:
         lang = detect_language(normalized.text, default=Language.JA)
         if not any(char.isalpha() for char in normalized.text):
             return Understanding(text, Intent.OUT_OF_SCOPE, 1.0, (), entities, lang)
-        every = split_clauses(normalized.text)
-        clauses = self._questions(every)
-        asked = normalized.text[clauses[0].start:clauses[-1].end] if clauses else normalized.text
-        signing_off = self._signing_off(every)
-        if signing_off is not None:  # "ok, I'll call them. bye": no question, a goodbye
-            asked, clauses = every[-1].text, []
-        scores = self.score(asked)
-        if asked != normalized.text and len(asked) <= OPENER_REST_CHARS and scores.ranking[0][1] < OPENER_OVER:
-            # What is left after the openers says little (「すみません、今いいですか」): if the whole message is
-            # clearly small talk, it is that.
-            whole = self.score(normalized.text)
-            if whole.ranking[0][0] in SMALL_TALK and whole.ranking[0][1] >= OPENER_OVER:
-                asked, scores, clauses = normalized.text, whole, []
-        clauses = clauses or [Clause(0, len(normalized.text), normalized.text)]
+        asked, scores, clauses = self._what_is_asked(normalized.text)
         candidates = tuple((intent, p) for intent, p in scores.ranking if intent is not Intent.OUT_OF_SCOPE)
         best, confidence = scores.ranking[0]
         kind = self._kind(scores, asked)
@@ -145,12 +157,28 @@ class Understander:
         topics, asides = self._topics(clauses, scores, normalized) if len(clauses) > 1 else ((), ())
         if topics:
             best, confidence, kind = topics[0].intent, topics[0].confidence, topics[0].out_of_scope_kind
-        if not topics and best in _ORDER_DETAILS and any(entity.type is EntityType.ITEM for entity in entities) \
-                and is_request(asked) and not is_question(normalized.text) and not asks_how(asked):
+        elif _wishes_for_item(best, entities, asked, normalized.text):
             best = Intent.ORDER_CERTIFICATE
         asides = tuple(intent for intent in asides if intent is not best)
         return Understanding(text, best, confidence, candidates[:CANDIDATE_COUNT], entities, lang, topics, kind,
                              control_word(normalized.text), asides)
+
+    def _what_is_asked(self, normalized_text: str) -> tuple[str, Scores, list[Clause]]:
+        """The part of a message that asks something, its scores, and its clauses (the whole message as one
+        clause when no clause of its own is left): openers and closers cut off, a sign-off taken for itself."""
+        every = split_clauses(normalized_text)
+        clauses = self._questions(every)
+        asked = normalized_text[clauses[0].start:clauses[-1].end] if clauses else normalized_text
+        if self._signing_off(every) is not None:  # "ok, I'll call them. bye": no question, a goodbye
+            asked, clauses = every[-1].text, []
+        scores = self.score(asked)
+        if asked != normalized_text and len(asked) <= OPENER_REST_CHARS and scores.ranking[0][1] < OPENER_OVER:
+            # What is left after the openers says little (「すみません、今いいですか」): if the whole message is
+            # clearly small talk, it is that.
+            whole = self.score(normalized_text)
+            if whole.ranking[0][0] in SMALL_TALK and whole.ranking[0][1] >= OPENER_OVER:
+                asked, scores, clauses = normalized_text, whole, []
+        return asked, scores, clauses or [Clause(0, len(normalized_text), normalized_text)]
 
     def score(self, normalized_text: str) -> Scores:
         """The classifier's scores for a normalized text (a message or a clause of one)."""
@@ -220,47 +248,92 @@ class Understander:
         joins the question before it); each question with its context is classified alone.
         """
         support = dict(whole.ranking)
-        spans: list[tuple[int, int]] = []
-        # Between two spans, whether the student marked a new question (a question mark, あと, also): then
-        # each side stands on its own, whatever the message read as a whole leans to.
-        marked: list[bool] = []
-        context: int | None = None
-        for index, clause in enumerate(clauses):
-            start = clause.start if context is None else context
-            following = clauses[index + 1] if index + 1 < len(clauses) else None
-            added = bool(following and following.conjoined)  # 「…忘れました。あと…」: the next is another question
-            if clause.asks() or added:
-                spans.append((start, clause.end))
-                marked.append(clause.question or added)
-                context = None
-            else:
-                context = start
-        if context is not None:  # context after the last question: part of it
-            spans[-1:] = [(spans[-1][0] if spans else context, clauses[-1].end)]
-            marked[-1:] = [False]
         topics: list[Topic] = []
         asides: list[Intent] = []
-        for index, (start, end) in enumerate(spans):
-            separate = (index > 0 and marked[index - 1]) or (index + 1 < len(spans) and marked[index])
-            scores = self.score(normalized.text[start:end])
-            intent, probability = scores.ranking[0]
-            # Another university matter asked beside a question of ours gets its own answer too.
-            campus = intent is Intent.OUT_OF_SCOPE and scores.out_of_scope_kind == OutOfScopeKind.CAMPUS
-            original = normalized.original_span(start, end)
-            ours = intent not in SMALL_TALK | {Intent.OUT_OF_SCOPE} and not self._elliptical(normalized.text[start:end])
-            stands = ((campus and probability >= CAMPUS_TOPIC_MIN) or (ours and probability >= TOPIC_MIN)) \
-                and (separate or support.get(intent, 0.0) >= SUPPORT_MIN)
-            if ours and not stands and probability >= ASIDE_MIN and intent not in asides:
-                asides.append(intent)
-            if topics and (not stands or topics[-1].intent is intent):
-                last = topics[-1]  # not a question of its own, or a repeat of the one before it
-                topics[-1] = replace(last, confidence=max(last.confidence, probability if stands else 0.0),
-                                     end=original[1])
-            elif stands and all(topic.intent is not intent for topic in topics):
-                topics.append(Topic(intent, probability, *original, OutOfScopeKind.CAMPUS if campus else None))
+        for span in _question_spans(clauses):
+            reading = self._read_span(normalized.text[span.start:span.end], span.separate, support)
+            if reading.offered_aside and reading.intent not in asides:
+                asides.append(reading.intent)
+            _add_topic(topics, reading, normalized.original_span(span.start, span.end))
         answered = {topic.intent for topic in topics}
         return (tuple(topics[:MAX_TOPICS]) if len(topics) > 1 else (),
                 tuple(intent for intent in asides if intent not in answered))
+
+    def _read_span(self, text: str, separate: bool, support: dict[Intent, float]) -> _SpanReading:
+        """How one question of a message (with its context) reads on its own.
+
+        Args:
+            text: The span of the normalized message.
+            separate: Whether the student marked it off from the question before or after it.
+            support: The probability of each intent for the message as a whole.
+        """
+        scores = self.score(text)
+        intent, probability = scores.ranking[0]
+        # Another university matter asked beside a question of ours gets its own answer too.
+        campus = intent is Intent.OUT_OF_SCOPE and scores.out_of_scope_kind == OutOfScopeKind.CAMPUS
+        ours = intent not in SMALL_TALK | {Intent.OUT_OF_SCOPE} and not self._elliptical(text)
+        stands = ((campus and probability >= CAMPUS_TOPIC_MIN) or (ours and probability >= TOPIC_MIN)) \
+            and (separate or support.get(intent, 0.0) >= SUPPORT_MIN)
+        return _SpanReading(intent, probability, campus, ours, stands)
+
+
+def _question_spans(clauses: list[Clause]) -> list[_Span]:
+    """The questions of a message of several clauses, each with the clauses of context before it.
+
+    A clause that only tells what happened is context for the question after it; context after the last
+    question is part of it.
+    """
+    spans: list[tuple[int, int]] = []
+    # Between two spans, whether the student marked a new question (a question mark, あと, also): then
+    # each side stands on its own, whatever the message read as a whole leans to.
+    marked: list[bool] = []
+    context: int | None = None
+    for index, clause in enumerate(clauses):
+        start = clause.start if context is None else context
+        following = clauses[index + 1] if index + 1 < len(clauses) else None
+        added = bool(following and following.conjoined)  # 「…忘れました。あと…」: the next is another question
+        if clause.asks() or added:
+            spans.append((start, clause.end))
+            marked.append(clause.question or added)
+            context = None
+        else:
+            context = start
+    if context is not None:  # context after the last question: part of it
+        spans[-1:] = [(spans[-1][0] if spans else context, clauses[-1].end)]
+        marked[-1:] = [False]
+    return [_Span(start, end, separate) for (start, end), separate in zip(spans, _marked_off(marked), strict=True)]
+
+
+def _marked_off(marked: list[bool]) -> list[bool]:
+    """For each span, whether the student marked a new question before or after it, given whether they did
+    between each span and the next."""
+    return [(index > 0 and marked[index - 1]) or (index + 1 < len(marked) and marked[index])
+            for index in range(len(marked))]
+
+
+def _add_topic(topics: list[Topic], reading: _SpanReading, original: tuple[int, int]) -> None:
+    """Add a span's question to `topics`, or (when it is not a question of its own, or repeats the one before
+    it) stretch the last topic over it.
+
+    Args:
+        topics: The topics so far, in order; changed in place.
+        reading: How the span reads alone.
+        original: The span in the original text.
+    """
+    if topics and (not reading.stands or topics[-1].intent is reading.intent):
+        last = topics[-1]
+        topics[-1] = replace(last, confidence=max(last.confidence, reading.probability if reading.stands else 0.0),
+                             end=original[1])
+    elif reading.stands and all(topic.intent is not reading.intent for topic in topics):
+        topics.append(Topic(reading.intent, reading.probability, *original,
+                            OutOfScopeKind.CAMPUS if reading.campus else None))
+
+
+def _wishes_for_item(best: Intent, entities: tuple[Entity, ...], asked: str, normalized_text: str) -> bool:
+    """True when a question of how an item is received or paid for is said as a wish for a named item: an
+    application for it."""
+    return best in _ORDER_DETAILS and any(entity.type is EntityType.ITEM for entity in entities) \
+        and is_request(asked) and not is_question(normalized_text) and not asks_how(asked)
 
 
 def load_understander(model_path: Path | None = None) -> Understander:

@@ -1,9 +1,11 @@
 """Shared fixtures: a migrated database (SQLite, or PostgreSQL with TEST_DATABASE_URL), a real SMTP
 server on loopback, a settable clock, the core, and a live app served by uvicorn on loopback."""
 
+import fcntl
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from core import migrate
 from core.clock import TOKYO, FixedClock
 from core.db import Base, make_engine
 from core.mail import SmtpMailer
+from core.profile import UniversityProfile, load_profile
 from core.services import Core, build_core
 from core.settings import Settings
 from intents import IntentModel, Understander, load_understander
@@ -40,6 +44,51 @@ def pytest_report_header(config: pytest.Config) -> str:
 def _database_url_label() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     return url.split("@")[-1] if url else "sqlite (temporary file)"
+
+
+# --- the order of the files for two workers --------------------------------------------------------------------
+# `make test` hands whole files to the xdist workers in collection order (--dist loadfile --no-loadscope-reorder).
+# The longest go first, so that no worker starts a long file while the other is nearly done: a file's estimate is
+# its number of tests times SECONDS_PER_TEST, or, for the files far from that, its seconds in `make test` below.
+SECONDS_PER_TEST = 0.1
+SLOW_FILES = {
+    "tests/fuzz/test_slack_fuzz.py": 55,
+    "tests/rasa/test_real_rasa.py": 31,
+    "tests/bot/test_cli.py": 27,
+    "tests/browser/test_chat_page_browser.py": 22,
+    "tests/browser/test_desk_browser.py": 20,
+    "tests/browser/test_accessibility.py": 19,
+    "tests/channels/line/test_linking.py": 18,
+    "tests/web/test_desk.py": 17,
+    "tests/fault/test_kill_restart.py": 15,
+    "tests/fuzz/test_chat_fuzz.py": 14,
+    "tests/bot/test_fresh_handoff.py": 13,
+    "tests/browser/test_sign_on_browser.py": 13,
+    "tests/browser/test_sign_in_browser.py": 11,
+    "tests/bot/test_doctor.py": 10,
+    "tests/intents/test_cli.py": 10,
+    "tests/core/test_staff.py": 10,
+    "tests/test_stories.py": 9,
+    "tests/web/test_admin.py": 9,
+    "tests/fuzz/test_line_webhook_fuzz.py": 8,
+    "tests/bot/test_metrics.py": 8,
+    "tests/web/test_oidc.py": 6,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, order the files longest first (each file's tests keep their order)."""
+    if not hasattr(config, "workerinput"):
+        return
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.nodeid.split("::")[0]] = counts.get(item.nodeid.split("::")[0], 0) + 1
+
+    def seconds(item: pytest.Item) -> float:
+        name = item.nodeid.split("::")[0]
+        return SLOW_FILES.get(name, counts[name] * SECONDS_PER_TEST)
+
+    items.sort(key=seconds, reverse=True)  # a stable sort: a file's tests stay in their order
 
 
 @pytest.fixture(scope="session")
@@ -83,7 +132,7 @@ class Inbox:
     messages: list[EmailMessage] = field(default_factory=list)
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 
     def only(self) -> EmailMessage:
@@ -125,6 +174,41 @@ def smtp_server() -> Iterator[tuple[Controller, Inbox]]:
     controller.stop()
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """One default TLS context for the session's clients and mailers: making one reads the system's CA
+    certificates (about 15 ms), which every core and every HTTP client would otherwise pay again."""
+    return ssl.create_default_context()
+
+
+@cache
+def _profile_file(path: Path | None, modified_ns: int) -> UniversityProfile:
+    return load_profile(path)
+
+
+def university_profile(settings: Settings) -> UniversityProfile:
+    """The settings' university profile, read once per file and version (reading one takes about 7 ms); the
+    profile is frozen, so the cores of a session can share it."""
+    path = settings.university_profile
+    try:
+        version = Path(path).stat().st_mtime_ns if path else 0
+    except OSError:
+        return load_profile(path)  # its error names the file
+    return _profile_file(path, version)
+
+
+def loopback_client(url: str, **options: Any) -> httpx.Client:
+    """An HTTP client for a server on loopback, sharing the session's TLS context."""
+    return httpx.Client(base_url=url, verify=tls_context(), **{"timeout": 10, **options})
+
+
+@pytest.fixture(scope="session")
+def smtp_mailer(smtp_server: tuple[Controller, Inbox]) -> SmtpMailer:
+    """A mailer to the test SMTP server, shared by the session's cores (it keeps no state between mails)."""
+    controller, _ = smtp_server
+    return SmtpMailer(controller.hostname, controller.port, tls_context=tls_context())
+
+
 @pytest.fixture
 def inbox(smtp_server: tuple[Controller, Inbox]) -> Inbox:
     """The mail received during this test."""
@@ -139,17 +223,15 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def make_core(engine: Engine, smtp_server: tuple[Controller, Inbox], clock: FixedClock,
+def make_core(engine: Engine, smtp_mailer: SmtpMailer, clock: FixedClock,
               tmp_path: Path) -> Iterator[Callable[..., Core]]:
     """Build a core on the test database, mailing through the test SMTP server; tables emptied after."""
-    controller, _ = smtp_server
-
     built: list[Core] = []
 
     def build(base_url: str = "https://madoguchi.example.ac.jp", **overrides: object) -> Core:
-        settings = Settings(data_dir=tmp_path, base_url=base_url, _env_file=None)  # type: ignore[call-arg]
-        mailer = SmtpMailer(controller.hostname, controller.port)
-        core = build_core(settings, clock=clock, mailer=mailer, engine=engine, **overrides)  # type: ignore[arg-type]
+        settings = Settings(data_dir=tmp_path, base_url=base_url, _env_file=None)
+        parts: dict[str, Any] = {"mailer": smtp_mailer, "profile": university_profile(settings), **overrides}
+        core = build_core(settings, clock=clock, engine=engine, **parts)
         core.answer_first_seconds = 0  # no pause before background work: tests wait for it (settle) anyway
         built.append(core)
         return core
@@ -217,7 +299,7 @@ def on_loopback(app: object) -> Iterator[str]:
 
 @contextmanager
 def serve(make_core: Callable[..., Core], with_pipeline: Callable[[Core], object] | None,
-          **channel_settings: object) -> Iterator[LiveServer]:
+          **channel_settings: Any) -> Iterator[LiveServer]:
     """Serve the real app on loopback; `channel_settings` are ChannelSettings fields (the single sign-on's, say).
     The core is built for the server's URL, known before the server starts."""
     from bot.settings import ChannelSettings
@@ -230,11 +312,11 @@ def serve(make_core: Callable[..., Core], with_pipeline: Callable[[Core], object
 
     with on_loopback(app) as url:
         core = make_core(base_url=url)
-        settings = ChannelSettings(_env_file=None, **channel_settings)  # type: ignore[call-arg, arg-type]
+        settings = ChannelSettings(_env_file=None, **channel_settings)
         served = create_app(core, with_pipeline(core) if with_pipeline else None,  # type: ignore[arg-type]
                             channel_settings=settings)
         app_holder["app"] = served
-        with httpx.Client(base_url=url, timeout=10, follow_redirects=False) as client:
+        with loopback_client(url, follow_redirects=False) as client:
             yield LiveServer(url=url, core=core, client=client, app=served)
 
 
@@ -253,7 +335,12 @@ MODEL_CACHE = Path.home() / ".cache" / "madoguchi" / "test-nlu-model.joblib"
 @pytest.fixture(scope="session")
 def nlu_model() -> IntentModel:
     """The intent model of the shipped training data (trained when the cached one is missing or stale)."""
-    return load_understander(MODEL_CACHE).model
+    MODEL_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with open(MODEL_CACHE.with_suffix(".lock"), "w") as lock:
+        # Each xdist worker asks for the model: the first trains a stale one and saves it, the others wait here
+        # and then load it, instead of training it again at the same time and writing the same file.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return load_understander(MODEL_CACHE).model
 
 
 @pytest.fixture(scope="session")

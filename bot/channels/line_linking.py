@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
+from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from bot.page_language import choose_language
 from bot.settings import ChannelSettings
-from bot.web.links import choose_language
 from core import lockouts
 from core.conversations import chat_account, load_state, save_state
 from core.conversations import linked_student_id as core_linked_student_id
@@ -151,8 +152,9 @@ def redeem_nonce(session: Session, nonce: str, user_id: str, now: datetime) -> i
         return None
     taken = session.execute(update(AccountLinkNonce).where(
         AccountLinkNonce.id == row.id, AccountLinkNonce.used_at.is_(None), AccountLinkNonce.expires_at > now,
-    ).values(used_at=now)).rowcount
-    if taken != 1:
+    ).values(used_at=now))
+    # An UPDATE's result is a CursorResult, which counts the rows changed; Session.execute is typed as any Result.
+    if cast(CursorResult[Any], taken).rowcount != 1:
         return None
     linked = account(session, user_id, now)
     linked.student_id, linked.linked_at, linked.following, linked.updated_at = row.student_id, now, True, now

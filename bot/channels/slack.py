@@ -1,7 +1,8 @@
 """The Slack channel: Bolt on POST /slack/events stores each event before acknowledging it, and the inbox
 worker answers it through the conversation pipeline with Block Kit messages sent by the Web API
-(payloads are read in slack_payloads, replies rendered in slack_render, and who the student is comes from
-their Slack profile's email in slack_identity).
+(payloads are read and turned into an `IncomingMessage` in slack_payloads, replies rendered in slack_render,
+the Web API called and its errors mapped in slack_api, and who the student is comes from their Slack
+profile's email in slack_identity).
 
 Bolt is used in HTTP mode as the synchronous `App` with `process_before_response=True`: a listener stores
 the event and then acks, so the 200 leaves only after the event is committed. Bolt's Starlette adapter
@@ -13,29 +14,24 @@ and, if that call fails, answers 200 without running the listener, which would d
 
 import hashlib
 import hmac
-import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.internals import build_context
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.agents import ACTIONS as AGENT_ACTIONS
-from bot.agents import AgentDesk
+from bot.bodies import read_bounded
 from bot.channels import slack_render
+from bot.channels.slack_api import SlackWebApi, post_message_part, web_client
 from bot.channels.slack_identity import SlackIdentity
 from bot.channels.slack_payloads import (
     EVENT_FILTERS,
@@ -47,11 +43,12 @@ from bot.channels.slack_payloads import (
     stable_id,
     to_turn,
 )
-from bot.inbox import Inbox, PermanentFailure, RetryAfter
+from bot.delivery.inbox import Call, ChannelProcessor, Inbox, Job, PermanentFailure
+from bot.handoff.agents import ACTIONS as AGENT_ACTIONS
+from bot.handoff.agents import AgentDesk
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
 from bot.untrusted import storable, storable_json
-from bot.web.bodies import read_bounded
 from core.conversations import load_state
 from core.enums import Language
 from core.services import Core
@@ -68,18 +65,9 @@ MAX_BODY_BYTES = 1024 * 1024
 TIMESTAMP = re.compile(r"[0-9]{1,12}")  # seconds since the epoch, as Slack sends them (ASCII digits only)
 SIGNATURE_MAX_AGE_SECONDS = 60 * 5  # Slack's and Bolt's window against replayed requests
 DEFAULT_COMMAND = "/madoguchi"
-PACE = timedelta(seconds=1)  # chat.postMessage allows about one message per second in each conversation
-API_TIMEOUT_SECONDS = 10
-DEFAULT_RETRY_AFTER_SECONDS = 1.0  # a 429 without Retry-After (Slack always sends one)
-RATE_LIMITED_ERRORS = frozenset({"ratelimited", "rate_limited"})
-TRANSIENT_ERRORS = frozenset({"fatal_error", "internal_error", "service_unavailable", "request_timeout"})
 
 
-class SlackUnavailable(Exception):
-    """Slack answered 5xx or a transient error: the inbox retries the call with backoff."""
-
-
-class SlackChannel:
+class SlackChannel(ChannelProcessor):
     """The Slack adapter: its webhook route (`routes`) and its side of the inbox worker (`prepare`, `send`)."""
 
     channel = Channel.SLACK.value
@@ -93,17 +81,13 @@ class SlackChannel:
         if not (settings.slack_bot_token and settings.slack_signing_secret):
             raise ValueError("the Slack channel needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET")
         self.core, self.pipeline, self.settings = core, pipeline, settings
-        # Retries belong to the inbox (stored, with backoff), so the client never retries or sleeps itself.
-        self.client = WebClient(token=secret_value(settings.slack_bot_token), base_url=settings.slack_api_base_url,
-                                timeout=API_TIMEOUT_SECONDS, retry_handlers=[])
+        self.client = web_client(settings.slack_api_base_url, secret_value(settings.slack_bot_token))
+        self.web_api = SlackWebApi(self.client, core.now)
         self.identity = SlackIdentity(core, self.client)
         # The agents' side of handoffs, when an agents' channel is set: its messages never reach the bot.
         self.agents = (AgentDesk(core, self, settings.slack_agent_channel, Language(settings.agent_lang))
                        if settings.slack_agent_channel else None)
         self.app = self._build_app()
-        self._pace_lock = threading.Lock()
-        self._last_post: dict[str, datetime] = {}
-        self._hold_until: datetime | None = None
         self._now = time.time  # what Bolt checks the request timestamp against, in its own check too
 
     def routes(self) -> list[BaseRoute]:
@@ -117,8 +101,7 @@ class SlackChannel:
             name="madoguchi",
             signing_secret=secret_value(self.settings.slack_signing_secret),
             # No token on this client (tokens come from `authorize`); Socket Mode opens its connection with it.
-            client=WebClient(base_url=self.settings.slack_api_base_url, timeout=API_TIMEOUT_SECONDS,
-                             retry_handlers=[]),
+            client=web_client(self.settings.slack_api_base_url),
             authorize=single_workspace(secret_value(self.settings.slack_bot_token)),
             process_before_response=True,
         )
@@ -233,7 +216,7 @@ class SlackChannel:
 
     # ----- answering: the inbox worker's side
 
-    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+    def prepare(self, job: Job) -> list[dict[str, Any]]:
         """Run the conversation turn for one stored payload and return its chat.postMessage calls.
 
         Before the turn, the user's link to a student is brought up to date from their Slack profile's email
@@ -243,7 +226,7 @@ class SlackChannel:
             PermanentFailure: for a stored payload that cannot be answered.
         """
         try:
-            turn = to_turn(payload)
+            turn = to_turn(job.payload)
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise PermanentFailure(f"not an answerable Slack payload: {error!r}") from error
         if turn.wants_help:
@@ -253,60 +236,30 @@ class SlackChannel:
             replies = self.pipeline.handle(turn.message)
         return [post_message_part(turn.destination, message) for message in slack_render.render(replies)]
 
-    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+    def send(self, call: Call) -> None:
         """Make one stored Web API call, paced to one post per second in each conversation.
 
         Raises:
-            RetryAfter: when the conversation had a post less than a second ago, or Slack answered 429.
-            SlackUnavailable: for a 5xx or a transient Slack error (retried with backoff).
-            PermanentFailure: for any other error Slack answers (a bad channel, a revoked token).
+            RetryAfter, SlackUnavailable, PermanentFailure: as `SlackWebApi.call`.
         """
-        self.call(part["method"], part["args"])
+        self.call(call.part["method"], call.part["args"])
 
     def call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        """One Web API call, paced per conversation, with Slack's errors classified as `send` says."""
-        self._take_turn(str(args.get("channel")))
-        try:
-            return dict(self.client.api_call(method, data=form_fields(args)).data)
-        except SlackApiError as error:
-            raise self._classify(method, error) from error
+        """One Web API call, paced per conversation, with Slack's errors classified (`SlackWebApi.call`)."""
+        return self.web_api.call(method, args)
 
-    # ----- reaching a student outside a turn (bot/delivery.py)
+    # ----- reaching a student outside a turn (bot/delivery/notices.py)
 
-    def render_push(self, user_id: str, replies: list[Reply]) -> list[dict[str, Any]]:
-        """The calls that deliver `replies` to the user's direct messages with the app."""
-        return [post_message_part(Destination(user_id), message) for message in slack_render.render(replies)]
+    def render_push(self, user_id: str | list[str], replies: list[Reply]) -> list[dict[str, Any]]:
+        """The calls that deliver `replies` to the user's direct messages with the app (to each user's, for a
+        list: Slack has no multicast)."""
+        users = user_id if isinstance(user_id, list) else [user_id]
+        messages = slack_render.render(replies)
+        return [post_message_part(Destination(user), message) for user in users for message in messages]
 
     def send_push(self, part: dict[str, Any], key: str) -> None:
         """Make one of them (Slack has no retry key: a part is recorded as sent right after its call)."""
         self.call(part["method"], part["args"])
-
-    def _take_turn(self, channel: str) -> None:
-        """Reserve this second of the conversation for one post, or say how long to wait for it."""
-        with self._pace_lock:
-            now = self.core.now()
-            if self._hold_until is not None and now < self._hold_until:
-                raise RetryAfter((self._hold_until - now).total_seconds())
-            last = self._last_post.get(channel)
-            if last is not None and now - last < PACE:
-                raise RetryAfter((last + PACE - now).total_seconds())
-            if len(self._last_post) > 1024:  # forget conversations that are not waiting for anything
-                self._last_post = {key: at for key, at in self._last_post.items() if now - at < PACE}
-            self._last_post[channel] = now
-
-    def _classify(self, method: str, error: SlackApiError) -> Exception:
-        status = error.response.status_code
-        data = error.response.data
-        code = data.get("error") if isinstance(data, dict) else None
-        if status == 429 or code in RATE_LIMITED_ERRORS:
-            seconds = _retry_after(error.response.headers)
-            with self._pace_lock:  # the limit is the app's: hold every conversation, not only this one
-                self._hold_until = self.core.now() + timedelta(seconds=seconds)
-            log.warning("slack: %s rate limited; retrying after %g s", method, seconds)
-            return RetryAfter(seconds)
-        if status >= 500 or code in TRANSIENT_ERRORS:
-            return SlackUnavailable(f"{method}: HTTP {status} {code or ''}".rstrip())
-        return PermanentFailure(f"{method}: {code or f'HTTP {status}'}")
 
     def _help(self, turn: SlackTurn) -> list[Reply]:
         """The slash command's help, in the conversation's language (Japanese for a new one)."""
@@ -326,38 +279,6 @@ def single_workspace(bot_token: str) -> Callable[..., AuthorizeResult]:
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=bot_token)
 
     return authorize
-
-
-def post_message_part(destination: Destination, message: dict[str, Any]) -> dict[str, Any]:
-    """One stored chat.postMessage call (link previews off: answers carry their own link buttons)."""
-    args: dict[str, Any] = {"channel": destination.channel, **message, "unfurl_links": False, "unfurl_media": False}
-    if destination.thread_ts:
-        args["thread_ts"] = destination.thread_ts
-    return {"method": "chat.postMessage", "args": args}
-
-
-def form_fields(args: Mapping[str, Any]) -> dict[str, str]:
-    """Arguments as Slack's form fields: arrays and objects JSON-encoded, booleans as `true`/`false`."""
-    fields = {}
-    for name, value in args.items():
-        if isinstance(value, bool):
-            fields[name] = "true" if value else "false"
-        elif isinstance(value, list | dict):
-            fields[name] = json.dumps(value, ensure_ascii=False)
-        else:
-            fields[name] = str(value)
-    return fields
-
-
-def _retry_after(headers: Mapping[str, Any]) -> float:
-    for name, value in headers.items():
-        if name.lower() == "retry-after":
-            value = value[0] if isinstance(value, list) else value
-            try:
-                return max(float(value), DEFAULT_RETRY_AFTER_SECONDS)
-            except ValueError:
-                break
-    return DEFAULT_RETRY_AFTER_SECONDS
 
 
 def _malformed(problem: str) -> Response:

@@ -83,7 +83,7 @@ def _string(body: dict[str, Any], field: str, limit: int) -> str | None:
 
 def render(replies: list[Reply]) -> list[dict[str, Any]]:
     """Neutral replies as the chat API's JSON; each has at least `text` and `quick_replies`."""
-    rendered = []
+    rendered: list[dict[str, Any]] = []
     for reply in replies:
         match reply:
             case Text(text=text, quick_replies=buttons):

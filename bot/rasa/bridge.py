@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bot.pipeline import PAYLOAD_INTENT_PREFIX, PAYLOAD_TOPICS, Pipeline
+from bot.pipeline import Pipeline
 from bot.rasa.domain import FORM_INTENTS, LANG_SLOT, PAYLOAD_ENTITY, REQUESTED_SLOT, RasaForms, loop_name
 from core.conversations import ConversationState, load_state, restart_conversation
 from core.enums import Language
@@ -17,9 +17,18 @@ from core.masking import PERSONAL_MASK, mask_text
 from core.services import Core
 from core.web_sessions import signed_in
 from handlers.basic import main_menu
-from handlers.forms import FORM_PREFIX
 from handlers.mailing import ADDRESS_SLOTS
 from handlers.messages import say
+from handlers.payloads import (
+    NAMESPACE_TOPICS,
+    AskIntent,
+    Namespace,
+    StartForm,
+    decode,
+    encode,
+    namespace_of,
+    topic_of,
+)
 from handlers.replies import Card, Link, QuickReply, Reply, Text
 from handlers.turn import Channel, IncomingMessage, TurnContext
 from intents.controls import control_word
@@ -36,7 +45,8 @@ CONVERSATION_PREFIX = "rasa:"  # madoguchi's conversation id of a Rasa sender: `
 # refused where only a linked account identifies); any other (rest, socketio, cmdline) is a web-like chat.
 _CHANNELS = {"slack": Channel.SLACK, "line": Channel.LINE}
 SESSION_METADATA = "madoguchi_session"  # a signed-in browser's session token, passed by the site's Rasa front end
-_PAYLOAD_PREFIXES = (PAYLOAD_INTENT_PREFIX, FORM_PREFIX, *(f"{prefix}:" for prefix in PAYLOAD_TOPICS))
+# A message whose text is a payload of these namespaces is that button's tap (one typed or sent by a front end).
+_TAPPED_NAMESPACES = frozenset({Namespace.INTENT, Namespace.FORM, *NAMESPACE_TOPICS})
 ACTION_LISTEN = "action_listen"
 _FALLBACK_INTENTS = {"nlu_fallback": Intent.OUT_OF_SCOPE}  # Rasa's FallbackClassifier's intent
 
@@ -244,10 +254,10 @@ class RasaBridge:
             if entity.get("entity") == PAYLOAD_ENTITY and isinstance(entity.get("value"), str):
                 return entity["value"]
         text = (turn.text or "").strip()
-        if text.startswith(_PAYLOAD_PREFIXES):
+        if namespace_of(text) in _TAPPED_NAMESPACES:
             return text
         if text.startswith("/") and text[1:].split("{", 1)[0].split("@", 1)[0] == turn.intent.value:
-            return f"{PAYLOAD_INTENT_PREFIX}{turn.intent.value}"
+            return encode(AskIntent(turn.intent))
         return None
 
     def _state(self, message: IncomingMessage) -> ConversationState:
@@ -292,12 +302,10 @@ class RasaBridge:
 def rasa_payload(payload: str, intent: Intent) -> str:
     """A madoguchi button payload as Rasa's intent trigger: `/payment_methods` for an `intent:` button, else
     `/<intent>{"payload": "<madoguchi payload>"}` with the intent of its topic (or the form's)."""
-    name = payload.removeprefix(PAYLOAD_INTENT_PREFIX)
-    if payload.startswith(PAYLOAD_INTENT_PREFIX) and name in set(Intent):
-        return f"/{name}"
-    topic = PAYLOAD_TOPICS.get(payload.split(":", 1)[0])
-    if payload.startswith("form:start:"):
-        topic = FORM_INTENTS.get(payload.removeprefix("form:start:"))
+    tapped = decode(payload)
+    if isinstance(tapped, AskIntent):
+        return f"/{tapped.intent.value}"
+    topic = FORM_INTENTS.get(tapped.form) if isinstance(tapped, StartForm) else topic_of(payload)
     body = json.dumps({PAYLOAD_ENTITY: payload}, ensure_ascii=False)
     return f"/{topic or intent}{body}"
 

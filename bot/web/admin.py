@@ -7,6 +7,7 @@ import io
 import logging
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.web.links import choose_language
+from bot.page_language import choose_language
 from core import analytics, staff
 from core.analytics import FALLBACK_INTENT, OTHER, RELAYED, Dashboard, DayRate, Period
 from core.clock import TOKYO
@@ -128,6 +129,12 @@ def render(request: Request, template: str, *, status_code: int = 200, headers: 
            **context: object) -> Response:
     """A staff page in the staff member's language, with the shared chrome's texts; a `?lang=` choice is
     remembered in a cookie on /admin."""
+    return _render_page(request, template, context, status_code=status_code, headers=headers)
+
+
+def _render_page(request: Request, template: str, context: Mapping[str, object], *, status_code: int,
+                 headers: dict[str, str] | None = None) -> Response:
+    """`render`, with the page's own values in one mapping."""
     lang = staff_language(request)
     other = Language.EN if lang is Language.JA else Language.JA
     # A page answering a form (a refused sign-in, a 400) switches on a page that may be fetched again.
@@ -149,8 +156,9 @@ def error_page(request: Request, status_code: int, title_key: str, message: str,
                **context: object) -> Response:
     """The staff error page: a title from the catalog, a message, and the way back."""
     lang = staff_language(request)
-    return render(request, "admin_error.html", status_code=status_code, title=t(f"desk.{title_key}", lang),
-                  message=message, back=back, **context)
+    # The page's context as a dict: a caller's keyword can never land on render's own parameters.
+    return _render_page(request, "admin_error.html", {
+        "title": t(f"desk.{title_key}", lang), "message": message, "back": back, **context}, status_code=status_code)
 
 
 def forbidden(request: Request) -> Response:

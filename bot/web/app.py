@@ -19,9 +19,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.agents import NoSlackDesk
-from bot.delivery import Delivery, StudentSender
-from bot.inbox import ChannelProcessor, Inbox
+from bot.delivery.inbox import ChannelProcessor, Inbox
+from bot.delivery.notices import Delivery, StudentSender
+from bot.handoff.agents import NoSlackDesk
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
 from bot.web import admin, chat, desk_pages, links, metrics, oidc, page, payments
@@ -146,7 +146,7 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
                inbox: Inbox | None = None, run_worker: bool = False) -> Starlette:
     """The web app for one core and its conversation pipeline, with the LINE and Slack webhooks whose
     credentials are set; `run_worker` starts the inbox worker with the app (tests drain it themselves)."""
-    channel_settings = channel_settings or ChannelSettings(_env_file=None)  # type: ignore[call-arg]
+    channel_settings = channel_settings or ChannelSettings(_env_file=None)
     inbox = inbox or Inbox(core, lease=timedelta(seconds=channel_settings.inbox_lease_seconds))
     for processor in job_processors(core):  # the core's own jobs (link mails), whatever channels are connected
         inbox.register(processor)

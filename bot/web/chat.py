@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from typing import TypedDict
 
 import anyio.to_thread
 from sqlalchemy import select
@@ -14,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from bot.bodies import read_bounded
 from bot.channels import web
 from bot.pipeline import Pipeline
 from bot.untrusted import BadJson, load_json
 from bot.web import signin
-from bot.web.bodies import read_bounded
 from core.models import TranscriptEntry
 from core.services import Core
 from handlers.replies import Reply
@@ -37,6 +38,24 @@ KEEPALIVE_POLLS = 15  # a comment line now and then, so proxies do not close a q
 CHAT_THREADS = 4
 MESSAGE_ID = re.compile(r"[0-9]{1,10}")  # a transcript id, in ASCII digits
 MAX_MESSAGE_ID = 2**31 - 1  # the id column is an INTEGER: PostgreSQL refuses to compare it with more
+
+
+class QuickReply(TypedDict):
+    """A button under a later message: what it says and the payload it sends back."""
+
+    label: str
+    payload: str
+
+
+class LaterMessage(TypedDict):
+    """A message that reached the conversation outside a turn, as /api/chat/updates and /events send it."""
+
+    id: int
+    kind: str  # the transcript direction: "agent" or "note"
+    text: str
+    at: str  # ISO 8601, UTC
+    author: str | None  # a web inbox agent's display name, else None
+    quick_replies: list[QuickReply]
 
 
 async def chat(request: Request) -> JSONResponse:
@@ -107,7 +126,7 @@ def _later_query(request: Request, after: str) -> tuple[str, int] | JSONResponse
 
 
 async def _event_stream(core: Core, conversation_id: str, after: int,
-                        first: list[dict[str, object]]) -> AsyncIterator[str]:
+                        first: list[LaterMessage]) -> AsyncIterator[str]:
     """Poll the transcript and send each new later message once, starting with `first` (the messages of the
     first look); a database connection is held only while one poll reads (later_messages opens and closes its
     own transaction)."""
@@ -115,14 +134,14 @@ async def _event_stream(core: Core, conversation_id: str, after: int,
     for poll in range(STREAM_POLLS):
         messages = first if poll == 0 else await run_in_threadpool(later_messages, core, conversation_id, after)
         for message in messages:
-            after = int(message["id"])  # type: ignore[call-overload]
+            after = message["id"]
             yield f"id: {after}\nevent: message\ndata: {json.dumps(message, ensure_ascii=False)}\n\n"
         if not messages and poll % KEEPALIVE_POLLS == KEEPALIVE_POLLS - 1:
             yield ": keep-alive\n\n"
         await asyncio.sleep(POLL_SECONDS)
 
 
-def later_messages(core: Core, conversation_id: str, after: int) -> list[dict[str, object]]:
+def later_messages(core: Core, conversation_id: str, after: int) -> list[LaterMessage]:
     """The agents' replies and notices of a conversation with an id above `after`, oldest first."""
     with core.transaction() as session:
         rows = session.scalars(select(TranscriptEntry).where(

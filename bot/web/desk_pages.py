@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from bot import desk
-from bot.desk import Agent
+from bot.bodies import read_bounded
+from bot.handoff import desk
+from bot.handoff.desk import Agent
 from bot.web import desk_view
 from bot.web.admin import (
     INBOX,
@@ -31,7 +32,6 @@ from bot.web.admin import (
     staff_language,
     to_login,
 )
-from bot.web.bodies import read_bounded
 from bot.web.chat import KEEPALIVE_POLLS, POLL_SECONDS, RETRY_MILLISECONDS, STREAM_POLLS
 from core import staff
 from core.enums import Language

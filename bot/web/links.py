@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from bot.page_language import choose_language
 from bot.web import signin
 from core.enums import Language, LinkPurpose
 from core.errors import LinkInvalid, WeakSecondPassword
@@ -66,37 +67,6 @@ async def link_page(request: Request) -> Response:
     if request.method != "POST":
         return _reset_form(request, lang, view, errors=[])
     return await _reset(request, core, token, lang, view)
-
-
-def choose_language(request: Request, preferred: Language | None = None, *, cookie: str | None = None,
-                    default: Language = Language.JA) -> Language:
-    """`?lang=ja|en`, else the language chosen before (the `cookie`), else the `preferred` one (a student's), else
-    the Accept-Language header, else `default`."""
-    for asked in (request.query_params.get("lang", ""), request.cookies.get(cookie, "") if cookie else ""):
-        if asked in {lang.value for lang in Language}:
-            return Language(asked)
-    if preferred is not None:
-        return preferred
-    return accept_language(request.headers.get("accept-language", "")) or default
-
-
-def accept_language(header: str) -> Language | None:
-    """The language we speak with the highest q-value in an Accept-Language header, or None."""
-    best: tuple[float, Language] | None = None
-    for part in header.split(","):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in {lang.value for lang in Language} and quality > 0 and (best is None or quality > best[0]):
-            best = (quality, Language(primary))
-    return best[1] if best else None
 
 
 async def _confirm(request: Request, core: Core, token: str, lang: Language, view: LinkView) -> Response:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot import metrics as bot_metrics
+from bot.ops import metrics as bot_metrics
 
 
 async def scrape(request: Request) -> Response:

@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.page_language import choose_language
 from bot.settings import ChannelSettings
 from bot.web import signin
-from bot.web.links import choose_language
 from core.enums import Language, Service
 from core.i18n import t
 from core.identifiers import normalize_email
@@ -154,7 +154,7 @@ def _verified_claims(settings: ChannelSettings, core: Core, code: str, *, nonce:
         decoded = jwt.decode(tokens["id_token"], keys, algorithms=["RS256", "PS256", "ES256", "EdDSA"])
         JWTClaimsRegistry(now=int(core.now().timestamp()), leeway=LEEWAY_SECONDS,
                           iss={"essential": True, "value": provider.issuer},
-                          aud={"essential": True, "value": settings.oidc_client_id},
+                          aud={"essential": True, "value": settings.oidc_client_id or ""},
                           nonce={"essential": True, "value": nonce}, sub={"essential": True},
                           exp={"essential": True}).validate(decoded.claims)
         id_token = decoded.claims

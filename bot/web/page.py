@@ -7,8 +7,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from bot.channels.web import MAX_TEXT
+from bot.page_language import choose_language
 from bot.web import signin
-from bot.web.links import choose_language
 from core.enums import Language, Service
 from core.i18n import t
 from core.services import Core

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from bot.cli import main
+from bot.cli.commands import main
 from core.models import Student
 
 MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli.commands import main
 from bot.pipeline import MAX_TURN_MESSAGES, compose, turn_label
 from bot.stories import StoryError, load_stories, reply_language
 from core.enums import Language

@@ -14,9 +14,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 
-from bot.cli import main
-from bot.doctor import Outcome, check_database, check_mail, run_checks
-from bot.ops_cli import doctor
+from bot.cli.commands import main
+from bot.cli.doctor import Outcome, check_database, check_mail, run_checks
+from bot.cli.ops import doctor
 from bot.settings import ChannelSettings
 from core import migrate, staff
 from core.db import make_engine

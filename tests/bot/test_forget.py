@@ -7,7 +7,7 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli.commands import main
 from tests.core.test_retention import EMAIL, NAME, NUMBER, accounting, populate, text_cells
 
 

@@ -7,14 +7,26 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, text, update
 
-from bot.inbox import LEASE, MAX_ATTEMPTS, GroupCommit, Inbox, PermanentFailure, RetryAfter, _Write, order_key
+from bot.delivery.inbox import (
+    LEASE,
+    MAX_ATTEMPTS,
+    Call,
+    ChannelProcessor,
+    GroupCommit,
+    Inbox,
+    Job,
+    PermanentFailure,
+    RetryAfter,
+    _Write,
+    order_key,
+)
 from core.jobs import AGENTS, DELIVER
 from core.models import InboundEvent
 from tests.conftest import at_once
 
 
 @dataclass
-class RecordingChannel:
+class RecordingChannel(ChannelProcessor):
     """A channel whose API calls are recorded; `failures` lists exceptions to raise on the next sends."""
 
     channel: str = "test"
@@ -23,16 +35,16 @@ class RecordingChannel:
     failures: list[Exception] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def prepare(self, payload, received_at):
+    def prepare(self, job: Job) -> list[dict]:
         with self.lock:
-            self.prepared.append(payload["id"])
-        return [{"text": f"{payload['id']}-{n}"} for n in range(payload.get("parts", 1))]
+            self.prepared.append(job.payload["id"])
+        return [{"text": f"{job.payload['id']}-{n}"} for n in range(job.payload.get("parts", 1))]
 
-    def send(self, payload, part, index, received_at):
+    def send(self, call: Call) -> None:
         with self.lock:
             if self.failures:
                 raise self.failures.pop(0)
-            self.delivered.append((payload["id"], index))
+            self.delivered.append((call.payload["id"], call.index))
 
 
 def status_of(core, event_id):
@@ -67,10 +79,10 @@ def test_a_failed_part_is_retried_with_backoff_and_sent_parts_are_not_repeated(c
     inbox.accept("test", "e1", {"id": "e1", "parts": 3})
     original_send = channel.send
 
-    def fail_second(payload, part, index, received_at):
-        if index == 1 and not channel.failures and status_of(core, "e1").attempts == 0:
+    def fail_second(call: Call) -> None:
+        if call.index == 1 and not channel.failures and status_of(core, "e1").attempts == 0:
             raise ConnectionError("HTTP 500 from the platform")
-        original_send(payload, part, index, received_at)
+        original_send(call)
 
     channel.send = fail_second
     inbox.drain()
@@ -180,16 +192,16 @@ class ConversationChannel(RecordingChannel):
     in_flight: dict[str, int] = field(default_factory=dict)
     overlaps: list[str] = field(default_factory=list)  # conversations seen with two events in hand at once
 
-    def send(self, payload, part, index, received_at):
-        conversation = payload["conversation"]
+    def send(self, call: Call) -> None:
+        conversation = call.payload["conversation"]
         with self.lock:
             self.in_flight[conversation] = self.in_flight.get(conversation, 0) + 1
             if self.in_flight[conversation] > 1:
                 self.overlaps.append(conversation)
         try:
-            if payload["id"] in self.on_send:
-                self.on_send.pop(payload["id"])()
-            super().send(payload, part, index, received_at)
+            if call.payload["id"] in self.on_send:
+                self.on_send.pop(call.payload["id"])()
+            super().send(call)
         finally:
             with self.lock:
                 self.in_flight[conversation] -= 1
@@ -234,9 +246,9 @@ def test_a_conversation_waits_for_its_own_events_while_others_go_ahead(core):
     accept_all(inbox, ("a1", "line:A"), ("a2", "line:A"), ("b1", "line:B"), ("a3", "line:A"))
     original_send = channel.send
 
-    def send(payload, part, index, received_at):
-        original_send(payload, part, index, received_at)
-        if payload["id"] == "b1":
+    def send(call: Call) -> None:
+        original_send(call)
+        if call.payload["id"] == "b1":
             other_answered.set()
 
     channel.send = send

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from bot import logs
-from bot.delivery import Delivery, deliver_later
-from bot.inbox import Inbox, PermanentFailure
+from bot.delivery.inbox import Call, ChannelProcessor, Inbox, Job, PermanentFailure
+from bot.delivery.notices import Delivery, deliver_later
+from bot.ops import logs
 from core.settings import LogFormat
 from handlers.replies import Text
 from handlers.turn import Channel, IncomingMessage
@@ -80,7 +80,7 @@ def test_every_line_of_a_turn_is_json_with_its_conversation_and_without_secrets(
 
 
 def test_a_reset_asked_in_the_chat_logs_masked_with_the_conversation(core, pipeline_for, inbox):
-    from bot.mailing import send_queued_mail
+    from bot.delivery.mailing import send_queued_mail
     from core.students import create_student
 
     with core.transaction() as session:
@@ -151,7 +151,7 @@ def test_an_inbox_job_line_carries_the_conversation_its_payload_names(core):
     assert_clean(lines)
 
 
-class _TurnThenRefused:
+class _TurnThenRefused(ChannelProcessor):
     """A channel whose webhook payload does not name the conversation: the turn finds it, then sending fails."""
 
     channel = "probe"
@@ -159,11 +159,11 @@ class _TurnThenRefused:
     def __init__(self, pipeline) -> None:
         self.pipeline = pipeline
 
-    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
-        say(self.pipeline, payload["text"], user=payload["user"])
+    def prepare(self, job: Job) -> list[dict[str, Any]]:
+        say(self.pipeline, job.payload["text"], user=job.payload["user"])
         return [{"call": 1}]
 
-    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+    def send(self, call: Call) -> None:
         raise PermanentFailure("the platform refused the call")
 
 

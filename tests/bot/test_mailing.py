@@ -11,8 +11,8 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, select, update
 
-from bot.inbox import LEASE, Inbox
-from bot.mailing import Mailing, mail_worker, send_queued_mail
+from bot.delivery.inbox import LEASE, Call, Inbox, Job
+from bot.delivery.mailing import Mailing, mail_worker, send_queued_mail
 from bot.wiring import job_processors
 from core.enums import Language, LinkPurpose
 from core.jobs import DELIVER, MAIL, enqueue
@@ -126,8 +126,8 @@ def test_a_job_run_again_after_its_mail_went_out_sends_no_second_link(core, inbo
                         .values(status="processing", lease_until=clock.now() + LEASE))
     payload = json.loads(job.payload)
     mailing = Mailing(core)
-    [part] = mailing.prepare(payload, job.received_at)
-    mailing.send(payload, part, 0, job.received_at)  # the link and its mail; then the process dies
+    [part] = mailing.prepare(Job(payload, job.received_at))
+    mailing.send(Call(Job(payload, job.received_at), part, 0))  # the link and its mail; then the process dies
     assert len(inbox.messages) == 1
 
     assert drain(core) == 0, "leased: no other worker takes it yet"

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
-from bot.reminders import send_reminder
+from bot.delivery.reminders import send_reminder
 from bot.web.app import create_app
 from bot.web.signin import COOKIE
 from core.clock import TOKYO
@@ -59,10 +59,12 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def moved(before: Samples, after: Samples) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The samples that changed, by how much (histogram buckets and sums left out: checked apart)."""
+    """The samples that changed, by how much (histogram buckets and sums left out, and the fallback ratio, which
+    can stay put when a test's messages have the share of the earlier ones: all checked apart)."""
     keys = set(before) | set(after)
     return {key: after.get(key, 0.0) - before.get(key, 0.0) for key in keys
-            if after.get(key, 0.0) != before.get(key, 0.0) and not key[0].endswith(("_bucket", "_sum", "_created"))}
+            if after.get(key, 0.0) != before.get(key, 0.0) and not key[0].endswith(("_bucket", "_sum", "_created"))
+            and key[0] != "madoguchi_fallback_ratio"}
 
 
 def chat(server, user: str, **body: str) -> list[dict]:
@@ -107,8 +109,6 @@ def test_chat_handoff_link_and_reminder_each_move_their_series_exactly(chat_serv
         ("madoguchi_handoffs_opened_total", (("reason", "asked"),)): 1,
         ("madoguchi_handoffs_open", (("status", "waiting"),)): 1,
         ("madoguchi_links_issued_total", (("purpose", "second_password_reset"),)): 1,
-        ("madoguchi_fallback_ratio", ()): value(middle, "madoguchi_fallback_ratio") - value(before,
-                                                                                          "madoguchi_fallback_ratio"),
     }
     seconds = "madoguchi_message_seconds_sum"
     assert value(middle, seconds, channel="web") > value(before, seconds, channel="web")

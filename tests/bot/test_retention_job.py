@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from bot.ops_cli import retention
-from bot.scheduler import Scheduler
+from bot.cli.ops import retention
+from bot.delivery.scheduler import Scheduler
 from core.clock import TOKYO
 from core.models import TranscriptEntry
 from tests.core.test_retention import aged

@@ -1,7 +1,7 @@
 """The reminder scheduler: due reminders sent on a sweep and not before, once even when run twice or by two
 schedulers at once (in batches: each reminder claimed by one batch), quiet hours, downtime within and past the
-grace, one job per reminder in the database job store, and one active scheduler per deployment (the PostgreSQL
-advisory lock)."""
+grace, APScheduler running the sweep every 30 s and the nightly work (no job per reminder), and one active
+scheduler per deployment (the PostgreSQL advisory lock)."""
 
 import json
 import secrets
@@ -9,15 +9,14 @@ import threading
 from datetime import datetime, timedelta
 
 import pytest
-from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from pydantic import ValidationError
-from sqlalchemy import select, text, update
+from sqlalchemy import inspect, select, text, update
 
-from bot import reminders as sending
-from bot import scheduler as scheduling
-from bot.reminders import send_all, send_due, send_reminder
+from bot.delivery import reminders as sending
+from bot.delivery import scheduler as scheduling
+from bot.delivery.reminders import send_all, send_due, send_reminder
+from bot.delivery.scheduler import SWEEP_EVERY, Scheduler
 from bot.runtime import embedded_scheduler
-from bot.scheduler import JOB_TABLE, Scheduler, record_missed, run_reminder
 from core import reminders
 from core.clock import TOKYO
 from core.models import ChannelAccount, InboundEvent, Order, Reminder
@@ -27,14 +26,6 @@ from tests.core.test_orders import add_student
 from tests.core.test_reminders import ready_order
 
 TUESDAY = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)  # the clock fixture's time
-
-
-@pytest.fixture(autouse=True)
-def no_job_table_left(engine):
-    """The job store's table is APScheduler's, not the migrations': drop it so the schema test sees none."""
-    yield
-    with engine.begin() as connection:
-        connection.execute(text(f"DROP TABLE IF EXISTS {JOB_TABLE}"))
 
 
 @pytest.fixture
@@ -170,15 +161,14 @@ def test_a_reminder_run_twice_queues_one_message(core, make_scheduler):
     linked_students(core)
     reminder_id = bulk(core, "parking_period:twice", TUESDAY)
     scheduler = make_scheduler()
-    scheduler.open(paused=True)  # registers the scheduler the job function uses
 
     assert send_reminder(core, reminder_id) is Status.SENT
-    assert run_reminder(reminder_id) is None, "the job ran after the row was claimed"
+    assert scheduler.tick().outcomes == {}, "the sweep ran after the row was claimed"
     # Even a claim lost after the send (the row put back to scheduled) sends nothing twice: the message's
     # job key is the reminder's.
     with core.transaction() as session:
         session.execute(update(Reminder).where(Reminder.id == reminder_id).values(status=Status.SCHEDULED.value))
-    run_reminder(reminder_id)
+    scheduler.tick()
     assert len(deliveries(core)) == 1
 
 
@@ -226,78 +216,112 @@ def test_the_digest_hook_runs_on_each_sweep(make_scheduler):
     assert calls == [1, 1]
 
 
-# --- APScheduler and its job store ------------------------------------------------------------------------
+def test_a_reminder_due_just_before_the_quiet_hours_is_sent_by_the_next_sweep(core, clock, make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:late_evening", datetime(2026, 11, 24, 20, 59, 50, tzinfo=TOKYO))
+    scheduler = make_scheduler()
+    clock.set(datetime(2026, 11, 24, 20, 59, 40, tzinfo=TOKYO))
+    assert scheduler.tick().outcomes == {}
+    clock.advance(seconds=30)  # the next sweep, at 21:00:10: reached on time, not moved to the morning
+    assert scheduler.tick().outcomes == {Status.SENT: 1}
+    assert row(core, reminder_id).status == Status.SENT and len(deliveries(core)) == 1
 
 
-def test_each_scheduled_reminder_has_one_job_in_the_database_store(core, make_scheduler):
+def test_a_reminder_reached_in_the_quiet_hours_longer_after_its_time_waits_for_the_morning(core, clock,
+                                                                                           make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:down", datetime(2026, 11, 24, 20, 58, tzinfo=TOKYO))
+    clock.set(datetime(2026, 11, 24, 21, 0, 10, tzinfo=TOKYO))  # no sweep ran for over two intervals
+    assert make_scheduler().tick().outcomes == {}
+    reminder = row(core, reminder_id)
+    assert (reminder.status, reminder.due_at, reminder.deferred) == (
+        Status.SCHEDULED, datetime(2026, 11, 25, 8, 0, tzinfo=TOKYO), True)
+    assert deliveries(core) == []
+
+
+# --- APScheduler ------------------------------------------------------------------------------------------
+
+
+def test_apscheduler_runs_the_sweep_and_the_nightly_work_and_no_job_per_reminder(core, clock, make_scheduler):
     linked_students(core)
     evening = bulk(core, "parking_period:evening", datetime(2026, 11, 24, 22, 30, tzinfo=TOKYO))
     due_now = bulk(core, "parking_period:now", TUESDAY)
     scheduler = make_scheduler()
     scheduler.open(paused=True)
 
-    sweep = scheduler.tick()
-    assert sweep.outcomes == {Status.SENT: 1}  # the due one is sent by the sweep itself, without a job
-    job = scheduler.apscheduler.get_job(f"reminder:{evening}")
-    assert job.func is run_reminder and job.args == (evening,)
-    assert job.trigger.run_date == datetime(2026, 11, 25, 8, 0, tzinfo=TOKYO)  # out of the quiet hours
-    assert job.misfire_grace_time == int(reminders.GRACE[Kind.PARKING_PERIOD].total_seconds())
-    assert job.coalesce is True
-    assert scheduler.apscheduler.get_job(f"reminder:{due_now}") is None
-    assert scheduler.tick().jobs_added == 0, "one job per reminder"
+    jobs = {job.id: job for job in scheduler.apscheduler.get_jobs()}
+    assert set(jobs) == {"sweep", "nightly"}, "the reminder rows are the only schedule"
+    assert jobs["sweep"].func == scheduler.sweep and jobs["nightly"].func == scheduler.nightly
+    # A due reminder is sent at most 30 s late, by the next sweep.
+    assert jobs["sweep"].trigger.interval == SWEEP_EVERY == timedelta(seconds=30)
+    assert str(jobs["nightly"].trigger) == "cron[hour='3', minute='30']" and jobs["nightly"].trigger.timezone == TOKYO
+    assert {job.next_run_time <= datetime.now(TOKYO) for job in jobs.values()} == {True}, "both run at once"
 
-    # A restart finds the jobs in the database (pickled by reference: the function and an int).
+    assert scheduler.sweep().outcomes == {Status.SENT: 1}
+    assert row(core, due_now).status == Status.SENT
+    assert scheduler.nightly().periods_scheduled == 2  # next year's parking-fee and insurance periods
+    assert {job.id for job in scheduler.apscheduler.get_jobs()} == {"sweep", "nightly"}
+
+    # A restarted scheduler needs nothing from the one before: its sweeps read the rows.
     scheduler.close()
     restarted = make_scheduler()
     restarted.open(paused=True)
-    assert restarted.apscheduler.get_job(f"reminder:{evening}").trigger.run_date == job.trigger.run_date
-    with core.engine.connect() as connection:
-        stored = set(connection.scalars(text(f"SELECT id FROM {JOB_TABLE}")))
-    assert f"reminder:{evening}" in stored and "sweep" not in stored  # the sweep is this process's own
+    clock.set(datetime(2026, 11, 25, 7, 59, 59, tzinfo=TOKYO))
+    assert restarted.tick().outcomes == {}, "moved out of the quiet hours"
+    clock.set(datetime(2026, 11, 25, 8, 0, tzinfo=TOKYO))
+    assert restarted.tick().outcomes == {Status.SENT: 1}
+    assert row(core, evening).status == Status.SENT
+    assert restarted.tick().outcomes == {} and len(deliveries(core)) == 2
+    assert "apscheduler_jobs" not in inspect(core.engine).get_table_names(), "APScheduler stores nothing"
 
+
+def test_a_cancelled_reminder_is_not_sent_at_its_time(core, clock, make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:cancelled", TUESDAY + timedelta(minutes=5))
+    scheduler = make_scheduler()
+    assert scheduler.tick().outcomes == {}
     with core.transaction() as session:
-        reminders.finish(session, evening, Status.CANCELLED, core.now(), "order collected")
-    assert restarted.tick().jobs_removed == 1
-    assert restarted.apscheduler.get_job(f"reminder:{evening}") is None
+        reminders.finish(session, reminder_id, Status.CANCELLED, core.now(), "order collected")
+    clock.advance(minutes=5)
+    assert scheduler.tick().outcomes == {}
+    assert row(core, reminder_id).status == Status.CANCELLED and deliveries(core) == []
 
 
-def test_the_job_of_a_reminder_sent_before_a_crash_sends_nothing_after_the_restart(core, make_scheduler):
+def test_a_reminder_sent_before_a_crash_is_not_sent_again_after_the_restart(core, clock, make_scheduler):
     linked_students(core)
     reminder_id = bulk(core, "parking_period:crash", TUESDAY + timedelta(minutes=5))
     scheduler = make_scheduler()
     scheduler.open(paused=True)
-    scheduler.tick()  # the job is stored
-    assert run_reminder(reminder_id) is None, "not due yet"
-    # Sent (say by another scheduler's sweep), then this process dies before its job ran or was removed.
-    with core.transaction() as session:
-        session.execute(update(Reminder).where(Reminder.id == reminder_id).values(due_at=TUESDAY))
+    assert scheduler.tick().outcomes == {}, "not due yet"
+    # Sent (say by another scheduler's sweep), then this process dies before its own sweep came.
+    clock.advance(minutes=5)
     assert send_reminder(core, reminder_id) is Status.SENT
     scheduler.close()
 
     restarted = make_scheduler()
     restarted.open(paused=True)
-    job = restarted.apscheduler.get_job(f"reminder:{reminder_id}")
-    assert job.func(*job.args) is None  # the job runs after the restart: nothing more is sent
+    assert restarted.tick().outcomes == {}  # the restarted scheduler's sweep: nothing more is sent
     assert len(deliveries(core)) == 1
 
 
-def test_a_job_missed_while_down_records_the_reminder_missed(core, clock, make_scheduler):
+def test_a_reminder_due_while_down_past_its_grace_is_recorded_missed(core, make_scheduler):
     linked_students(core)
     reminder_id = bulk(core, "parking_period:missed", TUESDAY - timedelta(days=4))
-    make_scheduler().open(paused=True)
-    record_missed(JobExecutionEvent(EVENT_JOB_MISSED, f"reminder:{reminder_id}", "default",
-                                    TUESDAY - timedelta(days=4)))
+    assert make_scheduler().tick().outcomes == {Status.MISSED: 1}
     assert row(core, reminder_id).status == Status.MISSED
     assert deliveries(core) == []
 
 
-def test_the_job_function_needs_an_active_scheduler(core, make_scheduler):
+def test_a_closed_scheduler_runs_nothing_and_the_next_one_sends_what_fell_due(core, make_scheduler):
+    linked_students(core)
     reminder_id = bulk(core, "parking_period:orphan", TUESDAY)
     scheduler = make_scheduler()
     scheduler.open(paused=True)
+    assert scheduler.active
     scheduler.close()
-    assert scheduling._active is None
-    assert run_reminder(reminder_id) is None and row(core, reminder_id).status == Status.SCHEDULED
+    assert not scheduler.active and scheduler.apscheduler is None
+    assert row(core, reminder_id).status == Status.SCHEDULED
+    assert make_scheduler().tick().outcomes == {Status.SENT: 1}
 
 
 def test_a_started_scheduler_leads_and_sweeps_at_once(core, make_scheduler):
@@ -310,7 +334,7 @@ def test_a_started_scheduler_leads_and_sweeps_at_once(core, make_scheduler):
     assert swept.wait(10)  # the sweep runs when the scheduler starts, not 30 s later
     assert row(core, reminder_id).status == Status.SENT
     scheduler.stop()
-    assert not scheduler.leading.is_set() and scheduling._active is None
+    assert not scheduler.leading.is_set() and not scheduler.active
 
 
 # --- one active scheduler per deployment ------------------------------------------------------------------
@@ -334,12 +358,12 @@ def test_two_schedulers_on_postgresql_one_leads_the_other_takes_over_when_it_sto
     second.start()
     assert second.waiting.wait(10)  # refused the lock at least once
     assert not second.leading.is_set() and len(advisory_holders(core, key)) == 1
-    assert scheduling._active is first
+    assert first.active and not second.active
 
     first.stop()
     assert second.leading.wait(10)
     assert not first.leading.is_set() and len(advisory_holders(core, key)) == 1
-    assert scheduling._active is second
+    assert second.active and not first.active
 
 
 def test_when_the_leaders_connection_dies_a_standby_takes_over(core, make_scheduler):
@@ -453,13 +477,46 @@ def test_a_reminder_that_fails_does_not_hold_back_its_batch(core, make_scheduler
     assert make_scheduler().tick().outcomes == {Status.SENT: 1}
 
 
-def test_a_reminders_job_sends_everything_due_with_it_in_batches(core, make_scheduler):
+def test_a_sweep_sends_everything_due_in_batches(core, make_scheduler, monkeypatch):
     linked_students(core)
     first, second = (bulk(core, f"parking_period:job{index}", TUESDAY) for index in range(2))
     later = bulk(core, "parking_period:later", TUESDAY + timedelta(hours=1))
-    make_scheduler().open(paused=True)
-    assert run_reminder(first) is Status.SENT
-    assert row(core, second).status == Status.SENT, "sent with it"
-    assert run_reminder(second) is None, "its own job finds it taken"
-    assert run_reminder(later) is None and row(core, later).status == Status.SCHEDULED, "not due yet"
+    seen = []
+
+    def counted(*args, **kwargs):
+        batch = send_due(*args, **kwargs)
+        seen.append(batch.seen)
+        return batch
+
+    monkeypatch.setattr(scheduling, "send_due", counted)
+    scheduler = make_scheduler(batch=1)
+    assert scheduler.sweep().outcomes == {Status.SENT: 2}
+    assert seen == [1, 1, 0], "a batch each, until one comes back short"
+    assert row(core, first).status == row(core, second).status == Status.SENT
+    assert scheduler.sweep().outcomes == {}, "each sent once"
+    assert row(core, later).status == Status.SCHEDULED, "not due yet"
     assert len(deliveries(core)) == 2
+
+
+def test_a_started_scheduler_sweeps_again_each_interval(core, clock, make_scheduler):
+    linked_students(core)
+    reminder_id = bulk(core, "parking_period:interval", TUESDAY + timedelta(minutes=1))
+    swept = threading.Condition()
+    sweeps_at: list[datetime] = []
+
+    def digest() -> None:  # runs at the end of each sweep
+        with swept:
+            sweeps_at.append(core.now())
+            swept.notify_all()
+
+    def sweeps_after(at: datetime, count: int) -> bool:
+        with swept:
+            return swept.wait_for(lambda: sum(seen >= at for seen in sweeps_at) >= count, timeout=10)
+
+    scheduler = make_scheduler(digest=digest, sweep_every=timedelta(milliseconds=50))
+    scheduler.start()
+    assert sweeps_after(TUESDAY, 1) and row(core, reminder_id).status == Status.SCHEDULED
+    due = clock.advance(minutes=1)
+    # The second sweep ending after the clock moved started after it: the reminder was due by then.
+    assert sweeps_after(due, 2)
+    assert row(core, reminder_id).status == Status.SENT and len(deliveries(core)) == 1

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,9 +46,9 @@ class ServedApp:
         mails = sorted(outbox.glob("*.eml"), key=lambda path: path.stat().st_mtime) if outbox.exists() else []
         found = []
         for path in mails:
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            found += re.findall(r"https?://\S+/links/[A-Za-z0-9_-]+\?lang=(?:ja|en)",
-                                message.get_body(("plain",)).get_content())
+            body = email.message_from_bytes(path.read_bytes(), policy=email.policy.default).get_body(("plain",))
+            assert body is not None, f"{path} has no plain-text body"
+            found += re.findall(r"https?://\S+/links/[A-Za-z0-9_-]+\?lang=(?:ja|en)", body.get_content())
         return found
 
 
@@ -69,7 +69,7 @@ def served(engine: Engine, nlu_model: IntentModel, tmp_path_factory: pytest.Temp
 
 
 def serve_app(engine: Engine, nlu_model: IntentModel, tmp_path_factory: pytest.TempPathFactory, port: int,
-              **settings: str) -> Iterator[ServedApp]:
+              **settings: str) -> Generator[ServedApp, None, None]:
     """`madoguchi serve` on `port` with extra settings (environment variables), until the generator is closed."""
     data_dir = tmp_path_factory.mktemp("browser-var")
     nlu_model.save(data_dir / "nlu-model.joblib")
@@ -97,7 +97,12 @@ def serve_app(engine: Engine, nlu_model: IntentModel, tmp_path_factory: pytest.T
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless (Playwright never downloads a browser here)."""
+    """Debian's Chromium, headless (Playwright never downloads a browser here); its absence fails the browser
+    tests, which are never skipped. One per module: Playwright's sync API holds an event loop in this thread,
+    which a later module's asyncio.run would find running."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Debian's Chromium is missing ({CHROMIUM}): `make test` installs it "
+                    "(apt-get install chromium fonts-ipafont-gothic)", pytrace=False)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser

@@ -185,6 +185,7 @@ def ticket_with_a_conversation(served: ServedApp, lang: str) -> int:
     now = datetime.now(UTC)
     with Session(served.engine) as session, session.begin():
         ticket = session.get(HandoffTicket, ticket_id)
+        assert ticket is not None
         key = f"photo:{ticket_id}"  # each test's messages are new ones, not repeats of the last test's
         take(session, ticket_id, "staff:photo", now, "山田")
         relay_from_agent(session, ticket, "担当の山田です。ご用件を確認いたします。", "山田", f"{key}:1", now,
@@ -202,7 +203,7 @@ def test_the_inbox_pages_have_no_violation_on_a_phone_or_a_desktop(served, desk,
     page = agent.page
     expect(page.locator("html")).to_have_attribute("lang", lang)
     for size, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
-        page.set_viewport_size(viewport)  # type: ignore[arg-type]
+        page.set_viewport_size(viewport)
         page.goto(f"{served.url}/admin/inbox")
         expect(page.locator("tr[data-ticket]")).to_have_count(2)
         assert violations(page) == []

@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
-from bot.inbox import Inbox
+from bot.delivery.inbox import Inbox
 from bot.settings import ChannelSettings
 from bot.web.app import create_app
 from core.clock import FixedClock
@@ -21,7 +22,7 @@ from tests.channels.line.fake_line_api import PUSH, REPLY, FakeLineApi
 from tests.channels.line.webhooks import Events, sign
 from tests.channels.slack.fake_slack_api import FORM, FakeSlackApi, running
 from tests.channels.slack.payloads import BOT_TOKEN, SIGNING_SECRET, signed_headers
-from tests.conftest import on_loopback
+from tests.conftest import loopback_client, on_loopback
 
 AGENT_CHANNEL = "C0AGENTS01"
 LINE_SECRET = "fedcba9876543210fedcba9876543210"
@@ -135,14 +136,15 @@ def desk(core: Core, clock: FixedClock, pipeline_for: Callable[[Core], object],
     breaks either platform's spec fails the test when it ends."""
     handoff_line_server.reset()
     with running(BOT_TOKEN) as fake_slack:
-        settings = ChannelSettings(  # type: ignore[call-arg]
-            _env_file=None, line_channel_secret=LINE_SECRET, line_channel_access_token=LINE_TOKEN,
+        settings = ChannelSettings(
+            _env_file=None, line_channel_secret=SecretStr(LINE_SECRET), line_channel_access_token=SecretStr(LINE_TOKEN),
             line_api_base_url=handoff_line_server.url, line_access_base_url=handoff_line_server.url,
-            slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_api_base_url=fake_slack.base_url,
+            slack_bot_token=SecretStr(BOT_TOKEN), slack_signing_secret=SecretStr(SIGNING_SECRET),
+            slack_api_base_url=fake_slack.base_url,
             slack_app_token=None, slack_agent_channel=AGENT_CHANNEL, agent_lang="ja")
         inbox = PollingInbox(core)
         app = create_app(core, pipeline_for(core), channel_settings=settings, inbox=inbox)  # type: ignore[arg-type]
-        with served(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+        with served(app) as url, loopback_client(url) as http:
             yield Desk(http=http, core=core, clock=clock, inbox=inbox, line=handoff_line_server, slack=fake_slack,
                        events=Events(clock))
     assert not fake_slack.violations, "calls that break the Slack Web API spec:\n" + "\n".join(fake_slack.violations)

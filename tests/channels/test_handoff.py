@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.agents import queue_opening_digest
+from bot.handoff.agents import queue_opening_digest
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.handoffs import ClosedHow, Reason, TicketStatus, open_ticket, take

@@ -15,7 +15,7 @@ from typing import ClassVar
 import pytest
 
 from bot.channels.line import DEFAULT_RETRY_AFTER, LineApiError, LineChannel, retry_key
-from bot.inbox import PermanentFailure, RetryAfter
+from bot.delivery.inbox import PermanentFailure, RetryAfter
 from bot.settings import ChannelSettings
 from handlers.replies import QuickReply, Text
 from tests.channels.conftest import LINE_SECRET, LINE_TOKEN

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select, update
 
-from bot.reminders import MULTICAST_MAX, send_reminder
-from bot.reminders import send_due as send_batch
+from bot.delivery.reminders import MULTICAST_MAX, send_reminder
+from bot.delivery.reminders import send_due as send_batch
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.links import reset_second_password

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.inbox import Inbox
-from bot.mailing import Mailing
+from bot.delivery.inbox import Inbox
+from bot.delivery.mailing import Mailing
 from core.db import Base
 from core.enums import Language, LinkPurpose
 from core.errors import LinkInvalid, RateLimited, WeakSecondPassword

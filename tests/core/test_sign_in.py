@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.inbox import Inbox
-from bot.mailing import Mailing
+from bot.delivery.inbox import Inbox
+from bot.delivery.mailing import Mailing
 from core.enums import Language, LinkPurpose
 from core.errors import LinkInvalid
 from core.jobs import MAIL

@@ -5,7 +5,7 @@ from argon2 import PasswordHasher
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from bot.cli import main
+from bot.cli.commands import main
 from core import staff
 from core.models import SignInFailure, StaffAccount, StaffSession
 from core.staff import LoginOutcome, StaffError

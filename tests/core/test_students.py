@@ -321,6 +321,25 @@ def test_every_bad_row_is_reported(core, tmp_path):
     assert student_count(core) == 0
 
 
+def test_every_bad_field_of_a_row_is_reported_in_field_order(core, tmp_path):
+    path = write_csv(tmp_path, HEADER + "2024N2001,law,0,長" + "長" * 200 + ",a b@example.jp,fr\n")
+    error = assert_import_fails(core, path)
+    assert [(e.line, e.message) for e in error.errors] == [
+        (2, "student_number '2024N2001' does not match [0-9]{2}[A-Z][0-9]{4}"),  # the pattern's braces kept
+        (2, "department 'law' is not one of medicine, nursing, occupational_health, graduate"),
+        (2, "year '0' is not a whole number from 1 to 10"),  # no known department: its limit is not known
+        (2, "email is not a usable address (spaces)"),
+        (2, "name is longer than 200 characters"),
+        (2, "language 'fr' is not ja or en"),
+    ]
+
+
+def test_a_row_whose_number_is_bad_does_not_count_as_seen(core, tmp_path):
+    path = write_csv(tmp_path, HEADER + "24M1001,medicine,9,,,\n24M1001,medicine,3,,,\n")
+    error = assert_import_fails(core, path)
+    assert [(e.line, e.message) for e in error.errors] == [(2, "year '9' is not a whole number from 1 to 6")]
+
+
 def test_line_numbers_count_the_blank_lines(core, tmp_path):
     # header = line 1, a row on line 2, blank line 3, a bad row on line 4
     path = write_csv(tmp_path, HEADER + "23N2001,nursing,2,,,\n\n24M1001,medicine,9,,,\n")

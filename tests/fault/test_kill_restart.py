@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -67,7 +68,7 @@ def database(tmp_path):
         connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {name}")
     fresh = make_url(url).set(database=name).render_as_string(hide_password=False)
-    subprocess.run([sys.executable, "-c", "from bot.cli import main; main()", "db", "upgrade"], check=True,
+    subprocess.run([sys.executable, "-c", "from bot.cli.commands import main; main()", "db", "upgrade"], check=True,
                    capture_output=True, env={**os.environ, "DATABASE_URL": fresh})
     yield fresh, server.set(database=name).render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as connection:
@@ -85,73 +86,102 @@ def post(url: str, batch: list[dict]) -> bool:
     return response.status_code == 200
 
 
+class Burst:
+    """The burst's bodies, posted by two threads until the server is killed, then the rest one by one: the
+    events acknowledged (answered 200) and the bodies tried."""
+
+    def __init__(self, url: str, bodies: list[list[dict]]) -> None:
+        self.url, self.bodies = url, bodies
+        self.acknowledged: list[dict] = []
+        self.tried: set[int] = set()
+        self._lock, self._killed = threading.Lock(), threading.Event()
+        self._next_body = iter(range(len(bodies)))
+
+    def _post_until_killed(self) -> None:
+        while not self._killed.is_set():
+            with self._lock:
+                index = next(self._next_body, None)
+                if index is None:
+                    return
+                self.tried.add(index)
+            if post(self.url, self.bodies[index]):
+                with self._lock:
+                    self.acknowledged.extend(self.bodies[index])
+
+    def kill_midway(self, server: subprocess.Popen) -> None:
+        """Post from two threads and kill -9 the server once KILL_AFTER events are acknowledged, with answers in
+        flight; return when the posters have stopped and the server has ended."""
+        posters = [threading.Thread(target=self._post_until_killed) for _ in range(2)]
+        for thread in posters:
+            thread.start()
+        while True:
+            with self._lock:
+                if len(self.acknowledged) >= KILL_AFTER:
+                    break
+            threading.Event().wait(0.01)
+        server.send_signal(signal.SIGKILL)
+        self._killed.set()
+        for thread in posters:
+            thread.join()
+        server.wait(10)
+
+    def post_the_rest(self) -> None:
+        """The bodies never tried, one by one (to the restarted server)."""
+        for index in range(len(self.bodies)):
+            if index not in self.tried and post(self.url, self.bodies[index]):
+                self.acknowledged.extend(self.bodies[index])
+
+
+def handled(readable: Path | str) -> Counter[str]:
+    """The stored events by status once none is pending or processing, or after 60 s."""
+    deadline = threading.Event()
+    for _ in range(600):
+        counts = statuses(readable)
+        if not counts["pending"] and not counts["processing"]:
+            break
+        deadline.wait(0.1)
+    return counts
+
+
+def give_the_tests_model(folder: Path) -> None:
+    """The tests' model of the shipped data, where serve looks for it: serve retrains it only if stale."""
+    if MODEL_CACHE.exists():
+        model = Settings(data_dir=folder, _env_file=None).nlu_model_path
+        model.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(MODEL_CACHE, model)
+
+
 def test_every_acknowledged_event_is_answered_once_across_a_kill_and_a_restart(tmp_path, fake_line, database,
                                                                               monkeypatch):
     database_url, readable = database
     folder = tmp_path / "serve"
-    if MODEL_CACHE.exists():  # the tests' model of the shipped data: serve retrains it only if stale
-        model = Settings(data_dir=folder, _env_file=None).nlu_model_path  # type: ignore[call-arg]
-        model.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(MODEL_CACHE, model)
+    give_the_tests_model(folder)
     monkeypatch.setenv("INBOX_LEASE_SECONDS", LEASE_SECONDS)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     root = Path(__file__).resolve().parents[2]
     events = build_events(EVENTS, USERS)
-    bodies = [events[first:first + PER_BODY] for first in range(0, EVENTS, PER_BODY)]
-    acknowledged: list[dict] = []
-    lock, killed = threading.Lock(), threading.Event()
-    next_body = iter(range(len(bodies)))
-    tried: set[int] = set()
-
-    def poster() -> None:
-        while not killed.is_set():
-            with lock:
-                index = next(next_body, None)
-                if index is None:
-                    return
-                tried.add(index)
-            if post(url, bodies[index]):
-                with lock:
-                    acknowledged.extend(bodies[index])
+    burst = Burst(url, [events[first:first + PER_BODY] for first in range(0, EVENTS, PER_BODY)])
 
     with open(tmp_path / "serve.log", "w+") as log_file:
         server = start_serve(root, folder, fake_line, port, log_file, database_url)
         try:
             wait_up(fake_line + "/bench/stats", server)
             wait_up(url + "/healthz", server)
-            posters = [threading.Thread(target=poster) for _ in range(2)]
-            for thread in posters:
-                thread.start()
-            while True:  # kill -9 once enough is acknowledged, with answers in flight
-                with lock:
-                    if len(acknowledged) >= KILL_AFTER:
-                        break
-                threading.Event().wait(0.01)
-            server.send_signal(signal.SIGKILL)
-            killed.set()
-            for thread in posters:
-                thread.join()
-            server.wait(10)
-            before_restart = len(acknowledged)
+            burst.kill_midway(server)
+            before_restart = len(burst.acknowledged)
 
             server = start_serve(root, folder, fake_line, port, log_file, database_url)
             wait_up(url + "/healthz", server)
-            for index in range(len(bodies)):  # the rest of the burst, to the restarted server
-                if index not in tried and post(url, bodies[index]):
-                    acknowledged.extend(bodies[index])
-            deadline = threading.Event()
-            for _ in range(600):  # at most 60 s for everything stored to be handled
-                counts = statuses(readable)
-                if not counts["pending"] and not counts["processing"]:
-                    break
-                deadline.wait(0.1)
+            burst.post_the_rest()
+            counts = handled(readable)
             figures = fake_stats(fake_line, detail=True)
         finally:
             stop_process(server)
             log_file.seek(0)
             log = log_file.read()
 
+    acknowledged = burst.acknowledged
     assert KILL_AFTER <= before_restart < EVENTS and len(acknowledged) > before_restart, "the kill came mid-burst"
     assert not counts["pending"] and not counts["processing"] and not counts["failed"], (counts, log[-3000:])
     replied, doubled, lost = answers(acknowledged, figures)

@@ -3,7 +3,7 @@ on loopback: every answer is below 500, and a 2xx one carries the replies (or th
 
 Most generated bodies are refused (a 4xx naming the problem: about half 422, a fifth 400 or 413); about three
 in ten pass validation and run a whole turn through the pipeline and the database, odd strings (lone surrogates,
-NUL, control characters) and all. A turn costs a few milliseconds, so 2,000 inputs per edge take seconds; most
+NUL, control characters) and all. A turn costs a few milliseconds, so 1,000 inputs per edge take seconds; most
 of the time goes to generating the inputs. `pytest --hypothesis-show-statistics` shows the statuses.
 """
 

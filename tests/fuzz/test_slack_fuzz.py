@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.channels.slack import payloads
@@ -93,12 +93,16 @@ def command_forms() -> st.SearchStrategy[dict[str, str]]:
 
     forms = st.builds(build, st.one_of(nasty_text, st.sampled_from(["help", "menu", "en", "payload"])),
                       st.sampled_from(["/madoguchi", "/certificates"]), st.sampled_from([payloads.DM, payloads.PUBLIC]))
+    # Built once, not per example (Hypothesis checks every new strategy): every form has the same fields.
+    fields_to_change = st.lists(st.sampled_from(sorted(build("", "/madoguchi", payloads.DM))), min_size=1, max_size=4,
+                                unique=True)
+    dropped_or_replaced = st.one_of(st.none(), nasty_text)
 
     @st.composite
     def changed(draw: st.DrawFn) -> dict[str, str]:  # a form holds only text: fields replaced or dropped
         form = draw(forms)
-        for name in draw(st.lists(st.sampled_from(sorted(form)), min_size=1, max_size=4, unique=True)):
-            replacement = draw(st.one_of(st.none(), nasty_text))
+        for name in draw(fields_to_change):
+            replacement = draw(dropped_or_replaced)
             form = {key: value for key, value in form.items() if key != name} if replacement is None \
                 else {**form, name: replacement}
         return form
@@ -112,9 +116,19 @@ def _ascii(value: Any) -> bytes:
     return json.dumps(value).encode()
 
 
+# What a form encoder writes for each byte: unreserved ASCII as it is, a space as "+", anything else as %XX (as
+# urllib's urlencode does, a byte at a time in Python: this table is two to three times faster on the long texts).
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_FORM_BYTES = [chr(byte) if byte in _UNRESERVED else "+" if byte == 0x20 else f"%{byte:02X}" for byte in range(256)]
+
+
 def _form(fields: dict[str, str]) -> bytes:
-    # Lone surrogates cannot be percent-encoded as UTF-8: a sender's bytes would be invalid UTF-8 there.
-    return urlencode(fields, encoding="utf-8", errors="surrogatepass").encode()
+    """The fields form-encoded as urlencode does it; lone surrogates are written as their UTF-8-like bytes
+    (surrogatepass), as a sender's invalid UTF-8 would arrive."""
+    def encoded(text: str) -> str:
+        return "".join(map(_FORM_BYTES.__getitem__, text.encode("utf-8", "surrogatepass")))
+
+    return "&".join(f"{encoded(name)}={encoded(value)}" for name, value in fields.items()).encode()
 
 
 def _fuzz(server: SlackServer, caplog: Any, strategy: st.SearchStrategy[Any],
@@ -144,11 +158,18 @@ def _fuzz(server: SlackServer, caplog: Any, strategy: st.SearchStrategy[Any],
     print("\n".join(f"  {count:6d} {reason}" for reason, count in sorted(reasons.items(), key=lambda i: -i[1])))
     stuck = _events(server, "pending", "processing")
     assert not stuck, "\n".join(f"{event.status} {event.last_error} {event.payload[:500]}" for event in stuck)
-    assert not [record for record in caplog.records if record.name.startswith("bot.inbox") and record.exc_info], \
-        "an exception escaped a step of the inbox"
+    escaped = [record for record in caplog.records
+               if record.name.startswith("bot.delivery.inbox") and record.exc_info]
+    assert not escaped, "an exception escaped a step of the inbox"
     # Failed, rightly: Slack refused the channel (a mutated but well-formed id no workspace has).
     failed = [event for event in _events(server, "failed") if "channel_not_found" not in (event.last_error or "")]
     assert not failed, "\n".join(f"{event.last_error} {event.payload[:500]}" for event in failed)
+
+
+@settings(FUZZ, max_examples=100)  # a check of the test's own encoder: a hundred forms are plenty
+@given(fields=st.dictionaries(nasty_text, nasty_text, max_size=3))
+def test_the_form_encoder_writes_what_urlencode_writes(fields):
+    assert _form(fields) == urlencode(fields, encoding="utf-8", errors="surrogatepass").encode()
 
 
 def test_signed_random_events_never_get_a_5xx_and_every_stored_one_is_finished(slack_server, caplog):  # noqa: F811

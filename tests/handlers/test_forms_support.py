@@ -4,7 +4,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.mailing import send_queued_mail
+from bot.delivery.mailing import send_queued_mail
 from core.conversations import ConversationState
 from core.enums import Language
 from core.services import Core

@@ -13,6 +13,7 @@ from core.enums import Language
 from core.handoffs import ClosedHow, Reason, close, open_ticket, take
 from core.models import HandoffTicket
 from handlers import handoff
+from handlers.payloads import Rating
 from intents.types import Intent
 from tests.handlers.conftest import all_text, payloads
 
@@ -188,13 +189,13 @@ def satisfaction(core, ticket_id: int) -> str | None:
 ])
 def test_the_feedback_button_keeps_the_answer_once(core, make_ctx, lang, answer, thanks):
     ticket_id = resolved_ticket(core)
-    replies = handoff.human_agent(make_ctx(Intent.HUMAN_AGENT, lang=lang, payload=f"{handoff.FEEDBACK}{answer}",
-                                           now=TUESDAY_MORNING))
+    replies = handoff.human_agent(make_ctx(Intent.HUMAN_AGENT, lang=lang,
+                                           payload=handoff.feedback_payload(Rating(answer)), now=TUESDAY_MORNING))
     assert thanks in all_text(replies) and "intent:payment_methods" in payloads(replies)
     assert satisfaction(core, ticket_id) == answer
 
     other = "bad" if answer == "good" else "good"
-    handoff.human_agent(make_ctx(Intent.HUMAN_AGENT, lang=lang, payload=f"{handoff.FEEDBACK}{other}",
+    handoff.human_agent(make_ctx(Intent.HUMAN_AGENT, lang=lang, payload=handoff.feedback_payload(Rating(other)),
                                  now=TUESDAY_MORNING))
     assert satisfaction(core, ticket_id) == answer, "a second tap changes nothing"
     assert waiting_tickets(core) == [], "a feedback tap opens no ticket"

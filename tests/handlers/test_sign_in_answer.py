@@ -7,7 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 from sqlalchemy import select
 
-from bot.mailing import send_queued_mail
+from bot.delivery.mailing import send_queued_mail
 from core.enums import Language
 from core.links import sign_in_reply
 from core.models import OneTimeLink

@@ -161,10 +161,10 @@ def test_an_unpaid_order_is_offered_a_cancel_not_the_refund_rules(chat, make_ctx
     asks = make_ctx(Intent.REFUND, text="キャンセルしたい", state=chat.state)
     replies = money.refund(asks)
     assert number in all_text(replies) and "理由の如何によらず" not in all_text(replies)
-    assert f"{money.CANCEL_UNPAID}{number}" in payloads(replies)
+    assert money.cancel_payload(number) in payloads(replies)
     paid_question = make_ctx(Intent.REFUND, text="払ったのに返金してほしい", state=chat.state)
     assert "理由の如何によらず" in all_text(money.refund(paid_question))
-    cancelled = money.refund(make_ctx(Intent.REFUND, payload=f"{money.CANCEL_UNPAID}{number}", state=chat.state))
+    cancelled = money.refund(make_ctx(Intent.REFUND, payload=money.cancel_payload(number), state=chat.state))
     assert "取り消しました" in all_text(cancelled)
     assert money.cancel_unpaid(make_ctx(Intent.REFUND, text="キャンセル", state=chat.state)) is None
 
@@ -174,7 +174,7 @@ def test_a_stranger_cannot_cancel_someone_elses_order(chat, make_ctx):
     chat.tap("form:set:payment:convenience_store")
     chat.tap("form:set:confirm:yes")
     number = next(word for word in all_text(chat.turns[-1]).split() if len(word) == 9 and word[4] == "-")
-    stranger = money.refund(make_ctx(Intent.REFUND, payload=f"{money.CANCEL_UNPAID}{number}"))
+    stranger = money.refund(make_ctx(Intent.REFUND, payload=money.cancel_payload(number)))
     assert "取り消しました" not in all_text(stranger)
 
 

@@ -49,7 +49,7 @@ class ActionServer:
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rasa-actions")
 
     async def _start(self) -> None:
-        self._inbox, self._outbox = asyncio.Queue(), asyncio.Queue()
+        self._inbox, self._outbox = asyncio.Queue(), asyncio.Queue[dict[str, Any]]()
         scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
         self._lifespan = asyncio.get_running_loop().create_task(self.app(scope, self._inbox.get, self._outbox.put))
         await self._inbox.put({"type": "lifespan.startup"})

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from bot.cli import main
+from bot.cli.commands import main
 from bot.rasa.actions import build_executor
 from bot.rasa.bridge import build_bridge
 from bot.rasa.domain import (

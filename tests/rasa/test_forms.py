@@ -4,7 +4,7 @@ each message with madoguchi's form engine, and the events mirror its slots until
 import pytest
 from sqlalchemy import select
 
-from bot.mailing import send_queued_mail
+from bot.delivery.mailing import send_queued_mail
 from core.conversations import transcript
 from core.enums import Language
 from core.models import Order

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.mailing import send_queued_mail
+from bot.delivery.mailing import send_queued_mail
 from bot.rasa.bridge import SESSION_METADATA
 from core.models import HandoffTicket, Order, WebSession
 from core.students import find_student, load_demo_students

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.inbox import MAX_ATTEMPTS, Inbox
+from bot.delivery.inbox import MAX_ATTEMPTS, Call, ChannelProcessor, Inbox, Job
 from core import staff
 from core.models import TranscriptEntry
 from core.students import load_demo_students
@@ -322,13 +322,13 @@ def test_a_question_the_bot_missed_in_the_chat_shows_with_the_bots_best_guess(ma
 
 
 def test_events_the_worker_gave_up_on_are_listed_for_staff(server, clock):
-    class Refused:
+    class Refused(ChannelProcessor):
         channel = "line"
 
-        def prepare(self, payload, received_at):
+        def prepare(self, job: Job) -> list[dict]:
             return [{"text": "hello"}]
 
-        def send(self, payload, part, index, received_at):
+        def send(self, call: Call) -> None:
             raise ConnectionError("LINE <b>unreachable</b> for user 24M1001")
 
     core = server.core

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.agents import NoSlackDesk
-from bot.delivery import Delivery
-from bot.inbox import Inbox
+from bot.delivery.inbox import Inbox
+from bot.delivery.notices import Delivery
+from bot.handoff.agents import NoSlackDesk
 from core import staff
 from core.clock import TOKYO
 from core.conversations import record

@@ -8,11 +8,12 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import select
 
-from bot.web.links import accept_language
-from bot.web.logfilter import LinkTokenFilter, install_log_filters, redact, uninstall_log_filters
+from bot.ops.logfilter import LinkTokenFilter, install_log_filters, uninstall_log_filters
+from bot.page_language import accept_language
 from core.enums import Language
 from core.i18n import t
 from core.links import request_email_registration, request_second_password_reset
+from core.masking import redact_url_secrets
 from core.models import Student
 from core.passwords import verify_password
 from core.students import create_student
@@ -274,9 +275,9 @@ def test_the_filter_redacts_messages_mappings_and_url_objects():
 
 
 def test_redact_leaves_other_paths_alone():
-    assert redact("GET /healthz") == "GET /healthz"
-    assert redact("/links/") == "/links/"
-    assert redact('"GET /links/abc HTTP/1.1"') == '"GET /links/[token] HTTP/1.1"'
+    assert redact_url_secrets("GET /healthz") == "GET /healthz"
+    assert redact_url_secrets("/links/") == "/links/"
+    assert redact_url_secrets('"GET /links/abc HTTP/1.1"') == '"GET /links/[token] HTTP/1.1"'
 
 
 def test_install_is_idempotent(log_filters):
@@ -287,6 +288,6 @@ def test_install_is_idempotent(log_filters):
 def test_redact_hides_line_link_tokens_and_nonces():
     line = ("GET /line/link?linkToken=AbCdEf123456&lang=ja HTTP/1.1 → 303 "
             "/dialog/bot/accountLink?linkToken=x9&nonce=N0nce42")
-    redacted = redact(line)
+    redacted = redact_url_secrets(line)
     assert "AbCdEf123456" not in redacted and "N0nce42" not in redacted and "x9&" not in redacted
     assert "linkToken=[token]&lang=ja" in redacted and "nonce=[token]" in redacted

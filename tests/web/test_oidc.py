@@ -153,7 +153,7 @@ def test_a_provider_user_who_is_no_student_is_told_so(sign_on):
 
 
 def test_doctor_checks_the_provider_and_that_it_accepts_the_client(sign_on):
-    from bot.doctor import Outcome, check_sign_on
+    from bot.cli.doctor import Outcome, check_sign_on
     from bot.settings import ChannelSettings
 
     _, port = sign_on

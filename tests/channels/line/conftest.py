@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.inbox import Inbox
+from bot.delivery.inbox import Inbox
 from bot.settings import ChannelSettings
 from core.clock import FixedClock
 from core.models import InboundEvent
@@ -40,14 +40,14 @@ def fake_line(fake_line_server: FakeLineApi) -> Iterator[FakeLineApi]:
     assert fake_line_server.violations == [], "\n".join(fake_line_server.violations)
 
 
-def line_fields(fake: FakeLineApi) -> dict[str, str]:
+def line_fields(fake: FakeLineApi) -> dict[str, Any]:
     """The LINE channel settings that point at the fake platform."""
     return {"line_channel_secret": CHANNEL_SECRET, "line_channel_access_token": ACCESS_TOKEN,
             "line_api_base_url": fake.url, "line_access_base_url": fake.url}
 
 
 def line_settings(fake: FakeLineApi) -> ChannelSettings:
-    return ChannelSettings(**line_fields(fake), _env_file=None)  # type: ignore[call-arg, arg-type]
+    return ChannelSettings(**line_fields(fake), _env_file=None)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.line import LineChannel
-from bot.inbox import Inbox
+from bot.delivery.inbox import Inbox
 from core.conversations import transcript
 from core.models import InboundEvent
 from tests.channels.line.conftest import CHANNEL_SECRET, line_settings

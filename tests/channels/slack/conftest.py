@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from starlette.applications import Starlette
 
-from bot.inbox import Inbox
+from bot.delivery.inbox import Inbox
 from bot.settings import ChannelSettings
 from bot.web.app import create_app
 from core.clock import FixedClock
@@ -21,6 +22,7 @@ from core.services import Core
 from tests.channels.conftest import served
 from tests.channels.slack.fake_slack_api import FORM, Call, FakeSlackApi, running
 from tests.channels.slack.payloads import BOT_TOKEN, SIGNING_SECRET, signed_headers
+from tests.conftest import loopback_client
 
 MAX_ROUNDS = 30  # deliver(): worker rounds before giving up on events that never become sendable
 
@@ -36,8 +38,9 @@ def fake_slack() -> Iterator[FakeSlackApi]:
 @pytest.fixture
 def slack_settings(fake_slack: FakeSlackApi) -> ChannelSettings:
     """Slack credentials for the tests, with the Web API pointed at the fake."""
-    return ChannelSettings(_env_file=None, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET,  # type: ignore[call-arg]
-                           slack_api_base_url=fake_slack.base_url, slack_app_token=None)
+    return ChannelSettings(_env_file=None, slack_bot_token=SecretStr(BOT_TOKEN),
+                           slack_signing_secret=SecretStr(SIGNING_SECRET), slack_api_base_url=fake_slack.base_url,
+                           slack_app_token=None)
 
 
 @dataclass
@@ -92,7 +95,7 @@ class SlackServer:
 @contextmanager
 def serve(app: Starlette) -> Iterator[httpx.Client]:
     """Serve an app on a loopback socket bound before uvicorn starts, so no waiting is needed."""
-    with served(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+    with served(app) as url, loopback_client(url) as client:
         yield client
 
 

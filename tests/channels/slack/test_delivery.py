@@ -94,7 +94,7 @@ def test_a_failure_in_the_middle_of_an_answer_resends_only_the_rest(slack_server
 
 
 def test_a_permanent_error_marks_the_event_failed_and_is_not_retried(slack_server, caplog):
-    caplog.set_level(logging.ERROR, logger="bot.inbox")
+    caplog.set_level(logging.ERROR, logger="bot.delivery.inbox")
     slack_server.fake.fail_next(1, status=200, error="channel_not_found")
     ask(slack_server)
 

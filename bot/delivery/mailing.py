@@ -2,13 +2,12 @@
 a mail-only drain for the processes that run no inbox worker (the terminal chat, the Rasa action server)."""
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.inbox import Inbox
+from bot.delivery.inbox import Call, ChannelProcessor, Inbox, Job
 from core.jobs import MAIL
 from core.links import send_link_mail
 from core.models import InboundEvent
@@ -17,7 +16,7 @@ from core.services import Core
 log = logging.getLogger(__name__)
 
 
-class Mailing:
+class Mailing(ChannelProcessor):
     """The worker's `mail` processor: the lookup, the rate limits, the link and its mail, once per job."""
 
     channel = MAIL
@@ -25,14 +24,15 @@ class Mailing:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+    def prepare(self, job: Job) -> list[dict[str, Any]]:
         """One part, the mail; nothing personal, since the inbox stores the parts (the link is made in `send`)."""
-        return [{"mail": payload["purpose"]}]
+        return [{"mail": job.payload["purpose"]}]
 
-    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+    def send(self, call: Call) -> None:
         """Issue the link and mail it (`core.links.send_link_mail`), the job marked sent in the same transaction
         as the link: a retry after that commit (the process died before the worker recorded the finish) finds
         its one part sent and mails nothing more."""
+        payload = call.payload
         send_link_mail(self.core, payload, record=lambda session: mark_sent(session, payload["job"]))
 
 

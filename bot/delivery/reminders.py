@@ -6,13 +6,14 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from bot.delivery import Job, latest_conversations, notice_jobs, reachable, replies_job
+from bot.delivery.notices import Job, latest_conversations, notice_jobs, reachable, replies_job
 from core.enums import Language, Service
 from core.formatting import format_datetime, join_list
 from core.jobs import DELIVER, KEY_LENGTH, chunks, enqueue_many, queued_keys
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 MULTICAST_MAX = 500  # LINE's multicast takes at most 500 user IDs per call
 BULK_ITEMS = {Kind.PARKING_PERIOD: "parking_fee", Kind.INSURANCE_PERIOD: "insurance_renewal"}
 BATCH = 500  # due reminders claimed per transaction: short enough for the write lock, long enough to pay off
+ON_TIME = timedelta(0)  # but for the sweep, a reminder reached in the quiet hours after its time waits for 8:00
 
 
 @dataclass
@@ -55,7 +57,8 @@ class Batch:
     ended: dict[int, Status] = field(default_factory=dict)
 
 
-def send_due(core: Core, now: datetime, *, limit: int = BATCH, skip: Sequence[int] = ()) -> Batch:
+def send_due(core: Core, now: datetime, *, limit: int = BATCH, skip: Sequence[int] = (),
+             on_time: timedelta = ON_TIME) -> Batch:
     """Send or end one batch of the reminders due by `now`, oldest first, in one transaction.
 
     Args:
@@ -63,26 +66,27 @@ def send_due(core: Core, now: datetime, *, limit: int = BATCH, skip: Sequence[in
         now: the sweep's time.
         limit: at most this many reminders.
         skip: ids left out (their batch failed; the sweep sends them one by one).
+        on_time: how late a reminder may be reached and still count as on time (see `send_all`).
 
     Returns:
         What the batch did; fewer than `limit` seen means nothing more was due.
     """
     with core.transaction() as session:
         reminders = claim_due(session, now, limit=limit, skip=skip)
-        ended = send_all(session, core, reminders, now)
+        ended = send_all(session, core, reminders, now, on_time=on_time)
     if reminders:
         log.info("reminders: %d due, %s", len(reminders), dict(Counter(status.value for status in ended.values())))
     return Batch(len(reminders), ended)
 
 
-def send_reminder(core: Core, reminder_id: int) -> Status | None:
+def send_reminder(core: Core, reminder_id: int, *, on_time: timedelta = ON_TIME) -> Status | None:
     """Send one reminder if it is due; its end state, or None when it is not due or was taken already."""
     now = core.now()
     with core.transaction() as session:
         reminder = session.get(Reminder, reminder_id)
         if reminder is None or reminder.status != Status.SCHEDULED.value or reminder.due_at > now:
             return None
-        status = send_in(session, core, reminder, now)
+        status = send_all(session, core, [reminder], now, on_time=on_time).get(reminder.id)
     log.info("reminder %d (%s): %s", reminder_id, reminder.kind, status)
     return status
 
@@ -95,47 +99,73 @@ def send_in(session: Session, core: Core, reminder: Reminder, now: datetime) -> 
     return send_all(session, core, [reminder], now).get(reminder.id)
 
 
-def send_all(session: Session, core: Core, reminders: Sequence[Reminder], now: datetime) -> dict[int, Status]:
+def send_all(session: Session, core: Core, reminders: Sequence[Reminder], now: datetime, *,
+             on_time: timedelta = ON_TIME) -> dict[int, Status]:
     """Check, claim and queue due reminders in the caller's transaction; the end state of each it ended.
 
     Missed past its grace; cancelled when no longer relevant; skipped when the student turned reminders off
-    or no chat account can be reached; moved to 8:00 (still scheduled) in the quiet hours; else sent: its
-    messages queued, once per reminder key. A reminder another scheduler ended first is left alone.
+    or no chat account can be reached; moved to 8:00 (still scheduled) when reached in the quiet hours
+    `on_time` or more after it was due; else sent: its messages queued, once per reminder key. A reminder
+    another scheduler ended first is left alone.
+
+    Args:
+        session: the caller's transaction.
+        core: the core (its profile and calendar, for the messages).
+        reminders: the reminders to look at; those not due by `now` are left alone.
+        now: the time they are reached.
+        on_time: how late the sweep may reach a reminder on time: one due at 20:59:50 and reached by the
+            sweep at 21:00:10 is sent, not moved to the morning. Zero (the default): any lateness counts.
+
+    Returns:
+        The end state of each reminder this call ended.
     """
-    due = [reminder for reminder in reminders if reminder.due_at <= now]
-    ends: list[End] = []
-    live = []
-    for reminder in due:
-        if past_grace(reminder, now):
-            ends.append((reminder, Status.MISSED, f"due {reminder.due_at.isoformat()}, past its grace"))
-        else:
-            live.append(reminder)
-    subjects = load_subjects(session, live)
-    wanted = wanting(session, {reminder.student_id for reminder in live if reminder.student_id is not None})
-    morning, quiet = outside_quiet_hours(now)
-    deferred, to_send = [], []
-    for reminder in live:
-        why = reason(reminder, subjects, now)
-        if why is not None:
-            ends.append((reminder, Status.CANCELLED, why))
-        elif reminder.student_id is not None and reminder.student_id not in wanted:
-            ends.append((reminder, Status.SKIPPED, "the student turned reminders off"))
-        elif quiet:  # due in the day but reached at night (the scheduler was down): it waits for 8:00 too
-            deferred.append(reminder)
-        else:
-            to_send.append(reminder)
-    jobs = _Messages(session, core, subjects, to_send).jobs()
+    triage = _Triage.of(session, reminders, now, on_time)
+    jobs = _Messages(session, core, triage.subjects, triage.to_send).jobs()
     fresh = _not_queued(session, jobs)
-    for reminder in to_send:
+    ends = triage.ends
+    for reminder in triage.to_send:
         queued = len(fresh[reminder.id])
         ends.append((reminder, Status.SENT, f"{queued} message(s) queued") if queued
                     else (reminder, Status.SKIPPED, "no reachable chat account"))
     claimed = finish_many(session, ends, now)  # what another scheduler ended meanwhile is not ours to queue
-    enqueue_many(session, DELIVER, [job for reminder in to_send if reminder.id in claimed
+    enqueue_many(session, DELIVER, [job for reminder in triage.to_send if reminder.id in claimed
                                     for job in fresh[reminder.id]], now)
-    if deferred:
-        defer_many(session, deferred, morning)
+    if triage.deferred:
+        defer_many(session, triage.deferred, triage.morning)
     return {reminder.id: status for reminder, status, _ in ends if reminder.id in claimed}
+
+
+@dataclass
+class _Triage:
+    """The due reminders of a batch sorted by what becomes of them before any message is composed."""
+
+    subjects: Subjects  # what they are about
+    morning: datetime  # when the deferred ones fall due again
+    ends: list[End] = field(default_factory=list)  # missed, cancelled or skipped, with why
+    deferred: list[Reminder] = field(default_factory=list)  # reached late in the quiet hours
+    to_send: list[Reminder] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, session: Session, reminders: Sequence[Reminder], now: datetime, on_time: timedelta) -> "_Triage":
+        """Sort the reminders of `reminders` due by `now` (see `send_all`)."""
+        due = [reminder for reminder in reminders if reminder.due_at <= now]
+        live = [reminder for reminder in due if not past_grace(reminder, now)]
+        subjects = load_subjects(session, live)
+        morning, quiet = outside_quiet_hours(now)
+        triage = cls(subjects, morning, [(reminder, Status.MISSED, f"due {reminder.due_at.isoformat()}, past its grace")
+                                         for reminder in due if past_grace(reminder, now)])
+        wanted = wanting(session, {reminder.student_id for reminder in live if reminder.student_id is not None})
+        for reminder in live:
+            why = reason(reminder, subjects, now)
+            if why is not None:
+                triage.ends.append((reminder, Status.CANCELLED, why))
+            elif reminder.student_id is not None and reminder.student_id not in wanted:
+                triage.ends.append((reminder, Status.SKIPPED, "the student turned reminders off"))
+            elif quiet and now - reminder.due_at >= on_time:
+                triage.deferred.append(reminder)  # due in the day but reached at night (no scheduler ran)
+            else:
+                triage.to_send.append(reminder)
+        return triage
 
 
 def _not_queued(session: Session, jobs: dict[int, list[Job]]) -> dict[int, list[Job]]:
@@ -155,31 +185,39 @@ class _Messages:
 
     def jobs(self) -> dict[int, list[Job]]:
         """Each reminder's jobs by its id ([] when nobody can be reached)."""
-        named = [r for r in self.reminders if Kind(r.kind) not in BULK_ITEMS and r.channel and r.recipient]
-        students = {r.student_id for r in self.reminders
-                    if Kind(r.kind) not in BULK_ITEMS and not (r.channel and r.recipient) and r.student_id}
-        by_recipient = {(a.channel, a.external_id): a for channel in {r.channel for r in named}
-                        for a in self._accounts(ChannelAccount.external_id,
-                                                {r.recipient for r in named if r.channel == channel}, channel)}
-        by_student: dict[int, list[ChannelAccount]] = {}
-        for account in self._accounts(ChannelAccount.student_id, students):
-            by_student.setdefault(account.student_id, []).append(account)
-        preferred = self._preferred(students)
-        latest = latest_conversations(self.session, [a for accounts in by_student.values() for a in accounts])
-        jobs: dict[int, list[Job]] = {}
-        for reminder in self.reminders:
-            if Kind(reminder.kind) in BULK_ITEMS:
-                jobs[reminder.id] = self._bulk(reminder)
-            elif reminder.channel and reminder.recipient:
-                account = by_recipient.get((reminder.channel, reminder.recipient))
-                jobs[reminder.id] = self._named(reminder, reminder.channel, reminder.recipient, account)
-            elif reminder.student_id is None:
-                jobs[reminder.id] = []
-            else:
-                jobs[reminder.id] = notice_jobs(reminder.key, by_student.get(reminder.student_id, []),
-                                                preferred.get(reminder.student_id, Language.JA), latest,
-                                                lambda lang, reminder=reminder: self.said(reminder, lang))
+        jobs: dict[int, list[Job]] = {reminder.id: [] for reminder in self.reminders}
+        personal = [reminder for reminder in self.reminders if Kind(reminder.kind) not in BULK_ITEMS]
+        jobs.update((reminder.id, self._bulk(reminder)) for reminder in self.reminders
+                    if Kind(reminder.kind) in BULK_ITEMS)
+        jobs.update(self._named_jobs([(reminder, reminder.channel, reminder.recipient) for reminder in personal
+                                      if reminder.channel and reminder.recipient]))
+        jobs.update(self._notice_jobs([(reminder, reminder.student_id) for reminder in personal
+                                       if not (reminder.channel and reminder.recipient)
+                                       and reminder.student_id is not None]))
         return jobs
+
+    def _named_jobs(self, named: Sequence[tuple[Reminder, str, str]]) -> dict[int, list[Job]]:
+        """The jobs of reminders that name their conversation (channel, recipient), their accounts in a query
+        per channel."""
+        by_recipient = {(account.channel, account.external_id): account for channel in {c for _, c, _ in named}
+                        for account in self._accounts(ChannelAccount.external_id,
+                                                      {r for _, c, r in named if c == channel}, channel)}
+        return {reminder.id: self._named(reminder, channel, recipient, by_recipient.get((channel, recipient)))
+                for reminder, channel, recipient in named}
+
+    def _notice_jobs(self, noticed: Sequence[tuple[Reminder, int]]) -> dict[int, list[Job]]:
+        """The jobs of reminders to each reachable account of their student, in the language of its latest
+        conversation (else the student's preferred one)."""
+        student_ids = {student_id for _, student_id in noticed}
+        by_student: dict[int, list[ChannelAccount]] = {}
+        for account in self._accounts(ChannelAccount.student_id, student_ids):
+            if account.student_id is not None:  # always: found by its student
+                by_student.setdefault(account.student_id, []).append(account)
+        preferred = self._preferred(student_ids)
+        latest = latest_conversations(self.session, [a for accounts in by_student.values() for a in accounts])
+        return {reminder.id: notice_jobs(reminder.key, by_student.get(student_id, []),
+                                         preferred.get(student_id, Language.JA), latest, partial(self.said, reminder))
+                for reminder, student_id in noticed}
 
     def said(self, reminder: Reminder, lang: Language) -> list[Reply]:
         """The reminder's message in `lang`, composed once per batch."""
@@ -270,7 +308,7 @@ def compose(session: Session, core: Core, reminder: Reminder, lang: Language,
         payment = subjects.payments[reminder.subject or ""]
         order = payment.order
         text = say("reminders.payment_deadline", lang, number=order.number if order else "",
-                   deadline=format_datetime(payment.deadline, lang))
+                   deadline=format_datetime(payment.deadline, lang) if payment.deadline else "-")
         buttons = (basic.topic_button(Intent.PAYMENT_METHODS, lang),)
     elif kind in (Kind.PRINT_EXPIRING, Kind.SHIPPED):
         order = subjects.orders[reminder.subject or ""]

@@ -30,8 +30,8 @@ def actions(host: str, port: int, write_domain: bool, out_dir: Path | None) -> N
         return
     import uvicorn
 
-    from bot import logs
-    from bot.cli_support import fail
+    from bot.cli.support import fail
+    from bot.ops import logs
     from bot.runtime import StartupError, load_channel_settings, load_settings, prepare
 
     try:
@@ -52,7 +52,7 @@ def actions(host: str, port: int, write_domain: bool, out_dir: Path | None) -> N
     # (rasa-sdk's own runner would pickle the app into worker processes, and the core cannot be pickled).
     # A reset or sign-in link requested here is a queued `mail` job: this process sends those itself (only
     # those: a channel's events are the web app's), in a thread of their own, so no answer waits for a mail.
-    from bot.mailing import mail_worker
+    from bot.delivery.mailing import mail_worker
 
     mail = mail_worker(core)
     mail.start()

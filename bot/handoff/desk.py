@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from bot.delivery import deliver_later
+from bot.delivery.notices import deliver_later
 from core.enums import Language
 from core.handoffs import ClosedHow, TakeResult, TicketStatus, add_note, close, relay_from_agent, take
 from core.jobs import AGENTS, enqueue

@@ -39,7 +39,7 @@ def eval_command(files: tuple[Path, ...], as_json: bool, model_path: Path | None
     except (StoryError, StartupError) as error:
         raise click.ClickException(str(error)) from error
     with tempfile.TemporaryDirectory(prefix="madoguchi-dialogue-") as folder:
-        settings = Settings(data_dir=Path(folder), _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(data_dir=Path(folder), _env_file=None)
         engine = make_engine(f"sqlite:///{folder}/dialogue.sqlite3")
         migrate.upgrade(engine)
         clock = FixedClock(DEFAULT_NOW)

@@ -9,10 +9,11 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import logs
-from bot.delivery import latest_conversation_of, reachable
-from bot.desk import Agent, close_ticket, take_ticket
-from bot.reminders import send_in
+from bot.delivery.inbox import Call, ChannelProcessor, Job
+from bot.delivery.notices import latest_conversation_of, reachable
+from bot.delivery.reminders import send_in
+from bot.handoff.desk import Agent, close_ticket, take_ticket
+from bot.ops import logs
 from core.clock import TOKYO
 from core.conversations import transcript
 from core.enums import DeliveryMethod, Language, OrderStatus, Service
@@ -49,6 +50,8 @@ ACTIONS = re.compile(r"^madoguchi\.(?:handoff\.(take|resolve|back)|order\.shippe
 COMMANDS = frozenset({"tickets", "student", "ready", "shipped", "takeover"})
 TRANSCRIPT_LINES = 8  # the conversation's last lines on a ticket card
 MAX_SECTION = 2900  # below Block Kit's 3,000 characters per section
+# Jobs that name a handoff message rather than a ticket.
+MESSAGE_JOBS = frozenset({"relay_failed", "mirror", "student_message"})
 # A thread reply also sent to the channel ("Also send to #channel") is still a reply to relay.
 REPLY_SUBTYPES = frozenset({None, "thread_broadcast"})
 _SLACK_MARKUP = re.compile(r"<([^<>]*)>")
@@ -62,7 +65,7 @@ class SlackCaller(Protocol):
         ...
 
 
-class AgentDesk:
+class AgentDesk(ChannelProcessor):
     """The worker's `agents` processor and the handlers of what agents do in their Slack channel."""
 
     channel = AGENTS
@@ -72,53 +75,63 @@ class AgentDesk:
 
     # ----- the worker: what to post ----------------------------------------------------------------------
 
-    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+    def prepare(self, job: Job) -> list[dict[str, Any]]:
         """The Slack calls of one job: a card, a student's message in its thread, a note, the digest."""
+        payload = job.payload
         kind = payload.get("kind")
         with self.core.transaction() as session:
             if kind == "digest":
                 return self._digest(session, datetime.fromisoformat(payload["opening"]))
-            if kind == "relay_failed":
-                message = session.get(HandoffMessage, int(payload["message"]))
-                ticket = session.get(HandoffTicket, message.ticket_id) if message else None
-                return self._in_thread(ticket, self._say("agents.relay_failed", error=payload.get("error", "")))
-            if kind == "mirror":  # a reply or an internal note written in the web inbox, shown in the thread too
-                message = session.get(HandoffMessage, int(payload["message"]))
-                ticket = session.get(HandoffTicket, message.ticket_id) if message else None
-                if message is None:
-                    return []
-                return self._in_thread(ticket, self._say(f"agents.mirror_{message.direction}",
-                                                         agent=_escape(message.author or "?"),
-                                                         text=_escape(message.text)))
-            if kind == "student_message":  # the job names the message only (core.handoffs.relay_from_student)
-                message = session.get(HandoffMessage, int(payload["message"]))
-                ticket = session.get(HandoffTicket, message.ticket_id) if message else None
-                said = _escape(message.text) if message else ""  # a student's <!channel> must not ping agents
-                return self._in_thread(ticket, self._say("agents.student_said", text=said))
-            ticket = session.get(HandoffTicket, int(payload["ticket"]))
-            if ticket is None:
-                return []
-            logs.note_conversation(ticket.conversation_id)
-            if kind == "card":
-                if ticket.thread_ts:
-                    return []  # posted before a crash: never a second card
-                return [{"method": "chat.postMessage", "remember_card": ticket.id,
-                         "args": {"channel": self.agent_channel, **self._card(session, ticket)}}]
-            if kind == "note":  # what a button did, said in the ticket's thread
-                return self._in_thread(ticket, str(payload.get("text") or ""))
-            if kind in ("taken", "closed"):
-                note = self._status_note(ticket)
-                return [*self._card_update(session, ticket), *self._in_thread(ticket, note)]
-            if kind == "lost_take":
-                return [{"method": "chat.postEphemeral", "args": {
-                    "channel": self.agent_channel, "user": payload["agent"], "thread_ts": ticket.thread_ts or "",
-                    "text": self._say("agents.already_taken", agent=mention(ticket))
-                    if ticket.status != TicketStatus.RESOLVED.value else self._say("agents.already_closed")}}]
-        log.error("agents: unknown job kind %r", kind)
-        return []
+            if kind in MESSAGE_JOBS:
+                return self._about_message(session, kind, payload)
+            calls = self._about_ticket(session, kind, payload)
+        if calls is None:
+            log.error("agents: unknown job kind %r", kind)
+            return []
+        return calls
 
-    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+    def _about_message(self, session: Session, kind: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """A job that names a message of a ticket's (the job names the message only)."""
+        message = session.get(HandoffMessage, int(payload["message"]))
+        ticket = session.get(HandoffTicket, message.ticket_id) if message else None
+        if kind == "relay_failed":
+            return self._in_thread(ticket, self._say("agents.relay_failed", error=payload.get("error", "")))
+        if kind == "mirror":  # a reply or an internal note written in the web inbox, shown in the thread too
+            if message is None:
+                return []
+            return self._in_thread(ticket, self._say(f"agents.mirror_{message.direction}",
+                                                     agent=_escape(message.author or "?"),
+                                                     text=_escape(message.text)))
+        # A student's message (core.handoffs.relay_from_student); their <!channel> must not ping agents.
+        said = _escape(message.text) if message else ""
+        return self._in_thread(ticket, self._say("agents.student_said", text=said))
+
+    def _about_ticket(self, session: Session, kind: Any, payload: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """A job that names a ticket; None for a kind of job that is not one."""
+        ticket = session.get(HandoffTicket, int(payload["ticket"]))
+        if ticket is None:
+            return []
+        logs.note_conversation(ticket.conversation_id)
+        if kind == "card":
+            if ticket.thread_ts:
+                return []  # posted before a crash: never a second card
+            return [{"method": "chat.postMessage", "remember_card": ticket.id,
+                     "args": {"channel": self.agent_channel, **self._card(session, ticket)}}]
+        if kind == "note":  # what a button did, said in the ticket's thread
+            return self._in_thread(ticket, str(payload.get("text") or ""))
+        if kind in ("taken", "closed"):
+            note = self._status_note(ticket)
+            return [*self._card_update(session, ticket), *self._in_thread(ticket, note)]
+        if kind == "lost_take":
+            return [{"method": "chat.postEphemeral", "args": {
+                "channel": self.agent_channel, "user": payload["agent"], "thread_ts": ticket.thread_ts or "",
+                "text": self._say("agents.already_taken", agent=mention(ticket))
+                if ticket.status != TicketStatus.RESOLVED.value else self._say("agents.already_closed")}}]
+        return None
+
+    def send(self, call: Call) -> None:
         """Make one call; a posted card's timestamp becomes its ticket's thread, a digest marks its tickets."""
+        part = call.part
         data = self.slack.call(part["method"], part["args"])
         now = self.core.now()
         with self.core.transaction() as session:
@@ -176,7 +189,8 @@ class AgentDesk:
         if said:
             blocks.append(_section(f"*{self._say('agents.field.transcript')}*\n{_escape(said)}"))
         if ticket.status != TicketStatus.RESOLVED.value:
-            buttons = [("take", "primary")] if ticket.status == TicketStatus.WAITING.value else []
+            buttons: list[tuple[str, str | None]] = (
+                [("take", "primary")] if ticket.status == TicketStatus.WAITING.value else [])
             buttons += [("resolve", None), ("back", None)]
             blocks.append({"type": "actions", "elements": [
                 {"type": "button", "action_id": f"{ACTION_PREFIX}{name}", "value": str(ticket.id),
@@ -447,17 +461,17 @@ def mention(ticket: HandoffTicket) -> str:
     return f"<@{ticket.assignee}>" if ticket.assignee else "?"
 
 
-class NoSlackDesk:
+class NoSlackDesk(ChannelProcessor):
     """The worker's `agents` processor when no agents' Slack channel is set: tickets wait in the web inbox,
     which reads them from the database, so the desk's jobs have nothing to post."""
 
     channel = AGENTS
 
-    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+    def prepare(self, job: Job) -> list[dict[str, Any]]:
         """Nothing to post."""
         return []
 
-    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+    def send(self, call: Call) -> None:
         """Never called: `prepare` returns no calls."""
 
 

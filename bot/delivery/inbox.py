@@ -13,18 +13,19 @@ import functools
 import json
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Update, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import logs
+from bot.ops import logs
 from bot.untrusted import storable, storable_json
 from core.jobs import AGENTS, DELIVER
 from core.masking import mask_secrets
@@ -37,10 +38,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # with the backoff below: about 8.5 minutes of retrying before an event is marked failed
 LEASE = timedelta(minutes=2)  # a worker that dies mid-event frees it after this long (INBOX_LEASE_SECONDS)
 RENEWALS = 3  # a worker renews the leases it holds this many times a lease, so a slow event keeps its own
-# Set on the first part sent by an attempt that resumes an event whose calls were stored by an earlier one
-# (which died or failed after storing them): that part may have gone out already. A channel that can tell
-# (LINE: a young reply token refused was used) treats it as delivered instead of sending it another way.
-RESUMED = "resumed"
 POLL_SECONDS = 1.0  # the running worker also looks for due retries this often
 THREADS = 32  # conversations answered at once: most of an event's time is waiting for LINE's answers (two calls)
 # Events claimed and not yet handled, at most. Small enough that a queued event is started well within its
@@ -48,7 +45,7 @@ THREADS = 32  # conversations answered at once: most of an event's time is waiti
 CAPACITY = 4 * THREADS
 UNSTARTED = "pending"  # what an event claimed but never started goes back to when the worker stops
 # Answered one event at a time, as always: Slack's rate limit is the app's (a 429 holds every conversation, see
-# SlackChannel._take_turn), so posting there in parallel would only race that hold; and the agents' jobs post
+# SlackWebApi._take_turn), so posting there in parallel would only race that hold; and the agents' jobs post
 # a ticket's card before the messages in its thread, which need the card's timestamp.
 ONE_AT_A_TIME = frozenset({Channel.SLACK.value, AGENTS})
 # Processors whose `prepare` only renders the job's own payload (it runs no conversation turn and records
@@ -69,21 +66,52 @@ class PermanentFailure(Exception):
     """A call that will never succeed (a 4xx other than 429): the event is marked failed and logged."""
 
 
-class ChannelProcessor(Protocol):
-    """A channel's (or a job kind's) side of the worker: one turn or job per event, then its API calls."""
+@dataclass(frozen=True)
+class Job:
+    """One stored event (a webhook's) or job (the core's), as its processor gets it."""
 
-    channel: str
+    payload: dict[str, Any]
+    received_at: datetime
 
-    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+
+@dataclass(frozen=True)
+class Call:
+    """One of a job's stored API calls, as `send` gets it: the job, the call, and its place among the job's.
+
+    `resumed` is set on the first call of an attempt that resumes a job whose calls an earlier attempt stored
+    (and then died or failed): that call may have gone out already. A channel that can tell (LINE: a young
+    reply token refused was used) treats it as delivered instead of sending it another way.
+    """
+
+    job: Job
+    part: dict[str, Any]
+    index: int
+    resumed: bool = False
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The job's stored payload."""
+        return self.job.payload
+
+
+class ChannelProcessor(ABC):
+    """A channel's (or a job kind's) side of the worker: one turn or job per event, then its API calls.
+
+    Every method is called from the worker's threads, for different conversations at the same time.
+    """
+
+    channel: str  # the inbox channel whose events this processor handles
+
+    @abstractmethod
+    def prepare(self, job: Job) -> list[dict[str, Any]]:
         """Handle one stored event; return the API calls to make (JSON-serializable; [] for none)."""
-        ...
 
-    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+    @abstractmethod
+    def send(self, call: Call) -> None:
         """Make one API call; raise RetryAfter, PermanentFailure or anything else (retried with backoff)."""
-        ...
 
-    # Optionally also: failed(payload, error) -> None, called once when an event has failed for good.
-    # Both are called from the worker's threads, for different conversations at the same time.
+    def failed(self, job: Job, error: str) -> None:  # noqa: B027 (a hook: most processors need nothing)
+        """Called once when the job has failed for good (`error` masked); nothing by default."""
 
 
 # Platform identifiers are not secrets, and must stay as they are: an unsend names its message by id, and a
@@ -295,7 +323,7 @@ class Inbox:
         # A worker of a process without every processor (the terminal chat, the Rasa action server) takes only
         # the events it can handle, and leaves the others to the web app's worker.
         self.only_registered = only_registered
-        self._processors: dict[str, ChannelProcessor] = dict(processors or {})
+        self._processors = dict(processors or {})
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -515,61 +543,69 @@ class Inbox:
     # --- handling one event ----------------------------------------------------------------------------------
 
     def _process(self, event: Claimed) -> None:
-        payload, event_id = event.payload, event.id
-        logs.note_conversation(payload.get("conversation"))  # a delivery names it; a webhook's turn finds it
+        logs.note_conversation(event.payload.get("conversation"))  # a delivery names it; a webhook's turn finds it
         processor = self._processors.get(event.channel)
         if processor is None:
             self._finish(event, "failed", f"no processor for channel {event.channel}")
-            log.error("inbox: no processor for %s event %d", event.channel, event_id)
+            log.error("inbox: no processor for %s event %d", event.channel, event.id)
             return
-        parts, sent = event.parts, event.sent
+        job = Job(event.payload, event.received_at)
         try:
+            parts = self._parts(processor, event, job)
             if parts is None:
-                parts = processor.prepare(payload, event.received_at)
-                if not parts:  # nothing to send: the turn's record and the finish are one write
-                    self._finish(event, "done", None, parts="[]")
-                    return
-                if event.channel not in REPEATABLE:
-                    # Committed before the first call: a retry resends these and never runs the turn again.
-                    self._update(event_id, parts=storable(json.dumps(parts, ensure_ascii=False)))
-            resumed = event.parts is not None  # stored by an earlier attempt, which may have sent parts[sent]
-            for index in range(sent, len(parts)):
-                part = {**parts[index], RESUMED: True} if resumed and index == sent else parts[index]
-                processor.send(payload, part, index, event.received_at)
-                # Recorded (committed) before the next part goes out, because a resent part is not always
-                # harmless: a push carries LINE's retry key (a second one is refused, 409) but a reply does not
-                # (its token is spent, so the resend goes out as a push and the student reads it twice), nor
-                # does a Slack post. The last part's record is the finish below, one write with it.
-                if index + 1 < len(parts):
-                    self._update(event_id, sent_parts=index + 1)
+                return
+            self._send_parts(processor, event, job, parts)
         except RetryAfter as wait:
             # Not a failure: the platform (or our pacing) asked for patience. The attempt is not counted.
-            self._update(event_id, status="pending", lease_until=None,
+            self._update(event.id, status="pending", lease_until=None,
                          next_attempt_at=self.core.now() + timedelta(seconds=wait.seconds))
             return
         except PermanentFailure as failure:
             self._finish(event, "failed", str(failure))
-            log.error("inbox: %s event %d failed permanently: %s", event.channel, event_id, failure)
-            self._report_failure(processor, payload, str(failure))
+            log.error("inbox: %s event %d failed permanently: %s", event.channel, event.id, failure)
+            self._report_failure(processor, job, str(failure))
             return
         except Exception as error:
-            if self._retry_later(event_id, event.channel, error):
-                self._report_failure(processor, payload, f"{type(error).__name__}: {error}")
+            if self._retry_later(event.id, event.channel, error):
+                self._report_failure(processor, job, f"{type(error).__name__}: {error}")
             return
         try:
             self._finish(event, "done", None, sent_parts=len(parts))
         except Exception:
             # Everything went out: the retries of the finish must not send it again.
-            self._update(event_id, sent_parts=len(parts))
+            self._update(event.id, sent_parts=len(parts))
             raise
 
-    def _report_failure(self, processor: ChannelProcessor, payload: dict[str, Any], error: str) -> None:
-        """Tell a processor that wants to know (a relay marks the failure in the agents' thread)."""
-        failed = getattr(processor, "failed", None)
-        if failed is None:
-            return
+    def _parts(self, processor: ChannelProcessor, event: Claimed, job: Job) -> list[dict[str, Any]] | None:
+        """The event's calls: stored by an earlier attempt, else prepared now (and stored before the first goes
+        out); None when there is nothing to send, the event then finished."""
+        if event.parts is not None:
+            return event.parts
+        parts = processor.prepare(job)
+        if not parts:  # nothing to send: the turn's record and the finish are one write
+            self._finish(event, "done", None, parts="[]")
+            return None
+        if event.channel not in REPEATABLE:
+            # Committed before the first call: a retry resends these and never runs the turn again.
+            self._update(event.id, parts=storable(json.dumps(parts, ensure_ascii=False)))
+        return parts
+
+    def _send_parts(self, processor: ChannelProcessor, event: Claimed, job: Job, parts: list[dict[str, Any]]) -> None:
+        """Send the calls not yet sent, recording each before the next."""
+        resumed = event.parts is not None  # stored by an earlier attempt, which may have sent parts[sent]
+        for index in range(event.sent, len(parts)):
+            processor.send(Call(job, parts[index], index, resumed=resumed and index == event.sent))
+            # Recorded (committed) before the next part goes out, because a resent part is not always
+            # harmless: a push carries LINE's retry key (a second one is refused, 409) but a reply does not
+            # (its token is spent, so the resend goes out as a push and the student reads it twice), nor
+            # does a Slack post. The last part's record is the finish, one write with it.
+            if index + 1 < len(parts):
+                self._update(event.id, sent_parts=index + 1)
+
+    def _report_failure(self, processor: ChannelProcessor, job: Job, error: str) -> None:
+        """Tell the processor (a relay marks the failure in the agents' thread)."""
         try:
-            failed(payload, mask_secrets(error))
+            processor.failed(job, mask_secrets(error))
         except Exception:
             log.exception("inbox: reporting the failure of a %s event failed", processor.channel)
 

@@ -1,24 +1,15 @@
 """A logging filter that keeps one-time tokens out of every log line, access logs included: mailed link
-tokens (/links/<token>) and LINE account-linking tokens and nonces (?linkToken=…, &nonce=…)."""
+tokens (/links/<token>) and LINE account-linking tokens and nonces (?linkToken=…, &nonce=…), as
+core.masking.redact_url_secrets finds them."""
 
 import logging
-import re
 from collections.abc import Mapping
 
-# Everything after /links/ up to the next path, query or quoting boundary is the secret.
-_LINK_PATH = re.compile(r"(/links/)[^/?#\s\"'<>]+")
-REPLACEMENT = r"\1[token]"
-_QUERY_SECRET = re.compile(r"((?:linkToken|nonce)=)[^&#\s\"'<>]+")
-_MARKERS = ("/links/", "linkToken=", "nonce=")
+from core.masking import redact_url_secrets
 
 # Loggers whose own records carry request URLs: uvicorn's access log (the path is in the args tuple),
 # uvicorn's error log, and httpx, which logs every URL it requests.
 URL_LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn", "httpx", "starlette")
-
-
-def redact(text: str) -> str:
-    """`GET /links/AbC…xyz?lang=ja` → `GET /links/[token]?lang=ja`."""
-    return _QUERY_SECRET.sub(r"\1[token]", _LINK_PATH.sub(REPLACEMENT, text))
 
 
 class LinkTokenFilter(logging.Filter):
@@ -27,7 +18,7 @@ class LinkTokenFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place and let it through."""
         if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+            record.msg = redact_url_secrets(record.msg)
         if isinstance(record.args, Mapping):
             record.args = {key: _redact_arg(value) for key, value in record.args.items()}
         elif isinstance(record.args, tuple):
@@ -41,9 +32,8 @@ def _redact_arg(value: object) -> object:
     if isinstance(value, (int, float)) or value is None:
         return value
     text = value if isinstance(value, str) else str(value)
-    if not any(marker in text for marker in _MARKERS):
-        return value  # untouched, so non-string arguments keep their type for the format string
-    return redact(text)
+    redacted = redact_url_secrets(text)
+    return value if redacted == text else redacted  # untouched, a non-string argument keeps its type
 
 
 _FILTER = LinkTokenFilter()

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-from bot.web.logfilter import install_log_filters, redact
-from core.masking import mask_text
+from bot.ops.logfilter import install_log_filters
+from core.masking import TOKEN_MASK, mask_text, redact_url_secrets
 from core.profile import UniversityProfile
 from core.settings import LogFormat
 
-TOKEN_MASK = "[token]"
+# Lines are masked by the shipped profile's student-number pattern until the deployment's profile is known.
+SHIPPED_STUDENT_NUMBER_PATTERN: str | None = UniversityProfile.model_fields["student_number_pattern"].default
 # A run of URL-safe characters long enough to be a secret (secrets.token_urlsafe, hex digests, platform
 # tokens): 24+ mixing letters and digits, or 32+ mixing cases (a token that happens to hold no digit).
 # Words, snake_case names and plain numbers stay readable.
@@ -43,7 +44,6 @@ class _Scope:
 
 
 _scope: ContextVar[_Scope | None] = ContextVar("madoguchi_log_scope", default=None)
-_student_number_pattern: str | None = UniversityProfile.model_fields["student_number_pattern"].default
 
 
 def current_conversation() -> str | None:
@@ -72,19 +72,37 @@ def note_conversation(conversation_id: object) -> None:
         scope.conversation_id = conversation_id
 
 
-def use_student_number_pattern(pattern: str | None) -> None:
-    """Mask student numbers by the university profile's pattern (until called: the shipped profile's)."""
-    global _student_number_pattern
-    _student_number_pattern = pattern
-
-
-def mask(text: str) -> str:
+def mask(text: str, student_number_pattern: str | None = SHIPPED_STUDENT_NUMBER_PATTERN) -> str:
     """`text` fit for a log line: link tokens, emails, student numbers and long random tokens masked."""
-    text = mask_text(redact(text), _student_number_pattern)
+    text = mask_text(redact_url_secrets(text), student_number_pattern)
     return _URLSAFE_RUN.sub(_token_or_word, text)
 
 
-class JsonFormatter(logging.Formatter):
+class MaskingFormatter(logging.Formatter):
+    """A formatter whose lines are masked; `student_number_pattern` is the one student numbers are found by."""
+
+    def __init__(self, fmt: str | None = None,
+                 student_number_pattern: str | None = SHIPPED_STUDENT_NUMBER_PATTERN) -> None:
+        super().__init__(fmt)
+        self.student_number_pattern = student_number_pattern
+
+    def mask(self, text: str) -> str:
+        """`text` masked for a line of this formatter (see `mask`)."""
+        return mask(text, self.student_number_pattern)
+
+    def conversation_of(self, record: logging.LogRecord) -> str | None:
+        """The record's own conversation_id (logged with `extra=`), else the context's.
+
+        Emails, student numbers and link tokens are masked in it (a web chat's user id is whatever the page
+        sent), long ids are not: a LINE user id is what ties the lines of one conversation together.
+        """
+        conversation_id = getattr(record, "conversation_id", None) or current_conversation()
+        if not conversation_id:
+            return None
+        return mask_text(redact_url_secrets(str(conversation_id)), self.student_number_pattern)
+
+
+class JsonFormatter(MaskingFormatter):
     """One JSON object per line: time (ISO 8601 UTC), level, logger, message, conversation_id, process id,
     and the exception's traceback when there is one."""
 
@@ -94,50 +112,52 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": mask(record.getMessage()),
-            "conversation_id": _conversation_of(record),
+            "message": self.mask(record.getMessage()),
+            "conversation_id": self.conversation_of(record),
             "process": record.process,  # which worker of `serve --workers N` wrote it
         }
         if record.exc_info:
-            line["exception"] = mask(self.formatException(record.exc_info))
+            line["exception"] = self.mask(self.formatException(record.exc_info))
         elif record.exc_text:
-            line["exception"] = mask(record.exc_text)
+            line["exception"] = self.mask(record.exc_text)
         if record.stack_info:
-            line["stack"] = mask(self.formatStack(record.stack_info))
+            line["stack"] = self.mask(self.formatStack(record.stack_info))
         return json.dumps(line, ensure_ascii=False)
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(MaskingFormatter):
     """A readable line (`time LEVEL logger [conversation]: message`), masked like the JSON one."""
 
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s%(conversation)s: %(message)s")
+    def __init__(self, student_number_pattern: str | None = SHIPPED_STUDENT_NUMBER_PATTERN) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(conversation)s: %(message)s", student_number_pattern)
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as masked text (a traceback follows on its own lines)."""
-        conversation_id = _conversation_of(record)
+        conversation_id = self.conversation_of(record)
         record.conversation = f" [{conversation_id}]" if conversation_id else ""
-        return mask(super().format(record))
+        return self.mask(super().format(record))
 
 
-def _conversation_of(record: logging.LogRecord) -> str | None:
-    """The record's own conversation_id (logged with `extra=`), else the context's.
-
-    Emails, student numbers and link tokens are masked in it (a web chat's user id is whatever the page
-    sent), long ids are not: a LINE user id is what ties the lines of one conversation together.
-    """
-    conversation_id = getattr(record, "conversation_id", None) or current_conversation()
-    return mask_text(redact(str(conversation_id)), _student_number_pattern) if conversation_id else None
-
-
-def make_handler(log_format: LogFormat = LogFormat.JSON, stream: TextIO | None = None) -> logging.Handler:
-    """A stream handler (stderr by default) writing lines in `log_format` (AUTO: JSON unless a terminal)."""
+def make_handler(log_format: LogFormat = LogFormat.JSON, stream: TextIO | None = None,
+                 student_number_pattern: str | None = SHIPPED_STUDENT_NUMBER_PATTERN) -> logging.Handler:
+    """A stream handler (stderr by default) writing lines in `log_format` (AUTO: JSON unless a terminal),
+    masking student numbers by `student_number_pattern`."""
     stream = stream or sys.stderr
     if log_format is LogFormat.AUTO:
         log_format = LogFormat.TEXT if stream.isatty() else LogFormat.JSON
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter() if log_format is LogFormat.JSON else TextFormatter())
+    formatter = JsonFormatter(student_number_pattern=student_number_pattern) if log_format is LogFormat.JSON \
+        else TextFormatter(student_number_pattern)
+    handler.setFormatter(formatter)
     return handler
+
+
+def use_student_number_pattern(pattern: str | None) -> None:
+    """Mask student numbers by the university profile's pattern in the lines of the root logger's masking
+    handlers (those `configure` installed), once the profile is known; until then they use the shipped one."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, MaskingFormatter):
+            handler.formatter.student_number_pattern = pattern
 
 
 def configure(level: str, log_format: LogFormat = LogFormat.AUTO) -> None:

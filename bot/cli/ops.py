@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from bot.cli_support import prepared_core
+from bot.cli.support import prepared_core
 from core.clock import TOKYO
 from core.masking import mask_student_number
 
@@ -16,7 +16,7 @@ def doctor() -> None:
 
     Exits 0 when everything is ok, 1 when anything needs fixing.
     """
-    from bot.doctor import Outcome, environment_hint, run_checks, values_to_confirm
+    from bot.cli.doctor import Outcome, environment_hint, run_checks, values_to_confirm
     from core.profile import SHIPPED_PROFILE
 
     click.echo(f"madoguchi doctor: {environment_hint()}")

@@ -3,7 +3,7 @@
 
 import click
 
-from bot.cli_support import prepared_core
+from bot.cli.support import prepared_core
 from core.clock import TOKYO
 
 

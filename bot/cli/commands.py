@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli_support import fail, prepared_core
+from bot.cli.support import fail, prepared_core
 from bot.runtime import (
     StartupError,
     build_pipeline,
@@ -37,7 +37,7 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 def _configure_logging(level: str, log_format: LogFormat = LogFormat.AUTO) -> None:
     """Masked log lines on stderr, JSON (LOG_FORMAT=json, or auto when stderr is not a terminal) or text."""
-    from bot import logs
+    from bot.ops import logs
 
     logs.configure(level, log_format)
 
@@ -117,8 +117,8 @@ def _fresh_metrics_dir(settings: Settings) -> None:
 @main.command("scheduler")
 def scheduler_command() -> None:
     """Run the reminder scheduler alone (Procfile `clock`), for deployments with several web workers."""
-    from bot.agents import queue_opening_digest
-    from bot.scheduler import Scheduler
+    from bot.delivery.scheduler import Scheduler
+    from bot.handoff.agents import queue_opening_digest
 
     # SIGINT and SIGTERM are taken by sigwait below, never by a handler: the kernel may hand a signal to any
     # thread, and a Python handler runs only when the main thread wakes, which an untimed wait never does.
@@ -182,7 +182,7 @@ def _student_id(core: "Core", number: str) -> int:
 
 def _converse(pipeline: "Pipeline", lines: Iterable[str], student_id: int | None = None) -> None:
     from bot.channels import terminal
-    from bot.mailing import send_queued_mail
+    from bot.delivery.mailing import send_queued_mail
     from handlers.turn import Channel, IncomingMessage
 
     buttons: list[str] = []
@@ -270,7 +270,7 @@ def links() -> None:
 @click.option("--lang", type=click.Choice(["ja", "en"]), default="ja", show_default=True)
 def links_send_reset(student_number: str, lang: str) -> None:
     """Mail a second-password reset link to the student's registered address (same answer either way)."""
-    from bot.mailing import send_queued_mail
+    from bot.delivery.mailing import send_queued_mail
     from core.links import request_second_password_reset
 
     core = prepared_core()
@@ -327,7 +327,7 @@ def slack() -> None:
 def slack_socket() -> None:
     """Answer Slack over Socket Mode (local development with SLACK_APP_TOKEN; production uses HTTP)."""
     from bot.channels.slack import SlackChannel, run_socket_mode
-    from bot.inbox import Inbox
+    from bot.delivery.inbox import Inbox
 
     try:
         settings = load_settings()
@@ -351,10 +351,10 @@ def slack_socket() -> None:
 
 def _mount_commands() -> None:
     """Commands that live in their own modules (imported here so `madoguchi --help` lists them)."""
-    from bot.dialogue_cli import dialogue
-    from bot.ops_cli import doctor, retention, students_forget
-    from bot.rasa.cli import actions
-    from bot.staff_cli import staff
+    from bot.cli.dialogue import dialogue
+    from bot.cli.ops import doctor, retention, students_forget
+    from bot.cli.rasa import actions
+    from bot.cli.staff import staff
     from intents.cli import nlu
 
     for command in (nlu, dialogue, actions, doctor, staff, retention):

@@ -9,8 +9,9 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from bot import logs
-from bot.inbox import PermanentFailure
+from bot.delivery import inbox
+from bot.delivery.inbox import Call, ChannelProcessor, PermanentFailure
+from bot.ops import logs
 from bot.pipeline import reply_text
 from core.conversations import transcript_row
 from core.enums import Language
@@ -116,7 +117,7 @@ def notify_student(session: Session, student_id: int, key: str, compose: Callabl
     return len(enqueue_many(session, DELIVER, jobs, now))
 
 
-class Delivery:
+class Delivery(ChannelProcessor):
     """The worker's `deliver` processor."""
 
     channel = DELIVER
@@ -125,25 +126,26 @@ class Delivery:
         self.core = core
         self.senders = senders
 
-    def prepare(self, payload: dict[str, Any], received_at: datetime) -> list[dict[str, Any]]:
+    def prepare(self, job: inbox.Job) -> list[dict[str, Any]]:
         """Render the job's message for the student's channel; [] when the transcript already shows it."""
-        channel, user_id, replies = self._what(payload)
+        channel, user_id, replies = self._what(job.payload)
         if channel in TRANSCRIPT_CHANNELS:
-            self._delivered(payload)
+            self._delivered(job.payload)
             return []
         sender = self.senders.get(channel)
         if sender is None:
             raise PermanentFailure(f"{channel} is not connected: no way to reach the student")
         return [{"sender": channel, **part} for part in sender.render_push(user_id, replies)]
 
-    def send(self, payload: dict[str, Any], part: dict[str, Any], index: int, received_at: datetime) -> None:
+    def send(self, call: Call) -> None:
         """Send one part; after the last one the relayed message is marked sent."""
-        call = {key: value for key, value in part.items() if key != "sender"}
-        self.senders[part["sender"]].send_push(call, f"{payload['job']}:{index}")
-        self._delivered(payload)  # after every part: marking sent twice is harmless
+        part = {key: value for key, value in call.part.items() if key != "sender"}
+        self.senders[call.part["sender"]].send_push(part, f"{call.payload['job']}:{call.index}")
+        self._delivered(call.payload)  # after every part: marking sent twice is harmless
 
-    def failed(self, payload: dict[str, Any], error: str) -> None:
+    def failed(self, job: inbox.Job, error: str) -> None:
         """A relay that could not reach the student is marked in the agents' thread."""
+        payload = job.payload
         if payload.get("kind") != "agent_message":
             log.error("delivery %s to a student failed: %s", payload.get("job"), error)
             return

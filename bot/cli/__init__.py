@@ -1,0 +1,1 @@
+"""The `madoguchi` command and its groups."""
