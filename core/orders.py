@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core.addresses import MailingAddress
 from core.catalog import CatalogItem, LocalizedText
 from core.clock import require_aware
+from core.db import changed_rows
 from core.enums import DeliveryMethod, OrderStatus, PaymentMethod, PaymentStatus
 from core.errors import (
     DeliveryNotAllowed,
@@ -396,12 +397,10 @@ def _move(session: Session, order: Order, to: OrderStatus, now: datetime, actor:
     if to is OrderStatus.PAID:
         values["paid_at"] = now
     # A conditional UPDATE rather than read-then-write: two concurrent callers cannot both win.
-    result = session.execute(
-        update(Order).where(Order.id == order.id, Order.status == expected).values(**values),
-        execution_options={"synchronize_session": False},
-    )
+    changed = changed_rows(session, update(Order).where(Order.id == order.id, Order.status == expected)
+                           .values(**values).execution_options(synchronize_session=False))
     session.refresh(order, attribute_names=["status", "updated_at", "paid_at"])
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if changed != 1:
         return False
     order.events.append(OrderEvent(from_status=expected, to_status=to, at=now, actor=actor))
     session.flush()
@@ -413,12 +412,11 @@ def _set_payment_status(session: Session, payment: Payment, to: PaymentStatus, n
     values: dict[str, object] = {"status": to}
     if to is PaymentStatus.PAID:
         values["paid_at"] = now
-    result = session.execute(
-        update(Payment).where(Payment.id == payment.id, Payment.status == PaymentStatus.PENDING).values(**values),
-        execution_options={"synchronize_session": False},
-    )
+    changed = changed_rows(session, update(Payment).where(Payment.id == payment.id,
+                                                          Payment.status == PaymentStatus.PENDING)
+                           .values(**values).execution_options(synchronize_session=False))
     session.refresh(payment, attribute_names=["status", "paid_at"])
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return changed == 1
 
 
 def advance(session: Session, order: Order, to_status: OrderStatus | str, now: datetime, actor: str) -> Order:

@@ -7,14 +7,15 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import partial
 from types import MappingProxyType
-from typing import Any, TypeVar, cast
+from typing import TypeVar
 
-from sqlalchemy import Case, CursorResult, Select, case, select, update
+from sqlalchemy import Case, Select, case, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.calendar import BusinessCalendar
 from core.clock import TOKYO, require_aware
+from core.db import changed_rows
 from core.enums import OrderStatus, PaymentStatus
 from core.jobs import IN_CHUNK, chunks
 from core.models import Fulfilment, OneTimeLink, Order, OrderItem, Payment, Reminder, Student
@@ -358,10 +359,9 @@ def defer_many(session: Session, reminders: Iterable[Reminder], morning: datetim
 
 def finish(session: Session, reminder_id: int, status: Status, now: datetime, outcome: str | None = None) -> bool:
     """Move a scheduled reminder to its end state; False if another scheduler got there first."""
-    result = session.execute(update(Reminder).where(Reminder.id == reminder_id,
-                                                    Reminder.status == Status.SCHEDULED.value)
-                             .values(status=status.value, outcome=outcome, done_at=now))
-    return bool(cast(CursorResult[Any], result).rowcount)  # an UPDATE's result is a cursor's
+    return bool(changed_rows(session, update(Reminder).where(Reminder.id == reminder_id,
+                                                             Reminder.status == Status.SCHEDULED.value)
+                             .values(status=status.value, outcome=outcome, done_at=now)))
 
 
 def past_grace(reminder: Reminder, now: datetime) -> bool:

@@ -102,7 +102,15 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         engine.dispose()
         return
     # On PostgreSQL each session gets a schema of its own, so runs on one server never see each other.
-    schema = f"test_{os.getpid()}_{secrets.token_hex(3)}"
+    with postgres_schema(url, "test") as engine:
+        migrate.upgrade(engine)
+        yield engine
+
+
+@contextmanager
+def postgres_schema(url: str, prefix: str) -> Iterator[Engine]:
+    """An engine on a new, empty PostgreSQL schema of its own (named `<prefix>_<pid>_<random>`), dropped after."""
+    schema = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     admin = make_engine(url)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -110,7 +118,6 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     engine = make_engine(make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
                          .render_as_string(hide_password=False))
     try:
-        migrate.upgrade(engine)
         yield engine
     finally:
         engine.dispose()

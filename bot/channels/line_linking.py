@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,6 +28,7 @@ from bot.settings import ChannelSettings
 from core import lockouts
 from core.conversations import chat_account, load_state, save_state
 from core.conversations import linked_student_id as core_linked_student_id
+from core.db import changed_rows
 from core.enums import Language
 from core.identifiers import normalize_student_number
 from core.masking import mask_student_number, mask_token
@@ -37,6 +37,7 @@ from core.passwords import decoy_hash, verify_password
 from core.services import Core
 from core.students import find_student
 from handlers.messages import say
+from handlers.payloads import LinkAccount, UnlinkAccount, decode
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,9 @@ LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{8,128}")
 PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
 
-class LinkAction(StrEnum):
-    """The payloads of the linking buttons; a payload starting with `link:` never reaches the pipeline."""
-
-    START = "link:start"
-    UNLINK = "link:unlink"
-
-
-LINK_PAYLOAD_PREFIX = "link:"
+# What a linking button (handlers.payloads: `link:start`, `link:unlink`) or a typed request asks for; a payload
+# in the `link` namespace never reaches the pipeline.
+LinkAction = LinkAccount | UnlinkAccount
 
 # Typed requests, matched on the NFKC-normalized, lower-cased text without spaces. Unlinking is checked first.
 _UNLINK_TYPED = re.compile(r"(連携(を)?(解除|やめ|取り?消)|unlink|disconnect(my)?(line)?account)")
@@ -76,15 +72,16 @@ def typed_action(text: str) -> tuple[LinkAction, Language] | None:
     folded = _SPACES.sub("", unicodedata.normalize("NFKC", text).lower())
     lang = Language.EN if _ENGLISH.search(folded) and "連携" not in folded else Language.JA
     if _UNLINK_TYPED.search(folded):
-        return LinkAction.UNLINK, lang
+        return UnlinkAccount(), lang
     if _LINK_TYPED.fullmatch(folded):
-        return LinkAction.START, lang
+        return LinkAccount(), lang
     return None
 
 
 def payload_action(payload: str) -> LinkAction | None:
     """The linking action of a `link:` payload; None for an unknown one (logged by the caller)."""
-    return LinkAction(payload) if payload in set(LinkAction) else None
+    tapped = decode(payload)
+    return tapped if isinstance(tapped, LinkAccount | UnlinkAccount) else None
 
 
 def conversation_id(user_id: str) -> str:
@@ -150,11 +147,10 @@ def redeem_nonce(session: Session, nonce: str, user_id: str, now: datetime) -> i
                                                          AccountLinkNonce.channel == CHANNEL)).one_or_none()
     if row is None:
         return None
-    taken = session.execute(update(AccountLinkNonce).where(
+    taken = changed_rows(session, update(AccountLinkNonce).where(
         AccountLinkNonce.id == row.id, AccountLinkNonce.used_at.is_(None), AccountLinkNonce.expires_at > now,
     ).values(used_at=now))
-    # An UPDATE's result is a CursorResult, which counts the rows changed; Session.execute is typed as any Result.
-    if cast(CursorResult[Any], taken).rowcount != 1:
+    if taken != 1:
         return None
     linked = account(session, user_id, now)
     linked.student_id, linked.linked_at, linked.following, linked.updated_at = row.student_id, now, True, now

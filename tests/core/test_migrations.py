@@ -1,19 +1,19 @@
 """Migrations and models agree, the schema can be taken down and built again, and migrations keep the rows."""
 
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, Integer, String, column, insert, inspect, make_url, select, table, text
+from sqlalchemy import Engine, Integer, String, column, insert, inspect, select, table, text
 from sqlalchemy.sql.expression import TableClause
 
 from core import migrate
 from core.clock import TOKYO
 from core.db import Base, UTCDateTime, make_engine
+from tests.conftest import postgres_schema
 
 
 def differences(connection):
@@ -50,18 +50,8 @@ def blank(tmp_path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    schema, admin = f"blank_{os.getpid()}_{secrets.token_hex(3)}", make_engine(url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-                         .render_as_string(hide_password=False))
-    try:
+    with postgres_schema(url, "blank") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_downgrade_to_base_and_upgrade_again(blank):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -194,11 +195,7 @@ def test_signed_random_webhooks_never_get_a_5xx_and_every_stored_event_is_finish
     print(f"\nLINE fuzz: answers {answers}; stored events by status {statuses} (posting {posted - started:.1f} s,"
           f" draining {time.perf_counter() - posted:.1f} s); 400s by reason:")
     print("\n".join(f"  {count:6d} {reason}" for reason, count in sorted(reasons.items(), key=lambda i: -i[1])))
-    stuck = _events(line, "pending", "processing")
-    assert not stuck, "\n".join(f"{event.status} {event.last_error} {event.payload[:500]}" for event in stuck)
-    escaped = [record for record in caplog.records
-               if record.name.startswith("bot.delivery.inbox") and record.exc_info]
-    assert not escaped, "an exception escaped a step of the inbox"
+    assert_every_event_finished_cleanly(line, caplog)
     failed = _events(line, "failed")
     assert not failed, "\n".join(f"{event.last_error} {event.payload[:500]}" for event in failed)
 
@@ -214,6 +211,15 @@ def drain(harness: Any, advance: Callable[[], object] | None = None) -> dict[str
     for event in _events(harness):
         counts[event.status] = counts.get(event.status, 0) + 1
     return counts
+
+
+def assert_every_event_finished_cleanly(harness: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """No stored event is left pending or processing, and no exception escaped a step of the inbox."""
+    stuck = _events(harness, "pending", "processing")
+    assert not stuck, "\n".join(f"{event.status} {event.last_error} {event.payload[:500]}" for event in stuck)
+    escaped = [record for record in caplog.records
+               if record.name.startswith("bot.delivery.inbox") and record.exc_info]
+    assert not escaped, "an exception escaped a step of the inbox"
 
 
 def _events(harness: Any, *statuses: str) -> list[InboundEvent]:

@@ -36,6 +36,7 @@ from core.services import Core
 from handlers import basic
 from handlers.forms import resume_offer
 from handlers.messages import say
+from handlers.payloads import LinkAccount, Namespace, UnlinkAccount, encode, namespace_of
 from handlers.replies import Link, QuickReply, Reply, Text, intent_payload
 from handlers.turn import Channel, IncomingMessage
 from intents.types import Intent
@@ -106,7 +107,7 @@ class LineEvents:
         if user_id is None:
             return [_one_to_one_only()]
         data = event.postback.data
-        if data.startswith(linking.LINK_PAYLOAD_PREFIX):
+        if namespace_of(data) is Namespace.LINK:
             action = linking.payload_action(data)
             if action is not None:
                 return self._linking(action, user_id, self._lang(user_id))
@@ -192,12 +193,12 @@ class LineEvents:
     # --- account linking in the chat ----------------------------------------------------------------------
 
     def _linking(self, action: linking.LinkAction, user_id: str, lang: Language) -> list[Reply]:
-        if action is linking.LinkAction.UNLINK:
+        if isinstance(action, UnlinkAccount):
             return self._unlink(user_id, lang)
         with self.core.transaction() as session:
             linked = linking.linked_student_id(session, user_id) is not None
         if linked:
-            unlink_button = QuickReply(say("line.link.unlink_button", lang), linking.LinkAction.UNLINK.value)
+            unlink_button = QuickReply(say("line.link.unlink_button", lang), encode(UnlinkAccount()))
             return [Text(say("line.link.already", lang), (unlink_button, basic.menu_button(lang)))]
         token = self.api.issue_link_token(user_id)
         if token is None:
@@ -225,7 +226,7 @@ class LineEvents:
 
 
 def _link_button(lang: Language) -> QuickReply:
-    return QuickReply(say("line.link.button", lang), linking.LinkAction.START.value)
+    return QuickReply(say("line.link.button", lang), encode(LinkAccount()))
 
 
 def _one_to_one_only() -> Text:
