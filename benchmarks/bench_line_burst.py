@@ -203,12 +203,14 @@ def fresh_postgres(url: str) -> str:
 
 
 def answers(events: list[dict[str, Any]], detail: dict[str, Any]) -> tuple[int, int, int]:
-    """Events answered by reply, answered more than once, not answered (first part by reply or push)."""
+    """Of `events`: those answered by reply, answered more than once, not answered (first part by reply or push).
+    Answers to other events (stored by a server that died before acknowledging them) are not counted here."""
     by_token = {event["replyToken"]: event["webhookEventId"] for event in events}
     by_key = {retry_key(event["webhookEventId"], 0): event["webhookEventId"] for event in events}
     first: Counter[str] = Counter()
     for token in detail["replies"]:
-        first[by_token.get(token, "?")] += 1
+        if token in by_token:  # not one bucket for the others: two different events are not one answered twice
+            first[by_token[token]] += 1
     replied = len(first)
     for key in detail["pushes"]:
         if key in by_key:
