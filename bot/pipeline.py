@@ -67,6 +67,9 @@ class Turn:
 
     replies: list[Reply]
     intents: tuple[Intent, ...]
+    # The language the student chose in this turn (a `lang:` tap, "English please"), None when it stayed the
+    # same: a channel with per-language menus (LINE's rich menu) switches the student's menu with it.
+    switched_language: Language | None = None
 
 
 class Understands(Protocol):
@@ -100,6 +103,7 @@ class Pipeline:
             with nullcontext(held) if held is not None else self.core.reading_connection() as connection:
                 start = load_turn(connection, message.conversation_id, message.channel.value, message.user_id, now)
             state = start.state
+            chosen = state.lang
             # Who the student is comes from the channel, never from what was typed: on LINE and Slack the linked
             # account (an unlink takes effect at once), on the web the signed-in browser (signing out or the
             # session's end takes effect at once too).
@@ -134,7 +138,7 @@ class Pipeline:
             self._save(ctx, replies, label, held)
             metrics.count_message(message.channel.value, label, ctx.lang,
                                   fallback=missed, seconds=time.perf_counter() - started)
-            return Turn(replies, intents)
+            return Turn(replies, intents, state.lang if state.lang != chosen else None)
 
     def _relaying_ticket(self, message: IncomingMessage, start: TurnStart, now: datetime) -> tuple[int | None, bool]:
         """The handoff ticket that takes this message instead of the bot (or None), and whether the conversation

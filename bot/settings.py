@@ -15,6 +15,8 @@ class ChannelSettings(BaseSettings):
     line_channel_access_token: SecretStr | None = None
     line_api_base_url: str = Field("https://api.line.me", description="Messaging API host (tests: a fake)")
     line_access_base_url: str = Field("https://access.line.me", description="Where account linking ends")
+    line_data_api_base_url: str = Field("https://api-data.line.me",
+                                        description="Messaging API data host: rich menu images (tests: a fake)")
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -37,7 +39,8 @@ class ChannelSettings(BaseSettings):
     oidc_claim: str = Field("student_number", pattern=r"^(student_number|email|[a-z_][a-z0-9_:.-]{0,63})$",
                             description="The claim that names the student: a student number, or `email` (verified)")
 
-    @field_validator("line_api_base_url", "line_access_base_url", "slack_api_base_url", "oidc_issuer")
+    @field_validator("line_api_base_url", "line_access_base_url", "line_data_api_base_url", "slack_api_base_url",
+                     "oidc_issuer")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

@@ -1,8 +1,8 @@
 """The Slack channel: Bolt on POST /slack/events stores each event before acknowledging it, and the inbox
 worker answers it through the conversation pipeline with Block Kit messages sent by the Web API
 (payloads are read and turned into an `IncomingMessage` in slack_payloads, replies rendered in slack_render,
-the Web API called and its errors mapped in slack_api, and who the student is comes from their Slack
-profile's email in slack_identity).
+the Web API called and its errors mapped in slack_api, who the student is comes from their Slack
+profile's email in slack_identity, and the app's Home tab is built in slack_home).
 
 Bolt is used in HTTP mode as the synchronous `App` with `process_before_response=True`: a listener stores
 the event and then acks, so the 200 leaves only after the event is committed. Bolt's Starlette adapter
@@ -32,16 +32,19 @@ from starlette.routing import BaseRoute, Route
 from bot.bodies import read_bounded
 from bot.channels import slack_render
 from bot.channels.slack_api import SlackWebApi, post_message_part, web_client
+from bot.channels.slack_home import SlackHome
 from bot.channels.slack_identity import SlackIdentity
 from bot.channels.slack_payloads import (
     EVENT_FILTERS,
+    HOME_ACTIONS,
     BadBody,
     Destination,
+    HomeRequest,
     SlackTurn,
+    normalize,
     parse_body,
     shape_problem,
     stable_id,
-    to_turn,
 )
 from bot.delivery.inbox import Call, ChannelProcessor, Inbox, Job, PermanentFailure
 from bot.handoff.agents import ACTIONS as AGENT_ACTIONS
@@ -84,6 +87,7 @@ class SlackChannel(ChannelProcessor):
         self.client = web_client(settings.slack_api_base_url, secret_value(settings.slack_bot_token))
         self.web_api = SlackWebApi(self.client, core.now)
         self.identity = SlackIdentity(core, self.client)
+        self.home = SlackHome(core, self.identity)
         # The agents' side of handoffs, when an agents' channel is set: its messages never reach the bot.
         self.agents = (AgentDesk(core, self, settings.slack_agent_channel, Language(settings.agent_lang))
                        if settings.slack_agent_channel else None)
@@ -108,6 +112,7 @@ class SlackChannel(ChannelProcessor):
         app.event(re.compile(r".+"))(self._on_event)
         app.command(re.compile(r"^/"))(self._on_command)
         app.action(slack_render.REPLY_ACTION)(self._on_reply_button)
+        app.action(HOME_ACTIONS)(self._on_reply_button)  # the Home tab's: stored and answered alike
         app.action(slack_render.LINK_ACTION)(self._on_link_button)
         app.action(AGENT_ACTIONS)(self._on_agent_action)
         app.action(re.compile(r".*"))(self._on_other_action)
@@ -217,24 +222,32 @@ class SlackChannel(ChannelProcessor):
     # ----- answering: the inbox worker's side
 
     def prepare(self, job: Job) -> list[dict[str, Any]]:
-        """Run the conversation turn for one stored payload and return its chat.postMessage calls.
+        """Run the conversation turn for one stored payload and return its chat.postMessage calls (and, for
+        the Home tab, its views.publish call).
 
         Before the turn, the user's link to a student is brought up to date from their Slack profile's email
         (at most once a day; a failed lookup keeps the link as it was), so the pipeline finds the student.
+        A tap on the Home tab is answered in the user's direct messages, and the Home view is published again
+        after it, since the turn may have changed what it shows (the language, an order).
 
         Raises:
             PermanentFailure: for a stored payload that cannot be answered.
         """
         try:
-            turn = to_turn(job.payload)
+            request = normalize(job.payload)
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise PermanentFailure(f"not an answerable Slack payload: {error!r}") from error
-        if turn.wants_help:
-            replies = self._help(turn)
+        if isinstance(request, HomeRequest):
+            return self.home.calls(request)
+        if request.wants_help:
+            replies = self._help(request)
         else:
-            self.identity.resolve(turn.message.user_id)
-            replies = self.pipeline.handle(turn.message)
-        return [post_message_part(turn.destination, message) for message in slack_render.render(replies)]
+            self.identity.resolve(request.message.user_id)
+            replies = self.pipeline.handle(request.message)
+        parts = [post_message_part(request.destination, message) for message in slack_render.render(replies)]
+        if request.from_home:
+            parts.append(self.home.publish_part(request.message.user_id, request.message.conversation_id))
+        return parts
 
     def send(self, call: Call) -> None:
         """Make one stored Web API call, paced to one post per second in each conversation.
@@ -291,7 +304,7 @@ def _store(context: BoltContext, event_id: str, body: Mapping[str, Any]) -> bool
     """Commit an answerable payload to the inbox (a duplicate id is dropped there); the deprecated
     verification token is not kept. False, with a log line, for a payload that lacks what an answer needs."""
     try:
-        to_turn(body)
+        normalize(body)
     except (KeyError, TypeError, ValueError, IndexError) as error:
         log.warning("slack: %s acknowledged and ignored: not answerable (%r)", event_id, error)
         return False

@@ -1,7 +1,8 @@
 """Slack's Web API as the bot uses it, paced, with Slack's errors mapped to what the inbox does with them.
 
-One post per conversation and second (chat.postMessage's pace). Slack's answers become RetryAfter (rate
-limited), SlackUnavailable (5xx or a transient error, retried with backoff) or PermanentFailure (any other).
+One post per conversation and second (chat.postMessage's pace; a call without a conversation, such as
+views.publish, is paced per user). Slack's answers become RetryAfter (rate limited), SlackUnavailable (5xx
+or a transient error, retried with backoff) or PermanentFailure (any other).
 """
 
 import json
@@ -53,7 +54,7 @@ class SlackWebApi:
             SlackUnavailable: for a 5xx or a transient Slack error (retried with backoff).
             PermanentFailure: for any other error Slack answers (a bad channel, a revoked token).
         """
-        self._take_turn(str(args.get("channel")))
+        self._take_turn(pace_key(method, args))
         try:
             data = self.client.api_call(method, data=form_fields(args)).data
         except SlackApiError as error:
@@ -88,6 +89,13 @@ class SlackWebApi:
         if status >= 500 or code in TRANSIENT_ERRORS:
             return SlackUnavailable(f"{method}: HTTP {status} {code or ''}".rstrip())
         return PermanentFailure(f"{method}: {code or f'HTTP {status}'}")
+
+
+def pace_key(method: str, args: Mapping[str, Any]) -> str:
+    """What a call is paced by: its conversation, or for a call without one (views.publish) its method and
+    user, so that publishing one user's Home view never waits on another's."""
+    channel = args.get("channel")
+    return str(channel) if channel else f"{method}:{args.get('user_id')}"
 
 
 def post_message_part(destination: Destination, message: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Slack payloads, normalized: which stored events, interactions and slash commands get an answer, the
-message each becomes for the pipeline, where its answer goes, and the checks a body passes before Bolt."""
+message each becomes for the pipeline (or the Home view it asks for), where its answer goes, and the checks a
+body passes before Bolt."""
 
 import hashlib
 import html
@@ -32,6 +33,13 @@ COMMAND_PAYLOADS = {
 HELP_WORDS = frozenset({"", "help", "ヘルプ", "使い方"})
 # Message subtypes still answered: a file shared with a question is answered for its words.
 ANSWERED_SUBTYPES = frozenset({"file_share"})
+# The Home tab's buttons (bot/channels/slack_home.py): a menu button carries a payload like a quick reply, and
+# is answered in the user's direct messages with the app; the reminders switch carries the state it asks for.
+HOME_MENU_ACTION_PREFIX = "madoguchi.home.menu."
+HOME_MENU_ACTION = re.compile(r"^madoguchi\.home\.menu\.\d+$")
+HOME_REMINDERS_ACTION = "madoguchi.home.reminders"
+HOME_ACTIONS = re.compile(r"^madoguchi\.home\.(?:menu\.\d+|reminders)$")
+REMINDERS_ON, REMINDERS_OFF = "on", "off"  # the switch's values: the state the tap asks for
 
 
 class PayloadKind(StrEnum):
@@ -41,6 +49,10 @@ class PayloadKind(StrEnum):
     APP_MENTION = "app_mention"
     BUTTON = "block_actions"
     COMMAND = "slash_command"
+    HOME_OPENED = "app_home_opened"  # the user opened the app's Home tab: its view is published
+    HOME_BUTTON = "home_button"  # a menu button of the Home tab: a turn answered in the direct messages
+    HOME_SWITCH = "home_reminders"  # the Home tab's reminders switch: set, then the view published again
+
 
 @dataclass(frozen=True, slots=True)
 class Destination:
@@ -57,6 +69,16 @@ class SlackTurn:
     message: IncomingMessage
     destination: Destination
     wants_help: bool = False
+    from_home: bool = False  # tapped on the Home tab, whose view is published again after the answer
+
+
+@dataclass(frozen=True, slots=True)
+class HomeRequest:
+    """A stored payload that asks for the user's Home view: the tab opened, or its reminders switch tapped."""
+
+    team_id: str
+    user_id: str
+    reminders: bool | None = None  # the state the switch asks for; None when the tab was only opened
 
 
 def conversation_id(team: str, user: str, channel: str | None = None) -> str:
@@ -67,28 +89,37 @@ def conversation_id(team: str, user: str, channel: str | None = None) -> str:
     return f"slack:{team}:{channel}:{user}"
 
 
+_EVENT_KINDS = frozenset({PayloadKind.MESSAGE, PayloadKind.APP_MENTION, PayloadKind.HOME_OPENED})
+
+
 def payload_kind(payload: Mapping[str, Any]) -> PayloadKind | None:
     """Which kind of Slack payload this is, or None for one the worker does not answer."""
     if payload.get("type") == "event_callback":
         kind = (payload.get("event") or {}).get("type")
-        return PayloadKind(kind) if kind in (PayloadKind.MESSAGE, PayloadKind.APP_MENTION) else None
+        return PayloadKind(kind) if kind in _EVENT_KINDS else None
     if payload.get("type") == PayloadKind.BUTTON:
-        return PayloadKind.BUTTON
+        action_id = str(((payload.get("actions") or [{}])[0]).get("action_id") or "")
+        if action_id == HOME_REMINDERS_ACTION:
+            return PayloadKind.HOME_SWITCH
+        return PayloadKind.HOME_BUTTON if HOME_MENU_ACTION.match(action_id) else PayloadKind.BUTTON
     if "command" in payload:
         return PayloadKind.COMMAND
     return None
 
 
-def to_turn(payload: Mapping[str, Any]) -> SlackTurn:
-    """Normalize a stored payload.
+def normalize(payload: Mapping[str, Any]) -> SlackTurn | HomeRequest:
+    """A stored payload as the turn it asks for, or the Home view it asks for.
 
     Raises:
         ValueError: if it is not a payload the worker answers.
         KeyError: if a field Slack always sends is missing.
+        TypeError: if such a field is not a non-empty string.
     """
     kind = payload_kind(payload)
     if kind is None:
         raise ValueError(f"not an answerable Slack payload (type {payload.get('type')!r})")
+    if kind in HOME_BUILDERS:
+        return HOME_BUILDERS[kind](payload)
     return TURN_BUILDERS[kind](payload)
 
 
@@ -162,6 +193,46 @@ def _from_button(payload: Mapping[str, Any]) -> SlackTurn:
     return SlackTurn(message, Destination(channel, (payload.get("message") or {}).get("thread_ts")))
 
 
+def _from_home_button(payload: Mapping[str, Any]) -> SlackTurn:
+    """A Home tab menu button: no channel (its container is the view), so it is answered in the user's direct
+    messages with the app, the conversation a DM to the bot is, in the language the view was shown in."""
+    user = _str(payload["user"], "id")
+    team = (payload.get("team") or {}).get("id") or _str(payload["user"], "team_id")
+    value = _str(payload["actions"][0], "value")
+    message = IncomingMessage(channel=Channel.SLACK, user_id=user, conversation_id=conversation_id(team, user),
+                              payload=value, event_id=stable_id("action", payload),
+                              lang_hint=view_language(payload.get("view")), raw=payload)
+    return SlackTurn(message, Destination(user), from_home=True)
+
+
+def view_language(view: Mapping[str, Any] | None) -> Language | None:
+    """The language a Home view was published in (its `private_metadata`, see `home_metadata`), or None."""
+    try:
+        lang = json.loads((view or {}).get("private_metadata") or "{}").get("lang")
+    except (ValueError, TypeError, AttributeError):  # not our metadata: no language is read from it
+        return None
+    return Language(lang) if isinstance(lang, str) and lang in set(Language) else None
+
+
+def home_metadata(lang: Language) -> str:
+    """The `private_metadata` of a published Home view: the language its buttons are labelled in, so that a
+    tap is answered in the language the student read (as the web page's language switch is)."""
+    return json.dumps({"lang": lang.value})
+
+
+def _home_opened(payload: Mapping[str, Any]) -> HomeRequest:
+    return HomeRequest(_str(payload, "team_id"), _str(payload["event"], "user"))
+
+
+def _home_switch(payload: Mapping[str, Any]) -> HomeRequest:
+    user = _str(payload["user"], "id")
+    team = (payload.get("team") or {}).get("id") or _str(payload["user"], "team_id")
+    value = _str(payload["actions"][0], "value")
+    if value not in (REMINDERS_ON, REMINDERS_OFF):
+        raise ValueError("the reminders switch carries neither on nor off")
+    return HomeRequest(team, user, reminders=value == REMINDERS_ON)
+
+
 def _from_command(payload: Mapping[str, Any]) -> SlackTurn:
     team, user = _str(payload, "team_id"), _str(payload, "user_id")
     text = str(payload.get("text") or "").strip()
@@ -178,6 +249,11 @@ TURN_BUILDERS: dict[PayloadKind, Callable[[Mapping[str, Any]], SlackTurn]] = {
     PayloadKind.APP_MENTION: _from_mention,
     PayloadKind.BUTTON: _from_button,
     PayloadKind.COMMAND: _from_command,
+    PayloadKind.HOME_BUTTON: _from_home_button,
+}
+HOME_BUILDERS: dict[PayloadKind, Callable[[Mapping[str, Any]], HomeRequest]] = {
+    PayloadKind.HOME_OPENED: _home_opened,
+    PayloadKind.HOME_SWITCH: _home_switch,
 }
 
 
@@ -216,10 +292,20 @@ def _ignore_mention(event: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _ignore_home(event: Mapping[str, Any]) -> str | None:
+    """Why an `app_home_opened` publishes no view, or None: only the Home tab, opened by a person, does."""
+    if event.get("tab") != "home":
+        return f"the {event.get('tab')} tab opened"  # the Messages tab: its messages are answered as they come
+    if not event.get("user"):
+        return "no user opened it"
+    return None
+
+
 # The event types madoguchi answers, each with its check; any other type is acknowledged and logged.
 EVENT_FILTERS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     PayloadKind.MESSAGE: _ignore_message,
     PayloadKind.APP_MENTION: _ignore_mention,
+    PayloadKind.HOME_OPENED: _ignore_home,
 }
 
 
@@ -262,6 +348,7 @@ _EVENT_OBJECTS = ("function", "tokens")  # read by Bolt with `.get(name, {})` in
 _STRING_FIELDS: dict[str | None, tuple[str, ...]] = {
     None: ("type", "event_id", "api_app_id", "trigger_id", "command", "text", "response_url", "enterprise_id"),
     "user": ("username", "name"),
+    "view": ("private_metadata",),  # a Home tab button's view: the language it was published in
 }
 # Ids become conversation and account keys (the database holds 200 and 128 characters) and the channels
 # answers are posted to: Slack's are a capital letter and 8 to 10 more capitals or digits, so a signed body
@@ -276,9 +363,9 @@ _ID_FIELDS: dict[str | None, tuple[str, ...]] = {
 _SLACK_TS = re.compile(r"[0-9]{9,12}\.[0-9]{6}")
 _TS_FIELDS: dict[str | None, tuple[str, ...]] = {"container": ("message_ts",), "message": ("thread_ts", "ts")}
 # The events whose fields are read (the others are acknowledged by type alone): their text, ids and ts.
-_READ_EVENTS = frozenset({PayloadKind.MESSAGE, PayloadKind.APP_MENTION})
+_READ_EVENTS = frozenset({PayloadKind.MESSAGE, PayloadKind.APP_MENTION, PayloadKind.HOME_OPENED})
 _EVENT_FIELDS: dict[str, re.Pattern[str] | None] = {
-    "text": None, "channel_type": None, "subtype": None, "bot_id": None, "team": None, "event_ts": None,
+    "text": None, "channel_type": None, "subtype": None, "bot_id": None, "team": None, "event_ts": None, "tab": None,
     "user": _SLACK_ID, "channel": _SLACK_ID, "ts": _SLACK_TS, "thread_ts": _SLACK_TS,
 }
 

@@ -41,12 +41,12 @@ def render(replies: list[Reply]) -> list[dict[str, Any]]:
             case Link(label=label, url=url, text=text):
                 blocks = [_link_section(text or label, label, url)]
             case Card(title=title, fields=fields, footer=footer, quick_replies=buttons):
-                blocks = [_header(title), *_field_sections(fields), *_context(footer), *_actions(buttons)]
+                blocks = [header(title), *_field_sections(fields), *_context(footer), *_actions(buttons)]
             case _:
                 raise TypeError(f"the Slack channel cannot render {type(reply).__name__}")
         if len(blocks) > MAX_BLOCKS:
             raise ValueError(f"a Slack message holds at most {MAX_BLOCKS} blocks, this reply needs {len(blocks)}")
-        messages.append({"text": _shorten(escape(_fallback(reply)), MAX_FALLBACK_TEXT), "blocks": blocks})
+        messages.append({"text": shorten(escape(_fallback(reply)), MAX_FALLBACK_TEXT), "blocks": blocks})
     return messages
 
 
@@ -79,33 +79,50 @@ def _chunks(text: str, limit: int) -> list[str]:
 
 
 def _actions(buttons: tuple[QuickReply, ...]) -> list[dict[str, Any]]:
-    elements = [_reply_button(index, button) for index, button in enumerate(buttons)]
+    return actions(buttons, REPLY_ACTION_PREFIX)
+
+
+def actions(buttons: tuple[QuickReply, ...], action_prefix: str) -> list[dict[str, Any]]:
+    """Buttons as `actions` blocks of at most MAX_BUTTONS each; a button's action id is the prefix and its
+    place (`madoguchi.reply.3`), its value the payload a click brings back.
+
+    Raises:
+        ValueError: for a button payload longer than Slack carries back.
+    """
+    elements = [button_element(f"{action_prefix}{index}", button.label, button.payload)
+                for index, button in enumerate(buttons)]
     return [{"type": "actions", "elements": elements[start:start + MAX_BUTTONS]}
             for start in range(0, len(elements), MAX_BUTTONS)]
 
 
-def _reply_button(index: int, button: QuickReply) -> dict[str, Any]:
-    if len(button.payload) > MAX_BUTTON_VALUE:
-        raise ValueError(f"a button payload is at most {MAX_BUTTON_VALUE} characters: {button.payload[:40]}…")
-    return {"type": "button", "action_id": f"{REPLY_ACTION_PREFIX}{index}", "value": button.payload,
-            "text": {"type": "plain_text", "text": _shorten(button.label, MAX_BUTTON_TEXT), "emoji": True}}
+def button_element(action_id: str, label: str, value: str) -> dict[str, Any]:
+    """One Block Kit button whose click comes back as a block_actions payload carrying `value`.
+
+    Raises:
+        ValueError: for a value longer than Slack carries back.
+    """
+    if len(value) > MAX_BUTTON_VALUE:
+        raise ValueError(f"a button payload is at most {MAX_BUTTON_VALUE} characters: {value[:40]}…")
+    return {"type": "button", "action_id": action_id, "value": value,
+            "text": {"type": "plain_text", "text": shorten(label, MAX_BUTTON_TEXT), "emoji": True}}
 
 
 def _link_section(text: str, label: str, url: str) -> dict[str, Any]:
     return {
         "type": "section",
-        "text": {"type": "mrkdwn", "text": _shorten(escape(text), MAX_SECTION_TEXT)},
+        "text": {"type": "mrkdwn", "text": shorten(escape(text), MAX_SECTION_TEXT)},
         "accessory": {"type": "button", "action_id": LINK_ACTION, "url": url[:MAX_BUTTON_URL],
-                      "text": {"type": "plain_text", "text": _shorten(label, MAX_BUTTON_TEXT), "emoji": True}},
+                      "text": {"type": "plain_text", "text": shorten(label, MAX_BUTTON_TEXT), "emoji": True}},
     }
 
 
-def _header(title: str) -> dict[str, Any]:
-    return {"type": "header", "text": {"type": "plain_text", "text": _shorten(title, MAX_HEADER_TEXT), "emoji": True}}
+def header(title: str) -> dict[str, Any]:
+    """A header block (plain text, shortened to Block Kit's limit)."""
+    return {"type": "header", "text": {"type": "plain_text", "text": shorten(title, MAX_HEADER_TEXT), "emoji": True}}
 
 
 def _field_sections(fields: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
-    texts = [{"type": "mrkdwn", "text": _shorten(f"*{escape(label)}*\n{escape(value)}", MAX_FIELD_TEXT)}
+    texts = [{"type": "mrkdwn", "text": shorten(f"*{escape(label)}*\n{escape(value)}", MAX_FIELD_TEXT)}
              for label, value in fields]
     return [{"type": "section", "fields": texts[start:start + MAX_FIELDS]}
             for start in range(0, len(texts), MAX_FIELDS)]
@@ -114,8 +131,9 @@ def _field_sections(fields: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]
 def _context(footer: str) -> list[dict[str, Any]]:
     if not footer:
         return []
-    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": _shorten(escape(footer), MAX_CONTEXT_TEXT)}]}]
+    return [{"type": "context", "elements": [{"type": "mrkdwn", "text": shorten(escape(footer), MAX_CONTEXT_TEXT)}]}]
 
 
-def _shorten(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when it is longer."""
     return text if len(text) <= limit else text[:limit - 1] + "…"

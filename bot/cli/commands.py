@@ -352,12 +352,13 @@ def slack_socket() -> None:
 def _mount_commands() -> None:
     """Commands that live in their own modules (imported here so `madoguchi --help` lists them)."""
     from bot.cli.dialogue import dialogue
+    from bot.cli.line_menu import line
     from bot.cli.ops import doctor, retention, students_forget
     from bot.cli.rasa import actions
     from bot.cli.staff import staff
     from intents.cli import nlu
 
-    for command in (nlu, dialogue, actions, doctor, staff, retention):
+    for command in (nlu, dialogue, actions, doctor, staff, retention, line):
         main.add_command(command)
     students.add_command(students_forget, "forget")
 

@@ -235,6 +235,30 @@ def check_line(settings: ChannelSettings, *, timeout: float = TIMEOUT_SECONDS) -
     return ok("LINE", f"bot {info.display_name} ({info.basic_id}), token {token}")
 
 
+def check_rich_menu(settings: ChannelSettings) -> Result:
+    """LINE has a default rich menu (the Japanese one `madoguchi line richmenu deploy` sets)."""
+    from bot.channels.line.richmenu_api import RichMenuAdmin, RichMenuError
+
+    admin = RichMenuAdmin(settings)
+    try:
+        default = admin.default_menu()
+    except RichMenuError as error:
+        return problem("LINE rich menu", f"{error}")
+    finally:
+        admin.close()
+    if default is None:
+        return problem("LINE rich menu", "no default rich menu: students on LINE see no menu under the chat; run "
+                                         "`madoguchi line richmenu deploy`")
+    return ok("LINE rich menu", f"default {default}")
+
+
+def _rich_menu_after(line: Result, channels: ChannelSettings | None) -> Result:
+    """The rich menu check, when the LINE check passed (it needs a working token)."""
+    if channels is None or line.outcome is not Outcome.OK:
+        return skipped("LINE rich menu", line.detail if line.outcome is Outcome.SKIPPED else "fix LINE first")
+    return check_rich_menu(channels)
+
+
 def check_slack(settings: ChannelSettings, *, timeout: float = TIMEOUT_SECONDS) -> Result:
     """The bot token is accepted by Slack (auth.test)."""
     from slack_sdk import WebClient
@@ -342,6 +366,8 @@ def run_checks(*, mail_timeout: float = TIMEOUT_SECONDS) -> list[Result]:
         results.append(check(settings) if settings else skipped(name, "fix the settings first"))
     for name, channel_check in (("LINE", check_line), ("Slack", check_slack), ("single sign-on", check_sign_on)):
         results.append(channel_check(channels) if channels else skipped(name, "fix the channel settings first"))
+        if name == "LINE":
+            results.append(_rich_menu_after(results[-1], channels))
     database_ok = any(result.name == "database" and result.outcome is Outcome.OK for result in results)
     results.append(check_handoff(settings, channels) if settings and channels and database_ok
                    else skipped("handoff desk", "fix the settings and the database first"))

@@ -103,28 +103,36 @@ def doctor_output() -> tuple[int, dict[str, str], str]:
     return result.exit_code, lines, result.output
 
 
-def channels(env, line: FakeLineApi, slack: FakeSlackApi) -> None:
+def channels(env, line: FakeLineApi, slack: FakeSlackApi, *, rich_menu: bool = True) -> None:
+    """LINE and Slack pointed at their fakes; LINE with a default rich menu unless `rich_menu` is False."""
     env.set(LINE_CHANNEL_SECRET=LINE_SECRET, LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN, LINE_API_BASE_URL=line.url,
+            LINE_DATA_API_BASE_URL=line.data_url,
             SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_BASE_URL=slack.base_url)
+    if rich_menu:
+        line.richmenus.default = line.richmenus.add({"name": "madoguchi-ja-0", "size": {"width": 2500, "height": 843}})
 
 
 def test_all_ok_exits_0_with_a_line_per_check_and_no_secret(environment, line_api, slack_api, web_agent):
-    channels(environment, line_api, slack_api)
+    channels(environment, line_api, slack_api, rich_menu=False)
+    deployed = CliRunner().invoke(main, ["line", "richmenu", "deploy"])
+    assert deployed.exit_code == 0, deployed.output
     code, lines, output = doctor_output()
 
     assert code == 0, output
-    assert set(lines) == {"settings", "channel settings", "profile", "database", "mail", "LINE", "Slack",
-                          "single sign-on", "handoff desk"}
+    assert set(lines) == {"settings", "channel settings", "profile", "database", "mail", "LINE", "LINE rich menu",
+                          "Slack", "single sign-on", "handoff desk"}
     assert lines.pop("single sign-on").startswith("skipped")  # not configured: students sign in by mailed link
     assert all(line.startswith("ok") for line in lines.values()), output
     assert output.rstrip().endswith("all good")
     assert f"migration {migrate.head_revision()}" in lines["database"]
     assert "uoeh, chats kept 180 days" in lines["profile"]
     assert "窓口 (fake)" in lines["LINE"] and "line…" in lines["LINE"]
+    assert lines["LINE rich menu"] == f"ok (default {line_api.richmenus.default})"
     assert "bot user madoguchi" in lines["Slack"]
     for secret in (LINE_TOKEN, LINE_SECRET, BOT_TOKEN, SIGNING_SECRET):
         assert secret not in output
     [info] = line_api.calls_to("/v2/bot/info")
+    assert len(line_api.calls_to("/v2/bot/user/all/richmenu")) == 2  # the deploy's look, and the doctor's
     assert info.headers["authorization"] == f"Bearer {LINE_TOKEN}"
     assert [call.method for call in slack_api.calls] == ["auth.test"] and not slack_api.violations
 
@@ -133,6 +141,7 @@ def test_unset_channels_are_skipped_not_problems(environment, web_agent):
     code, lines, output = doctor_output()
     assert code == 0, output
     assert lines["LINE"] == "skipped (not configured)" and lines["Slack"] == "skipped (not configured)"
+    assert lines["LINE rich menu"] == "skipped (not configured)"
 
 
 def test_a_bad_setting_is_named_and_the_checks_that_need_it_are_skipped(environment):
@@ -268,10 +277,28 @@ def test_a_wrong_line_token_is_reported_in_plain_words_masked(environment, line_
     assert "LINE_CHANNEL_ACCESS_TOKEN" in lines["LINE"] and "revoked-token-abcdefghijkl" not in output
 
 
+def test_a_missing_default_rich_menu_is_a_problem_naming_the_command(environment, line_api, slack_api, web_agent):
+    channels(environment, line_api, slack_api, rich_menu=False)
+    code, lines, output = doctor_output()
+    assert code == 1, output
+    assert lines["LINE"].startswith("ok")
+    assert lines["LINE rich menu"] == ("PROBLEM: no default rich menu: students on LINE see no menu under the chat; "
+                                       "run `madoguchi line richmenu deploy`")
+
+
+def test_the_rich_menu_is_not_checked_without_a_working_line(environment, line_api):
+    environment.set(LINE_CHANNEL_SECRET=LINE_SECRET, LINE_CHANNEL_ACCESS_TOKEN="revoked-token-abcdefghijkl",
+                    LINE_API_BASE_URL=line_api.url)
+    _, lines, _ = doctor_output()
+    assert lines["LINE rich menu"] == "skipped (fix LINE first)"
+    assert line_api.calls_to("/v2/bot/user/all/richmenu") == []
+
+
 def test_half_set_line_credentials_name_the_missing_one(environment):
     environment.set(LINE_CHANNEL_SECRET=LINE_SECRET)
     code, lines, _ = doctor_output()
     assert code == 1 and lines["LINE"].startswith("PROBLEM: LINE_CHANNEL_ACCESS_TOKEN is not set")
+    assert lines["LINE rich menu"] == "skipped (fix LINE first)"
 
 
 def test_an_unreachable_line_api_is_a_problem(environment):
@@ -313,7 +340,8 @@ def test_the_values_to_confirm_are_listed_without_being_problems(environment, li
 
 def test_run_checks_returns_results_in_order(environment):
     assert [result.name for result in run_checks()] == ["settings", "channel settings", "profile", "database",
-                                                        "mail", "LINE", "Slack", "single sign-on", "handoff desk"]
+                                                        "mail", "LINE", "LINE rich menu", "Slack", "single sign-on",
+                                                        "handoff desk"]
 
 
 def test_the_madoguchi_command_exits_1_on_a_problem(tmp_path):

@@ -5,7 +5,8 @@ replies (events.py); the answer is sent by the Messaging API (api.py, transport.
 
 The webhook only verifies, stores and acknowledges; the inbox worker calls `prepare` (the turn, rendered into API
 calls that are stored) and then `send` for each call. See bot/delivery/inbox.py. Replies are rendered in
-bot/channels/line_render.py, and accounts linked in bot/channels/line_linking.py.
+bot/channels/line_render.py, and accounts linked in bot/channels/line_linking.py. The rich menu under the chat is
+defined in richmenu.py, drawn in richmenu_image.py and deployed by richmenu_api.py (`madoguchi line richmenu`).
 """
 
 from bot.channels.line.api import DEFAULT_RETRY_AFTER, LineApi, LineApiError, event_time, retry_key

@@ -1,12 +1,14 @@
 """LINE's Messaging API as the bot uses it, with LINE's errors mapped to what the inbox does with them.
 
 An answer goes by reply token while fresh, else by push with a retry key; pushes and multicasts reach students
-outside a turn; the loading animation and link tokens are asked for in a turn. LINE's answers become RetryAfter
-(429), PermanentFailure (any other 4xx) or LineApiError (5xx, retried with backoff).
+outside a turn; the loading animation and link tokens are asked for in a turn, and a student who switches language
+gets that language's rich menu. LINE's answers become RetryAfter (429), PermanentFailure (any other 4xx) or
+LineApiError (5xx, retried with backoff).
 """
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -15,9 +17,12 @@ from typing import Any
 
 from linebot.v3.messaging import ApiClient, ApiException, Configuration, MessagingApi
 
+from bot.channels.line import richmenu
+from bot.channels.line.richmenu import MenuSwitch
 from bot.channels.line.transport import REQUEST_TIMEOUT, Poster
 from bot.delivery.inbox import Call, PermanentFailure, RetryAfter
 from bot.settings import ChannelSettings
+from core.enums import Language
 from core.masking import mask_token
 from core.settings import secret_value
 
@@ -29,6 +34,7 @@ LOADING_SECONDS = 20  # 5 to 60, a multiple of 5; the animation ends when our an
 DEFAULT_RETRY_AFTER = 30.0  # seconds, when a 429 names no Retry-After
 PUSH_PATH, MULTICAST_PATH = "/v2/bot/message/push", "/v2/bot/message/multicast"
 REPLY_PATH, LOADING_PATH = "/v2/bot/message/reply", "/v2/bot/chat/loading/start"
+ALIAS_TTL = timedelta(minutes=5)  # how long the menu an alias names is trusted (a deploy may point it elsewhere)
 # Fixed, so that a retry after a crash derives the same X-Line-Retry-Key for the same event and part.
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1b7c2e-3a5d-4e8f-9b0a-1c2d3e4f5a6b")
 
@@ -61,6 +67,8 @@ class LineApi:
         self.sdk = MessagingApi(ApiClient(configuration))
         self._poster = Poster(configuration.host, self.sdk.api_client.default_headers)
         self._now = now
+        self._menus: dict[Language, tuple[str, datetime]] = {}  # alias lookups: language → (menu id, when)
+        self._menus_lock = threading.Lock()
 
     def reply_token_fresh(self, payload: dict[str, Any]) -> bool:
         """Whether the event's reply token is young enough to use (and the student likely still watching)."""
@@ -138,6 +146,53 @@ class LineApi:
                 log.error("LINE link token refused for %s: %s", mask_token(user_id), _error_message(error))
                 return None
             raise LineApiError(f"issuing a link token: HTTP {error.status}") from None
+
+    def switch_menu(self, switch: MenuSwitch) -> None:
+        """Show the user the rich menu of `switch.lang`: the default language's by unlinking theirs, another's by
+        linking it (found by its alias, `madoguchi-en`). A menu LINE will not link (none deployed, the user
+        blocked the account) is logged and skipped: the answer itself went out already.
+
+        Raises:
+            RetryAfter: LINE answered 429.
+            LineApiError: a 5xx; the inbox retries with backoff (linking twice is harmless).
+        """
+        try:
+            if switch.lang is richmenu.DEFAULT_LANGUAGE:
+                self.sdk.unlink_rich_menu_id_from_user(switch.user_id, _request_timeout=REQUEST_TIMEOUT)
+            else:
+                self._link_menu(switch.user_id, switch.lang)
+        except ApiException as error:
+            status = error.status or 0
+            if status == 429:
+                raise RetryAfter(_retry_after(error, self._now())) from None
+            if not 400 <= status < 500:
+                raise LineApiError(f"switching a rich menu: HTTP {status}") from None
+            log.info("LINE rich menu (%s) not shown to %s: HTTP %d %s", switch.lang.value, mask_token(switch.user_id),
+                     status, _error_message(error))
+
+    def _link_menu(self, user_id: str, lang: Language) -> None:
+        menu_id, cached = self._menu_of(lang)
+        try:
+            self.sdk.link_rich_menu_id_to_user(user_id, menu_id, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            if not cached or error.status not in (400, 404):
+                raise
+            # A deploy since the lookup may have replaced that menu: once more with what the alias names now.
+            with self._menus_lock:
+                self._menus.pop(lang, None)
+            self.sdk.link_rich_menu_id_to_user(user_id, self._menu_of(lang)[0], _request_timeout=REQUEST_TIMEOUT)
+
+    def _menu_of(self, lang: Language) -> tuple[str, bool]:
+        """The id of the live menu of `lang` (by its alias, looked up at most every ALIAS_TTL), and whether it
+        came from the cache."""
+        with self._menus_lock:
+            known = self._menus.get(lang)
+        if known is not None and self._now() - known[1] < ALIAS_TTL:
+            return known[0], True
+        menu_id = self.sdk.get_rich_menu_alias(richmenu.alias(lang), _request_timeout=REQUEST_TIMEOUT).rich_menu_id
+        with self._menus_lock:
+            self._menus[lang] = (menu_id, self._now())
+        return menu_id, False
 
     def _call(self, call: Callable[[], Any], *, reply: bool = False) -> None:
         try:

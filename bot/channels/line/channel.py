@@ -1,8 +1,8 @@
 """The LINE channel put together: its routes and its processor for the inbox worker.
 
 The routes are the webhook edge (webhook.py) and the account-link page (bot/channels/line_linking.py). The
-processor turns each stored event into its replies (events.py), renders them as API calls (line_render.py) and
-sends each call (api.py).
+processor turns each stored event into its replies (events.py), renders them as API calls (line_render.py), adds
+the rich menu switch a change of language asks for (richmenu.py), and sends each call (api.py).
 """
 
 from typing import Any
@@ -13,6 +13,7 @@ from bot.channels import line_linking as linking
 from bot.channels import line_render
 from bot.channels.line.api import LineApi
 from bot.channels.line.events import LineEvents
+from bot.channels.line.richmenu import MenuSwitch
 from bot.channels.line.webhook import LineWebhook
 from bot.delivery.inbox import Call, ChannelProcessor, Job
 from bot.pipeline import Pipeline
@@ -51,11 +52,20 @@ class LineChannel(ChannelProcessor):
     # --- the inbox worker's side ---------------------------------------------------------------------------
 
     def prepare(self, job: Job) -> list[dict[str, Any]]:
-        """Run the event's turn and render the answer as API calls ([] when nothing is to be sent)."""
-        return line_render.to_parts(self.events.replies(job.payload))
+        """Run the event's turn and render the answer as API calls ([] when nothing is to be sent); the rich menu
+        switch, if any, goes last, so that the first call can use the reply token and a failed switch, retried
+        by the inbox, never sends the answer again."""
+        answer = self.events.answer(job.payload)
+        parts = line_render.to_parts(answer.replies)
+        return [*parts, answer.menu.part()] if answer.menu is not None else parts
 
     def send(self, call: Call) -> None:
-        """Send one part of the answer: by the reply token while fresh, else by push (`LineApi.answer`)."""
+        """Send one part of the answer: by the reply token while fresh, else by push (`LineApi.answer`); or
+        switch the student's rich menu."""
+        switch = MenuSwitch.from_part(call.part)
+        if switch is not None:
+            self.api.switch_menu(switch)
+            return
         self.api.answer(call)
 
     # --- reaching a student outside a turn (bot/delivery/notices.py) -----------------------------------------------

@@ -2,12 +2,13 @@
 
 A message or postback becomes a conversation turn (an `IncomingMessage` for the pipeline) or the account linking
 asked for in the chat; a follow or unfollow is recorded; an unsent message is hidden. Replies are neutral `Reply`
-values, rendered by bot/channels/line_render.py.
+values, rendered by bot/channels/line_render.py; a turn that switched the conversation's language also asks for
+that language's rich menu (`EventAnswer.menu`).
 """
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,8 +27,9 @@ from linebot.v3.webhooks import (
 
 from bot.channels import line_linking as linking
 from bot.channels.line.api import LineApi
+from bot.channels.line.richmenu import MenuSwitch
 from bot.delivery.inbox import rewrite_payloads
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, Turn
 from core.conversations import hide_message, load_state
 from core.enums import Language
 from core.handoffs import active_ticket
@@ -36,7 +38,7 @@ from core.services import Core
 from handlers import basic
 from handlers.forms import resume_offer
 from handlers.messages import say
-from handlers.payloads import LinkAccount, Namespace, UnlinkAccount, encode, namespace_of
+from handlers.payloads import LinkAccount, Namespace, SwitchLanguage, UnlinkAccount, decode, encode, namespace_of
 from handlers.replies import Link, QuickReply, Reply, Text, intent_payload
 from handlers.turn import Channel, IncomingMessage
 from intents.types import Intent
@@ -46,6 +48,14 @@ log = logging.getLogger(__name__)
 GREET_PAYLOAD = intent_payload(Intent.GREET)
 
 
+@dataclass(frozen=True)
+class EventAnswer:
+    """What an event asks for: the replies, and the rich menu the student should see from now on (or None)."""
+
+    replies: list[Reply]
+    menu: MenuSwitch | None = None
+
+
 class LineEvents:
     """What each handled type of LINE event does, and the replies it asks for."""
 
@@ -53,7 +63,7 @@ class LineEvents:
 
     def __init__(self, core: Core, pipeline: Pipeline, api: LineApi) -> None:
         self.core, self.pipeline, self.api = core, pipeline, api
-        self._handlers: dict[type, Callable[[Any, dict[str, Any], bool], list[Reply]]] = {
+        self._handlers: dict[type, Callable[[Any, dict[str, Any], bool], list[Reply] | EventAnswer]] = {
             MessageEvent: self._on_message,
             PostbackEvent: self._on_postback,
             FollowEvent: self._on_follow,
@@ -62,29 +72,29 @@ class LineEvents:
             UnsendEvent: self._on_unsend,
         }
 
-    def replies(self, payload: dict[str, Any]) -> list[Reply]:
-        """Do what the stored event asks (a turn, a link, a record) and return the replies to send ([] for
-        none: an event that cannot be read, of a type not handled, or in standby mode)."""
+    def answer(self, payload: dict[str, Any]) -> EventAnswer:
+        """Do what the stored event asks (a turn, a link, a record) and return what to send (no replies for an
+        event that cannot be read, of a type not handled, or in standby mode)."""
         try:
             event = Event.from_dict(payload)
         except ValueError:
             log.exception("LINE event %s could not be read; nothing sent", payload.get("webhookEventId"))
-            return []
+            return EventAnswer([])
         handler = self._handlers.get(type(event))
         if handler is None:
             log.info("LINE %s event %s not handled", payload.get("type"), payload.get("webhookEventId"))
-            return []
+            return EventAnswer([])
         active = event.mode != EventMode.STANDBY
-        replies = handler(event, payload, active)
+        answer = handler(event, payload, active)
         if not active:
             log.info("LINE %s event %s in standby mode: nothing sent", payload.get("type"),
                      payload.get("webhookEventId"))
-            return []
-        return replies
+            return EventAnswer([])
+        return answer if isinstance(answer, EventAnswer) else EventAnswer(answer)
 
     # --- one handler per event type ------------------------------------------------------------------------
 
-    def _on_message(self, event: MessageEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
+    def _on_message(self, event: MessageEvent, payload: dict[str, Any], active: bool) -> list[Reply] | EventAnswer:
         user_id = _user_of(event)
         if not active:
             return []
@@ -98,9 +108,10 @@ class LineEvents:
             return self._linking(typed[0], user_id, typed[1])
         if not self._with_a_person(user_id):  # a person answers in their own time: no bot "typing"
             self.api.show_loading(user_id, payload)
-        return self._turn(user_id, payload, text=event.message.text)
+        turn = self._turn(user_id, payload, text=event.message.text)
+        return EventAnswer(turn.replies, _menu_switch(user_id, turn.switched_language))
 
-    def _on_postback(self, event: PostbackEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
+    def _on_postback(self, event: PostbackEvent, payload: dict[str, Any], active: bool) -> list[Reply] | EventAnswer:
         user_id = _user_of(event)
         if not active:
             return []
@@ -113,7 +124,14 @@ class LineEvents:
                 return self._linking(action, user_id, self._lang(user_id))
             log.warning("LINE postback with unknown linking payload %r: answered by the pipeline", data[:40])
         self.api.show_loading(user_id, payload)
-        return self._turn(user_id, payload, payload_text=data)
+        turn = self._turn(user_id, payload, payload_text=data)
+        # A tap on a language button (the rich menu's language tile) that the bot answered always shows that
+        # language's menu, even when the conversation was in it already: a menu left unswitched (LINE was down)
+        # is put right. Not while a person has the conversation (the tap was relayed, nothing switched).
+        tapped = decode(data)
+        answered = isinstance(tapped, SwitchLanguage) and Intent.LANGUAGE in turn.intents
+        return EventAnswer(turn.replies, _menu_switch(
+            user_id, tapped.lang if isinstance(tapped, SwitchLanguage) and answered else turn.switched_language))
 
     def _on_follow(self, event: FollowEvent, payload: dict[str, Any], active: bool) -> list[Reply]:
         user_id = _user_of(event)
@@ -126,7 +144,7 @@ class LineEvents:
             return []
         lang = self._lang(user_id)
         welcome = Text(say("line.welcome", lang, service=self.core.profile.service_name(lang)))
-        menu = self._turn(user_id, payload, payload_text=GREET_PAYLOAD)
+        menu = self._turn(user_id, payload, payload_text=GREET_PAYLOAD).replies
         if not linked and menu and isinstance(menu[-1], Text):
             menu[-1] = replace(menu[-1], quick_replies=(*menu[-1].quick_replies, _link_button(lang)))
         return [welcome, *menu]
@@ -182,13 +200,13 @@ class LineEvents:
         return []
 
     def _turn(self, user_id: str, payload: dict[str, Any], *, text: str | None = None,
-              payload_text: str | None = None) -> list[Reply]:
+              payload_text: str | None = None) -> Turn:
         """One pipeline turn for the LINE user (the pipeline itself looks up a linked student)."""
         message = IncomingMessage(channel=Channel.LINE, user_id=user_id,
                                   conversation_id=linking.conversation_id(user_id), text=text, payload=payload_text,
                                   event_id=payload.get("webhookEventId"), message_ref=_message_id(payload),
                                   raw=payload)
-        return self.pipeline.handle(message)
+        return self.pipeline.answer(message)
 
     # --- account linking in the chat ----------------------------------------------------------------------
 
@@ -223,6 +241,10 @@ class LineEvents:
     def _with_a_person(self, user_id: str) -> bool:
         with self.core.reading() as session:
             return active_ticket(session, linking.conversation_id(user_id)) is not None
+
+
+def _menu_switch(user_id: str, lang: Language | None) -> MenuSwitch | None:
+    return MenuSwitch(user_id, lang) if lang is not None else None
 
 
 def _link_button(lang: Language) -> QuickReply:

@@ -43,7 +43,7 @@ def fake_line(fake_line_server: FakeLineApi) -> Iterator[FakeLineApi]:
 def line_fields(fake: FakeLineApi) -> dict[str, Any]:
     """The LINE channel settings that point at the fake platform."""
     return {"line_channel_secret": CHANNEL_SECRET, "line_channel_access_token": ACCESS_TOKEN,
-            "line_api_base_url": fake.url, "line_access_base_url": fake.url}
+            "line_api_base_url": fake.url, "line_access_base_url": fake.url, "line_data_api_base_url": fake.data_url}
 
 
 def line_settings(fake: FakeLineApi) -> ChannelSettings:

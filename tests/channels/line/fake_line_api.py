@@ -4,8 +4,9 @@ LINE's OpenAPI spec (plus the documented limits the spec does not encode), and t
 Tests tell it to fail the next calls of an endpoint (`fail_next`) or to hold message sends to a rate
 (`limit_rate`: 429 with Retry-After beyond N requests a second, as LINE does per endpoint), or to accept only
 one channel access token (`access_token`: any other is answered 401, as LINE answers a revoked token); it
-also answers the bot's info (`GET /v2/bot/info`, what `madoguchi doctor` checks the token with). Every
-violation is collected and the fixture fails the test at teardown if there is any.
+also answers the bot's info (`GET /v2/bot/info`, what `madoguchi doctor` checks the token with) and keeps rich
+menus (fake_richmenu.py), whose pictures go to the data host, served under `data_url`. Every violation is
+collected and the fixture fails the test at teardown if there is any.
 """
 
 import copy
@@ -26,6 +27,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from tests.channels.line.fake_richmenu import DATA_PREFIX, RichMenus
 
 SPECS = Path("/work/shared/specs/line")
 MESSAGING_SPEC = SPECS / "messaging-api.yml"
@@ -90,10 +93,15 @@ def polymorphic(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def load_openapi(path: Path, server_url: str) -> OpenAPI:
-    """An OpenAPI validator for one of LINE's specs, served at `server_url`."""
+def load_openapi(path: Path, server_url: str, data_url: str | None = None) -> OpenAPI:
+    """An OpenAPI validator for one of LINE's specs, served at `server_url`; the operations LINE serves on its
+    data host (their own `servers`, api-data.line.me) at `data_url`, and only there."""
     spec = polymorphic(yaml.safe_load(path.read_text(encoding="utf-8")))
     spec["servers"] = [{"url": server_url}]
+    for path_item in spec.get("paths", {}).values():
+        for node in (path_item, *(value for value in path_item.values() if isinstance(value, dict))):
+            if "servers" in node and data_url is not None:
+                node["servers"] = [{"url": data_url}]
     return OpenAPI.from_dict(spec)
 
 
@@ -185,7 +193,7 @@ class FakeLineApi:
     """The fake platform's state and its Starlette app."""
 
     def __init__(self) -> None:
-        self.url = ""
+        self.url = self.data_url = ""
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.link_tokens: dict[str, str] = {}  # issued link token → LINE user id
@@ -198,12 +206,13 @@ class FakeLineApi:
         self.access_token: str | None = None  # when set, a call with any other bearer token is answered 401
         self._lock = threading.Lock()
         self._openapi: OpenAPI | None = None
+        self.richmenus = RichMenus(self._violation)
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST", "PUT", "DELETE"])])
 
     def bind(self, url: str) -> None:
-        """Serve at `url`: the spec's server is rewritten to it."""
-        self.url = url
-        self._openapi = load_openapi(MESSAGING_SPEC, url)
+        """Serve at `url` (and the data host at `data_url`): the spec's servers are rewritten to them."""
+        self.url, self.data_url = url, url.rstrip("/") + DATA_PREFIX
+        self._openapi = load_openapi(MESSAGING_SPEC, url, self.data_url)
 
     def reset(self) -> None:
         """Forget every call, failure and token (between tests)."""
@@ -218,6 +227,7 @@ class FakeLineApi:
             self._rate_limit = None
             self.throttled = 0
             self.access_token = None
+            self.richmenus.reset()
 
     def fail_next(self, path: str, status: int, *, times: int = 1, headers: dict[str, str] | None = None,
                   message: str = "injected failure", deliver: bool = False) -> None:
@@ -257,8 +267,9 @@ class FakeLineApi:
         raw = await request.body()
         path = request.url.path
         try:
-            body = json.loads(raw) if raw else None
-        except json.JSONDecodeError:
+            # The data host takes pictures; everything else is JSON.
+            body = raw if path.startswith(DATA_PREFIX) else json.loads(raw) if raw else None
+        except ValueError:  # not JSON, or not even text
             body = None
             self._violation(f"{request.method} {path}: body is not JSON")
         call = Call(request.method, path, dict(request.headers), body, query=dict(request.query_params))
@@ -337,6 +348,9 @@ class FakeLineApi:
             token = secrets.token_urlsafe(24)
             self.link_tokens[token] = call.path.split("/")[4]
             return JSONResponse({"linkToken": token})
+        menus = self.richmenus.answer(call.method, call.path, call.body, call.headers, call.query)
+        if menus is not None:
+            return menus
         self._violation(f"{call.method} {call.path}: an endpoint the fake does not serve")
         return JSONResponse({"message": "Not found"}, status_code=404)
 

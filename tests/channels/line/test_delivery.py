@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from bot.channels.line import retry_key
 from bot.locks import ConversationLocks
+from bot.pipeline import Turn
 from core.models import InboundEvent
 from handlers.replies import QuickReply, Text
 from tests.channels.line.fake_line_api import LOADING, PUSH, REPLY
@@ -24,8 +25,11 @@ class ScriptedPipeline:
         self.messages = []
 
     def handle(self, message):
+        return self.answer(message).replies
+
+    def answer(self, message):
         self.messages.append(message)
-        return list(self.replies)
+        return Turn(list(self.replies), ())
 
 
 @pytest.fixture

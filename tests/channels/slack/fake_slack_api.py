@@ -15,12 +15,15 @@ called, and the request is validated by openapi-core against it:
 
 On top of the spec: parameter names the spec does not list are violations (the converted schema would
 ignore them), the token must be the bot's, and a `blocks` argument must parse with slack_sdk's Block Kit
-models, pass their `validate_json()` limits and survive a round trip unchanged (no unknown keys). Answers
-are shaped like Slack's and checked against the spec's response schema (jsonschema, draft 4), so the fake
-cannot drift from what the bot would really receive: chat.postMessage, chat.update, chat.postEphemeral,
-users.info and auth.test are answered in full, other methods with a bare `{"ok": true}`. users.info answers a
-person of the workspace whose profile email a test sets (`set_profile`); by default each user has an address
-of their own that is no student's.
+models, pass their `validate_json()` limits and survive a round trip unchanged (no unknown keys); a `view`
+argument (views.publish) the same with slack_sdk's View model, and it must be a Home view (`type: home`, at
+most 100 blocks). Answers are shaped like Slack's and checked against the spec's response schema
+(jsonschema, draft 4), so the fake cannot drift from what the bot would really receive: chat.postMessage,
+chat.update, chat.postEphemeral, views.publish, users.info and auth.test are answered in full, other methods
+with a bare `{"ok": true}`. views.publish answers the published view as Slack does (its id, which stays the
+user's, a new hash each time, and the fields Slack adds); the last one per user is kept (`home`), so that a
+test can click a button of the view a user sees. users.info answers a person of the workspace whose profile
+email a test sets (`set_profile`); by default each user has an address of their own that is no student's.
 """
 
 import json
@@ -42,12 +45,14 @@ from openapi_core import OpenAPI
 from openapi_core.datatypes import RequestParameters
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 SPECS = Path(__file__).parent / "specs"
 WEB_API_SPEC = SPECS / "slack_web_openapi_v2_without_examples.json"
 FAKE_HOST = "http://fake-slack.invalid"  # what openapi-core matches the spec's server against
 MAX_BLOCKS = 50  # chat.postMessage: "up to 50 blocks per message"
+MAX_VIEW_BLOCKS = 100  # a Home tab view: "up to 100 blocks"
 FORM = "application/x-www-form-urlencoded"
 UPDATED = 1_795_000_000  # users.info: when a profile was last changed (Unix time)
 # Definitions whose alternatives the spec writes as a tuple `items` on an object, which draft 4 applies only
@@ -158,7 +163,7 @@ class _OpenApiRequest:
         return RequestParameters(header=Headers(self.headers), query=ImmutableMultiDict(), cookie=ImmutableMultiDict())
 
 
-def block_problems(raw: str) -> list[str]:
+def block_problems(raw: str, *, limit: int = MAX_BLOCKS, holder: str = "a message") -> list[str]:
     """How a `blocks` argument breaks Block Kit, checked with slack_sdk's block models."""
     try:
         blocks = json.loads(raw)
@@ -166,7 +171,7 @@ def block_problems(raw: str) -> list[str]:
         return [f"blocks is not JSON: {error}"]
     if not isinstance(blocks, list) or not blocks:
         return ["blocks must be a non-empty JSON array"]
-    problems = [f"{len(blocks)} blocks; a message holds at most {MAX_BLOCKS}"] if len(blocks) > MAX_BLOCKS else []
+    problems = [f"{len(blocks)} blocks; {holder} holds at most {limit}"] if len(blocks) > limit else []
     for index, block in enumerate(blocks):
         try:
             parsed = Block.parse(block) if isinstance(block, dict) else None
@@ -186,6 +191,26 @@ def block_problems(raw: str) -> list[str]:
     return problems
 
 
+def view_problems(raw: str) -> list[str]:
+    """How a views.publish `view` argument breaks Slack's rules for a Home view, checked with slack_sdk's View
+    model (its limits, and no key it does not know) and its blocks as `block_problems` checks a message's."""
+    try:
+        view = json.loads(raw)
+    except json.JSONDecodeError as error:
+        return [f"view is not JSON: {error}"]
+    if not isinstance(view, dict):
+        return ["view must be a JSON object"]
+    problems = [] if view.get("type") == "home" else [f"views.publish takes a home view, not {view.get('type')!r}"]
+    problems += block_problems(json.dumps(view.get("blocks")), limit=MAX_VIEW_BLOCKS, holder="a Home view")
+    try:
+        round_trip = View(**view).to_dict()  # validates the view's own limits (private_metadata, callback_id)
+    except (TypeError, ValueError, SlackObjectFormationError) as error:
+        return [*problems, f"view does not pass slack_sdk's View model: {error}"]
+    if round_trip != view:
+        problems.append(f"view has keys a view does not know: {sorted(set(view) - set(round_trip))}")
+    return problems
+
+
 @dataclass
 class Call:
     """One request the bot made, and what the fake answered."""
@@ -202,9 +227,17 @@ class Call:
 
     @property
     def blocks(self) -> list[dict[str, Any]]:
-        """The decoded Block Kit blocks of a message call."""
+        """The decoded Block Kit blocks of a message call, or of the view a views.publish call publishes."""
+        if self.method == "views.publish":
+            return list(self.view.get("blocks") or [])
         raw = self.params.get("blocks")
         return json.loads(raw) if isinstance(raw, str) else list(raw or [])
+
+    @property
+    def view(self) -> dict[str, Any]:
+        """The decoded `view` of a views.publish call."""
+        raw = self.params.get("view")
+        return json.loads(raw) if isinstance(raw, str) else dict(raw or {})
 
 
 @dataclass
@@ -233,6 +266,7 @@ class FakeSlackApi:
     violations: list[str] = field(default_factory=list)
     base_url: str = ""
     profiles: dict[str, Profile] = field(default_factory=dict)
+    homes: dict[str, dict[str, Any]] = field(default_factory=dict)  # user → the Home view they see now
     _failures: deque[_Failure] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ts: Iterator[int] = field(default_factory=lambda: count(1))
@@ -258,6 +292,16 @@ class FakeSlackApi:
         """The chat.postMessage calls Slack accepted, in order."""
         with self._lock:
             return [call for call in self.calls if call.method == "chat.postMessage" and call.ok]
+
+    def publishes(self) -> list[Call]:
+        """The views.publish calls Slack accepted, in order."""
+        with self._lock:
+            return [call for call in self.calls if call.method == "views.publish" and call.ok]
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        """The Home view `user` sees now, as views.publish answered it (None if none was published)."""
+        with self._lock:
+            return self.homes.get(user)
 
     def attempts(self, method: str = "chat.postMessage") -> list[Call]:
         """Every call of a method, accepted or not."""
@@ -304,6 +348,9 @@ class FakeSlackApi:
                                        else json.dumps(params["blocks"]))
             if not params.get("text"):
                 problems.append("blocks without a fallback text (notifications and screen readers need one)")
+        if method == "views.publish" and "view" in params:
+            problems += view_problems(params["view"] if isinstance(params["view"], str)
+                                      else json.dumps(params["view"]))
         return problems
 
     def _answer(self, method: str, params: dict[str, Any], problems: list[str]) -> dict[str, Any]:
@@ -326,6 +373,8 @@ class FakeSlackApi:
                     "message": {"text": text}}
         if method == "chat.postEphemeral":  # shown only to `user`; Slack answers the ephemeral message's ts
             return {"ok": True, "message_ts": ts}
+        if method == "views.publish":
+            return self._publish(str(params.get("user_id", "")), params, problems)
         if method == "users.info":
             return self._user(str(params.get("user", "")))
         if method == "auth.test":
@@ -333,6 +382,30 @@ class FakeSlackApi:
                     "team_id": "T0FAKETEAM", "user_id": "U0FAKEBOT1", "bot_id": "B0FAKEBOT01",
                     "is_enterprise_install": False}
         return {"ok": True}
+
+    def _publish(self, user: str, params: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+        """views.publish's answer: the view as Slack stores it (docs.slack.dev/reference/methods/views.publish),
+        kept as the user's Home; an invalid view is refused as Slack refuses it."""
+        if not user.startswith(("U", "W")):
+            return {"ok": False, "error": "user_not_found"}
+        if problems:  # Slack refuses a view it cannot show (the violations are recorded all the same)
+            return {"ok": False, "error": "invalid_arguments"}
+        sent = json.loads(params["view"]) if isinstance(params["view"], str) else dict(params["view"])
+        with self._lock:
+            view_id = (self.homes.get(user) or {}).get("id") or f"V0{user[1:].ljust(9, '0')[:9]}"
+            view = {
+                "id": view_id, "team_id": "T0FAKETEAM", "type": "home", "close": None, "submit": None,
+                # Slack gives each block without a block_id one of its own (a click reports it).
+                "blocks": [{**block, "block_id": block.get("block_id") or f"h{index}{view_id[-4:]}"}
+                           for index, block in enumerate(sent.get("blocks", []))],
+                "private_metadata": sent.get("private_metadata", ""),
+                "callback_id": sent.get("callback_id", ""), "state": {"values": {}},
+                "hash": f"{UPDATED + next(self._ts)}.{next(self._ts):08x}", "clear_on_close": False,
+                "notify_on_close": False, "root_view_id": view_id, "previous_view_id": None,
+                "app_id": "A0FAKEAPP01", "external_id": sent.get("external_id", ""), "bot_id": "B0FAKEBOT01",
+            }
+            self.homes[user] = view
+        return {"ok": True, "view": view}
 
     def _user(self, user: str) -> dict[str, Any]:
         """users.info's answer: the person as the spec's user object, or user_not_found."""

@@ -1,5 +1,6 @@
 """Slack requests as Slack sends them: Events API bodies built to the events spec (and validated against it),
-slash-command forms and block_actions payloads as Slack's reference documents them, signed like Slack."""
+slash-command forms and block_actions payloads (under a message, or on the Home tab's published view) as
+Slack's reference documents them, signed like Slack."""
 
 import hashlib
 import hmac
@@ -94,6 +95,41 @@ def other_event(event_type: str, **fields: Any) -> dict[str, Any]:
     """An event madoguchi does not answer (reaction_added, pin_added …), checked against its own topic."""
     ts = _ts()
     return event_callback({"type": event_type, "event_ts": ts, **fields}, topics=(event_type.replace("_", "."),))
+
+
+def app_home_opened(*, user: str = STUDENT, channel: str = DM, tab: str = "home",
+                    view: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The user opened the app's Home (or Messages) tab. The events spec lists no topic for app_home_opened, so
+    the body is checked against the common event wrapper only; the fields are those of Slack's reference
+    (docs.slack.dev/reference/events/app_home_opened): `view` is the Home view published before, if any."""
+    event = {"type": "app_home_opened", "user": user, "channel": channel, "tab": tab, "event_ts": _ts()}
+    if view is not None:
+        event["view"] = view
+    return event_callback(event, topics=())
+
+
+def home_click(view: dict[str, Any], label: str, *, user: str = STUDENT) -> str:
+    """The form Slack posts when the button labelled `label` of a published Home view is clicked: a
+    block_actions payload whose container is the view (no channel, no message, no response_url)."""
+    [(block, button)] = [(block, element) for block in view["blocks"] for element in _buttons(block)
+                         if element["text"]["text"] == label]
+    payload = {
+        "type": "block_actions", "user": {"id": user, "username": "student", "name": "student", "team_id": TEAM},
+        "api_app_id": APP, "token": "verification-token-not-used",
+        "container": {"type": "view", "view_id": view["id"]},
+        "trigger_id": f"13345224609.738474920.{next(_ids):032x}", "team": {"id": TEAM, "domain": "uoeh-students"},
+        "enterprise": None, "is_enterprise_install": False, "view": view,
+        "actions": [{"action_id": button["action_id"], "block_id": block.get("block_id", "b1"),
+                     "text": button["text"], "value": button["value"], "type": "button", "action_ts": _ts()}],
+    }
+    return urlencode({"payload": json.dumps(payload, ensure_ascii=False)})
+
+
+def _buttons(block: dict[str, Any]) -> list[dict[str, Any]]:
+    if block["type"] == "actions":
+        return [element for element in block["elements"] if element["type"] == "button"]
+    accessory = block.get("accessory")
+    return [accessory] if accessory and accessory["type"] == "button" else []
 
 
 def url_verification(challenge: str) -> dict[str, Any]:

@@ -105,3 +105,41 @@ def test_users_info_calls_and_answers_that_break_the_spec_are_recorded(web, fake
     assert take_violations(fake_slack) == ["users.info: arguments the spec does not list: ['colour']"]
     web.users_info(user="U1")  # the spec's user ids have at least two characters after the U
     assert any("users.info answer breaks the spec at ['user']" in found for found in take_violations(fake_slack))
+
+
+HOME = {"type": "home", "callback_id": "madoguchi.home", "private_metadata": "{}", "blocks": [SECTION]}
+
+
+def publish(web: WebClient, **fields: str) -> dict | None:
+    try:
+        return web.api_call("views.publish", data=fields).data  # type: ignore[return-value]
+    except SlackApiError:
+        return None
+
+
+def test_views_publish_answers_the_view_as_slack_stores_it_and_keeps_it_as_the_users_home(web, fake_slack):
+    first = publish(web, user_id=STUDENT, view=json.dumps(HOME))
+    second = publish(web, user_id=STUDENT, view=json.dumps(HOME))
+
+    assert fake_slack.violations == []
+    assert first["ok"] and first["view"]["type"] == "home" and first["view"]["private_metadata"] == "{}"
+    assert first["view"]["id"] == second["view"]["id"] and first["view"]["hash"] != second["view"]["hash"]
+    assert all(block["block_id"] for block in second["view"]["blocks"])  # Slack names each block
+    assert fake_slack.home(STUDENT) == second["view"] and len(fake_slack.publishes()) == 2
+    assert fake_slack.publishes()[0].blocks == [SECTION]
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"view": json.dumps(HOME)}, "'user_id' is a required property"),
+    ({"user_id": STUDENT, "view": "{"}, "view is not JSON"),
+    ({"user_id": STUDENT, "view": json.dumps({**HOME, "type": "modal"})}, "takes a home view"),
+    ({"user_id": STUDENT, "view": json.dumps({**HOME, "blocks": [SECTION] * 101})}, "a Home view holds at most 100"),
+    ({"user_id": STUDENT, "view": json.dumps({**HOME, "colour": "red"})}, "keys a view does not know: ['colour']"),
+    ({"user_id": STUDENT, "view": json.dumps({**HOME, "private_metadata": "x" * 3001})}, "private_metadata"),
+    ({"user_id": STUDENT, "view": json.dumps({**HOME, "blocks": [{**SECTION, "colour": "red"}]})},
+     "keys Block Kit does not know"),
+], ids=["no-user", "bad-json", "modal", "too-many-blocks", "unknown-view-key", "long-metadata", "bad-block"])
+def test_each_kind_of_views_publish_violation_is_recorded_and_refused(web, fake_slack, fields, expected):
+    answer = publish(web, **fields)
+    assert any(expected in violation for violation in take_violations(fake_slack)), fields
+    assert answer is None and fake_slack.home(STUDENT) is None

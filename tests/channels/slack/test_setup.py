@@ -30,8 +30,9 @@ def test_every_request_url_is_the_events_route(manifest):
 
 def test_the_manifest_subscribes_to_exactly_the_events_answered(manifest):
     subscribed = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    # message.channels and message.groups carry the agents' thread replies (only that channel is read).
-    assert subscribed == {"app_mention", "message.im", "message.channels", "message.groups"}
+    # message.channels and message.groups carry the agents' thread replies (only that channel is read);
+    # app_home_opened asks for the Home tab's view.
+    assert subscribed == {"app_mention", "app_home_opened", "message.im", "message.channels", "message.groups"}
     assert {event.split(".")[0] for event in subscribed} == set(EVENT_FILTERS)
 
 
@@ -42,6 +43,12 @@ def test_the_command_and_the_scopes_match_the_code(manifest):
         "app_mentions:read", "chat:write", "commands", "im:history", "im:write", "users:read", "users:read.email",
         "channels:history", "groups:history"}
     assert manifest["features"]["app_home"]["messages_tab_enabled"] is True
+
+
+def test_the_home_tab_is_enabled_and_its_event_subscribed(manifest):
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert "app_home_opened" in EVENT_FILTERS  # answered, not acknowledged and ignored
 
 
 def test_the_channel_needs_both_credentials(core):
