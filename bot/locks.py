@@ -13,10 +13,11 @@ from core.turns import lock_conversation
 
 # Turns answered at once in this process. More would not answer sooner: one interpreter runs one thread at a
 # time, and each database call gives the interpreter up and must wait to get it back behind every other busy
-# thread (measured on SQLite: 4 at once answer /api/chat 15 % slower than 2, with a longer tail). On PostgreSQL
-# a turn also waits for the server's answers, which more turns overlap. The others wait here, first come, first
-# served. On PostgreSQL each turn holds a connection (the pool leaves room for a handler's too).
-TURNS_AT_ONCE = {"sqlite": 2, "postgresql": 4}
+# thread (measured on SQLite: 2 at once answer /api/chat 10 % slower than 1, 4 slower still, with a longer
+# tail). On PostgreSQL a turn also waits for the server's answers, which more turns overlap. The others wait
+# here, first come, first served. On PostgreSQL each turn holds a connection (the pool leaves room for a
+# handler's too).
+TURNS_AT_ONCE = {"sqlite": 1, "postgresql": 4}
 
 
 class ConversationLocks:

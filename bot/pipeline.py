@@ -6,7 +6,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -22,7 +21,7 @@ from core.masking import find_password_candidates, mask_personal, mask_secrets, 
 from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
-from core.turns import TurnStart, load_turn, save_turn
+from core.turns import TurnStart, TurnStore
 from handlers import basic, info, mailing, money, scope
 from handlers.forms import RESUME, RESUME_QUESTION, FormEngine
 from handlers.handoff import CANCEL_WAIT, queue_line
@@ -88,6 +87,7 @@ class Pipeline:
         self.core, self.understander, self.registry = core, understander, registry
         self.forms = forms or FormEngine()
         self.locks = ConversationLocks(core)
+        self.turns = TurnStore(core.engine)
 
     def handle(self, message: IncomingMessage) -> list[Reply]:
         """The replies to one message; never raises, so a channel always has something to send."""
@@ -100,8 +100,7 @@ class Pipeline:
             now = self.core.now()
             # On PostgreSQL the turn reads and writes in the transaction that holds its lock; on SQLite it reads
             # without the write lock, and its one write comes at its end (_save).
-            with nullcontext(held) if held is not None else self.core.reading_connection() as connection:
-                start = load_turn(connection, message.conversation_id, message.channel.value, message.user_id, now)
+            start = self.turns.load(held, message.conversation_id, message.channel.value, message.user_id, now)
             state = start.state
             chosen = state.lang
             # Who the student is comes from the channel, never from what was typed: on LINE and Slack the linked
@@ -386,12 +385,7 @@ class Pipeline:
         lines += [transcript_row(message.conversation_id, "out", mask_personal(reply_text(reply), personal), now,
                                  extra_secrets=secrets, student_number_pattern=pattern) for reply in replies]
         try:
-            if held is None:
-                with self.core.engine.begin() as connection:
-                    save_turn(connection, state, lines, now)
-            else:  # in a savepoint: a failed write must not abort the transaction that holds the lock
-                with held.begin_nested():
-                    save_turn(held, state, lines, now)
+            self.turns.save(held, state, lines, now)
         except Exception:
             # The student still gets the answer; what could not be stored is logged, not lost silently.
             log.exception("conversation %s: saving the turn failed", message.conversation_id)

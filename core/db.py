@@ -3,6 +3,7 @@
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -69,13 +70,38 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+# Each SQLite engine's writer lock (see _one_writer_at_a_time), for the writes made on a driver connection.
+_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def sqlite_write(engine: Engine, dbapi_connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction on an SQLite driver connection of `engine`, taken as the engine's own writers take
+    theirs: in this process's queue of writers, then BEGIN IMMEDIATE; committed when the block ends, rolled back
+    on any error."""
+    writer = _WRITERS[engine]
+    queued = writer.acquire(timeout=WRITER_WAIT_SECONDS)  # bounded, as the engine's writers are
+    try:
+        _begin_immediate(dbapi_connection)
+        try:
+            yield dbapi_connection
+            dbapi_connection.execute("COMMIT")
+        except BaseException:
+            if dbapi_connection.in_transaction:
+                dbapi_connection.execute("ROLLBACK")
+            raise
+    finally:
+        if queued:
+            writer.release()
+
+
 def _one_writer_at_a_time(engine: Engine) -> None:
     """SQLite has one writer at a time. pysqlite's own transaction handling defers BEGIN; we emit BEGIN IMMEDIATE
     ourselves so the write lock is taken at the start, and this process's writers first queue on a lock of ours,
     taken before BEGIN and given back after COMMIT or ROLLBACK: a writer waits its turn instead of polling
     SQLite's busy handler, which sleeps and retries (seconds at the tail under load). A transaction that only
     reads (Core.reading) takes neither. Another process's writers still meet the busy timeout."""
-    writer = threading.Lock()
+    writer = _WRITERS[engine] = threading.Lock()
     holders: set[int] = set()  # the DBAPI connection holding it (commit and rollback are given that, or its proxy)
     dialect = engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback

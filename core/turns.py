@@ -1,18 +1,27 @@
 """A conversation turn's own database work, kept short: what the turn needs to know read in one statement (the
-state, the linked student, the open ticket), and what it leaves written in two (the transcript, the state)."""
+state, the linked student, the open ticket), and what it leaves written in two (the transcript, the state), each
+compiled once and run on the driver's connection."""
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, literal, select, text
+from sqlalchemy import ClauseElement, Connection, Dialect, Engine, Table, bindparam, insert, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from core.conversations import EXPIRY, ConversationState, state_from_row, state_json
+from core.db import UTCDateTime, sqlite_write
 from core.handoffs import OPEN
 from core.models import ChannelAccount, Conversation, HandoffTicket, TranscriptEntry
+
+T = TypeVar("T")
+_STATEMENT_LOG = logging.getLogger("sqlalchemy.engine.Engine")  # SQLAlchemy's statement log (echo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,27 +54,129 @@ _LOAD = select(
 ).select_from(_one_row.outerjoin(_conversation, _conversation.c.id == bindparam("conversation_id")))
 
 _SAVED_COLUMNS = ("lang", "student_id", "state_json", "updated_at")
+_STATE_COLUMNS = ("id", "channel", "user_id", *_SAVED_COLUMNS, "created_at")
+_LINE_COLUMNS = ("conversation_id", "direction", "text", "intent", "confidence", "at", "message_ref", "guess",
+                 "author", "buttons")  # conversations.transcript_row's keys
 
 
-def load_turn(connection: Connection, conversation_id: str, channel: str, user_id: str, now: datetime) -> TurnStart:
-    """The turn's state (new after EXPIRY of silence), the chat account's linked student and the open ticket."""
-    row = connection.execute(
-        _LOAD, {"conversation_id": conversation_id, "channel": channel, "user_id": user_id}).one()
-    fresh = row.updated_at is None or now - row.updated_at >= EXPIRY
-    state = ConversationState(conversation_id=conversation_id, channel=channel, user_id=user_id) if fresh \
-        else state_from_row(conversation_id, row.channel, row.user_id, row.lang, row.student_id, row.state_json)
-    return TurnStart(state, row.linked, row.ticket_id, row.ticket_status)
+class _Statement:
+    """A statement compiled once for a dialect, with what it takes to run it on the driver's own cursor."""
+
+    def __init__(self, statement: ClauseElement, dialect: Dialect, binds: tuple[str, ...]) -> None:
+        # Expanded once: constant IN lists (the open statuses) rendered into the SQL, nothing left to expand at
+        # each run, which gives the values of `binds`.
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))  # a statement's compiler is an SQLCompiler
+        expanded = compiled.construct_expanded_state(dict.fromkeys(binds))
+        self.sql = expanded.statement
+        self._defaults = dict(expanded.parameters)  # the literal binds' values (a constant 1, the statuses)
+        self._order = expanded.positiontup  # qmark (SQLite): the bind names in order; pyformat: None
+
+    def args(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """The driver's parameters for `values` (by bind name)."""
+        merged = {**self._defaults, **values}
+        return tuple(merged[name] for name in self._order) if self._order is not None else merged
 
 
-def save_turn(connection: Connection, state: ConversationState, lines: list[dict[str, Any]], now: datetime) -> None:
-    """Write the turn's transcript lines (`conversations.transcript_row`) in one statement, the state in one
-    upsert."""
-    if lines:
-        connection.execute(insert(TranscriptEntry), lines)
-    values = {"id": state.conversation_id, "channel": state.channel, "user_id": state.user_id,
-              "lang": state.lang.value if state.lang else None, "student_id": state.student_id,
-              "state_json": state_json(state), "created_at": now, "updated_at": now}
-    connection.execute(_upsert(connection.dialect.name), values)
+class TurnStore:
+    """A conversation turn's own statements, compiled once for the engine's dialect and run on the driver's
+    connection: SQLAlchemy's work around each statement (compiling caches, execution contexts, events, the
+    pool's transaction bookkeeping) cost more than the database itself, on every message.
+
+    On SQLite the read is one statement outside any transaction (WAL lets it read beside a writer) and the write
+    one short transaction in the engine's queue of writers (core.db.sqlite_write). On PostgreSQL both run in the
+    transaction that holds the conversation's advisory lock (bot/locks.py), given as `held`.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        dialect = engine.dialect
+        self._load = _Statement(_LOAD, dialect, ("conversation_id", "channel", "user_id"))
+        self._insert_lines = _Statement(insert(TranscriptEntry).values(
+            {column: bindparam(column) for column in _LINE_COLUMNS}), dialect, _LINE_COLUMNS)
+        self._upsert = _Statement(_upsert(dialect.name).values(
+            {column: bindparam(column) for column in _STATE_COLUMNS}), dialect, _STATE_COLUMNS)
+        # How the UTC datetime columns go in and come out on this dialect (SQLite keeps them as text).
+        utc = UTCDateTime().dialect_impl(dialect)
+        self._to_db: Callable[[Any], Any] = utc.bind_processor(dialect) or _same
+        self._from_db: Callable[[Any], Any] = utc.result_processor(dialect, None) or _same
+        self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
+
+    def load(self, held: Connection | None, conversation_id: str, channel: str, user_id: str,
+             now: datetime) -> TurnStart:
+        """The turn's state (new after EXPIRY of silence), the chat account's linked student and the open
+        ticket, in one statement."""
+        args = self._load.args({"conversation_id": conversation_id, "channel": channel, "user_id": user_id})
+        row: Any
+        if held is not None:
+            row = held.exec_driver_sql(self._load.sql, args).one()
+        else:
+            def read() -> Any:
+                with self._driver() as connection:
+                    _log_statement(self._load.sql, args)
+                    return connection.execute(self._load.sql, args).fetchone()
+            row = self._run(read, self._load.sql)
+        stored_channel, stored_user, lang, student_id, stored, updated_at, linked, ticket_id, ticket_status = row
+        updated_at = self._from_db(updated_at)
+        fresh = updated_at is None or now - updated_at >= EXPIRY
+        state = ConversationState(conversation_id=conversation_id, channel=channel, user_id=user_id) if fresh \
+            else state_from_row(conversation_id, stored_channel, stored_user, lang, student_id, stored)
+        return TurnStart(state, linked, ticket_id, ticket_status)
+
+    def save(self, held: Connection | None, state: ConversationState, lines: list[dict[str, Any]],
+             now: datetime) -> None:
+        """Write the turn's transcript lines (`conversations.transcript_row`) in one statement and the state in
+        one upsert; on PostgreSQL in a savepoint of `held`, so that a failed write leaves its lock's transaction
+        usable."""
+        at = self._to_db(now)
+        rows = [self._insert_lines.args({**line, "at": self._to_db(line["at"])}) for line in lines]
+        state_row = self._upsert.args({
+            "id": state.conversation_id, "channel": state.channel, "user_id": state.user_id,
+            "lang": state.lang.value if state.lang else None, "student_id": state.student_id,
+            "state_json": state_json(state), "created_at": at, "updated_at": at})
+        if held is not None:
+            with held.begin_nested():
+                if rows:
+                    held.exec_driver_sql(self._insert_lines.sql, rows)
+                held.exec_driver_sql(self._upsert.sql, state_row)
+            return
+        def write() -> None:
+            with self._driver() as connection, sqlite_write(self.engine, connection) as writing:
+                if rows:
+                    _log_statement(self._insert_lines.sql, rows)
+                    writing.executemany(self._insert_lines.sql, rows)
+                _log_statement(self._upsert.sql, state_row)
+                writing.execute(self._upsert.sql, state_row)
+        self._run(write, self._upsert.sql)
+
+    @contextmanager
+    def _driver(self) -> Iterator[Any]:
+        """A pooled connection's driver connection (SQLite), given back to the pool when the block ends (a driver
+        error while connecting is the driver's own: `_run` raises it as SQLAlchemy would)."""
+        pooled = self.engine.raw_connection()
+        try:
+            yield pooled.dbapi_connection
+        finally:
+            pooled.close()
+
+    def _run(self, work: Callable[[], T], sql: str) -> T:
+        """Run `work`; a driver error is raised as SQLAlchemy raises it (the web app answers 503 to a database
+        that cannot be reached by those types)."""
+        try:
+            return work()
+        except self._driver_error as error:
+            raise DBAPIError.instance(sql, None, error, self._driver_error, dialect=self.engine.dialect) from error
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _log_statement(sql: str, args: object) -> None:
+    """Log a statement and its parameters where SQLAlchemy logs its own, when an operator turned that log on: it
+    shows the turn's statements too (masked by the log's filter, as SQLAlchemy's are)."""
+    if _STATEMENT_LOG.isEnabledFor(logging.INFO):
+        _STATEMENT_LOG.info("%s", sql)
+        _STATEMENT_LOG.info("[turn] %r", args)
 
 
 @cache

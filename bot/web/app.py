@@ -186,6 +186,7 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
     app.state.channel_settings = channel_settings
     app.state.inbox = inbox
     app.state.chat_turns = anyio.CapacityLimiter(chat.CHAT_THREADS)
+    app.state.turns_on_the_loop = core.engine.dialect.name == "sqlite"  # see bot/web/chat.py
     return app
 
 
