@@ -383,7 +383,8 @@ class Pipeline:
                                 extra_secrets=secrets, student_number_pattern=pattern,
                                 message_ref=message.message_ref, guess=guess)]
         lines += [transcript_row(message.conversation_id, "out", mask_personal(reply_text(reply), personal), now,
-                                 extra_secrets=secrets, student_number_pattern=pattern) for reply in replies]
+                                 extra_secrets=secrets, student_number_pattern=pattern, bots_own=True)
+                  for reply in replies]
         try:
             self.turns.save(held, state, lines, now)
         except Exception:

@@ -127,7 +127,7 @@ def transcript_row(conversation_id: str, direction: str, text: str, now: datetim
                    intent: str | None = None, confidence: float | None = None, extra_secrets: tuple[str, ...] = (),
                    student_number_pattern: str | None = None, message_ref: str | None = None,
                    guess: str | None = None, author: str | None = None,
-                   buttons: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+                   buttons: list[tuple[str, str]] | None = None, bots_own: bool = False) -> dict[str, Any]:
     """One transcript line's columns, with passwords, card numbers, tokens and `extra_secrets` masked.
 
     Student numbers (given the profile's pattern) are kept: the agents who take over need them.
@@ -135,9 +135,11 @@ def transcript_row(conversation_id: str, direction: str, text: str, now: datetim
     `guess` is, for a message the bot did not understand, the intent it thought likeliest (for the dashboard).
     `author` names the person behind an "agent" line (a staff display name or `slack:<user ID>`, never an
     email); `buttons` are a later notice's (label, payload) pairs, which the web chat shows under it.
+    `bots_own` marks the bot's own answer, which holds a password only where it repeats `extra_secrets`.
     """
     return {"conversation_id": conversation_id, "direction": direction,
-            "text": mask_secrets(text, extra_secrets, student_number_pattern), "intent": intent,
+            "text": mask_secrets(text, extra_secrets, student_number_pattern, look_for_passwords=not bots_own),
+            "intent": intent,
             "confidence": confidence, "at": now, "message_ref": message_ref, "guess": guess,
             "author": author[:64] if author else None,
             "buttons": json.dumps([list(pair) for pair in buttons], ensure_ascii=False) if buttons else None}

@@ -1,6 +1,7 @@
 """Masking of personal data and secrets before they reach a log line or a stored transcript."""
 
 import re
+from functools import lru_cache
 
 from core.identifiers import normalize_student_number
 
@@ -95,16 +96,25 @@ def find_password_candidates(text: str, student_number_pattern: str | None = Non
     Emails, URLs, order numbers, dates, times, amounts and (given the pattern) student numbers are not
     candidates: they are what students legitimately type to the bot.
     """
-    number = re.compile(rf"^(?:{student_number_pattern})$", re.IGNORECASE) if student_number_pattern else None
+    number = _student_number(student_number_pattern) if student_number_pattern else None
     found = []
     for match in _ASCII_RUN.finditer(text):
         token = match.group(0).strip(".,!?()[]「」\"'")
-        if not 6 <= len(token) <= 64 or not re.search(r"[A-Za-z]", token) or not re.search(r"[0-9]", token):
+        if not 6 <= len(token) <= 64 or not _LETTER.search(token) or not _DIGIT.search(token):
             continue
         if any(pattern.search(token) for pattern in _NOT_A_PASSWORD) or (number and number.match(token)):
             continue
         found.append(token)
     return found
+
+
+_LETTER, _DIGIT = re.compile(r"[A-Za-z]"), re.compile(r"[0-9]")
+
+
+@lru_cache(maxsize=8)
+def _student_number(pattern: str) -> re.Pattern[str]:
+    """The profile's student number pattern as a whole token (compiled once: every transcript line is masked)."""
+    return re.compile(rf"^(?:{pattern})$", re.IGNORECASE)
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -115,10 +125,15 @@ def _luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def mask_secrets(text: str, extra: tuple[str, ...] = (), student_number_pattern: str | None = None) -> str:
-    """Text fit for a stored transcript: passwords, card numbers and link tokens masked, plus `extra`."""
-    text = _replaced(text, {secret for secret in (*extra, *find_password_candidates(text, student_number_pattern))
-                            if secret}, PASSWORD_MASK)
+def mask_secrets(text: str, extra: tuple[str, ...] = (), student_number_pattern: str | None = None, *,
+                 look_for_passwords: bool = True) -> str:
+    """Text fit for a stored transcript: passwords, card numbers and link tokens masked, plus `extra`.
+
+    `look_for_passwords=False` masks only `extra` as passwords: for the bot's own words, which can hold a
+    password only by repeating one the student typed (`extra`), never one of their own.
+    """
+    guessed = find_password_candidates(text, student_number_pattern) if look_for_passwords else []
+    text = _replaced(text, {secret for secret in (*extra, *guessed) if secret}, PASSWORD_MASK)
     text = _CARD.sub(lambda m: CARD_MASK if _luhn_valid(re.sub(r"[ -]", "", m.group(0))) else m.group(0), text)
     return mask_link_tokens(text, TEXT_TOKEN_MIN_CHARS)
 

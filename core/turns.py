@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ClauseElement, Connection, Dialect, Engine, Table, bindparam, insert, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import Pool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from core.conversations import EXPIRY, ConversationState, state_from_row, state_json
@@ -100,6 +101,8 @@ class TurnStore:
         self._to_db: Callable[[Any], Any] = utc.bind_processor(dialect) or _same
         self._from_db: Callable[[Any], Any] = utc.result_processor(dialect, None) or _same
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        # Driver connections between turns, each with the pool that opened it (list.pop and append are atomic).
+        self._idle: list[tuple[Any, Pool]] = []
 
     def load(self, held: Connection | None, conversation_id: str, channel: str, user_id: str,
              now: datetime) -> TurnStart:
@@ -150,13 +153,26 @@ class TurnStore:
 
     @contextmanager
     def _driver(self) -> Iterator[Any]:
-        """A pooled connection's driver connection (SQLite), given back to the pool when the block ends (a driver
-        error while connecting is the driver's own: `_run` raises it as SQLAlchemy would)."""
-        pooled = self.engine.raw_connection()
+        """A driver connection of the turns' own (SQLite), taken from those idle or opened, and given back when the
+        block ends. Opened by the engine's pool, then detached from it: a pool's checkout and checkin on every
+        statement cost as much as the statement. An engine disposed of (its pool replaced) takes them along (a
+        driver error while opening is the driver's own: `_run` raises it as SQLAlchemy would)."""
+        pool = self.engine.pool
+        while self._idle:
+            connection, opened_by = self._idle.pop()
+            if opened_by is pool:
+                break
+            connection.close()
+        else:
+            pooled = self.engine.raw_connection()
+            pooled.detach()  # ours now: closed, not given back, when it is dropped
+            connection, opened_by = pooled.dbapi_connection, pool
         try:
-            yield pooled.dbapi_connection
-        finally:
-            pooled.close()
+            yield connection
+        except BaseException:
+            connection.close()  # after an error it may be mid-transaction or broken: never reused
+            raise
+        self._idle.append((connection, opened_by))
 
     def _run(self, work: Callable[[], T], sql: str) -> T:
         """Run `work`; a driver error is raised as SQLAlchemy raises it (the web app answers 503 to a database

@@ -347,6 +347,10 @@ class Inbox:
             raise ValueError(f"a processor for {processor.channel} is registered already")
         self._processors[processor.channel] = processor
 
+    def processor(self, channel: str) -> ChannelProcessor:
+        """The processor registered for `channel` (KeyError if none is)."""
+        return self._processors[channel]
+
     def every_poll(self, task: Callable[[], None]) -> None:
         """Run `task` on each poll of the running worker (about once a second), e.g. a due check."""
         self._periodic.append(task)

@@ -21,6 +21,8 @@ def statements_of_a_turn(core, pipeline, message) -> list[str]:
         dbapi_connection.set_trace_callback(lambda statement: seen.append(" ".join(statement.split())))
 
     sqlite = core.engine.dialect.name == "sqlite"
+    if sqlite:
+        core.engine.dispose()  # the turn's connection is opened anew, through the traced checkout
     event.listen(core.engine, "checkout" if sqlite else "before_cursor_execute", trace if sqlite else note)
     try:
         pipeline.handle(message)

@@ -10,14 +10,17 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 from linebot.v3.messaging import ApiClient, ApiException, Configuration, MessagingApi
 
 from bot.channels.line import richmenu
+from bot.channels.line.later import LaterCalls
 from bot.channels.line.richmenu import MenuSwitch
 from bot.channels.line.transport import REQUEST_TIMEOUT, Poster
 from bot.delivery.inbox import Call, PermanentFailure, RetryAfter
@@ -34,6 +37,7 @@ LOADING_SECONDS = 20  # 5 to 60, a multiple of 5; the animation ends when our an
 DEFAULT_RETRY_AFTER = 30.0  # seconds, when a 429 names no Retry-After
 PUSH_PATH, MULTICAST_PATH = "/v2/bot/message/push", "/v2/bot/message/multicast"
 REPLY_PATH, LOADING_PATH = "/v2/bot/message/reply", "/v2/bot/chat/loading/start"
+LOADING_AFTER_SECONDS = 1.0  # a turn slower than this shows the typing animation
 ALIAS_TTL = timedelta(minutes=5)  # how long the menu an alias names is trusted (a deploy may point it elsewhere)
 # Fixed, so that a retry after a crash derives the same X-Line-Retry-Key for the same event and part.
 RETRY_KEY_NAMESPACE = uuid.UUID("6f1b7c2e-3a5d-4e8f-9b0a-1c2d3e4f5a6b")
@@ -67,6 +71,8 @@ class LineApi:
         self.sdk = MessagingApi(ApiClient(configuration))
         self._poster = Poster(configuration.host, self.sdk.api_client.default_headers)
         self._now = now
+        self.loading_after_seconds = LOADING_AFTER_SECONDS
+        self._later = LaterCalls()
         self._menus: dict[Language, tuple[str, datetime]] = {}  # alias lookups: language → (menu id, when)
         self._menus_lock = threading.Lock()
 
@@ -124,10 +130,23 @@ class LineApi:
             return
         self.push(part["to"], part["messages"], retry_key(key, 0))
 
-    def show_loading(self, user_id: str, payload: dict[str, Any]) -> None:
-        """The typing animation while the turn runs; only while the student is likely still watching."""
+    @contextmanager
+    def loading_while_slow(self, user_id: str, payload: dict[str, Any]) -> Iterator[None]:
+        """The typing animation for a turn that has not answered within LOADING_AFTER_SECONDS (it waits for the
+        conversation's previous message, or for the database): a turn answered at once needs none, and asking
+        LINE for it first would only put a round trip before the answer. Only while the student is likely still
+        watching."""
         if not self.reply_token_fresh(payload):
+            yield
             return
+        pending = self._later.after(self.loading_after_seconds, partial(self.show_loading, user_id))
+        try:
+            yield
+        finally:
+            pending.cancel()
+
+    def show_loading(self, user_id: str) -> None:
+        """The typing animation (it ends when the answer arrives, or after LOADING_SECONDS)."""
         try:
             self._poster.post(LOADING_PATH, {"chatId": user_id, "loadingSeconds": LOADING_SECONDS})
         except Exception as error:  # a nicety: never worth failing or delaying the answer for

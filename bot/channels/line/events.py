@@ -8,6 +8,7 @@ that language's rich menu (`EventAnswer.menu`).
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -106,9 +107,10 @@ class LineEvents:
         typed = linking.typed_action(event.message.text)
         if typed is not None:
             return self._linking(typed[0], user_id, typed[1])
-        if not self._with_a_person(user_id):  # a person answers in their own time: no bot "typing"
-            self.api.show_loading(user_id, payload)
-        turn = self._turn(user_id, payload, text=event.message.text)
+        # A person answers in their own time: no bot "typing" while one has the conversation.
+        typing = nullcontext() if self._with_a_person(user_id) else self.api.loading_while_slow(user_id, payload)
+        with typing:
+            turn = self._turn(user_id, payload, text=event.message.text)
         return EventAnswer(turn.replies, _menu_switch(user_id, turn.switched_language))
 
     def _on_postback(self, event: PostbackEvent, payload: dict[str, Any], active: bool) -> list[Reply] | EventAnswer:
@@ -123,8 +125,8 @@ class LineEvents:
             if action is not None:
                 return self._linking(action, user_id, self._lang(user_id))
             log.warning("LINE postback with unknown linking payload %r: answered by the pipeline", data[:40])
-        self.api.show_loading(user_id, payload)
-        turn = self._turn(user_id, payload, payload_text=data)
+        with self.api.loading_while_slow(user_id, payload):
+            turn = self._turn(user_id, payload, payload_text=data)
         # A tap on a language button (the rich menu's language tile) that the bot answered always shows that
         # language's menu, even when the conversation was in it already: a menu left unswitched (LINE was down)
         # is put right. Not while a person has the conversation (the tap was relayed, nothing switched).

@@ -2,6 +2,7 @@
 by the inbox with the test clock (no sleeps); nothing lost and nothing delivered twice."""
 
 import json
+import threading
 import uuid
 
 import pytest
@@ -44,13 +45,12 @@ def sent_parts(fake):
     return [[message.get("text") for message in call.messages] for call in fake.deliveries()]
 
 
-def test_a_fresh_event_is_answered_by_reply_token_after_the_loading_animation(scripted):
+def test_a_fresh_event_answered_at_once_goes_by_reply_token_without_a_loading_animation(scripted):
     line = scripted(Text("hello", (QuickReply("Menu", "intent:greet"),)))
     user = user_id()
     event = line.events.text(user, "hi")
     line.deliver(event)
-    loading, reply = line.fake.calls
-    assert loading.path == LOADING and loading.body == {"chatId": user, "loadingSeconds": 20}
+    [reply] = line.fake.calls  # the typing animation would only have put a round trip before the answer
     assert reply.path == REPLY and reply.body["replyToken"] == event["replyToken"]
     assert reply.body["messages"][0]["text"] == "hello"
     message = line.pipeline.messages[0]
@@ -59,10 +59,37 @@ def test_a_fresh_event_is_answered_by_reply_token_after_the_loading_animation(sc
                                                                           event["replyToken"])
 
 
-def test_a_failing_loading_animation_does_not_hold_up_the_answer(scripted):
-    line = scripted(Text("hello"))
+class SlowPipeline(ScriptedPipeline):
+    """A turn that answers only once LINE has been asked for the typing animation (or after 10 s)."""
+
+    def __init__(self, core, replies, fake):
+        super().__init__(core, replies)
+        self.fake = fake
+
+    def answer(self, message):
+        for _ in range(1000):
+            if self.fake.calls_to(LOADING):
+                break
+            threading.Event().wait(0.01)
+        return super().answer(message)
+
+
+def test_a_slow_turn_shows_the_loading_animation_before_its_answer(make_line, fake_line):
+    line = make_line(lambda core: SlowPipeline(core, [Text("at last")], fake_line))
+    line.inbox.processor("line").api.loading_after_seconds = 0.05
+    user = user_id()
+    line.deliver(line.events.text(user, "hi"))
+    loading, reply = line.fake.calls
+    assert loading.path == LOADING and loading.body == {"chatId": user, "loadingSeconds": 20}
+    assert reply.path == REPLY and reply.body["messages"][0]["text"] == "at last"
+
+
+def test_a_failing_loading_animation_does_not_hold_up_the_answer(make_line, fake_line):
+    line = make_line(lambda core: SlowPipeline(core, [Text("hello")], fake_line))
+    line.inbox.processor("line").api.loading_after_seconds = 0.05
     line.fake.fail_next(LOADING, 500)
     line.deliver(line.events.text(user_id(), "hi"))
+    assert [call.path for call in line.fake.calls] == [LOADING, REPLY]  # the animation asked for, and refused
     assert sent_parts(line.fake) == [["hello"]]
     assert line.statuses() == ["done"]
 

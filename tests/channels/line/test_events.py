@@ -53,7 +53,7 @@ def test_an_unfollow_from_an_unknown_user_still_records_them_as_not_following(li
 def test_a_text_message_is_answered_by_the_pipeline(line):
     user = user_id()
     line.deliver(line.events.text(user, "支払い方法を教えて"))
-    assert [call.path for call in line.fake.calls] == [LOADING, REPLY]
+    assert [call.path for call in line.fake.calls] == [REPLY]
     text = "\n".join(line.fake.delivered_texts())
     assert "PayPay" in text and "返金できません" in text
 

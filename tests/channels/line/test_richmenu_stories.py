@@ -8,7 +8,7 @@ import pytest
 from bot.channels.line.richmenu_api import RichMenuAdmin
 from core.enums import Language
 from tests.channels.line.conftest import line_settings
-from tests.channels.line.fake_line_api import LOADING, REPLY
+from tests.channels.line.fake_line_api import REPLY
 from tests.channels.line.webhooks import user_id
 
 ALIAS_EN = "/v2/bot/richmenu/alias/madoguchi-en"
@@ -83,7 +83,7 @@ def test_the_language_tile_switches_the_conversation_and_the_students_menu_and_b
     assert "I'll answer in English" in tap(deployed, user, english)
     assert menus.users[user] == menus.aliases["madoguchi-en"]
     paths = [call.path for call in deployed.fake.calls]
-    assert paths == [LOADING, REPLY, ALIAS_EN, f"/v2/bot/user/{user}/richmenu/{menus.aliases['madoguchi-en']}"]
+    assert paths == [REPLY, ALIAS_EN, f"/v2/bot/user/{user}/richmenu/{menus.aliases['madoguchi-en']}"]
     assert "You can pay with" in tap(deployed, user, areas(deployed, Language.EN)[3]), "the chat goes on in English"
 
     [japanese] = [area for area in areas(deployed, Language.EN) if area["action"]["data"] == "lang:ja"]

@@ -13,7 +13,7 @@ from bot.delivery.inbox import Inbox
 from core.conversations import transcript
 from core.models import InboundEvent
 from tests.channels.line.conftest import CHANNEL_SECRET, line_settings
-from tests.channels.line.fake_line_api import LOADING, PUSH, REPLY
+from tests.channels.line.fake_line_api import PUSH, REPLY
 from tests.channels.line.webhooks import sign, user_id, validate_callback
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -66,7 +66,7 @@ def test_the_webhook_only_stores_the_work_happens_in_the_worker(line):
     assert line.stored() == 1
     assert line.fake.calls == [], "the webhook must answer before any call to LINE"
     assert line.inbox.drain() == 1
-    assert [call.path for call in line.fake.calls] == [LOADING, REPLY]
+    assert [call.path for call in line.fake.calls] == [REPLY]  # answered at once: no typing animation first
     assert "PayPay" in line.fake.delivered_texts()[0]
 
 
