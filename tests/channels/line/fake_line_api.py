@@ -51,6 +51,16 @@ MAX_FLEX_BYTES = 30_000
 MAX_URI = 1000
 
 
+# The kinds the bot sends most, tried first: jsonschema's anyOf stops at the first branch that fits, and every
+# branch tried before it validates the whole object (a message's quick replies, each button's action) again.
+# anyOf means the same in any order; this only makes checking a reply 6 ms -> well under 1 ms.
+MOST_SENT = ("text", "postback", "message", "uri", "flex", "bubble", "box", "button", "separator", "carousel")
+
+
+def _most_sent_first(item: tuple[str, Any]) -> int:
+    return MOST_SENT.index(item[0]) if item[0] in MOST_SENT else len(MOST_SENT)
+
+
 def polymorphic(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with each discriminated base schema, where it is used as a value rather than inherited
     (`allOf`), replaced by `anyOf` over its mapping, each branch pinned to its discriminator value.
@@ -67,7 +77,7 @@ def polymorphic(spec: dict[str, Any]) -> dict[str, Any]:
             {"allOf": [{"type": "object", "required": [prop],
                         "properties": {prop: {"type": "string", "enum": [value]}}},
                        {"$ref": target}]}
-            for value, target in discriminator["mapping"].items()
+            for value, target in sorted(discriminator["mapping"].items(), key=_most_sent_first)
         ]}
     refs = {f"#/components/schemas/{name}": f"#/components/schemas/{name}__any" for name in bases}
 
