@@ -13,6 +13,7 @@ from core.settings import get_settings
 
 # No office is closed longer than this; a longer search means a broken profile, not a real calendar.
 _MAX_SEARCH_DAYS = 60
+_MAX_KNOWN_DAYS = 4096  # is_business_day answers kept (about eleven years of days)
 
 
 class BusinessCalendar:
@@ -23,6 +24,7 @@ class BusinessCalendar:
         # The holidays library computes a year on first use; the lock keeps that safe across threads.
         self._holidays = holidays.country_holidays("JP", language="ja")
         self._lock = threading.Lock()
+        self._business_days: dict[date, bool] = {}  # is_business_day's answers (a dict's get and set are atomic)
 
     def holiday_name(self, day: date) -> str | None:
         """The national holiday's Japanese name (振替休日 and 国民の休日 included), or None."""
@@ -31,7 +33,15 @@ class BusinessCalendar:
 
     def is_business_day(self, day: date) -> bool:
         """True on a weekday that is neither a national holiday nor one of the profile's closure days."""
-        return day.weekday() < 5 and self.holiday_name(day) is None and not self.profile.is_closure_day(day)
+        known = self._business_days.get(day)
+        if known is None:
+            # Kept: every chat turn asks whether the offices are open, and a sweep of reminders asks for each
+            # pickup window; the holidays and the profile do not change while the process runs.
+            if len(self._business_days) >= _MAX_KNOWN_DAYS:
+                self._business_days.clear()
+            known = self._business_days[day] = (day.weekday() < 5 and self.holiday_name(day) is None
+                                                and not self.profile.is_closure_day(day))
+        return known
 
     def next_business_day(self, day: date) -> date:
         """The first business day strictly after `day`."""
