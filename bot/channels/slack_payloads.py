@@ -36,9 +36,10 @@ ANSWERED_SUBTYPES = frozenset({"file_share"})
 # The Home tab's buttons (bot/channels/slack_home.py): a menu button carries a payload like a quick reply, and
 # is answered in the user's direct messages with the app; the reminders switch carries the state it asks for.
 HOME_MENU_ACTION_PREFIX = "madoguchi.home.menu."
-HOME_MENU_ACTION = re.compile(r"^madoguchi\.home\.menu\.\d+$")
 HOME_REMINDERS_ACTION = "madoguchi.home.reminders"
-HOME_ACTIONS = re.compile(r"^madoguchi\.home\.(?:menu\.\d+|reminders)$")
+_HOME_MENU = rf"{re.escape(HOME_MENU_ACTION_PREFIX)}\d+"  # a menu button's action id: the prefix and its place
+HOME_MENU_ACTION = re.compile(rf"^{_HOME_MENU}$")
+HOME_ACTIONS = re.compile(rf"^(?:{_HOME_MENU}|{re.escape(HOME_REMINDERS_ACTION)})$")
 REMINDERS_ON, REMINDERS_OFF = "on", "off"  # the switch's values: the state the tap asks for
 
 
@@ -183,11 +184,16 @@ def _from_mention(payload: Mapping[str, Any]) -> SlackTurn:
     return SlackTurn(message, Destination(channel, event.get("thread_ts") or _str(event, "ts")))
 
 
-def _from_button(payload: Mapping[str, Any]) -> SlackTurn:
+def _tapped(payload: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The team, the user and the value of the button a `block_actions` payload reports."""
     user = _str(payload["user"], "id")
     team = (payload.get("team") or {}).get("id") or _str(payload["user"], "team_id")
+    return team, user, _str(payload["actions"][0], "value")
+
+
+def _from_button(payload: Mapping[str, Any]) -> SlackTurn:
+    team, user, value = _tapped(payload)
     channel = _str(payload["channel"], "id")
-    value = _str(payload["actions"][0], "value")
     message = IncomingMessage(channel=Channel.SLACK, user_id=user, conversation_id=conversation_id(team, user, channel),
                               payload=value, event_id=stable_id("action", payload), raw=payload)
     return SlackTurn(message, Destination(channel, (payload.get("message") or {}).get("thread_ts")))
@@ -196,9 +202,7 @@ def _from_button(payload: Mapping[str, Any]) -> SlackTurn:
 def _from_home_button(payload: Mapping[str, Any]) -> SlackTurn:
     """A Home tab menu button: no channel (its container is the view), so it is answered in the user's direct
     messages with the app, the conversation a DM to the bot is, in the language the view was shown in."""
-    user = _str(payload["user"], "id")
-    team = (payload.get("team") or {}).get("id") or _str(payload["user"], "team_id")
-    value = _str(payload["actions"][0], "value")
+    team, user, value = _tapped(payload)
     message = IncomingMessage(channel=Channel.SLACK, user_id=user, conversation_id=conversation_id(team, user),
                               payload=value, event_id=stable_id("action", payload),
                               lang_hint=view_language(payload.get("view")), raw=payload)
@@ -225,9 +229,7 @@ def _home_opened(payload: Mapping[str, Any]) -> HomeRequest:
 
 
 def _home_switch(payload: Mapping[str, Any]) -> HomeRequest:
-    user = _str(payload["user"], "id")
-    team = (payload.get("team") or {}).get("id") or _str(payload["user"], "team_id")
-    value = _str(payload["actions"][0], "value")
+    team, user, value = _tapped(payload)
     if value not in (REMINDERS_ON, REMINDERS_OFF):
         raise ValueError("the reminders switch carries neither on nor off")
     return HomeRequest(team, user, reminders=value == REMINDERS_ON)
