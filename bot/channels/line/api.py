@@ -131,19 +131,24 @@ class LineApi:
         self.push(part["to"], part["messages"], retry_key(key, 0))
 
     @contextmanager
-    def loading_while_slow(self, user_id: str, payload: dict[str, Any]) -> Iterator[None]:
+    def loading_while_slow(self, user_id: str, payload: dict[str, Any],
+                           unless: Callable[[], bool] | None = None) -> Iterator[None]:
         """The typing animation for a turn that has not answered within LOADING_AFTER_SECONDS (it waits for the
         conversation's previous message, or for the database): a turn answered at once needs none, and asking
         LINE for it first would only put a round trip before the answer. Only while the student is likely still
-        watching."""
+        watching, and not if `unless()` says so when the time comes (asked then, so a fast turn never asks)."""
         if not self.reply_token_fresh(payload):
             yield
             return
-        pending = self._later.after(self.loading_after_seconds, partial(self.show_loading, user_id))
+        pending = self._later.after(self.loading_after_seconds, partial(self._typing, user_id, unless))
         try:
             yield
         finally:
             pending.cancel()
+
+    def _typing(self, user_id: str, unless: Callable[[], bool] | None) -> None:
+        if unless is None or not unless():
+            self.show_loading(user_id)
 
     def show_loading(self, user_id: str) -> None:
         """The typing animation (it ends when the answer arrives, or after LOADING_SECONDS)."""

@@ -8,7 +8,6 @@ that language's rich menu (`EventAnswer.menu`).
 
 import logging
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -108,8 +107,7 @@ class LineEvents:
         if typed is not None:
             return self._linking(typed[0], user_id, typed[1])
         # A person answers in their own time: no bot "typing" while one has the conversation.
-        typing = nullcontext() if self._with_a_person(user_id) else self.api.loading_while_slow(user_id, payload)
-        with typing:
+        with self.api.loading_while_slow(user_id, payload, unless=lambda: self._with_a_person(user_id)):
             turn = self._turn(user_id, payload, text=event.message.text)
         return EventAnswer(turn.replies, _menu_switch(user_id, turn.switched_language))
 

@@ -11,7 +11,8 @@ from sqlalchemy import update
 from bot.channels.line import retry_key
 from bot.locks import ConversationLocks
 from bot.pipeline import Turn
-from core.models import InboundEvent
+from core.handoffs import TicketStatus
+from core.models import HandoffTicket, InboundEvent
 from handlers.replies import QuickReply, Text
 from tests.channels.line.fake_line_api import LOADING, PUSH, REPLY
 from tests.channels.line.webhooks import user_id
@@ -60,14 +61,14 @@ def test_a_fresh_event_answered_at_once_goes_by_reply_token_without_a_loading_an
 
 
 class SlowPipeline(ScriptedPipeline):
-    """A turn that answers only once LINE has been asked for the typing animation (or after 10 s)."""
+    """A turn that answers only once LINE has been asked for the typing animation (or after `waits` × 10 ms)."""
 
-    def __init__(self, core, replies, fake):
+    def __init__(self, core, replies, fake, waits=1000):
         super().__init__(core, replies)
-        self.fake = fake
+        self.fake, self.waits = fake, waits
 
     def answer(self, message):
-        for _ in range(1000):
+        for _ in range(self.waits):
             if self.fake.calls_to(LOADING):
                 break
             threading.Event().wait(0.01)
@@ -82,6 +83,19 @@ def test_a_slow_turn_shows_the_loading_animation_before_its_answer(make_line, fa
     loading, reply = line.fake.calls
     assert loading.path == LOADING and loading.body == {"chatId": user, "loadingSeconds": 20}
     assert reply.path == REPLY and reply.body["messages"][0]["text"] == "at last"
+
+
+def test_a_slow_turn_shows_no_loading_animation_while_a_person_has_the_conversation(make_line, fake_line):
+    # 0.5 s, ten times the animation's delay: long enough for it to have been asked for, were it wanted.
+    line = make_line(lambda core: SlowPipeline(core, [Text("relayed")], fake_line, waits=50))
+    line.inbox.processor("line").api.loading_after_seconds = 0.05
+    user = user_id()
+    with line.core.transaction() as session:
+        session.add(HandoffTicket(conversation_id=f"line:{user}", channel="line", user_id=user, lang="ja",
+                                  reason="asked", status=TicketStatus.ASSIGNED.value, assignee="staff:1",
+                                  opened_at=line.core.now()))
+    line.deliver(line.events.text(user, "まだですか"))
+    assert [call.path for call in line.fake.calls] == [REPLY]
 
 
 def test_a_failing_loading_animation_does_not_hold_up_the_answer(make_line, fake_line):
