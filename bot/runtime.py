@@ -1,5 +1,6 @@
 """Start-up: read settings, prepare the database on first run, and build the core and the pipeline."""
 
+import gc
 import logging
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
@@ -133,4 +134,9 @@ def serving_app(core: Core, settings: Settings, pipeline: Pipeline, channel_sett
 
     app = create_app(core, pipeline, channel_settings=channel_settings, run_worker=True)
     app.state.metrics_token = secret_value(settings.metrics_token) or None
+    # What start-up loaded (the intent model, the Japanese dictionary, catalogs, the guide) lives as long as the
+    # process: moved out of the garbage collector's sight, so that its full passes no longer walk it all. Each
+    # took 90-140 ms, every few seconds under load, during which no message was answered.
+    gc.collect()
+    gc.freeze()
     return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
@@ -66,7 +67,7 @@ def load_state(session: Session, conversation_id: str, channel: str, user_id: st
 def state_from_row(conversation_id: str, channel: str, user_id: str, lang: str | None, student_id: int | None,
                    stored: str | None) -> ConversationState:
     """The state kept in a conversation row's columns and its JSON (parts missing or malformed are left empty)."""
-    data = json.loads(stored or "{}")
+    data = orjson.loads(stored or "{}")  # orjson: every turn reads and writes this, at a fifth of json's cost
     return ConversationState(
         conversation_id=conversation_id, channel=channel, user_id=user_id,
         lang=Language(lang) if lang else None, form=data.get("form"), slots=data.get("slots") or {},
@@ -80,11 +81,10 @@ def state_from_row(conversation_id: str, channel: str, user_id: str, lang: str |
 
 def state_json(state: ConversationState) -> str:
     """The parts of the state that live in the conversation row's JSON column."""
-    return json.dumps({"form": state.form, "slots": state.slots, "misses": state.misses,
-                       "last_intent": state.last_intent,
-                       "last_lang": state.last_lang.value if state.last_lang else None,
-                       "expect": state.expect, "offered": state.offered, "context": state.context},
-                      ensure_ascii=False)
+    return orjson.dumps({"form": state.form, "slots": state.slots, "misses": state.misses,
+                         "last_intent": state.last_intent,
+                         "last_lang": state.last_lang.value if state.last_lang else None,
+                         "expect": state.expect, "offered": state.offered, "context": state.context}).decode()
 
 
 def linked_student_id(session: Session, channel: str, external_id: str) -> int | None:

@@ -4,10 +4,10 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, DateTime, Delete, Engine, MetaData, Update, create_engine, event
 from sqlalchemy.exc import OperationalError
@@ -16,6 +16,7 @@ from sqlalchemy.types import TypeDecorator
 
 from core.clock import require_aware
 
+T = TypeVar("T")
 READ_ONLY = "madoguchi_read_only"  # the execution option of a transaction that only reads
 BUSY_TIMEOUT_MS = 30_000  # how long a statement waits for another connection's lock
 WRITER_WAIT_SECONDS = BUSY_TIMEOUT_MS / 1000  # how long a writer waits for the write lock
@@ -75,24 +76,78 @@ _WRITERS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyD
 
 
 @contextmanager
-def sqlite_write(engine: Engine, dbapi_connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def sqlite_write(engine: Engine, dbapi_connection: sqlite3.Connection, *,
+                 busy_timeout_off: bool = False) -> Iterator[sqlite3.Connection]:
     """A write transaction on an SQLite driver connection of `engine`, taken as the engine's own writers take
     theirs: in this process's queue of writers, then BEGIN IMMEDIATE; committed when the block ends, rolled back
-    on any error."""
-    writer = _WRITERS[engine]
-    queued = writer.acquire(timeout=WRITER_WAIT_SECONDS)  # bounded, as the engine's writers are
+    on any error. `busy_timeout_off`: the connection's busy timeout is kept at 0 by its owner (core.turns), who
+    retries its statements itself (`patiently`), so BEGIN need not turn it off and on again."""
+    start_sqlite_write(engine, dbapi_connection, busy_timeout_off=busy_timeout_off)
     try:
-        _begin_immediate(dbapi_connection)
-        try:
-            yield dbapi_connection
-            dbapi_connection.execute("COMMIT")
-        except BaseException:
-            if dbapi_connection.in_transaction:
-                dbapi_connection.execute("ROLLBACK")
-            raise
+        yield dbapi_connection
+    except BaseException:
+        end_sqlite_write(engine, dbapi_connection, commit=False)
+        raise
+    end_sqlite_write(engine, dbapi_connection, commit=True)
+
+
+def start_sqlite_write(engine: Engine, dbapi_connection: sqlite3.Connection, *,
+                       busy_timeout_off: bool = False) -> None:
+    """The start of `sqlite_write`, for a transaction that outlives a block (core.turns' held writes): the
+    engine's writer lock, then BEGIN IMMEDIATE. End it with `end_sqlite_write`, whatever happens."""
+    _before_writing(engine)
+    writer = _WRITERS[engine]
+    if not writer.acquire(timeout=WRITER_WAIT_SECONDS):  # bounded, as the engine's writers are
+        _begin_immediate(dbapi_connection, busy_timeout_off=busy_timeout_off)  # SQLite's lock decides, then
+        _UNQUEUED.add(id(dbapi_connection))
+        return
+    try:
+        _begin_immediate(dbapi_connection, busy_timeout_off=busy_timeout_off)
+    except BaseException:
+        writer.release()
+        raise
+
+
+def end_sqlite_write(engine: Engine, dbapi_connection: sqlite3.Connection, *, commit: bool) -> None:
+    """COMMIT (or ROLLBACK) a transaction of `start_sqlite_write` and give the writer lock back; after a failed
+    COMMIT the transaction is rolled back, and the error raised."""
+    try:
+        if commit:
+            try:
+                dbapi_connection.execute("COMMIT")
+                return
+            except BaseException:
+                if dbapi_connection.in_transaction:
+                    dbapi_connection.execute("ROLLBACK")
+                raise
+        if dbapi_connection.in_transaction:
+            dbapi_connection.execute("ROLLBACK")
     finally:
-        if queued:
-            writer.release()
+        if id(dbapi_connection) in _UNQUEUED:
+            _UNQUEUED.discard(id(dbapi_connection))
+        else:
+            _WRITERS[engine].release()
+
+
+# Connections writing without the writer lock, which they waited for in vain (see start_sqlite_write).
+_UNQUEUED: set[int] = set()
+# Per engine, what must happen before this thread starts a write (core.turns: commit the turn writes it holds,
+# whose transaction has the write lock that the new write would otherwise wait for, on the same thread).
+_BEFORE_WRITING: "weakref.WeakKeyDictionary[Engine, list[weakref.WeakMethod[Callable[[], None]]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def before_writing(engine: Engine, hook: Callable[[], None]) -> None:
+    """Call `hook` (a bound method, held weakly) before each write transaction of `engine` starts (SQLite)."""
+    hooks = [ref for ref in _BEFORE_WRITING.get(engine, []) if ref() is not None]
+    _BEFORE_WRITING[engine] = [*hooks, weakref.WeakMethod(hook)]
+
+
+def _before_writing(engine: Engine) -> None:
+    for ref in _BEFORE_WRITING.get(engine, ()):
+        hook = ref()
+        if hook is not None:
+            hook()
 
 
 def _one_writer_at_a_time(engine: Engine) -> None:
@@ -110,6 +165,7 @@ def _one_writer_at_a_time(engine: Engine) -> None:
         if conn.get_execution_options().get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
             return
+        _before_writing(engine)
         # Bounded: a writer never waits on us longer than SQLite's own busy timeout would have let it.
         if writer.acquire(timeout=WRITER_WAIT_SECONDS):
             holders.add(_raw(conn.connection))
@@ -142,29 +198,41 @@ def _one_writer_at_a_time(engine: Engine) -> None:
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
 
 
-def _begin_immediate(dbapi_connection: Any) -> None:
+def _begin_immediate(dbapi_connection: Any, *, busy_timeout_off: bool = False) -> None:
     """BEGIN IMMEDIATE, waiting for another process's writer in steps of a millisecond or two.
 
     SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 … 100 ms between tries, so a writer that
     meets another process's transaction of a few milliseconds waits tens of them. Statements other than this
     BEGIN keep the busy timeout: in WAL mode they seldom meet a lock, and then they should wait.
     """
-    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    if busy_timeout_off:
+        patiently(lambda: dbapi_connection.execute("BEGIN IMMEDIATE"), "BEGIN IMMEDIATE")
+        return
     dbapi_connection.execute("PRAGMA busy_timeout=0")
     try:
-        pause = 0.0005
-        while True:
-            try:
-                dbapi_connection.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as error:
-                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
-                    # As SQLAlchemy would have raised it: callers tell a database that is down by this type.
-                    raise OperationalError("BEGIN IMMEDIATE", None, error) from error
-            time.sleep(pause)
-            pause = min(pause * 2, 0.002)
+        patiently(lambda: dbapi_connection.execute("BEGIN IMMEDIATE"), "BEGIN IMMEDIATE")
     finally:
         dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+def patiently(work: Callable[[], T], statement: str) -> T:
+    """Run `work` (statements on an SQLite driver connection whose busy timeout is 0), again every millisecond
+    or two while another connection holds the lock it needs, for up to WRITER_WAIT_SECONDS.
+
+    Raises:
+        OperationalError: any other driver error, or the lock still held after the wait (as SQLAlchemy would
+            have raised it: callers tell a database that is down by this type).
+    """
+    deadline = time.monotonic() + WRITER_WAIT_SECONDS
+    pause = 0.0005
+    while True:
+        try:
+            return work()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise OperationalError(statement, None, error) from error
+        time.sleep(pause)
+        pause = min(pause * 2, 0.002)
 
 
 def _raw(connection: Any) -> int:

@@ -132,10 +132,20 @@ def mask_secrets(text: str, extra: tuple[str, ...] = (), student_number_pattern:
     `look_for_passwords=False` masks only `extra` as passwords: for the bot's own words, which can hold a
     password only by repeating one the student typed (`extra`), never one of their own.
     """
+    if not look_for_passwords and not extra:
+        return _bots_words_masked(text)
     guessed = find_password_candidates(text, student_number_pattern) if look_for_passwords else []
     text = _replaced(text, {secret for secret in (*extra, *guessed) if secret}, PASSWORD_MASK)
+    return _cards_and_tokens_masked(text)
+
+
+def _cards_and_tokens_masked(text: str) -> str:
     text = _CARD.sub(lambda m: CARD_MASK if _luhn_valid(re.sub(r"[ -]", "", m.group(0))) else m.group(0), text)
     return mask_link_tokens(text, TEXT_TOKEN_MIN_CHARS)
+
+
+# The bot's own words, which it says again and again, masked once each (never a student's: those are not kept).
+_bots_words_masked = lru_cache(maxsize=2048)(_cards_and_tokens_masked)
 
 
 def mask_personal(text: str, parts: tuple[str, ...]) -> str:

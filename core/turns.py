@@ -1,8 +1,10 @@
 """A conversation turn's own database work, kept short: what the turn needs to know read in one statement (the
 state, the linked student, the open ticket), and what it leaves written in two (the transcript, the state), each
-compiled once and run on the driver's connection."""
+compiled once and run on the driver's connection. On SQLite the read is skipped when nothing but this
+connection wrote since it last read or wrote the conversation (`PRAGMA data_version`)."""
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,12 +19,17 @@ from sqlalchemy.pool import Pool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from core.conversations import EXPIRY, ConversationState, state_from_row, state_json
-from core.db import UTCDateTime, sqlite_write
+from core.db import UTCDateTime, before_writing, end_sqlite_write, patiently, start_sqlite_write
 from core.handoffs import OPEN
 from core.models import ChannelAccount, Conversation, HandoffTicket, TranscriptEntry
 
 T = TypeVar("T")
 _STATEMENT_LOG = logging.getLogger("sqlalchemy.engine.Engine")  # SQLAlchemy's statement log (echo)
+log = logging.getLogger(__name__)
+# Turns whose writes one held transaction takes at most (see TurnStore.holding_commits): then it is committed.
+MAX_HELD_TURNS = 64
+# Conversations a turn connection remembers (about a kilobyte each): those of the last few minutes of chats.
+REMEMBERED_ROWS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +81,58 @@ class _Statement:
 
     def args(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """The driver's parameters for `values` (by bind name)."""
-        merged = {**self._defaults, **values}
-        return tuple(merged[name] for name in self._order) if self._order is not None else merged
+        if self._order is None:
+            return {**self._defaults, **values}
+        defaults = self._defaults
+        return tuple(values[name] if name in values else defaults[name] for name in self._order)
+
+
+class _TurnConnection:
+    """A driver connection of the turns' own (SQLite), with the turn reads it can answer without asking the
+    database again.
+
+    Its busy timeout is 0: each statement is retried in short steps by `patiently` (core.db), not by SQLite's
+    busy handler, which sleeps for milliseconds, so BEGIN needs no switching the timeout off and on again.
+
+    It keeps what its last reads and writes of a conversation left in the row (the load statement's columns),
+    for as long as no other connection has written anything: SQLite's `PRAGMA data_version` on this connection
+    tells, for one short statement instead of the load's three lookups. Anything another connection writes (a
+    handoff ticket opened, an account linked, another process's turn) drops them all.
+    """
+
+    __slots__ = ("_rows", "_version", "connection", "pool")
+
+    def __init__(self, connection: Any, pool: Pool) -> None:
+        self.connection, self.pool = connection, pool
+        connection.execute("PRAGMA busy_timeout=0")
+        self._version: int | None = None
+        self._rows: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+
+    def read(self, sql: str, args: Any) -> tuple[Any, ...]:
+        _log_statement(sql, args)
+        return patiently(lambda: self.connection.execute(sql, args).fetchone(), sql)
+
+    def remembered(self, key: tuple[str, str, str]) -> tuple[Any, ...] | None:
+        """The conversation's load row as this connection left it, if no other connection wrote since."""
+        version = patiently(lambda: self.connection.execute("PRAGMA data_version").fetchone()[0],
+                            "PRAGMA data_version")
+        if version != self._version:
+            self._rows.clear()
+            self._version = version
+            return None
+        return self._rows.get(key)
+
+    def remember(self, key: tuple[str, str, str], row: tuple[Any, ...]) -> tuple[Any, ...]:
+        if len(self._rows) >= REMEMBERED_ROWS:
+            del self._rows[next(iter(self._rows))]  # the one remembered first
+        self._rows[key] = row
+        return row
+
+    def rewrite(self, key: tuple[str, str, str], conversation: tuple[Any, ...]) -> None:
+        """After this connection's commit: the conversation's columns as written, the rest as they were read."""
+        row = self._rows.get(key)
+        if row is not None:
+            self._rows[key] = (*conversation, *row[len(conversation):])
 
 
 class TurnStore:
@@ -101,8 +158,12 @@ class TurnStore:
         self._to_db: Callable[[Any], Any] = utc.bind_processor(dialect) or _same
         self._from_db: Callable[[Any], Any] = utc.result_processor(dialect, None) or _same
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
-        # Driver connections between turns, each with the pool that opened it (list.pop and append are atomic).
-        self._idle: list[tuple[Any, Pool]] = []
+        # Driver connections between turns (SQLite; list.pop and append are atomic).
+        self._idle: list[_TurnConnection] = []
+        # This thread's held turn writes (see holding_commits): .holding, .held (the connection), .turns.
+        self._here = threading.local()
+        if dialect.name == "sqlite":
+            before_writing(engine, self.commit_held)
 
     def load(self, held: Connection | None, conversation_id: str, channel: str, user_id: str,
              now: datetime) -> TurnStart:
@@ -114,9 +175,9 @@ class TurnStore:
             row = held.exec_driver_sql(self._load.sql, args).one()
         else:
             def read() -> Any:
-                with self._driver() as connection:
-                    _log_statement(self._load.sql, args)
-                    return connection.execute(self._load.sql, args).fetchone()
+                with self._driver() as turn:
+                    return turn.remembered((conversation_id, channel, user_id)) or turn.remember(
+                        (conversation_id, channel, user_id), turn.read(self._load.sql, args))
             row = self._run(read, self._load.sql)
         stored_channel, stored_user, lang, student_id, stored, updated_at, linked, ticket_id, ticket_status = row
         updated_at = self._from_db(updated_at)
@@ -131,48 +192,159 @@ class TurnStore:
         one upsert; on PostgreSQL in a savepoint of `held`, so that a failed write leaves its lock's transaction
         usable."""
         at = self._to_db(now)
-        rows = [self._insert_lines.args({**line, "at": self._to_db(line["at"])}) for line in lines]
+        # A turn's lines are written at its `now`: its stored form is worked out once.
+        rows = [self._insert_lines.args({**line, "at": at if line["at"] is now else self._to_db(line["at"])})
+                for line in lines]
+        lang = state.lang.value if state.lang else None
+        stored = state_json(state)
         state_row = self._upsert.args({
-            "id": state.conversation_id, "channel": state.channel, "user_id": state.user_id,
-            "lang": state.lang.value if state.lang else None, "student_id": state.student_id,
-            "state_json": state_json(state), "created_at": at, "updated_at": at})
+            "id": state.conversation_id, "channel": state.channel, "user_id": state.user_id, "lang": lang,
+            "student_id": state.student_id, "state_json": stored, "created_at": at, "updated_at": at})
         if held is not None:
             with held.begin_nested():
                 if rows:
                     held.exec_driver_sql(self._insert_lines.sql, rows)
                 held.exec_driver_sql(self._upsert.sql, state_row)
             return
+        key = (state.conversation_id, state.channel, state.user_id)
+        conversation = (state.channel, state.user_id, lang, state.student_id, stored, at)
         def write() -> None:
-            with self._driver() as connection, sqlite_write(self.engine, connection) as writing:
-                if rows:
-                    _log_statement(self._insert_lines.sql, rows)
-                    writing.executemany(self._insert_lines.sql, rows)
-                _log_statement(self._upsert.sql, state_row)
-                writing.execute(self._upsert.sql, state_row)
+            if getattr(self._here, "holding", False):
+                self._write_held(rows, state_row, key, conversation)
+                return
+            with self._driver() as turn:
+                start_sqlite_write(self.engine, turn.connection, busy_timeout_off=True)
+                try:
+                    self._write(turn.connection, rows, state_row)
+                except BaseException:
+                    end_sqlite_write(self.engine, turn.connection, commit=False)
+                    raise
+                end_sqlite_write(self.engine, turn.connection, commit=True)
+                # Committed: what the next turn of the conversation would read back, unless another connection
+                # writes first (the chat account's link and the ticket are not the turn's to change).
+                turn.rewrite(key, conversation)
         self._run(write, self._upsert.sql)
 
+    def _write(self, connection: Any, rows: list[Any], state_row: Any) -> None:
+        if rows:
+            _log_statement(self._insert_lines.sql, rows)
+            connection.executemany(self._insert_lines.sql, rows)
+        _log_statement(self._upsert.sql, state_row)
+        connection.execute(self._upsert.sql, state_row)
+
     @contextmanager
-    def _driver(self) -> Iterator[Any]:
-        """A driver connection of the turns' own (SQLite), taken from those idle or opened, and given back when the
-        block ends. Opened by the engine's pool, then detached from it: a pool's checkout and checkin on every
-        statement cost as much as the statement. An engine disposed of (its pool replaced) takes them along (a
-        driver error while opening is the driver's own: `_run` raises it as SQLAlchemy would)."""
+    def holding_commits(self) -> Iterator[None]:
+        """Inside the block, this thread's turn writes (SQLite) join one open write transaction, which stays
+        open after it until `commit_held`, or until MAX_HELD_TURNS turns are in it, or until this thread starts
+        any other write.
+
+        For the event loop's thread, which answers the web chat's turns one after another: a commit (the log's
+        pages written, the lock taken and given back) cost a fifth of a turn, and is paid once for the turns the
+        loop answers before it comes back to commit them. Each turn's writes are a savepoint of their own, so a
+        failed one leaves the others. The next turns of the thread read on the same connection, so a
+        conversation's next turn sees its previous one before the commit. Nothing else is held: the reads of
+        other threads and processes see the writes once committed, and wait for nothing (WAL).
+        """
+        self._here.holding = True
+        try:
+            yield
+        finally:
+            self._here.holding = False
+
+    def holds_writes(self) -> bool:
+        """Whether this thread has turn writes not yet committed (see holding_commits)."""
+        return getattr(self._here, "held", None) is not None
+
+    def commit_held(self) -> None:
+        """Commit the turn writes this thread holds, if any; a failure is logged, as a turn's own failed write is
+        (their students already have their answers), and the transaction rolled back."""
+        turn = getattr(self._here, "held", None)
+        if turn is None:
+            return
+        self._here.held = None
+        try:
+            end_sqlite_write(self.engine, turn.connection, commit=True)
+        except Exception:
+            log.exception("committing the writes of %d chat turns failed", self._here.turns)
+            turn.connection.close()  # its remembered rows were never committed
+            return
+        self._idle.append(turn)
+
+    def _write_held(self, rows: list[Any], state_row: Any, key: tuple[str, str, str],
+                    conversation: tuple[Any, ...]) -> None:
+        turn = getattr(self._here, "held", None)
+        if turn is None:
+            turn = self._take()
+            try:
+                start_sqlite_write(self.engine, turn.connection, busy_timeout_off=True)
+            except BaseException:
+                turn.connection.close()
+                raise
+            self._here.held, self._here.turns = turn, 0
+        connection = turn.connection
+        try:
+            connection.execute("SAVEPOINT turn")
+            try:
+                self._write(connection, rows, state_row)
+            except BaseException:
+                connection.execute("ROLLBACK TO turn")
+                raise
+            finally:
+                connection.execute("RELEASE turn")
+        except self._driver_error:
+            if not connection.in_transaction:  # the savepoint could not even be rolled back: all of it is lost
+                self._abandon_held()
+            raise
+        turn.rewrite(key, conversation)  # as written (not yet committed): what this connection now reads
+        self._here.turns += 1
+        if self._here.turns >= MAX_HELD_TURNS:
+            self.commit_held()
+
+    def _abandon_held(self) -> None:
+        """Roll back and drop this thread's held writes after an error that leaves their transaction unusable."""
+        turn, self._here.held = self._here.held, None
+        try:
+            end_sqlite_write(self.engine, turn.connection, commit=False)
+        except self._driver_error:
+            pass  # rolled back or broken: either way never used again
+        finally:
+            turn.connection.close()
+
+    @contextmanager
+    def _driver(self) -> Iterator["_TurnConnection"]:
+        """A driver connection of the turns' own (SQLite) for the block: the one holding this thread's turn writes
+        if there is one (its reads see them), else one taken from those idle and given back when the block ends.
+        After an error it may be mid-transaction or broken: never used again."""
+        held = getattr(self._here, "held", None)
+        if held is not None:
+            try:
+                yield held
+            except BaseException:
+                self._abandon_held()
+                raise
+            return
+        turn = self._take()
+        try:
+            yield turn
+        except BaseException:
+            turn.connection.close()
+            raise
+        self._idle.append(turn)
+
+    def _take(self) -> "_TurnConnection":
+        """An idle turn connection, or a new one. Opened by the engine's pool, then detached from it: a pool's
+        checkout and checkin on every statement cost as much as the statement. An engine disposed of (its pool
+        replaced) takes them along (a driver error while opening is the driver's own: `_run` raises it as
+        SQLAlchemy would)."""
         pool = self.engine.pool
         while self._idle:
-            connection, opened_by = self._idle.pop()
-            if opened_by is pool:
-                break
-            connection.close()
-        else:
-            pooled = self.engine.raw_connection()
-            pooled.detach()  # ours now: closed, not given back, when it is dropped
-            connection, opened_by = pooled.dbapi_connection, pool
-        try:
-            yield connection
-        except BaseException:
-            connection.close()  # after an error it may be mid-transaction or broken: never reused
-            raise
-        self._idle.append((connection, opened_by))
+            turn = self._idle.pop()
+            if turn.pool is pool:
+                return turn
+            turn.connection.close()
+        pooled = self.engine.raw_connection()
+        pooled.detach()  # ours now: closed, not given back, when it is dropped
+        return _TurnConnection(pooled.dbapi_connection, pool)
 
     def _run(self, work: Callable[[], T], sql: str) -> T:
         """Run `work`; a driver error is raised as SQLAlchemy raises it (the web app answers 503 to a database

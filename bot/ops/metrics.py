@@ -18,6 +18,7 @@ never from what a student typed, so the number of series stays bounded.
 
 import logging
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import NamedTuple, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
@@ -76,10 +77,27 @@ def count_message(channel: str, intent: str, lang: object, *, fallback: bool, se
     lang_label = language_label(lang)
     if intent == Intent.OUT_OF_SCOPE.value and not fallback:
         intent = OTHER
-    MESSAGES.labels(channel=channel, intent=intent, lang=lang_label).inc()
+    _messages(channel, intent, lang_label).inc()
     if fallback:
-        FALLBACKS.labels(channel=channel, lang=lang_label).inc()
-    LATENCY.labels(channel=channel).observe(seconds)
+        _fallbacks(channel, lang_label).inc()
+    _latency(channel).observe(seconds)
+
+
+# Each series' child kept once found: `labels()` checks and locks on every call, a few per cent of a turn. The
+# label sets are closed (see above), so these stay small.
+@cache
+def _messages(channel: str, intent: str, lang: str) -> Counter:
+    return MESSAGES.labels(channel=channel, intent=intent, lang=lang)
+
+
+@cache
+def _fallbacks(channel: str, lang: str) -> Counter:
+    return FALLBACKS.labels(channel=channel, lang=lang)
+
+
+@cache
+def _latency(channel: str) -> Histogram:
+    return LATENCY.labels(channel=channel)
 
 
 def multiprocess() -> bool:

@@ -25,6 +25,7 @@ from bot.handoff.agents import NoSlackDesk
 from bot.pipeline import Pipeline
 from bot.settings import ChannelSettings
 from bot.web import admin, chat, desk_pages, links, metrics, oidc, page, payments
+from bot.web.loop_turns import LoopTurns
 from bot.wiring import job_processors
 from core.enums import Language
 from core.i18n import t
@@ -164,6 +165,10 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
         Mount("/static", app=StaticFiles(directory=WEB / "static"), name="static"),
     ]
 
+    # A test's stand-in pipeline may keep no turns of its own: its turns then run as on PostgreSQL.
+    turns = getattr(pipeline, "turns", None)
+    loop_turns = LoopTurns(turns) if turns is not None and core.engine.dialect.name == "sqlite" else None
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if run_worker:
@@ -171,6 +176,8 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
         try:
             yield
         finally:
+            if loop_turns is not None:
+                loop_turns.close()
             if run_worker:
                 inbox.stop()
 
@@ -185,8 +192,10 @@ def create_app(core: Core, pipeline: Pipeline | None = None, *, channel_settings
     app.state.pipeline = pipeline  # None only in page tests that never chat
     app.state.channel_settings = channel_settings
     app.state.inbox = inbox
+    # How /api/chat runs its turns (see bot/web/chat.py): on SQLite on the event loop, their writes committed
+    # together; on PostgreSQL in a few worker threads.
+    app.state.loop_turns = loop_turns
     app.state.chat_turns = anyio.CapacityLimiter(chat.CHAT_THREADS)
-    app.state.turns_on_the_loop = core.engine.dialect.name == "sqlite"  # see bot/web/chat.py
     return app
 
 

@@ -2,6 +2,7 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ from core.enums import Language
 from intents import Intent, Understanding, load_understander
 from intents.classifier import IntentModel, features, fit
 from intents.data import load_examples
+from intents.datetimes import TOKYO
 from intents.normalize import normalize
 from intents.types import EntityType
 from intents.understander import CONFIDENCE_THRESHOLD, MAX_INPUT_CHARS, Understander
@@ -172,9 +174,11 @@ def test_understanding_invariants(nlu: Understander, text: str) -> None:
         understanding.intent = Intent.GREET  # type: ignore[misc]
 
 
-def test_unsure_answers_are_out_of_scope_with_candidates(nlu: Understander, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsure_answers_are_out_of_scope_with_candidates(nlu_model: IntentModel,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(understander_module, "CONFIDENCE_THRESHOLD", 1.01)
-    understanding = nlu.understand("第2パスワードを忘れたのでリセットしたい", now=NOW)
+    fresh = Understander(nlu_model)  # not the session's, which keeps what it read before the threshold changed
+    understanding = fresh.understand("第2パスワードを忘れたのでリセットしたい", now=NOW)
     assert understanding.intent is Intent.OUT_OF_SCOPE
     assert understanding.candidates[0][0] is Intent.SECOND_PASSWORD_RESET
     assert understanding.confidence == understanding.candidates[0][1]
@@ -188,6 +192,19 @@ def test_entities_and_now_reach_the_understanding(nlu: Understander) -> None:
     assert by_type[EntityType.COPIES] == 2
     for entity in understanding.entities:
         assert text[entity.start : entity.end] == entity.text
+
+
+def test_a_message_read_again_is_read_for_its_own_day(nlu: Understander) -> None:
+    # The understanding of a message is kept for the day (Asia/Tokyo) it was read on: the same words later that
+    # day are the same understanding, the next day 「明日」 is another date.
+    text = "明日窓口で受け取れますか"
+    morning = nlu.understand(text, now=datetime(2025, 11, 24, 0, 30, tzinfo=TOKYO))
+    evening = nlu.understand(text, now=datetime(2025, 11, 24, 23, 59, tzinfo=TOKYO))
+    next_day = nlu.understand(text, now=datetime(2025, 11, 24, 15, 0, tzinfo=UTC))  # 0:00 on the 25th
+    assert evening is morning
+    assert [entity.value for entity in morning.entities if entity.type is EntityType.DATETIME] == ["2025-11-25"]
+    assert [entity.value for entity in next_day.entities if entity.type is EntityType.DATETIME] == ["2025-11-26"]
+    assert next_day.intent is morning.intent
 
 
 def test_now_defaults_to_the_current_time(nlu: Understander) -> None:
