@@ -4,7 +4,7 @@ database, with the realistic mixed messages of bench_chat.py from 500 users. Run
 
 Where wrk's figures (bench_throughput.py) say how many answers a second, this says where a message's time goes,
 and does not vary with the machine's other load as much (CPU time, not wall time).
-Usage: .venv/bin/python benchmarks/bench_turn.py [--messages 3000] [--profile]
+Usage: .venv/bin/python benchmarks/bench_turn.py [--messages 3000] [--profile] [--distinct]
 """
 
 import argparse
@@ -31,11 +31,17 @@ USERS = 500
 WARM = 500  # messages before measuring: the model loaded, the conversations begun
 
 
+DISTINCT = False  # --distinct: no typed message the same as another, so no understanding is read twice
+
+
 def turns(count: int, seed: int) -> Iterator[tuple[str, dict[str, str]]]:
     """(user, message) pairs: the benchmark's messages in order, each from a random one of USERS."""
     chosen = random.Random(seed)
     for index in range(count):
-        yield f"u{chosen.randrange(USERS)}", MESSAGES[index % len(MESSAGES)]
+        message = MESSAGES[index % len(MESSAGES)]
+        if DISTINCT and "text" in message:
+            message = {"text": f"{message['text']} {'ー' * (index % 7)}{seed}-{index}"}
+        yield f"u{chosen.randrange(USERS)}", message
 
 
 def cpu_ms_each(run: Callable[[], None], count: int, profile: bool) -> float:
@@ -101,7 +107,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--profile", action="store_true", help="print the turn's cProfile (cumulative)")
+    parser.add_argument("--distinct", action="store_true",
+                        help="every typed message different (no understanding read again from its cache)")
     args = parser.parse_args()
+    global DISTINCT
+    DISTINCT = args.distinct
     with tempfile.TemporaryDirectory(prefix="madoguchi-turn-") as folder:
         settings = Settings(database_url=f"sqlite:///{folder}/turns.sqlite3", mail_outbox=f"{folder}/outbox",
                             scheduler="off")  # the model from data_dir (var/), trained once
