@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_chat import MESSAGES  # noqa: E402
-from benchmarks.load.serving import wait_up  # noqa: E402
+from benchmarks.load.serving import settle, wait_up  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -118,6 +118,8 @@ def main() -> None:
         try:
             for stack in stacks:
                 wait_up(stack.url, stack.process, 180, chat_answers)
+            for stack in stacks:
+                settle(stack.process)  # every worker started (the first answers before the others are up)
             rounds = [[Figure(stack.name, *load(stack.url, args.seconds)) for stack in stacks]
                       for _ in range(args.rounds)]
         finally:
