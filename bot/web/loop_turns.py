@@ -21,21 +21,23 @@ class LoopTurns:
         self._committed: asyncio.Future[None] | None = None  # the commit that is due, once the ready turns ran
 
     def answer(self, turn: Callable[[], T]) -> T:
-        """Run `turn` (which answers one message), its writes held for the next commit."""
-        with self.store.holding_commits():
-            return turn()
+        """Run `turn` (which answers one message), its writes held for the next commit, which is scheduled after
+        the callbacks the loop has ready (the other requests that came in together). Scheduled whatever the turn
+        did, raising included: held writes never wait for a request that may not come."""
+        try:
+            with self.store.holding_commits():
+                return turn()
+        finally:
+            if self._committed is None and self.store.holds_writes():
+                loop = asyncio.get_running_loop()
+                self._committed = loop.create_future()
+                loop.call_soon(self._commit)
 
     async def written(self) -> None:
-        """Wait for the commit of the turns answered so far (scheduled after the callbacks the loop has ready: the
-        other requests that came in together)."""
-        if self._committed is None:
-            if not self.store.holds_writes():
-                return
-            loop = asyncio.get_running_loop()
-            self._committed = loop.create_future()
-            loop.call_soon(self._commit)
-        # Shielded: a request whose browser went away stops waiting; the commit goes on for the others.
-        await asyncio.shield(self._committed)
+        """Wait for the commit of the turns answered so far (at once when nothing is held)."""
+        if self._committed is not None:
+            # Shielded: a request whose browser went away stops waiting; the commit goes on for the others.
+            await asyncio.shield(self._committed)
 
     def _commit(self) -> None:
         committed, self._committed = self._committed, None

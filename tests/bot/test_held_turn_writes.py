@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from bot.web.loop_turns import LoopTurns
 from core.conversations import ConversationState, transcript_row
 from core.enums import Language
 from core.handoffs import TicketStatus
@@ -143,3 +144,22 @@ def test_chat_answers_come_after_their_turns_are_stored(chat_server, sqlite_only
         # Each user's second message saw the first (a person offered), and everything is stored.
         assert lines_of(chat_server.core, f"web:held{number}") == 4
     assert sum(offered in response.json()["replies"][0]["text"] for response in responses) == 12
+
+
+def test_the_writes_of_a_turn_that_raised_are_committed_without_another_request(core, pipeline_for, sqlite_only):
+    pipeline = pipeline_for(core)
+    loop_turns = LoopTurns(pipeline.turns)
+
+    def answered_then_failed() -> None:
+        pipeline.handle(web("こんにちは", "r1"))  # stored (held) ...
+        raise RuntimeError("the answer could not be rendered")  # ... and then the request fails
+
+    async def one_request() -> None:
+        with pytest.raises(RuntimeError):
+            loop_turns.answer(answered_then_failed)
+        for _ in range(3):  # a few passes of the loop, no other request
+            await asyncio.sleep(0)
+
+    asyncio.run(one_request())
+    assert not pipeline.turns.holds_writes()
+    assert lines_of(core, "web:r1") >= 2
