@@ -141,7 +141,7 @@ class TurnStore:
     pool's transaction bookkeeping) cost more than the database itself, on every message.
 
     On SQLite the read is one statement outside any transaction (WAL lets it read beside a writer) and the write
-    one short transaction in the engine's queue of writers (core.db.sqlite_write). On PostgreSQL both run in the
+    one short transaction in the engine's queue of writers (core.db.start_sqlite_write). On PostgreSQL both run in the
     transaction that holds the conversation's advisory lock (bot/locks.py), given as `held`.
     """
 

@@ -13,13 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from bot.web.loop_turns import LoopTurns
 from core.conversations import ConversationState, transcript_row
 from core.enums import Language
-from core.handoffs import TicketStatus
-from core.models import ChannelAccount, Conversation, HandoffTicket, TranscriptEntry
+from core.models import Conversation, TranscriptEntry
 from core.students import create_student
 from core.turns import MAX_HELD_TURNS
 from handlers.messages import say
 from handlers.turn import Channel, IncomingMessage
-from tests.bot.test_turn_statements import web
+from tests.bot.test_turn_statements import linked_and_taken_by_an_agent, web
 
 UNREADABLE = "ぬふぁ なにゅ"  # twice in a row: the second time the bot offers a person (the misses are counted)
 
@@ -111,20 +110,14 @@ def test_a_turn_reads_again_only_after_another_connection_wrote(core, pipeline_f
     pipeline.handle(user)
     pipeline.handle(user)
     assert turn_reads(caplog) == 1  # the second turn: nobody else wrote, its connection knew the row
-    now = core.now()
-    with core.transaction() as session:  # another connection links the account and a person takes the chat
-        student = create_student(session, student_number="24M1011", department="medicine", year=2, now=now)
-        session.add(ChannelAccount(channel="line", external_id="U11", student_id=student.id, following=True,
-                                   linked_at=now, created_at=now, updated_at=now))
-        session.add(HandoffTicket(conversation_id="line:U11", channel="line", user_id="U11", lang="ja",
-                                  reason="asked", status=TicketStatus.ASSIGNED.value, assignee="staff:1",
-                                  opened_at=now))
+    # Another connection links the account and a person takes the chat.
+    student_id = linked_and_taken_by_an_agent(core, "U11", "24M1011")
     replies = pipeline.handle(IncomingMessage(channel=Channel.LINE, user_id="U11", conversation_id="line:U11",
                                               text="まだですか"))
     assert turn_reads(caplog) == 2
     assert replies == []  # relayed to the agent who has the ticket: the bot said nothing
     with core.reading() as session:
-        assert session.get(Conversation, "line:U11").student_id == student.id
+        assert session.get(Conversation, "line:U11").student_id == student_id
 
 
 def test_chat_answers_come_after_their_turns_are_stored(chat_server, sqlite_only):

@@ -60,15 +60,22 @@ def test_a_question_from_the_guide_reads_once_and_writes_twice(core, pipeline_fo
     assert state.startswith("INSERT INTO conversations") and "ON CONFLICT" in state
 
 
-def test_the_one_read_finds_the_linked_student_and_the_open_ticket(core, pipeline_for):
+def linked_and_taken_by_an_agent(core, user_id: str, student_number: str) -> int:
+    """A LINE user linked to a new student, whose conversation an agent has taken; the student's id."""
     now = core.now()
     with core.transaction() as session:
-        student = create_student(session, student_number="24M1001", department="medicine", year=3, now=now)
-        session.add(ChannelAccount(channel="line", external_id="U9", student_id=student.id, following=True,
+        student = create_student(session, student_number=student_number, department="medicine", year=3, now=now)
+        session.add(ChannelAccount(channel="line", external_id=user_id, student_id=student.id, following=True,
                                    linked_at=now, created_at=now, updated_at=now))
-        session.add(HandoffTicket(conversation_id="line:U9", channel="line", user_id="U9", lang="ja",
+        session.add(HandoffTicket(conversation_id=f"line:{user_id}", channel="line", user_id=user_id, lang="ja",
                                   reason="asked", status=TicketStatus.ASSIGNED.value, assignee="staff:1",
                                   opened_at=now))
+        session.flush()
+        return student.id
+
+
+def test_the_one_read_finds_the_linked_student_and_the_open_ticket(core, pipeline_for):
+    student_id = linked_and_taken_by_an_agent(core, "U9", "24M1001")
     pipeline = pipeline_for(core)
     pipeline.handle(IncomingMessage(channel=Channel.LINE, user_id="U9", conversation_id="line:U9",
                                     text="まだですか"))
@@ -76,7 +83,7 @@ def test_the_one_read_finds_the_linked_student_and_the_open_ticket(core, pipelin
         row = session.get(Conversation, "line:U9")
         lines = session.scalars(select(TranscriptEntry.direction).where(
             TranscriptEntry.conversation_id == "line:U9")).all()
-    assert row is not None and row.student_id == student.id  # who the linked account is
+    assert row is not None and row.student_id == student_id  # who the linked account is
     assert lines == ["in"]  # relayed to the agent who has the ticket: the bot said nothing
 
 
