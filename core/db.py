@@ -75,12 +75,27 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 _WRITERS: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
 
 
+@contextmanager
+def sqlite_write(engine: Engine, dbapi_connection: sqlite3.Connection, *,
+                 busy_timeout_off: bool = False) -> Iterator[sqlite3.Connection]:
+    """`start_sqlite_write` … `end_sqlite_write` around a block: committed when it ends, rolled back on any
+    error."""
+    start_sqlite_write(engine, dbapi_connection, busy_timeout_off=busy_timeout_off)
+    try:
+        yield dbapi_connection
+    except BaseException:
+        end_sqlite_write(engine, dbapi_connection, commit=False)
+        raise
+    end_sqlite_write(engine, dbapi_connection, commit=True)
+
+
 def start_sqlite_write(engine: Engine, dbapi_connection: sqlite3.Connection, *,
                        busy_timeout_off: bool = False) -> None:
-    """A write transaction on an SQLite driver connection of `engine` (core.turns), taken as the engine's own
-    writers take theirs: in this process's queue of writers, then BEGIN IMMEDIATE. End it with
-    `end_sqlite_write`, whatever happens. `busy_timeout_off`: the connection's busy timeout is kept at 0 by its
-    owner, who retries its statements itself (`patiently`), so BEGIN need not turn it off and on again."""
+    """A write transaction on an SQLite driver connection of `engine`, taken as the engine's own writers take
+    theirs: in this process's queue of writers, then BEGIN IMMEDIATE. End it with `end_sqlite_write`, whatever
+    happens (core.turns' held writes outlive a block; `sqlite_write` is the block). `busy_timeout_off`: the
+    connection's busy timeout is kept at 0 by its owner, who retries its statements itself (`patiently`), so
+    BEGIN need not turn it off and on again."""
     _before_writing(engine)
     writer = _WRITERS[engine]
     if not writer.acquire(timeout=WRITER_WAIT_SECONDS):  # bounded, as the engine's writers are

@@ -19,7 +19,7 @@ from sqlalchemy.pool import Pool
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from core.conversations import EXPIRY, ConversationState, state_from_row, state_json
-from core.db import UTCDateTime, before_writing, end_sqlite_write, patiently, start_sqlite_write
+from core.db import UTCDateTime, before_writing, end_sqlite_write, patiently, sqlite_write, start_sqlite_write
 from core.handoffs import OPEN
 from core.models import ChannelAccount, Conversation, HandoffTicket, TranscriptEntry
 
@@ -141,7 +141,7 @@ class TurnStore:
     pool's transaction bookkeeping) cost more than the database itself, on every message.
 
     On SQLite the read is one statement outside any transaction (WAL lets it read beside a writer) and the write
-    one short transaction in the engine's queue of writers (core.db.start_sqlite_write). On PostgreSQL both run in the
+    one short transaction in the engine's queue of writers (core.db.sqlite_write). On PostgreSQL both run in the
     transaction that holds the conversation's advisory lock (bot/locks.py), given as `held`.
     """
 
@@ -214,13 +214,8 @@ class TurnStore:
                 self._write_held(rows, state_row, key, conversation)
                 return
             with self._driver() as turn:
-                start_sqlite_write(self.engine, turn.connection, busy_timeout_off=True)
-                try:
-                    self._write(turn.connection, rows, state_row)
-                except BaseException:
-                    end_sqlite_write(self.engine, turn.connection, commit=False)
-                    raise
-                end_sqlite_write(self.engine, turn.connection, commit=True)
+                with sqlite_write(self.engine, turn.connection, busy_timeout_off=True) as writing:
+                    self._write(writing, rows, state_row)
                 # Committed: what the next turn of the conversation would read back, unless another connection
                 # writes first (the chat account's link and the ticket are not the turn's to change).
                 turn.rewrite(key, conversation)

@@ -287,6 +287,11 @@ def _combine(text: str, found: list[_Found]) -> list[_Found]:
     return merged
 
 
+def in_tokyo(now: datetime) -> datetime:
+    """`now` in Asia/Tokyo (a naive time is taken as Tokyo's)."""
+    return now.astimezone(TOKYO) if now.tzinfo else now.replace(tzinfo=TOKYO)
+
+
 def find_datetimes(text: str, now: datetime) -> list[tuple[int, int, str]]:
     """Find dates and times in a normalized text and resolve them against `now`.
 
@@ -304,8 +309,7 @@ def find_datetimes(text: str, now: datetime) -> list[tuple[int, int, str]]:
     Returns:
         `(start, end, value)` for each date or time, with spans on `text`, in order.
     """
-    now = now.astimezone(TOKYO) if now.tzinfo else now.replace(tzinfo=TOKYO)
-    today = now.date()
+    today = in_tokyo(now).date()
     results = []
     for item in _combine(text, _candidates(text, today)):
         if item.clock is not None:

@@ -22,7 +22,7 @@ from intents.clauses import (
 )
 from intents.controls import control_word
 from intents.data import data_hash
-from intents.datetimes import TOKYO
+from intents.datetimes import TOKYO, in_tokyo
 from intents.entities import EntityExtractor
 from intents.language import detect_language
 from intents.normalize import Normalized, normalize_with_offsets
@@ -148,9 +148,7 @@ class Understander:
             The understanding; entity and topic spans index `text`.
         """
         # What a message means depends on its words and, for relative dates (「明日」), on the day in Tokyo only.
-        today = (now.astimezone(TOKYO) if now and now.tzinfo else now.replace(tzinfo=TOKYO) if now
-                 else datetime.now(TOKYO)).date()
-        return self._understood(text, today)
+        return self._understood(text, in_tokyo(now or datetime.now(TOKYO)).date())
 
     def _read(self, text: str, today: date) -> Understanding:
         """`understand` for a message read on `today` (Asia/Tokyo)."""
