@@ -306,6 +306,13 @@ def _finish_all(connection: Connection, finishes: list[Finish]) -> None:
         connection.execute(_finish_statement(columns), rows)
 
 
+def _renewal(event_ids: Collection[int], until: datetime) -> Update:
+    """The lease of events in hand extended to `until`: only those still processing. One that its thread has put
+    back meanwhile (pending until a 429's Retry-After) must stay free, or it would wait for the whole lease."""
+    return (update(InboundEvent).where(InboundEvent.id.in_(event_ids), InboundEvent.status == "processing")
+            .values(lease_until=until).execution_options(synchronize_session=False))
+
+
 @functools.cache
 def _finish_statement(columns: tuple[str, ...]) -> Update:
     """UPDATE inbound_events SET <columns> WHERE id = :event, built once for each set of columns."""
@@ -460,8 +467,7 @@ class Inbox:
             due = due.with_for_update(skip_locked=True)
         with self.core.transaction() as session:
             if renew:
-                session.execute(update(InboundEvent).where(InboundEvent.id.in_(renew))
-                                .values(lease_until=now + self.lease).execution_options(synchronize_session=False))
+                session.execute(_renewal(renew, now + self.lease))
             rows = session.execute(
                 update(InboundEvent).where(InboundEvent.id.in_(due), free)
                 .values(status="processing", lease_until=now + self.lease)
@@ -488,10 +494,7 @@ class Inbox:
             return
         try:
             with self.core.transaction() as session:
-                session.execute(update(InboundEvent).where(InboundEvent.id.in_(event_ids),
-                                                           InboundEvent.status == "processing")
-                                .values(lease_until=self.core.now() + self.lease)
-                                .execution_options(synchronize_session=False))
+                session.execute(_renewal(event_ids, self.core.now() + self.lease))
         except Exception:  # the next claim or renewal tries again
             log.exception("inbox: renewing the lease of %d events failed", len(event_ids))
 

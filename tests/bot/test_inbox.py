@@ -4,6 +4,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import select, text, update
 
@@ -308,6 +309,20 @@ def test_a_claim_renews_the_lease_of_events_waiting_in_hand(core, clock):
     inbox._claim(5, renew=[waiting.id])
     clock.advance(seconds=2)  # the first lease has run out, the renewed one has not
     assert [event.id for event in Inbox(core)._claim(5)] == [first.id]
+
+
+def test_a_claim_does_not_lease_again_an_event_put_back_meanwhile(core, clock):
+    # The drain lists the events in hand, then claims and renews them; an event whose thread meanwhile put it
+    # back to wait (a 429's Retry-After) is pending and free, and must stay so: leased again it would wait for
+    # the whole lease (minutes) instead of the second LINE asked for.
+    inbox = Inbox(core)
+    accept_all(inbox, ("a1", "line:A"))
+    [in_hand] = inbox._claim(1)
+    inbox._update(in_hand.id, status="pending", lease_until=None, next_attempt_at=core.now() + timedelta(seconds=1))
+    inbox._claim(5, renew=[in_hand.id])
+    assert status_of(core, "a1").lease_until is None
+    clock.advance(seconds=2)
+    assert [event.id for event in Inbox(core)._claim(5)] == [in_hand.id]
 
 
 def test_events_are_ordered_by_whom_the_answer_goes_to():
