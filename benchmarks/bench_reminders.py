@@ -161,14 +161,16 @@ def fake_stats(url: str) -> dict[str, Any]:
 
 # --- the inbox workers, each a process ----------------------------------------------------------------------------
 
-def run_worker(folder: str, anchor: float, fake_url: str, go: Any, done: Any, deadline: float) -> None:
-    """One inbox worker: after `go`, drain the deliver jobs until `done` or the deadline."""
+def run_worker(folder: str, anchor: float, fake_url: str, ready: Any, go: Any, done: Any, deadline: float) -> None:
+    """One inbox worker: started (its imports done, which take seconds of CPU), say so on `ready`; after `go`,
+    drain the deliver jobs until `done` or the deadline."""
     core = build_core(settings_for(folder), clock=RunningClock(anchor))
     channel = ChannelSettings(  # type: ignore[call-arg]
         _env_file=None, line_channel_secret="0" * 32, line_channel_access_token="bench-token",
         line_api_base_url=fake_url, line_access_base_url=fake_url)
     line = LineChannel(core, None, channel)  # type: ignore[arg-type]  # it only sends here: no turns
     inbox = Inbox(core, {DELIVER: Delivery(core, {"line": line})})
+    ready.put(True)
     go.wait()
     stop_at = time.monotonic() + deadline
     while not done.is_set() and time.monotonic() < stop_at:
@@ -265,15 +267,17 @@ def run(count: int, limit: int | None, workers: int, deadline: float, together: 
 def _run(count: int, limit: int | None, workers: int, deadline: float, together: bool, anchor: float,
          fake_url: str) -> Run:
     spawn = multiprocessing.get_context("spawn")
-    go, done = spawn.Event(), spawn.Event()
+    ready, go, done = spawn.Queue(), spawn.Event(), spawn.Event()
     with tempfile.TemporaryDirectory() as folder:
         prepare(settings_for(folder)).engine.dispose()  # creates and migrates the database
         core = build_core(settings_for(folder), clock=RunningClock(anchor))
         seed(core, count)
-        processes = [spawn.Process(target=run_worker, args=(folder, anchor, fake_url, go, done, deadline))
+        processes = [spawn.Process(target=run_worker, args=(folder, anchor, fake_url, ready, go, done, deadline))
                      for _ in range(workers)]
         for process in processes:
-            process.start()  # they start up while the reminders are claimed, and wait for `go`
+            process.start()
+        for _ in processes:  # running before the reminders come due, as a deployment's are
+            ready.get(timeout=120)
 
         if together:
             go.set()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli.support import fail, prepared_core
+from bot.cli.workers import WorkersWithOwnSockets
 from bot.runtime import (
     StartupError,
     build_pipeline,
@@ -87,15 +88,16 @@ def serve(host: str, port: int | None, no_scheduler: bool, workers: int | None) 
             uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True,
                         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
         else:
-            # The workers share one listening socket, and uvloop's libuv accepts every waiting connection at once:
-            # the first worker to wake took 13–15 of a client's 16 keep-alive connections, and two workers
-            # answered no more than one. One connection per wake-up lets the others take theirs (measured splits
-            # 8/8, 4/12, 3/13 instead of 1/15, 2/14, 2/14). Read by each worker's libuv as it starts listening.
-            os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
-            # Each worker builds its own app (bot.runtime.web_app_from_environment) without a scheduler.
-            uvicorn.run("bot.runtime:web_app_from_environment", factory=True, workers=workers, host=host,
-                        port=port, log_config=None, proxy_headers=True,
-                        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+            # Each worker builds its own app (bot.runtime.web_app_from_environment) without a scheduler, and
+            # listens on a socket of its own (bot.cli.workers).
+            config = uvicorn.Config("bot.runtime:web_app_from_environment", factory=True, workers=workers,
+                                    host=host, port=port, log_config=None, proxy_headers=True,
+                                    timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+            try:
+                supervisor = WorkersWithOwnSockets(config)
+            except OSError as error:  # the address is taken or cannot be bound
+                fail(StartupError(f"cannot listen on {host}:{port}: {error.strerror or error}"))
+            supervisor.run()
     finally:
         if scheduler is not None:
             scheduler.stop()

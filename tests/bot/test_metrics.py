@@ -2,17 +2,10 @@
 exactly what happened, and with two `madoguchi serve` workers a scrape adds up both, whichever answers."""
 
 import json
-import os
-import queue
 import re
 import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,8 +24,8 @@ from core.reminders import Kind, Status, schedule, schedule_link_nudge
 from core.retention import forget_student, purge_expired
 from core.students import create_student, find_student
 from core.web_sessions import start_session
+from tests.bot.served import two_workers  # noqa: F401 (a fixture)
 
-MADOGUCHI = str(Path(sys.executable).parent / "madoguchi")
 LINK_URL = re.compile(r"https?://\S+?(/links/[A-Za-z0-9_-]+)\?lang=(?:ja|en)")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -173,60 +166,6 @@ def test_openmetrics_is_served_to_a_scraper_that_asks_for_it(core):
 # --- several workers ------------------------------------------------------------------------------------------
 
 
-class Served:
-    """`madoguchi serve --workers 2` as a subprocess: its stderr lines are read as they come."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.process = process
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stderr:  # type: ignore[union-attr]
-            self.lines.put(line)
-
-    def wait_for(self, needle: str, count: int, timeout: float = 90) -> list[str]:
-        """The first `count` lines containing `needle`, read within `timeout` seconds in all."""
-        deadline = datetime.now() + timedelta(seconds=timeout)
-        found = [line for line in self.seen if needle in line]
-        while len(found) < count:
-            left = (deadline - datetime.now()).total_seconds()
-            assert left > 0 and self.process.poll() is None, f"no {count}x {needle!r}; stderr: {self.seen[-5:]}"
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if needle in line:
-                found.append(line)
-        return found[:count]
-
-
-@pytest.fixture
-def two_workers(tmp_path: Path, nlu_model) -> Iterator[tuple[Served, str, Path]]:
-    from tests.conftest import free_port
-
-    nlu_model.save(tmp_path / "nlu-model.joblib")  # the session's model: no training in the subprocess
-    port = free_port()
-    env = {key: val for key, val in os.environ.items()
-           if not key.startswith(("DATABASE_URL", "BASE_URL", "SMTP_", "PROMETHEUS_", "WEB_CONCURRENCY", "LOG_"))}
-    env.update(DATA_DIR=str(tmp_path), DEMO_DATA="false")
-    process = subprocess.Popen([MADOGUCHI, "serve", "--port", str(port), "--workers", "2", "--no-scheduler"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    served = Served(process)
-    try:
-        yield served, f"http://127.0.0.1:{port}", tmp_path / "metrics"
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
 def _send_together(base: str, users: list[str]) -> None:
     """One chat message per user, four at a time, each on a connection of its own: whichever worker is
     accepting takes it, and with several in flight both workers get some."""
@@ -247,7 +186,7 @@ def _totals_together(base: str, times: int) -> list[float]:
         return list(pool.map(total, range(times)))
 
 
-def test_two_workers_count_every_message_once_whichever_answers_the_scrape(two_workers):
+def test_two_workers_count_every_message_once_whichever_answers_the_scrape(two_workers):  # noqa: F811
     served, base, metrics_dir = two_workers
     served.wait_for("Application startup complete", 2)
     workers = {int(re.search(r"Started server process \[(\d+)\]", line).group(1))
