@@ -3,7 +3,9 @@ them (with one shared socket, whichever worker was waiting for connections took 
 of its 16, measured with `ss`)."""
 
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -22,13 +24,20 @@ def listening(served: Served, port: str) -> list[set[int]]:
     served.wait_for("Application startup complete", 2)
     deadline = time.monotonic() + 10
     while True:
-        lines = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True,
-                               check=True).stdout.splitlines()
-        # Each socket is shared by the supervisor (which keeps it for a worker's successor) and one worker.
-        owners = [{int(pid) for pid in re.findall(r"pid=(\d+)", line)} & workers for line in lines]
+        owners = [pids & workers for pids in _owners(port)]
         if set().union(*owners) == workers or time.monotonic() > deadline:
             return owners
         time.sleep(0.05)
+
+
+def _owners(port: str) -> list[set[int]]:
+    """The processes holding each socket listening on `port`, without the supervisor (which holds them all, to
+    keep each for a worker's successor), in the order `ss` lists the sockets."""
+    lines = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    holders = [{int(pid) for pid in re.findall(r"pid=(\d+)", line)} for line in lines]
+    supervisor = set.intersection(*holders) if len(holders) > 1 else set()
+    return [pids - supervisor for pids in holders]
 
 
 def test_each_worker_listens_on_a_socket_of_its_own(two_workers):  # noqa: F811
@@ -64,3 +73,20 @@ def test_a_burst_of_connections_is_shared_between_the_workers(two_workers):  # n
     # Spread by a hash of each connection's addresses: 32 each on average; fewer than 16 happens about once in
     # 10,000 runs.
     assert len(by_worker) == 2 and min(by_worker.values()) >= 16, by_worker
+
+
+def test_a_worker_that_dies_is_replaced_on_its_own_socket(two_workers):  # noqa: F811
+    served, base, _ = two_workers
+    port = base.rsplit(":", 1)[1]
+    before = listening(served, port)
+    dead = min(set.union(*before))
+    os.kill(dead, signal.SIGKILL)
+    started = served.wait_for("Started server process", 3)[2]
+    successor = int(re.search(r"Started server process \[(\d+)\]", started).group(1))
+    served.wait_for("Application startup complete", 3)
+    deadline = time.monotonic() + 10
+    while (after := _owners(port)) != [owners - {dead} | ({successor} if dead in owners else set())
+                                       for owners in before] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # The same two sockets, in the same order: the successor took the dead worker's, the other kept its own.
+    assert after == [owners - {dead} | ({successor} if dead in owners else set()) for owners in before]
