@@ -6,17 +6,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection
-
 from core.services import Core
-from core.turns import lock_conversation
+from core.turns import LockedTurn, TurnStore, lock_conversation
 
 # Turns answered at once in this process. More would not answer sooner: one interpreter runs one thread at a
 # time, and each database call gives the interpreter up and must wait to get it back behind every other busy
 # thread (measured on SQLite: 2 at once answer /api/chat 10 % slower than 1, 4 slower still, with a longer
 # tail). On PostgreSQL a turn also waits for the server's answers, which more turns overlap. The others wait
-# here, first come, first served. On PostgreSQL each turn holds a connection (the pool leaves room for a
-# handler's too).
+# here, first come, first served. On PostgreSQL each turn holds a connection of the turns' own (core.turns),
+# beside the engine's pool, which a handler's work uses.
 TURNS_AT_ONCE = {"sqlite": 1, "postgresql": 4}
 
 
@@ -31,22 +29,39 @@ class ConversationLocks:
         self._turns = threading.BoundedSemaphore(TURNS_AT_ONCE.get(core.engine.dialect.name, 2))
 
     @contextmanager
-    def hold(self, conversation_id: str) -> Iterator[Connection | None]:
-        """Wait for the conversation's turn, then hold it until the block ends.
+    def hold(self, conversation_id: str) -> Iterator[None]:
+        """Wait for the conversation's turn, then hold it until the block ends (for work beside the turns: a
+        chat account linked or unlinked). On PostgreSQL the advisory lock is held by a transaction of its own."""
+        with self._turn_of(conversation_id):
+            if self.core.engine.dialect.name != "postgresql":
+                yield  # SQLite deployments run one process (see README), so the thread lock is enough
+                return
+            with self.core.engine.begin() as connection:
+                lock_conversation(connection, conversation_id)
+                yield
 
-        On PostgreSQL the block gets a connection whose transaction holds the conversation's advisory lock (the
-        turn reads and writes its state in it, and it commits when the block ends); on SQLite, None.
+    @contextmanager
+    def hold_turn(self, conversation_id: str, turns: TurnStore) -> Iterator[LockedTurn | None]:
+        """Wait for the conversation's turn, then hold it until the block ends, for a turn of `turns`.
+
+        On PostgreSQL the block gets the turn's connection (`TurnStore.locked`): its transaction takes the
+        advisory lock with the turn's read and commits with its write. On SQLite, None.
         """
+        with self._turn_of(conversation_id):
+            if self.core.engine.dialect.name != "postgresql":
+                yield None
+                return
+            with turns.locked(conversation_id) as held:
+                yield held
+
+    @contextmanager
+    def _turn_of(self, conversation_id: str) -> Iterator[None]:
+        """This process's part: the conversation's lock, then a place among the turns running at once."""
         lock = self._enter(conversation_id)
         try:
             # The conversation's lock first: a second message of one conversation must not take a turn's place.
             with lock, self._turns:
-                if self.core.engine.dialect.name != "postgresql":
-                    yield None  # SQLite deployments run one process (see README), so the thread lock is enough
-                    return
-                with self.core.engine.begin() as connection:
-                    lock_conversation(connection, conversation_id)
-                    yield connection
+                yield
         finally:
             self._leave(conversation_id)
 

@@ -10,8 +10,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import Connection
-
 from bot.locks import ConversationLocks
 from bot.ops import logs, metrics
 from core.conversations import ConversationState, last_said, record, save_state, transcript_row
@@ -21,7 +19,7 @@ from core.masking import find_password_candidates, mask_personal, mask_secrets, 
 from core.models import HandoffTicket
 from core.orders import normalize_order_number
 from core.services import Core
-from core.turns import TurnStart, TurnStore
+from core.turns import LockedTurn, TurnStart, TurnStore
 from handlers import basic, info, mailing, money, scope
 from handlers.forms import RESUME, RESUME_QUESTION, FormEngine
 from handlers.handoff import CANCEL_WAIT, queue_line
@@ -96,7 +94,8 @@ class Pipeline:
     def answer(self, message: IncomingMessage) -> Turn:
         """The replies to one message and the intents they answered; never raises."""
         started = time.perf_counter()
-        with logs.conversation(message.conversation_id), self.locks.hold(message.conversation_id) as held:
+        with logs.conversation(message.conversation_id), \
+                self.locks.hold_turn(message.conversation_id, self.turns) as held:
             now = self.core.now()
             # On PostgreSQL the turn reads and writes in the transaction that holds its lock; on SQLite it reads
             # without the write lock, and its one write comes at its end (_save).
@@ -353,14 +352,14 @@ class Pipeline:
         said, secrets = self._said(message)
         return mask_secrets(said, secrets, self.core.profile.student_number_pattern)
 
-    def _save(self, ctx: TurnContext, replies: list[Reply], label: str, held: Connection | None) -> None:
+    def _save(self, ctx: TurnContext, replies: list[Reply], label: str, held: LockedTurn | None) -> None:
         """Persist the state and the transcript; the student's own words with any password masked.
 
         Args:
             ctx: The turn.
             replies: What the bot answered.
             label: What the student's line is kept as (see `turn_label`).
-            held: The connection holding the conversation's lock (PostgreSQL), which the turn writes in, or None.
+            held: The turn's connection holding the conversation's lock (PostgreSQL), which it writes in, or None.
         """
         state, message, now = ctx.state, ctx.message, ctx.now
         if label != metrics.OTHER:

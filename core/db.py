@@ -65,7 +65,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     # No ping before each checkout (a round trip per transaction): a connection the server dropped fails once,
     # and SQLAlchemy then discards every connection of the pool older than that failure.
-    # The pool holds a turn's connection and a handler's for each turn at once (bot/locks.py) and the workers'.
+    # The pool holds a handler's connection for each turn at once (bot/locks.py; the turn's own reads and writes
+    # go through connections of their own, core.turns) and the workers'.
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)

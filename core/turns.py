@@ -1,7 +1,8 @@
 """A conversation turn's own database work, kept short: what the turn needs to know read in one statement (the
 state, the linked student, the open ticket), and what it leaves written in two (the transcript, the state), each
 compiled once and run on the driver's connection. On SQLite the read is skipped when nothing but this
-connection wrote since it last read or wrote the conversation (`PRAGMA data_version`)."""
+connection wrote since it last read or wrote the conversation (`PRAGMA data_version`); on PostgreSQL the
+conversation's lock and the read are one round trip, and the writes and the commit another."""
 
 import logging
 import threading
@@ -12,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ClauseElement, Connection, Dialect, Engine, Table, bindparam, insert, literal, select, text
+from sqlalchemy import ClauseElement, Connection, Dialect, Engine, Table, bindparam, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import Pool
@@ -24,6 +25,9 @@ from core.handoffs import OPEN
 from core.models import ChannelAccount, Conversation, HandoffTicket, TranscriptEntry
 
 T = TypeVar("T")
+# PostgreSQL: a conversation's advisory lock, held until the transaction ends (psycopg's placeholder).
+_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open
 _STATEMENT_LOG = logging.getLogger("sqlalchemy.engine.Engine")  # SQLAlchemy's statement log (echo)
 log = logging.getLogger(__name__)
 # Turns whose writes one held transaction takes at most (see TurnStore.holding_commits): then it is committed.
@@ -135,6 +139,31 @@ class _TurnConnection:
             self._rows[key] = (*conversation, *row[len(conversation):])
 
 
+class _PgConnection:
+    """A driver connection of the turns' own (PostgreSQL, psycopg), detached from the engine's pool.
+
+    In autocommit mode: the turn sends its own BEGIN with the lock and the read, in one pipeline. psycopg's own
+    BEGIN would wait for its answer first (a round trip of its own).
+    """
+
+    __slots__ = ("connection", "pool")
+
+    def __init__(self, connection: Any, pool: Pool) -> None:
+        self.connection, self.pool = connection, pool
+        connection.autocommit = True
+
+
+class LockedTurn:
+    """PostgreSQL: a turn's driver connection, whose transaction takes the conversation's advisory lock with the
+    turn's read (`TurnStore.load`) and ends with its write (`TurnStore.save`); see `TurnStore.locked`."""
+
+    __slots__ = ("connection", "conversation_id", "open")
+
+    def __init__(self, connection: Any, conversation_id: str) -> None:
+        self.connection, self.conversation_id = connection, conversation_id
+        self.open = False  # a transaction begun (the lock taken) and not yet committed
+
+
 class TurnStore:
     """A conversation turn's own statements, compiled once for the engine's dialect and run on the driver's
     connection: SQLAlchemy's work around each statement (compiling caches, execution contexts, events, the
@@ -142,7 +171,8 @@ class TurnStore:
 
     On SQLite the read is one statement outside any transaction (WAL lets it read beside a writer) and the write
     one short transaction in the engine's queue of writers (core.db.sqlite_write). On PostgreSQL both run in the
-    transaction that holds the conversation's advisory lock (bot/locks.py), given as `held`.
+    transaction that holds the conversation's advisory lock (`locked`), given as `held`, each as one round trip
+    (psycopg's pipeline mode): BEGIN, the lock and the read; then the writes and COMMIT.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -158,21 +188,62 @@ class TurnStore:
         self._to_db: Callable[[Any], Any] = utc.bind_processor(dialect) or _same
         self._from_db: Callable[[Any], Any] = utc.result_processor(dialect, None) or _same
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
-        # Driver connections between turns (SQLite; list.pop and append are atomic).
-        self._idle: list[_TurnConnection] = []
+        # Driver connections between turns (list.pop and append are atomic).
+        self._idle: list[Any] = []
+        self._lines_by_count: dict[int, _Statement] = {}  # PostgreSQL: a turn's lines in one INSERT, by count
         # This thread's held turn writes (see holding_commits): .holding, .held (the connection), .turns.
         self._here = threading.local()
         if dialect.name == "sqlite":
             before_writing(engine, self.commit_held)
 
-    def load(self, held: Connection | None, conversation_id: str, channel: str, user_id: str,
+    @contextmanager
+    def locked(self, conversation_id: str) -> Iterator[LockedTurn]:
+        """PostgreSQL: a driver connection of the turns' own for the block, whose transaction holds the
+        conversation's advisory lock from the turn's read (`load`) until its write (`save`) commits, so that
+        several processes take turns. Rolled back when the block ends without a write (a message relayed to an
+        agent writes nothing here) or with an error."""
+        turn = self._run(lambda: self._take(_PgConnection), "connect")
+        held = LockedTurn(turn.connection, conversation_id)
+        try:
+            yield held
+        finally:
+            self._give_back(turn, held)
+
+    def _give_back(self, turn: _PgConnection, held: LockedTurn) -> None:
+        """Roll back what `held` left open and keep the connection for the next turn; a broken one is dropped, with
+        the others idle (the server went away: they are as old, as SQLAlchemy's pool discards its own)."""
+        connection = turn.connection
+        try:
+            if held.open or connection.info.transaction_status != _IDLE:
+                connection.execute("ROLLBACK")
+        except self._driver_error:
+            pass  # broken: dropped below
+        if connection.closed or connection.broken:
+            connection.close()
+            while self._idle:
+                self._idle.pop().connection.close()
+            return
+        self._idle.append(turn)
+
+    def load(self, held: LockedTurn | None, conversation_id: str, channel: str, user_id: str,
              now: datetime) -> TurnStart:
         """The turn's state (new after EXPIRY of silence), the chat account's linked student and the open
-        ticket, in one statement."""
+        ticket, in one statement; on PostgreSQL after the conversation's lock, in the same round trip."""
         args = self._load.args({"conversation_id": conversation_id, "channel": channel, "user_id": user_id})
         row: Any
         if held is not None:
-            row = held.exec_driver_sql(self._load.sql, args).one()
+            def read_locked() -> Any:
+                connection = held.connection
+                held.open = True
+                # Sent together and answered together when the pipeline ends (its one wait for the server).
+                with connection.pipeline():
+                    connection.execute("BEGIN")
+                    _log_statement(_LOCK, (held.conversation_id,))
+                    connection.execute(_LOCK, (held.conversation_id,))
+                    _log_statement(self._load.sql, args)
+                    read = connection.execute(self._load.sql, args)
+                return read.fetchone()
+            row = self._run(read_locked, self._load.sql)
         else:
             def read() -> Any:
                 with self._driver() as turn:
@@ -186,7 +257,7 @@ class TurnStore:
             else state_from_row(conversation_id, stored_channel, stored_user, lang, student_id, stored)
         return TurnStart(state, linked, ticket_id, ticket_status)
 
-    def save(self, held: Connection | None, state: ConversationState, lines: list[dict[str, Any]],
+    def save(self, held: LockedTurn | None, state: ConversationState, lines: list[dict[str, Any]],
              now: datetime) -> None:
         """Write the turn's transcript lines (`conversations.transcript_row`) in one statement and the state in
         one upsert; on PostgreSQL in `held`, the transaction of the conversation's lock, which then ends."""
@@ -200,12 +271,23 @@ class TurnStore:
             "id": state.conversation_id, "channel": state.channel, "user_id": state.user_id, "lang": lang,
             "student_id": state.student_id, "state_json": stored, "created_at": at, "updated_at": at})
         if held is not None:
-            # The turn's last statements in its lock's transaction: no savepoint (two round trips, a fifth of a
-            # turn's time). A failed write aborts that transaction, whose commit then rolls it back (and frees
-            # the lock): the turn's writes are all or nothing, and its failure is logged by the caller.
-            if rows:
-                held.exec_driver_sql(self._insert_lines.sql, rows)
-            held.exec_driver_sql(self._upsert.sql, state_row)
+            # The turn's last statements in its lock's transaction, with its commit, in one round trip. A failed
+            # write fails the commit too, and `locked` rolls the transaction back (freeing the lock): the turn's
+            # writes are all or nothing, and its failure is logged by the caller.
+            def write_locked() -> None:
+                connection = held.connection
+                with connection.pipeline():
+                    if rows:
+                        lines_statement = self._lines(len(rows))
+                        merged = {f"{name}_{index}": value for index, row in enumerate(rows)
+                                  for name, value in cast(dict[str, Any], row).items()}
+                        _log_statement(lines_statement.sql, merged)
+                        connection.execute(lines_statement.sql, lines_statement.args(merged))
+                    _log_statement(self._upsert.sql, state_row)
+                    connection.execute(self._upsert.sql, state_row)
+                    connection.execute("COMMIT")
+                held.open = False
+            self._run(write_locked, self._upsert.sql)
             return
         key = (state.conversation_id, state.channel, state.user_id)
         conversation = (state.channel, state.user_id, lang, state.student_id, stored, at)
@@ -270,7 +352,7 @@ class TurnStore:
                     conversation: tuple[Any, ...]) -> None:
         turn = getattr(self._here, "held", None)
         if turn is None:
-            turn = self._take()
+            turn = self._take(_TurnConnection)
             try:
                 start_sqlite_write(self.engine, turn.connection, busy_timeout_off=True)
             except BaseException:
@@ -319,7 +401,7 @@ class TurnStore:
                 self._abandon_held()
                 raise
             return
-        turn = self._take()
+        turn = self._take(_TurnConnection)
         try:
             yield turn
         except BaseException:
@@ -327,7 +409,18 @@ class TurnStore:
             raise
         self._idle.append(turn)
 
-    def _take(self) -> "_TurnConnection":
+    def _lines(self, count: int) -> _Statement:
+        """PostgreSQL: INSERT of `count` transcript lines in one statement (one execution on the server instead
+        of one a line), its binds named `<column>_<line>`; compiled once for each count."""
+        statement = self._lines_by_count.get(count)
+        if statement is None:
+            binds = tuple(f"{column}_{index}" for index in range(count) for column in _LINE_COLUMNS)
+            statement = self._lines_by_count[count] = _Statement(insert(TranscriptEntry).values(
+                [{column: bindparam(f"{column}_{index}") for column in _LINE_COLUMNS} for index in range(count)]),
+                self.engine.dialect, binds)
+        return statement
+
+    def _take(self, make: Callable[[Any, Pool], T]) -> T:
         """An idle turn connection, or a new one. Opened by the engine's pool, then detached from it: a pool's
         checkout and checkin on every statement cost as much as the statement. An engine disposed of (its pool
         replaced) takes them along (a driver error while opening is the driver's own: `_run` raises it as
@@ -336,11 +429,11 @@ class TurnStore:
         while self._idle:
             turn = self._idle.pop()
             if turn.pool is pool:
-                return turn
+                return cast(T, turn)
             turn.connection.close()
         pooled = self.engine.raw_connection()
         pooled.detach()  # ours now: closed, not given back, when it is dropped
-        return _TurnConnection(pooled.dbapi_connection, pool)
+        return make(pooled.dbapi_connection, pool)
 
     def _run(self, work: Callable[[], T], sql: str) -> T:
         """Run `work`; a driver error is raised as SQLAlchemy raises it (the web app answers 503 to a database
@@ -375,5 +468,6 @@ def _upsert(dialect: str) -> sqlite.Insert | postgresql.Insert:
 
 def lock_conversation(connection: Connection, conversation_id: str) -> None:
     """Hold the conversation's PostgreSQL advisory lock until the connection's transaction ends, so that
-    several processes take turns (SQLite runs in one process, where the caller's thread lock is enough)."""
-    connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": conversation_id})
+    several processes take turns (SQLite runs in one process, where the caller's thread lock is enough); the
+    lock a turn takes with its read (`TurnStore.locked`)."""
+    connection.exec_driver_sql(_LOCK, (conversation_id,))

@@ -1,9 +1,11 @@
 """A turn's own database work stays short: one statement reads what the turn needs (state, linked student, open
 ticket), one writes the transcript and one the state; the write lock is taken once, at the end."""
 
+import re
+
 import pytest
 from sqlalchemy import event, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from core.conversations import ConversationState, transcript_row
 from core.handoffs import TicketStatus
@@ -12,38 +14,50 @@ from core.students import create_student
 from handlers.turn import Channel, IncomingMessage
 
 
-def statements_of_a_turn(core, pipeline, message) -> list[str]:
-    """The statements the turn ran: on SQLite every statement the driver ran (the turn's statements go to the
-    driver's connection directly; an executemany shows once per row), on PostgreSQL as SQLAlchemy sent them."""
+def statements_of_a_turn(core, pipeline, message, tmp_path) -> tuple[list[str], int]:
+    """The statements the turn ran as the driver sent them, and the round trips they took: on SQLite every
+    statement (an executemany shows once per row); on PostgreSQL as libpq's trace of the wire shows them, each
+    wait for the server's answers (a Sync) a round trip."""
     seen: list[str] = []
-
-    def note(_conn, _cursor, statement, _parameters, _context, _executemany):
-        seen.append(" ".join(statement.split()))
+    trace_file = tmp_path / "libpq.trace"
 
     def trace(dbapi_connection, _record, _proxy):
-        dbapi_connection.set_trace_callback(lambda statement: seen.append(" ".join(statement.split())))
+        if core.engine.dialect.name == "sqlite":
+            dbapi_connection.set_trace_callback(lambda statement: seen.append(" ".join(statement.split())))
+        else:
+            dbapi_connection.pgconn.trace(traced.fileno())
 
-    sqlite = core.engine.dialect.name == "sqlite"
-    if sqlite:
-        core.engine.dispose()  # the turn's connection is opened anew, through the traced checkout
-    event.listen(core.engine, "checkout" if sqlite else "before_cursor_execute", trace if sqlite else note)
-    try:
-        pipeline.handle(message)
-    finally:
-        event.remove(core.engine, "checkout" if sqlite else "before_cursor_execute", trace if sqlite else note)
-        if sqlite:
-            core.engine.dispose()  # the pooled connections' trace callbacks go with them
-    return [statement for statement in seen if not statement.startswith("PRAGMA")]
+    core.engine.dispose()  # the turn's connection is opened anew, through the traced checkout
+    event.listen(core.engine, "checkout", trace)
+    with trace_file.open("w") as traced:
+        try:
+            pipeline.handle(message)
+        finally:
+            event.remove(core.engine, "checkout", trace)
+            core.engine.dispose()  # the traced connections go with the pool (the turns' own are dropped with it)
+    round_trips = 0
+    if core.engine.dialect.name != "sqlite":
+        # One message a record, each after its time (a statement's own new lines are in its record).
+        records = re.split(r"\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\t)", trace_file.read_text())
+        frontend = [record.split("\t", 4)[3:] for record in records if "\tF\t" in record]
+        seen = [" ".join(fields[1].split('" "', 1)[1].rsplit('"', 1)[0].split()) for fields in frontend
+                if fields[0] == "Parse"] + [fields[1].strip().strip('"') for fields in frontend
+                                             if fields[0] == "Query"]
+        # Syncs sent back to back are one wait (psycopg's pipeline ends a BEGIN with one of its own).
+        kinds = [fields[0] for fields in frontend if fields[0] != "Flush"]
+        round_trips = sum(1 for index, kind in enumerate(kinds) if kind == "Sync" and (
+            index + 1 == len(kinds) or kinds[index + 1] != "Sync") and "Parse" in kinds[:index])
+    return [statement for statement in seen if not statement.startswith("PRAGMA")], round_trips
 
 
 def web(text: str, user: str = "u1") -> IncomingMessage:
     return IncomingMessage(channel=Channel.WEB, user_id=user, conversation_id=f"web:{user}", text=text)
 
 
-def test_a_question_from_the_guide_reads_once_and_writes_twice(core, pipeline_for):
+def test_a_question_from_the_guide_reads_once_and_writes_twice(core, pipeline_for, tmp_path):
     pipeline = pipeline_for(core)
     pipeline.handle(web("こんにちは"))  # the conversation exists: its row is updated, not created
-    statements = statements_of_a_turn(core, pipeline, web("支払い方法を教えてください"))
+    statements, round_trips = statements_of_a_turn(core, pipeline, web("支払い方法を教えてください"), tmp_path)
     if core.engine.dialect.name == "sqlite":
         # The read outside any transaction; the write lock only for the write, which is one transaction.
         read, begin, *lines, state, commit = statements
@@ -51,12 +65,12 @@ def test_a_question_from_the_guide_reads_once_and_writes_twice(core, pipeline_fo
         assert (begin, commit) == ("BEGIN IMMEDIATE", "COMMIT"), statements
         assert len(lines) >= 2 and all(line.startswith("INSERT INTO transcript_entries") for line in lines)
     else:
-        assert not [statement for statement in statements if statement.startswith(("SAVEPOINT", "RELEASE"))]
-        work = [statement for statement in statements if not statement.startswith(("BEGIN", "SELECT pg_advisory"))]
-        assert len(work) == 3, statements
-        read, insert_lines, state = work
+        # One transaction: the lock with the read, then the lines in one INSERT, the state and the commit.
+        begin, lock, read, insert_lines, state, commit = statements
+        assert (begin, commit) == ("BEGIN", "COMMIT") and lock.startswith("SELECT pg_advisory_xact_lock"), statements
         assert read.startswith("SELECT") and "handoff_tickets" in read and "channel_accounts" in read
-        assert insert_lines.startswith("INSERT INTO transcript_entries")  # one executemany
+        assert insert_lines.startswith("INSERT INTO transcript_entries") and "), (" in insert_lines
+        assert round_trips == 2, statements
     assert state.startswith("INSERT INTO conversations") and "ON CONFLICT" in state
 
 
@@ -104,7 +118,8 @@ def test_a_turn_whose_write_fails_stores_nothing_and_frees_the_conversation(core
     now = core.now()
     # A state naming a student who does not exist (deleted while the turn ran): its upsert breaks a foreign key.
     gone = ConversationState(conversation_id="line:U12", channel="line", user_id="U12", student_id=987654)
-    with pipeline.locks.hold("line:U12") as held, pytest.raises(IntegrityError):
+    with pipeline.locks.hold_turn("line:U12", pipeline.turns) as held, pytest.raises(IntegrityError):
+        pipeline.turns.load(held, "line:U12", "line", "U12", now)
         pipeline.turns.save(held, gone, [transcript_row("line:U12", "in", "こんにちは", now)], now)
     # Nothing of it was kept, and the conversation's lock is free: its next message is answered.
     replies = pipeline.handle(IncomingMessage(channel=Channel.LINE, user_id="U12", conversation_id="line:U12",
@@ -114,3 +129,17 @@ def test_a_turn_whose_write_fails_stores_nothing_and_frees_the_conversation(core
         directions = session.scalars(select(TranscriptEntry.direction).where(
             TranscriptEntry.conversation_id == "line:U12").order_by(TranscriptEntry.id)).all()
     assert directions[0] == "in" and len(directions) == 1 + len(replies)
+
+
+def test_a_turn_connection_the_server_dropped_fails_one_turn_and_is_replaced(core, pipeline_for):
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: the turns' own connections outlive a server that went away")
+    pipeline = pipeline_for(core)
+    pipeline.handle(web("こんにちは"))
+    [idle] = pipeline.turns._idle
+    with core.engine.connect() as connection:  # as a restarted server drops every connection
+        connection.exec_driver_sql("SELECT pg_terminate_backend(%s)", (idle.connection.info.backend_pid,))
+    with pytest.raises(OperationalError):  # the web app answers this one 503 (the database went away)
+        pipeline.answer(web("支払い方法を教えてください"))
+    assert pipeline.turns._idle == []  # the broken connection dropped, not kept for the next turn
+    assert pipeline.answer(web("支払い方法を教えてください")).intents  # a new connection, the turn answered
