@@ -11,9 +11,11 @@ in bulk. Then, timed one after the other:
 
 - claiming: the scheduler's sweep (`Scheduler.tick`) sends every due reminder: batches of 500, each checked,
   claimed and queued in one transaction (`bot.delivery.reminders.send_due`);
-- delivering: W inbox worker processes (as W `madoguchi serve` processes would run them) drain the `deliver`
-  jobs (`Inbox.drain`) to the fake LINE API, in a process of its own as the real platform is. A refused push
-  waits (by its job's next_attempt_at, in real time) and is sent again with the same X-Line-Retry-Key.
+- delivering: W inbox worker processes (as `madoguchi serve --workers W` runs them, each pacing its pushes to
+  its share of LINE's limit, 2,000 / W a second) drain the `deliver` jobs (`Inbox.drain`) to the fake LINE API,
+  in a process of its own as the real platform is. A refused push waits (by its job's next_attempt_at, in real
+  time) and is sent again with the same X-Line-Retry-Key. The workers are running (their imports done) before
+  the reminders come due, as a deployment's are.
 
 Each limit is run twice (--modes): `apart`, claiming and then delivering, each timed on its own; `together`,
 the workers delivering while the sweep claims, as a deployment runs them: from the sweep's start until the last
@@ -58,7 +60,7 @@ from bot.delivery.inbox import Inbox
 from bot.delivery.notices import Delivery
 from bot.delivery.scheduler import Scheduler
 from bot.runtime import prepare
-from bot.settings import ChannelSettings
+from bot.settings import LINE_PUSH_LIMIT, ChannelSettings
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.jobs import DELIVER
@@ -72,7 +74,6 @@ START = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)  # a Tuesday morning, outsid
 MAX_REMINDERS = 20_000
 BATCH = 2_000  # rows per bulk insert
 STATS = "/bench/stats"  # the fake's figures, served next to it
-LINE_PUSH_LIMIT = 2_000  # push requests a second (https://developers.line.biz/en/reference/messaging-api/#rate-limits)
 CHECKERS = 2  # processes checking the recorded calls against the spec after a run
 # 10,000 reminders at commit 4f65a7f (a transaction and an SDK call per reminder, one event at a time) on this
 # 2-core machine: `.venv/bin/python benchmarks/bench_reminders.py --rate-limit 1000000 --deadline 400` (that
@@ -161,13 +162,15 @@ def fake_stats(url: str) -> dict[str, Any]:
 
 # --- the inbox workers, each a process ----------------------------------------------------------------------------
 
-def run_worker(folder: str, anchor: float, fake_url: str, ready: Any, go: Any, done: Any, deadline: float) -> None:
+def run_worker(folder: str, anchor: float, fake_url: str, ready: Any, go: Any, done: Any, deadline: float,
+               workers: int) -> None:
     """One inbox worker: started (its imports done, which take seconds of CPU), say so on `ready`; after `go`,
     drain the deliver jobs until `done` or the deadline."""
     core = build_core(settings_for(folder), clock=RunningClock(anchor))
     channel = ChannelSettings(  # type: ignore[call-arg]
         _env_file=None, line_channel_secret="0" * 32, line_channel_access_token="bench-token",
-        line_api_base_url=fake_url, line_access_base_url=fake_url)
+        line_api_base_url=fake_url, line_access_base_url=fake_url,
+        line_pushes_per_second=LINE_PUSH_LIMIT // workers)  # its share, as `serve --workers W` gives each worker
     line = LineChannel(core, None, channel)  # type: ignore[arg-type]  # it only sends here: no turns
     inbox = Inbox(core, {DELIVER: Delivery(core, {"line": line})})
     ready.put(True)
@@ -272,7 +275,8 @@ def _run(count: int, limit: int | None, workers: int, deadline: float, together:
         prepare(settings_for(folder)).engine.dispose()  # creates and migrates the database
         core = build_core(settings_for(folder), clock=RunningClock(anchor))
         seed(core, count)
-        processes = [spawn.Process(target=run_worker, args=(folder, anchor, fake_url, ready, go, done, deadline))
+        processes = [spawn.Process(target=run_worker, args=(folder, anchor, fake_url, ready, go, done, deadline,
+                                                                 workers))
                      for _ in range(workers)]
         for process in processes:
             process.start()

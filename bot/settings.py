@@ -5,6 +5,10 @@ from functools import lru_cache
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# LINE's limit on pushes for a channel, in any second
+# (https://developers.line.biz/en/reference/messaging-api/#rate-limits).
+LINE_PUSH_LIMIT = 2_000
+
 
 class ChannelSettings(BaseSettings):
     """LINE and Slack settings; a channel whose credentials are unset is simply not served."""
@@ -15,6 +19,9 @@ class ChannelSettings(BaseSettings):
     line_channel_access_token: SecretStr | None = None
     line_api_base_url: str = Field("https://api.line.me", description="Messaging API host (tests: a fake)")
     line_access_base_url: str = Field("https://access.line.me", description="Where account linking ends")
+    line_pushes_per_second: int = Field(
+        LINE_PUSH_LIMIT, ge=0, le=LINE_PUSH_LIMIT,
+        description="This process's pushes a second at most: its share of LINE's limit (0: not paced)")
     line_data_api_base_url: str = Field("https://api-data.line.me",
                                         description="Messaging API data host: rich menu images (tests: a fake)")
 

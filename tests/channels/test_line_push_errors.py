@@ -87,15 +87,26 @@ def test_a_429_asks_the_inbox_to_wait_as_long_as_retry_after_says(line, fake, pa
     assert fake.deliveries() == []
 
 
-def test_a_retry_after_date_counts_from_the_clock_and_a_missing_one_waits_the_default(line, fake, clock):
+def test_a_retry_after_date_counts_from_the_clock_and_a_missing_one_waits_the_default(core, line, fake, clock):
     fake.fail_next(PUSH, 429, headers={"Retry-After": format_datetime(
         (clock.now() + timedelta(seconds=90)).astimezone(UTC), usegmt=True)})
     fake.fail_next(PUSH, 429)
     with pytest.raises(RetryAfter) as dated:
         line.send_push(notice(line), "job:3")
-    with pytest.raises(RetryAfter) as unsaid:
-        line.send_push(notice(line), "job:3")
+    with pytest.raises(RetryAfter) as unsaid:  # another process's channel: this one holds its pushes back
+        channel_at(core, fake.url).send_push(notice(line), "job:3")
     assert (dated.value.seconds, unsaid.value.seconds) == (90, DEFAULT_RETRY_AFTER)
+
+
+def test_after_a_429_the_process_holds_its_pushes_until_retry_after(line, fake):
+    fake.fail_next(PUSH, 429, headers={"Retry-After": "30"}, message="Too many requests")
+    with pytest.raises(RetryAfter):
+        line.send_push(notice(line), "job:6")
+    # Another student's push in the same process is not sent into the limit: it waits as long.
+    with pytest.raises(RetryAfter) as held:
+        line.send_push(notice(line, "U" + "5" * 32), "job:7")
+    assert 29 < held.value.seconds <= 30
+    assert [call.status for call in fake.calls_to(PUSH)] == [429]
 
 
 def test_the_monthly_message_limit_is_permanent_not_a_wait(line, fake):

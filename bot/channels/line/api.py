@@ -21,6 +21,7 @@ from linebot.v3.messaging import ApiClient, ApiException, Configuration, Messagi
 
 from bot.channels.line import richmenu
 from bot.channels.line.later import LaterCalls
+from bot.channels.line.pacing import Pacer
 from bot.channels.line.richmenu import MenuSwitch
 from bot.channels.line.transport import REQUEST_TIMEOUT, Poster
 from bot.delivery.inbox import Call, PermanentFailure, RetryAfter
@@ -69,6 +70,7 @@ class LineApi:
                                       access_token=secret_value(settings.line_channel_access_token))
         configuration.retries = 0  # the inbox retries, with backoff and a retry key; urllib3 must not
         self.sdk = MessagingApi(ApiClient(configuration))
+        self._pushes = Pacer(settings.line_pushes_per_second or None)
         self._poster = Poster(configuration.host, self.sdk.api_client.default_headers)
         self._now = now
         self.loading_after_seconds = LOADING_AFTER_SECONDS
@@ -112,10 +114,17 @@ class LineApi:
     def push(self, to: str, messages: list[dict[str, Any]], key: str) -> None:
         """Push messages to a user with a retry key fixed by the caller, so a retry is never delivered twice.
 
+        Paced to this process's share of LINE's limit (bot.channels.line.pacing).
+
         Raises:
             RetryAfter, PermanentFailure, LineApiError: as `answer`.
         """
-        self._call(lambda: self._poster.post(PUSH_PATH, {"to": to, "messages": messages}, key))
+        self._pushes.wait()
+        try:
+            self._call(lambda: self._poster.post(PUSH_PATH, {"to": to, "messages": messages}, key))
+        except RetryAfter as wait:
+            self._pushes.hold(wait.seconds)
+            raise
 
     def deliver(self, part: dict[str, Any], key: str) -> None:
         """Push a rendered part to its user, or multicast it to its list of users; the retry key derives from
