@@ -146,22 +146,27 @@ class _PgConnection:
     BEGIN would wait for its answer first (a round trip of its own).
     """
 
-    __slots__ = ("connection", "pool")
+    __slots__ = ("connection", "kept", "pool")
 
     def __init__(self, connection: Any, pool: Pool) -> None:
         self.connection, self.pool = connection, pool
         connection.autocommit = True
+        self.kept = False  # kept idle between turns: the server may have dropped it since
 
 
 class LockedTurn:
     """PostgreSQL: a turn's driver connection, whose transaction takes the conversation's advisory lock with the
     turn's read (`TurnStore.load`) and ends with its write (`TurnStore.save`); see `TurnStore.locked`."""
 
-    __slots__ = ("connection", "conversation_id", "open")
+    __slots__ = ("conversation_id", "open", "turn")
 
-    def __init__(self, connection: Any, conversation_id: str) -> None:
-        self.connection, self.conversation_id = connection, conversation_id
+    def __init__(self, turn: _PgConnection, conversation_id: str) -> None:
+        self.turn, self.conversation_id = turn, conversation_id
         self.open = False  # a transaction begun (the lock taken) and not yet committed
+
+    @property
+    def connection(self) -> Any:
+        return self.turn.connection
 
 
 class TurnStore:
@@ -202,28 +207,46 @@ class TurnStore:
         conversation's advisory lock from the turn's read (`load`) until its write (`save`) commits, so that
         several processes take turns. Rolled back when the block ends without a write (a message relayed to an
         agent writes nothing here) or with an error."""
-        turn = self._run(lambda: self._take(_PgConnection), "connect")
-        held = LockedTurn(turn.connection, conversation_id)
+        held = LockedTurn(self._run(lambda: self._take(_PgConnection), "connect"), conversation_id)
         try:
             yield held
         finally:
-            self._give_back(turn, held)
+            self._give_back(held)
 
-    def _give_back(self, turn: _PgConnection, held: LockedTurn) -> None:
+    def _give_back(self, held: LockedTurn) -> None:
         """Roll back what `held` left open and keep the connection for the next turn; a broken one is dropped, with
-        the others idle (the server went away: they are as old, as SQLAlchemy's pool discards its own)."""
-        connection = turn.connection
+        the others idle."""
+        connection = held.connection
         try:
             if held.open or connection.info.transaction_status != _IDLE:
                 connection.execute("ROLLBACK")
         except self._driver_error:
             pass  # broken: dropped below
         if connection.closed or connection.broken:
-            connection.close()
-            while self._idle:
-                self._idle.pop().connection.close()
+            self._drop_all(held.turn)
             return
-        self._idle.append(turn)
+        held.turn.kept = True
+        self._idle.append(held.turn)
+
+    def _drop_all(self, broken: _PgConnection) -> None:
+        """Close a connection the server dropped, and the idle ones: they are as old (the server restarted, or a
+        proxy closes idle connections), as SQLAlchemy's pool discards its own older than a failure."""
+        broken.connection.close()
+        while self._idle:
+            self._idle.pop().connection.close()
+
+    def _read_locked(self, held: LockedTurn, args: Any) -> Any:
+        """BEGIN, the conversation's lock and the turn's read, sent together and answered together when the
+        pipeline ends (its one wait for the server)."""
+        connection = held.connection
+        held.open = True
+        with connection.pipeline():
+            connection.execute("BEGIN")
+            _log_statement(_LOCK, (held.conversation_id,))
+            connection.execute(_LOCK, (held.conversation_id,))
+            _log_statement(self._load.sql, args)
+            read = connection.execute(self._load.sql, args)
+        return read.fetchone()
 
     def load(self, held: LockedTurn | None, conversation_id: str, channel: str, user_id: str,
              now: datetime) -> TurnStart:
@@ -233,16 +256,16 @@ class TurnStore:
         row: Any
         if held is not None:
             def read_locked() -> Any:
-                connection = held.connection
-                held.open = True
-                # Sent together and answered together when the pipeline ends (its one wait for the server).
-                with connection.pipeline():
-                    connection.execute("BEGIN")
-                    _log_statement(_LOCK, (held.conversation_id,))
-                    connection.execute(_LOCK, (held.conversation_id,))
-                    _log_statement(self._load.sql, args)
-                    read = connection.execute(self._load.sql, args)
-                return read.fetchone()
+                try:
+                    return self._read_locked(held, args)
+                except self._driver_error:
+                    if not held.turn.kept or not (held.connection.closed or held.connection.broken):
+                        raise
+                # Kept between turns, and dropped by the server since (a restart, a proxy's idle timeout): the
+                # turn reads on a new connection (nothing was written), instead of failing the student's message.
+                self._drop_all(held.turn)
+                held.turn, held.open = self._take(_PgConnection), False
+                return self._read_locked(held, args)
             row = self._run(read_locked, self._load.sql)
         else:
             def read() -> Any:

@@ -131,15 +131,35 @@ def test_a_turn_whose_write_fails_stores_nothing_and_frees_the_conversation(core
     assert directions[0] == "in" and len(directions) == 1 + len(replies)
 
 
-def test_a_turn_connection_the_server_dropped_fails_one_turn_and_is_replaced(core, pipeline_for):
+def test_a_turn_connection_the_server_dropped_meanwhile_is_replaced_without_failing_the_turn(core, pipeline_for):
     if core.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL: the turns' own connections outlive a server that went away")
     pipeline = pipeline_for(core)
     pipeline.handle(web("こんにちは"))
     [idle] = pipeline.turns._idle
-    with core.engine.connect() as connection:  # as a restarted server drops every connection
+    with core.engine.connect() as connection:  # as a restarted server (or a proxy's idle timeout) drops it
         connection.exec_driver_sql("SELECT pg_terminate_backend(%s)", (idle.connection.info.backend_pid,))
+    turn = pipeline.answer(web("支払い方法を教えてください"))
+    assert turn.intents  # answered, on a new connection
+    assert idle.connection.closed and [kept.connection for kept in pipeline.turns._idle] != [idle.connection]
+    with core.transaction() as session:
+        lines = session.scalars(select(TranscriptEntry.direction).where(
+            TranscriptEntry.conversation_id == "web:u1")).all()
+    assert lines.count("in") == 2  # both turns stored
+
+
+def test_a_database_that_cannot_be_reached_fails_the_turn(core, pipeline_for, monkeypatch):
+    if core.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: the turns' own connections")
+    pipeline = pipeline_for(core)
+    pipeline.handle(web("こんにちは"))
+    [idle] = pipeline.turns._idle
+    with core.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT pg_terminate_backend(%s)", (idle.connection.info.backend_pid,))
+    # The server is gone for good: the turn's new connection cannot be opened either (the pool's idle ones
+    # closed: the same pool, which the turn's kept connection came from).
+    core.engine.pool.dispose()
+    monkeypatch.setattr(core.engine.pool, "_creator", lambda *_: (_ for _ in ()).throw(
+        core.engine.dialect.loaded_dbapi.OperationalError("connection refused")))
     with pytest.raises(OperationalError):  # the web app answers this one 503 (the database went away)
         pipeline.answer(web("支払い方法を教えてください"))
-    assert pipeline.turns._idle == []  # the broken connection dropped, not kept for the next turn
-    assert pipeline.answer(web("支払い方法を教えてください")).intents  # a new connection, the turn answered
