@@ -306,8 +306,7 @@ def claim_due(session: Session, now: datetime, limit: int = 500, skip: Sequence[
     """The scheduled reminders due by `now`, oldest first, at most `limit`, none of those in `skip`.
 
     On PostgreSQL their rows stay locked until the transaction ends and rows another scheduler holds are
-    skipped (FOR UPDATE SKIP LOCKED); SQLite's write transaction keeps every other writer out anyway.
-    `finish_many` still decides: it moves only rows that are still scheduled.
+    skipped (FOR UPDATE SKIP LOCKED). `finish_many` decides: it moves only rows that are still scheduled.
     """
     query = (select(Reminder).where(Reminder.status == Status.SCHEDULED.value, Reminder.due_at <= now)
              .order_by(Reminder.due_at, Reminder.id).limit(limit).with_for_update(skip_locked=True))
@@ -342,7 +341,7 @@ def finish_many(session: Session, ends: Sequence[End], now: datetime) -> set[int
             for name, value in (("status", status.value), ("outcome", outcome[:200] if outcome else None),
                                 ("done_at", now)):
                 set_committed_value(reminder, name, value)
-        else:
+        elif reminder in session:
             session.expire(reminder)  # ended by someone else: read what they wrote when asked
     return done
 
@@ -354,7 +353,8 @@ def defer_many(session: Session, reminders: Iterable[Reminder], morning: datetim
         session.execute(update(Reminder).where(Reminder.id.in_(chunk), Reminder.status == Status.SCHEDULED.value)
                         .values(due_at=morning, deferred=True).execution_options(synchronize_session=False))
     for reminder in reminders:
-        session.expire(reminder, ["due_at", "deferred", "status"])
+        if reminder in session:  # (read by another session, the caller's plan: nothing to refresh)
+            session.expire(reminder, ["due_at", "deferred", "status"])
 
 
 def finish(session: Session, reminder_id: int, status: Status, now: datetime, outcome: str | None = None) -> bool:

@@ -477,6 +477,52 @@ def test_a_reminder_that_fails_does_not_hold_back_its_batch(core, make_scheduler
     assert make_scheduler().tick().outcomes == {Status.SENT: 1}
 
 
+def test_while_a_batch_is_composed_other_writers_are_not_held_back(core, monkeypatch):
+    # On SQLite the write lock is one for every process: the delivery workers claim and finish their jobs
+    # while the sweep composes the next batch's messages, which it does on a read.
+    linked_students(core)
+    bulk(core, "parking_period:compose", TUESDAY)
+    other = bulk(core, "parking_period:elsewhere", TUESDAY + timedelta(hours=1))
+    compose = sending.compose
+    written = threading.Event()
+
+    def composing_while_another_writes(session, core_, reminder, lang, subjects=None):
+        def write() -> None:
+            with core.transaction() as elsewhere:
+                elsewhere.execute(update(Reminder).where(Reminder.id == other).values(outcome="written meanwhile"))
+            written.set()
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(timeout=5)
+        return compose(session, core_, reminder, lang, subjects)
+
+    monkeypatch.setattr(sending, "compose", composing_while_another_writes)
+    assert send_due(core, core.now()).ended and written.is_set(), "the other write waited for the batch"
+    assert row(core, other).outcome == "written meanwhile"
+
+
+def test_a_reminder_ended_elsewhere_while_its_batch_was_composed_is_left_alone(core, monkeypatch):
+    if core.engine.dialect.name == "postgresql":
+        pytest.skip("on PostgreSQL the batch's rows stay locked while it is composed: another scheduler skips "
+                    "them (test_on_postgresql_a_second_batch_skips_the_rows_the_first_holds)")
+    linked_students(core)
+    mine, theirs = (bulk(core, f"parking_period:race{index}", TUESDAY) for index in range(2))
+    compose = sending.compose
+
+    def another_scheduler_sends_theirs_meanwhile(session, core_, reminder, lang, subjects=None):
+        with core.transaction() as elsewhere:
+            elsewhere.execute(update(Reminder).where(Reminder.id == theirs, Reminder.status == "scheduled")
+                              .values(status=Status.SENT.value, outcome="sent elsewhere"))
+        return compose(session, core_, reminder, lang, subjects)
+
+    monkeypatch.setattr(sending, "compose", another_scheduler_sends_theirs_meanwhile)
+    batch = send_due(core, core.now())
+    assert batch.seen == 2 and batch.ended == {mine: Status.SENT}
+    assert row(core, theirs).outcome == "sent elsewhere"
+    assert {payload["job"].split(":")[1] for payload in deliveries(core)} == {"race0"}  # none queued for theirs
+
+
 def test_a_sweep_sends_everything_due_in_batches(core, make_scheduler, monkeypatch):
     linked_students(core)
     first, second = (bulk(core, f"parking_period:job{index}", TUESDAY) for index in range(2))
