@@ -1,8 +1,20 @@
 """Masking: emails, student numbers and one-time link tokens never reach a log line in clear."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from core.masking import mask_email, mask_student_number, mask_text, mask_token
+from core.masking import (
+    PASSWORD_MASK,
+    _cards_and_tokens_masked,
+    _replaced,
+    find_password_candidates,
+    mask_email,
+    mask_secrets,
+    mask_student_number,
+    mask_text,
+    mask_token,
+)
 from core.profile import load_profile
 
 PATTERN = load_profile().student_number_pattern
@@ -117,3 +129,22 @@ def test_mask_text_masks_student_numbers_as_students_type_them(typed):
     masked = mask_text(f"学籍番号は{typed}です", PATTERN)
     assert typed not in masked
     assert "1001" not in masked and "１００１" not in masked
+
+
+def _masked_the_long_way(text: str) -> str:
+    """mask_secrets without its shortcut for text with no digit and no link: every candidate looked for."""
+    return _cards_and_tokens_masked(_replaced(text, set(find_password_candidates(text)), PASSWORD_MASK))
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
+def test_the_shortcut_for_text_without_digits_masks_what_the_long_way_masks(text):
+    assert mask_secrets(text) == _masked_the_long_way(text)
+
+
+@pytest.mark.parametrize("text", [
+    "パスワードは abc123xyz です", "card 4242 4242 4242 4242", "https://example.ac.jp/links/AbCdEfGhIjKl?lang=ja",
+    "受け取り方", "intent:window_pickup_howto", "my password is hunter22", "password: correcthorse",
+])
+def test_text_with_or_without_digits_is_masked_as_the_long_way_masks_it(text):
+    assert mask_secrets(text) == _masked_the_long_way(text)
+    assert ("[password]" in mask_secrets(text)) == ("abc123xyz" in text or "hunter22" in text)
