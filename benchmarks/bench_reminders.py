@@ -12,7 +12,7 @@ in bulk. Then, timed one after the other:
 - claiming: the scheduler's sweep (`Scheduler.tick`) sends every due reminder: batches of 500, each checked,
   claimed and queued in one transaction (`bot.delivery.reminders.send_due`);
 - delivering: W inbox worker processes (as `madoguchi serve --workers W` runs them, each pacing its pushes to
-  its share of LINE's limit, 2,000 / W a second) drain the `deliver` jobs (`Inbox.drain`) to the fake LINE API,
+  its share of the pace kept under LINE's limit, 1,900 / W a second) drain the `deliver` jobs (`Inbox.drain`) to the fake LINE API,
   in a process of its own as the real platform is. A refused push waits (by its job's next_attempt_at, in real
   time) and is sent again with the same X-Line-Retry-Key. The workers are running (their imports done) before
   the reminders come due, as a deployment's are.
@@ -60,7 +60,7 @@ from bot.delivery.inbox import Inbox
 from bot.delivery.notices import Delivery
 from bot.delivery.scheduler import Scheduler
 from bot.runtime import prepare
-from bot.settings import LINE_PUSH_LIMIT, ChannelSettings
+from bot.settings import LINE_PUSH_LIMIT, LINE_PUSH_PACE, ChannelSettings
 from core.clock import TOKYO
 from core.enums import DeliveryMethod, Language, OrderStatus, PaymentMethod
 from core.i18n import core_messages
@@ -172,7 +172,7 @@ def run_worker(folder: str, anchor: float, fake_url: str, ready: Any, go: Any, d
     channel = ChannelSettings(  # type: ignore[call-arg]
         _env_file=None, line_channel_secret="0" * 32, line_channel_access_token="bench-token",
         line_api_base_url=fake_url, line_access_base_url=fake_url,
-        line_pushes_per_second=LINE_PUSH_LIMIT // workers)  # its share, as `serve --workers W` gives each worker
+        line_pushes_per_second=LINE_PUSH_PACE // workers)  # its share, as `serve --workers W` gives each worker
     line = LineChannel(core, None, channel)  # type: ignore[arg-type]  # it only sends here: no turns
     inbox = Inbox(core, {DELIVER: Delivery(core, {"line": line})})
     ready.put(True)

@@ -22,7 +22,7 @@ from bot.runtime import (
     prepare,
     serving_app,
 )
-from bot.settings import LINE_PUSH_LIMIT
+from bot.settings import LINE_PUSH_PACE
 from core.clock import TOKYO
 from core.settings import LogFormat, Settings
 
@@ -92,7 +92,7 @@ def serve(host: str, port: int | None, no_scheduler: bool, workers: int | None) 
             # Each worker builds its own app (bot.runtime.web_app_from_environment) without a scheduler, and
             # listens on a socket of its own (bot.cli.workers). Each delivers (its inbox), so each paces its
             # pushes to its share of LINE's limit, unless the operator set the share.
-            os.environ.setdefault("LINE_PUSHES_PER_SECOND", str(max(1, LINE_PUSH_LIMIT // workers)))
+            os.environ.setdefault("LINE_PUSHES_PER_SECOND", str(max(1, LINE_PUSH_PACE // workers)))
             config = uvicorn.Config("bot.runtime:web_app_from_environment", factory=True, workers=workers,
                                     host=host, port=port, log_config=None, proxy_headers=True,
                                     timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)

@@ -156,6 +156,17 @@ def test_sender_threads_share_the_connections_and_each_push_goes_once(line, fake
     assert sorted(call.status for call in calls) == [200] * 64 + [409] * 64
 
 
+def test_pushes_one_after_another_go_over_one_kept_connection(line, fake, monkeypatch):
+    opened = []
+    connect = socket.create_connection
+    monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: opened.append(args) or connect(
+        *args, **kwargs))
+    for index in range(5):
+        line.send_push(notice(line, f"U{index:032x}"), f"job:kept:{index}")
+    assert len(opened) <= 1  # none when a connection was kept from an earlier test's pushes
+    assert [call.status for call in fake.calls_to(PUSH)] == [200] * 5
+
+
 class _ClosingAfterEachAnswer(BaseHTTPRequestHandler):
     """Answers 200 to a push, then closes the connection without saying so (as a server whose keep-alive
     timed out does between two calls)."""
