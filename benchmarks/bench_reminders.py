@@ -12,10 +12,10 @@ in bulk. Then, timed one after the other:
 - claiming: the scheduler's sweep (`Scheduler.tick`) sends every due reminder: batches of 500, each checked,
   claimed and queued in one transaction (`bot.delivery.reminders.send_due`);
 - delivering: W inbox worker processes (as `madoguchi serve --workers W` runs them, each pacing its pushes to
-  its share of the pace kept under LINE's limit, 1,900 / W a second) drain the `deliver` jobs (`Inbox.drain`) to the fake LINE API,
-  in a process of its own as the real platform is. A refused push waits (by its job's next_attempt_at, in real
-  time) and is sent again with the same X-Line-Retry-Key. The workers are running (their imports done) before
-  the reminders come due, as a deployment's are.
+  its share of the pace kept under LINE's limit, 1,900 / W a second) drain the `deliver` jobs (`Inbox.drain`)
+  to the fake LINE API, in a process of its own as the real platform is. A refused push waits (by its job's
+  next_attempt_at, in real time) and is sent again with the same X-Line-Retry-Key. The workers are running
+  (their imports done) before the reminders come due, as a deployment's are.
 
 Each limit is run twice (--modes): `apart`, claiming and then delivering, each timed on its own; `together`,
 the workers delivering while the sweep claims, as a deployment runs them: from the sweep's start until the last
