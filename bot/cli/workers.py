@@ -22,6 +22,7 @@ class WorkersWithOwnSockets(Multiprocess):
     """
 
     def __init__(self, config: Config) -> None:
+        _refuse_if_taken(config.host, config.port)
         self.worker_sockets = [own_socket(config.host, config.port) for _ in range(config.workers)]
         log.info("Uvicorn running on http://%s:%d with %d workers, a socket each (Press CTRL+C to quit)",
                  config.host, config.port, config.workers)
@@ -67,6 +68,16 @@ class WorkersWithOwnSockets(Multiprocess):
                 processes[index] = self.processes[0]
         finally:
             self.processes, self.sockets = processes, []
+
+
+def _refuse_if_taken(host: str, port: int) -> None:
+    """Raise OSError (address in use) when anything listens on (host, port) already. SO_REUSEPORT would let our
+    sockets join those of another process of this user, a madoguchi left running say, and the two would share
+    the students' connections without a word: this bind, without it, is refused instead."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family=family, type=socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no owner
+        probe.bind((host, port))
 
 
 def own_socket(host: str, port: int) -> socket.socket:

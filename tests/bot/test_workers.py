@@ -11,7 +11,7 @@ import subprocess
 import time
 from collections import Counter
 
-from tests.bot.served import Served, two_workers  # noqa: F401 (a fixture)
+from tests.bot.served import MADOGUCHI, Served, two_workers  # noqa: F401 (a fixture)
 
 CONNECTIONS = 64
 
@@ -90,3 +90,20 @@ def test_a_worker_that_dies_is_replaced_on_its_own_socket(two_workers):  # noqa:
         time.sleep(0.05)
     # The same two sockets, in the same order: the successor took the dead worker's, the other kept its own.
     assert after == [owners - {dead} | ({successor} if dead in owners else set()) for owners in before]
+
+
+def test_a_port_another_process_listens_on_is_refused_even_with_reuseport(tmp_path):
+    # A madoguchi left running (the same user, SO_REUSEPORT too) would otherwise share the port with this one.
+    from tests.conftest import free_port
+
+    port = free_port()
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        env = {key: val for key, val in os.environ.items() if not key.startswith(("DATABASE_URL", "WEB_CONCURRENCY"))}
+        env.update(DATA_DIR=str(tmp_path), DEMO_DATA="false")
+        refused = subprocess.run([MADOGUCHI, "serve", "--port", str(port), "--workers", "2", "--no-scheduler"],
+                                 capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in refused.stderr
