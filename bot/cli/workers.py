@@ -74,18 +74,21 @@ def _refuse_if_taken(host: str, port: int) -> None:
     """Raise OSError (address in use) when anything listens on (host, port) already. SO_REUSEPORT would let our
     sockets join those of another process of this user, a madoguchi left running say, and the two would share
     the students' connections without a word: this bind, without it, is refused instead."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family=family, type=socket.SOCK_STREAM) as probe:
+    with socket.socket(family=_family(host), type=socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no owner
         probe.bind((host, port))
 
 
 def own_socket(host: str, port: int) -> socket.socket:
     """A socket bound to (host, port) beside the other workers' (SO_REUSEPORT); each worker's server listens."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family=family, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    sock = socket.socket(family=_family(host), type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
+
+
+def _family(host: str) -> socket.AddressFamily:
+    """IPv6 for an address with colons (as uvicorn tells them apart), else IPv4."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -79,9 +79,9 @@ def send_due(core: Core, now: datetime, *, limit: int = BATCH, skip: Sequence[in
     """
     with core.reading() as session:
         reminders = claim_due(session, now, limit=limit, skip=skip)
+        if not reminders:  # the sweep's usual minute: nothing due, nothing to look up
+            return Batch()
         planned = _Planned.of(session, core, reminders, now, on_time)
-    if not reminders:
-        return Batch()
     with core.transaction() as session:
         ended = planned.apply(session, now)
     log.info("reminders: %d due, %s", len(reminders), dict(Counter(status.value for status in ended.values())))
